@@ -1,0 +1,1 @@
+"""Crowdship marketplace: domain, services, persistence, payments, wiring and CLI."""

@@ -1,0 +1,164 @@
+"""`create_app`: the litestar application, its lifespan (pool, services) and its plain HTTP routes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.response import Response
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.litestar import make_graphql_controller
+
+from marketplace.clock import Clock, SystemClock
+from marketplace.db import migrations
+from marketplace.db.pool import StatementCounter, create_pool, current_statements
+from marketplace.logs import configure_logging, get_logger
+from marketplace.services.container import Services, build_services
+from marketplace.settings import Settings, get_settings
+from schema import GraphQLContext, build_schema
+from schema.loaders import Loaders
+
+log = get_logger("crowdship.http")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Binds a request id (the caller's X-Request-Id when sane) to every log line of the request."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        counter = StatementCounter()
+        token = current_statements.set(counter)
+        started = time.perf_counter()
+        status: dict[str, int] = {}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            await asyncio.sleep(0)  # let asyncpg's query-logger callbacks land in the counter
+            log.info(
+                "request",
+                kind=scope["type"],
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status.get("code"),
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                sql_statements=counter.count,
+            )
+            current_statements.reset(token)
+            structlog.contextvars.clear_contextvars()
+
+    return middleware
+
+
+def _services(state: State) -> Services:
+    services = state.get("services")
+    if services is None:
+        raise RuntimeError("application state has no services; is the lifespan running?")
+    return services  # type: ignore[no-any-return]
+
+
+async def graphql_context(state: State, scope: Scope) -> GraphQLContext:
+    services = _services(state)
+    client = scope.get("client")
+    return GraphQLContext(
+        services=services,
+        loaders=Loaders.create(services.accounts),
+        authorization=_header(scope, b"authorization"),
+        client_address=client[0] if client else None,
+    )
+
+
+@get("/health", sync_to_thread=False)
+def health() -> dict[str, str]:
+    """The process is up; says nothing about the database."""
+    return {"status": "ok"}
+
+
+@get("/ready")
+async def ready(state: State) -> Response[dict[str, Any]]:
+    """Ready when the database answers and its schema is at the newest migration."""
+    services = _services(state)
+    expected = state["migration_head"]
+    try:
+        async with asyncio.timeout(2):
+            async with services.db.pool.acquire() as conn:
+                current = await migrations.current_revision(conn)
+    except (OSError, TimeoutError, Exception) as exc:
+        return Response({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+    if current != expected:
+        return Response({"status": "migrations_pending", "current": current, "expected": expected}, status_code=503)
+    return Response({"status": "ready", "revision": current}, status_code=200)
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, database_url: str | None = None
+) -> Litestar:
+    """`database_url` overrides the settings' (the CLI passes the embedded server's socket URL)."""
+    settings = settings or get_settings()
+    clock = clock or SystemClock()
+    dsn = database_url or settings.database_url
+    if dsn is None:
+        raise ValueError("create_app needs a database URL; the CLI starts the embedded server and passes its URL")
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await create_pool(
+            dsn, min_size=settings.database_pool_min_size, max_size=settings.database_pool_max_size
+        )
+        app.state.services = build_services(settings, pool, clock)
+        app.state.migration_head = migrations.head_revision()
+        log.info("started", environment=settings.environment.value)
+        try:
+            yield
+        finally:
+            await pool.close()
+            log.info("stopped")
+
+    graphql = make_graphql_controller(
+        build_schema(max_depth=settings.graphql_max_depth, max_cost=settings.graphql_max_cost),
+        path="/graphql",
+        context_getter=graphql_context,
+        graphql_ide="graphiql",
+    )
+    return Litestar(
+        route_handlers=[health, ready, graphql],
+        lifespan=[lifespan],
+        middleware=[request_id_middleware],
+        logging_config=None,
+        debug=False,
+    )
+
+
+def configure(settings: Settings) -> None:
+    configure_logging(settings.log_level.value)

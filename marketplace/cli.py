@@ -1,0 +1,162 @@
+"""`crowdship`: thin commands that parse arguments and call the application or a service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from marketplace.settings import Settings, SettingsError, load_settings
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL when set; otherwise the embedded server under EMBEDDED_DATA_DIR, held while we run."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from marketplace.db.embedded import embedded_dsn, start_embedded
+
+    print(f"crowdship: using the embedded PostgreSQL in {settings.embedded_data_dir}", file=sys.stderr)
+    server = start_embedded(settings.embedded_data_dir)
+    yield embedded_dsn(server)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from marketplace.app.core import configure, create_app
+    from marketplace.db import migrations
+
+    configure(settings)
+    with database_url(settings) as dsn:
+        if args.migrate:
+            migrations.upgrade(dsn)
+        app = create_app(settings, database_url=dsn)
+        uvicorn.run(
+            app,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+    return 0
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.db import migrations
+
+    with database_url(settings) as dsn:
+        if args.db_command == "upgrade":
+            migrations.upgrade(dsn, args.revision)
+            print(f"database at {args.revision}", file=sys.stderr)
+        elif args.db_command == "downgrade":
+            migrations.downgrade(dsn, args.revision)
+            print(f"database at {args.revision}", file=sys.stderr)
+        else:
+            print(asyncio.run(_current(dsn)) or "none")
+    return 0
+
+
+async def _current(dsn: str) -> str | None:
+    import asyncpg
+
+    from marketplace.db import migrations
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrations.current_revision(conn)
+    finally:
+        await conn.close()
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise SystemExit("crowdship: passwords differ")
+    return first
+
+
+def _users(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.clock import SystemClock
+    from marketplace.db.pool import create_pool
+    from marketplace.domain.accounts import Role
+    from marketplace.domain.errors import DomainError
+    from marketplace.services.container import build_services
+
+    password = _read_password(args)
+
+    async def create(dsn: str) -> int:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            services = build_services(settings, pool, SystemClock())
+            user = await services.accounts.create_user(
+                email=args.email, password=password, role=Role(args.role), organization_name=args.organization
+            )
+        except DomainError as exc:
+            for err in exc.errors:
+                print(f"crowdship: {err.field or 'input'}: {err.message} ({err.code})", file=sys.stderr)
+            return 2
+        finally:
+            await pool.close()
+        print(f"created {user.role} {user.email} ({user.id})")
+        return 0
+
+    with database_url(settings) as dsn:
+        return asyncio.run(create(dsn))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="crowdship", description="Crowdship marketplace backend.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve GraphQL on HTTP and WebSocket", description="Serve the API.")
+    serve.add_argument("--host", help="address to bind (default: HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default: PORT or 8000)")
+    serve.add_argument("--migrate", action="store_true", help="apply pending migrations before serving")
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="database migrations", description="Apply or inspect migrations.")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    up = db_commands.add_parser("upgrade", help="migrate up", description="Migrate up to a revision.")
+    up.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    down = db_commands.add_parser("downgrade", help="migrate down", description="Migrate down to a revision.")
+    down.add_argument("revision", help="target revision, e.g. -1 or base")
+    db_commands.add_parser("current", help="print the applied revision", description="Print the applied revision.")
+    db.set_defaults(run=_db)
+
+    users = commands.add_parser("users", help="manage users", description="Manage user accounts.")
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    create = user_commands.add_parser(
+        "create",
+        help="create a user of any role",
+        description="Create a user; finance and admin users can only be made this way. "
+        "The password is read from standard input (or prompted for), never from the command line.",
+    )
+    create.add_argument("--role", required=True, choices=["courier", "retailer", "finance", "admin"])
+    create.add_argument("--email", required=True)
+    create.add_argument("--organization", help="organisation name (retailers only)")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users.set_defaults(run=_users)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"crowdship: {exc}", file=sys.stderr)
+        return 2
+    return int(args.run(settings, args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

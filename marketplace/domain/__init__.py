@@ -1,0 +1,1 @@
+"""Domain model: plain data and rules, no I/O."""

@@ -1,0 +1,134 @@
+"""Accounts: who someone is, what role they play, and the rules for credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from email_validator import EmailNotValidError, validate_email
+
+from marketplace.domain.errors import DomainError, ErrorCode, FieldError
+
+EMAIL_MAX_LENGTH = 254
+PASSWORD_MIN_LENGTH = 12
+# argon2 hashes any length, but an unbounded password is a cheap way to burn our CPU.
+PASSWORD_MAX_LENGTH = 128
+NAME_MAX_LENGTH = 200
+
+# The handful of passwords attackers try first; length rules alone let these through.
+_COMMON_PASSWORDS = frozenset(
+    {
+        "123456789012",
+        "1234567890123",
+        "passwordpassword",
+        "password1234",
+        "password12345",
+        "qwertyuiopas",
+        "qwerty123456",
+        "iloveyou1234",
+        "letmein12345",
+        "welcome12345",
+        "administrator",
+        "abc123456789",
+        "changeme1234",
+        "crowdship123",
+        "crowdship1234",
+    }
+)
+
+
+class Role(StrEnum):
+    COURIER = "courier"
+    RETAILER = "retailer"
+    FINANCE = "finance"
+    ADMIN = "admin"
+
+
+SELF_SERVICE_ROLES = frozenset({Role.COURIER, Role.RETAILER})
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    id: UUID
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UUID
+    email: str
+    role: Role
+    organization_id: UUID | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: UUID
+    organization_id: UUID
+    created_by: UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a signed-in user, or a retailer organisation through an API key."""
+
+    role: Role
+    user_id: UUID | None
+    organization_id: UUID | None
+    session_id: UUID | None = None
+    api_key_id: UUID | None = None
+
+    @property
+    def scope(self) -> str:
+        """A stable name for the caller, used to namespace idempotency keys."""
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        return f"org:{self.organization_id}"
+
+
+def normalize_email(raw: str, field: str = "email") -> str:
+    """Returns the address we store (domain lower-cased), or raises INVALID_EMAIL."""
+    if len(raw) > EMAIL_MAX_LENGTH:
+        raise DomainError.single(ErrorCode.INVALID_EMAIL, "email address is too long", field)
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise DomainError.single(ErrorCode.INVALID_EMAIL, str(exc), field) from None
+    return result.normalized
+
+
+def password_problems(password: str, email: str, field: str = "password") -> list[FieldError]:
+    """The password policy: long enough, not absurdly long, not guessable from the email."""
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return [
+            FieldError(ErrorCode.PASSWORD_TOO_LONG, f"password must be at most {PASSWORD_MAX_LENGTH} characters", field)
+        ]
+    if len(password) < PASSWORD_MIN_LENGTH:
+        return [
+            FieldError(ErrorCode.WEAK_PASSWORD, f"password must be at least {PASSWORD_MIN_LENGTH} characters", field)
+        ]
+    lowered = password.lower()
+    local_part = email.split("@", 1)[0].lower()
+    if lowered in _COMMON_PASSWORDS or len(set(password)) < 5:
+        return [FieldError(ErrorCode.WEAK_PASSWORD, "password is too easy to guess", field)]
+    if len(local_part) >= 4 and local_part in lowered:
+        return [FieldError(ErrorCode.WEAK_PASSWORD, "password must not contain the email address", field)]
+    return []
+
+
+def clean_name(raw: str, field: str) -> str:
+    name = " ".join(raw.split())
+    if not name:
+        raise DomainError.single(ErrorCode.REQUIRED, "must not be empty", field)
+    if len(name) > NAME_MAX_LENGTH:
+        raise DomainError.single(ErrorCode.TOO_LONG, f"must be at most {NAME_MAX_LENGTH} characters", field)
+    return name

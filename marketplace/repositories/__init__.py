@@ -1,0 +1,23 @@
+"""All SQL lives here: one repository per aggregate, each bound to one connection."""
+
+from __future__ import annotations
+
+from marketplace.repositories._base import Conn
+from marketplace.repositories.api_keys import ApiKeyRepository
+from marketplace.repositories.idempotency import IdempotencyRepository
+from marketplace.repositories.rate_limits import RateLimitRepository
+from marketplace.repositories.sessions import SessionRepository
+from marketplace.repositories.users import OrganizationRepository, UserRepository
+
+__all__ = ["Conn", "Repositories"]
+
+
+class Repositories:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self.users = UserRepository(conn)
+        self.organizations = OrganizationRepository(conn)
+        self.sessions = SessionRepository(conn)
+        self.api_keys = ApiKeyRepository(conn)
+        self.rate_limits = RateLimitRepository(conn)
+        self.idempotency = IdempotencyRepository(conn)

@@ -1,0 +1,50 @@
+"""The composition of services for one running application (or one test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from marketplace.clock import Clock
+from marketplace.db.uow import Database
+from marketplace.services.accounts import AccountService, LoginPolicy
+from marketplace.services.idempotency import Idempotency
+from marketplace.services.passwords import Passwords
+from marketplace.services.tokens import AccessTokens
+from marketplace.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    accounts: AccountService
+
+
+def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Services:
+    db = Database(pool)
+    signing_key = settings.jwt_signing_key.get_secret_value()
+    idempotency = Idempotency(
+        clock, ttl_s=settings.idempotency_ttl_s, fingerprint_key=("idempotency:" + signing_key).encode()
+    )
+    accounts = AccountService(
+        db,
+        clock,
+        Passwords(time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib),
+        AccessTokens(
+            signing_key=signing_key,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl_s=settings.access_token_ttl_s,
+        ),
+        idempotency,
+        refresh_token_ttl_s=settings.refresh_token_ttl_s,
+        login_policy=LoginPolicy(
+            max_attempts_per_email=settings.login_max_attempts_per_email,
+            max_attempts_per_address=settings.login_max_attempts_per_address,
+            window_s=settings.login_window_s,
+        ),
+    )
+    return Services(settings=settings, clock=clock, db=db, accounts=accounts)

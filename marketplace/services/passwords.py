@@ -1,0 +1,31 @@
+"""argon2id hashing, run off the event loop because each hash costs tens of milliseconds of CPU."""
+
+from __future__ import annotations
+
+import asyncio
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+
+class Passwords:
+    def __init__(self, *, time_cost: int, memory_kib: int) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1, type=Type.ID)
+        # Verified against when the email is unknown, so timing does not tell who has an account.
+        self._dummy = self._hasher.hash("no-such-user-placeholder-password")
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        return await asyncio.to_thread(self._verify, password_hash or self._dummy, password, password_hash is not None)
+
+    def _verify(self, password_hash: str, password: str, real: bool) -> bool:
+        try:
+            ok = self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        return ok and real
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)

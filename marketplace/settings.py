@@ -1,0 +1,99 @@
+"""One typed settings object, read from the environment and validated at start-up."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SIGNING_KEY = "crowdship-dev-signing-key-not-for-production-use-0000"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class Settings(BaseSettings):
+    """Every knob the service reads. Names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_prefix="")
+
+    environment: Environment = Environment.DEVELOPMENT
+    log_level: LogLevel = LogLevel.INFO
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+
+    database_url: str | None = None
+    database_pool_min_size: Annotated[int, Field(ge=1, le=100)] = 1
+    database_pool_max_size: Annotated[int, Field(ge=1, le=500)] = 10
+    embedded_data_dir: str = ".data/pg"
+
+    jwt_signing_key: SecretStr = SecretStr(DEV_SIGNING_KEY)
+    jwt_issuer: Annotated[str, Field(min_length=1)] = "crowdship"
+    jwt_audience: Annotated[str, Field(min_length=1)] = "crowdship-api"
+    access_token_ttl_s: Annotated[int, Field(ge=30, le=3600)] = 900
+    refresh_token_ttl_s: Annotated[int, Field(ge=300, le=90 * 86400)] = 30 * 86400
+
+    password_hash_time_cost: Annotated[int, Field(ge=1, le=10)] = 3
+    password_hash_memory_kib: Annotated[int, Field(ge=8, le=1048576)] = 65536
+
+    login_max_attempts_per_email: Annotated[int, Field(ge=1)] = 10
+    login_max_attempts_per_address: Annotated[int, Field(ge=1)] = 100
+    login_window_s: Annotated[int, Field(ge=1)] = 900
+
+    idempotency_ttl_s: Annotated[int, Field(ge=60)] = 86400
+
+    graphql_max_depth: Annotated[int, Field(ge=2, le=50)] = 10
+    graphql_max_cost: Annotated[int, Field(ge=10)] = 5000
+
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Self:
+        if self.database_pool_min_size > self.database_pool_max_size:
+            raise ValueError("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
+        if len(self.jwt_signing_key.get_secret_value()) < 32:
+            raise ValueError("JWT_SIGNING_KEY must be at least 32 characters")
+        if self.environment is Environment.PRODUCTION:
+            if self.jwt_signing_key.get_secret_value() == DEV_SIGNING_KEY:
+                raise ValueError("JWT_SIGNING_KEY is the development key; set a secret one in production")
+            if not self.database_url:
+                raise ValueError("DATABASE_URL is required in production (no embedded database)")
+        return self
+
+
+class SettingsError(Exception):
+    """Raised with one readable line per bad environment variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; overrides win (used by tests and the CLI)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "_".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+            lines.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

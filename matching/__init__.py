@@ -1,0 +1,1 @@
+"""Matching engine: pure PuLP, plain data in, plain data out (see issue 5)."""

@@ -1,0 +1,85 @@
+"""Who may call each operation: declared on the field itself, enforced before its resolver runs.
+
+Every root field is built with `query`, `mutation` or `subscription` from this module, so each
+carries an `Access`; the authorization test reads these declarations from the schema and fails
+for any operation that lacks one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types.field import StrawberryField
+
+from marketplace.domain.accounts import Role
+from schema.context import Info
+
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    roles: frozenset[Role] = frozenset()
+    public: bool = False
+    api_keys: bool = False
+
+    def allows(self, role: Role | None, *, via_api_key: bool) -> bool:
+        if self.public:
+            return True
+        if role is None or role not in self.roles:
+            return False
+        return self.api_keys or not via_api_key
+
+
+PUBLIC = Access(public=True)
+
+
+def allow(*roles: Role, api_keys: bool = False) -> Access:
+    """`api_keys=True` also admits retailer organisations calling with a server-to-server key."""
+    if api_keys and Role.RETAILER not in roles:
+        raise ValueError("only retailer operations can be called with an API key")
+    return Access(roles=frozenset(roles), api_keys=api_keys)
+
+
+class RequireAccess(BasePermission):
+    def __init__(self, access: Access) -> None:
+        self.access = access
+
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        if self.access.public:
+            return True
+        auth = await info.context.authenticate()
+        if auth.principal is None:
+            reason = auth.problem.value if auth.problem else "TOKEN_MISSING"
+            raise GraphQLError("authentication required", extensions={"code": UNAUTHENTICATED, "reason": reason})
+        principal = auth.principal
+        if not self.access.allows(principal.role, via_api_key=principal.api_key_id is not None):
+            raise GraphQLError("not allowed for this account", extensions={"code": FORBIDDEN})
+        return True
+
+
+def _extensions(access: Access) -> list[Any]:
+    return [PermissionExtension(permissions=[RequireAccess(access)], use_directives=False)]
+
+
+def query(access: Access, **kwargs: Any) -> Callable[..., StrawberryField]:
+    return strawberry.field(extensions=_extensions(access), **kwargs)  # type: ignore[no-any-return]
+
+
+def mutation(access: Access, **kwargs: Any) -> Callable[..., StrawberryField]:
+    return strawberry.mutation(extensions=_extensions(access), **kwargs)  # type: ignore[no-any-return]
+
+
+def declared_access(field: StrawberryField) -> Access | None:
+    for extension in field.extensions:
+        if isinstance(extension, PermissionExtension):
+            for permission in extension.permissions:
+                if isinstance(permission, RequireAccess):
+                    return permission.access
+    return None

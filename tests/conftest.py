@@ -1,0 +1,120 @@
+"""Test databases: one migrated template per run, and a fresh copy of it for every test.
+
+TEST_DATABASE_URL points at a server we may create databases on; without it the embedded
+PostgreSQL under .data/test-pg is used, so `make test` needs no database install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from litestar import Litestar
+
+from marketplace.clock import ManualClock
+from marketplace.db import migrations
+from marketplace.settings import Environment, Settings, load_settings
+from tests.helpers import GraphQL, running_app
+
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def admin_dsn() -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from marketplace.db.embedded import embedded_dsn, start_embedded
+
+    server = start_embedded(os.path.join(os.path.dirname(__file__), "..", ".data", "test-pg"))
+    yield embedded_dsn(server)
+
+
+async def _admin(admin_dsn: str, *statements: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def template_database(admin_dsn: str) -> Iterator[str]:
+    name = f"crowdship_tmpl_{os.getpid()}"
+    asyncio.run(_admin(admin_dsn, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
+    migrations.upgrade(with_database(admin_dsn, name))
+    yield name
+    asyncio.run(_admin(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+async def empty_database_url(admin_dsn: str) -> AsyncIterator[str]:
+    """A database with no tables at all, for migration tests."""
+    name = f"crowdship_e_{uuid.uuid4().hex[:12]}"
+    await _admin(admin_dsn, f"CREATE DATABASE {name}")
+    yield with_database(admin_dsn, name)
+    await _admin(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+async def database_url(admin_dsn: str, template_database: str) -> AsyncIterator[str]:
+    """A private, migrated database: tests are isolated and pass in any order."""
+    name = f"crowdship_t_{uuid.uuid4().hex[:12]}"
+    await _admin(admin_dsn, f"CREATE DATABASE {name} TEMPLATE {template_database}")
+    yield with_database(admin_dsn, name)
+    await _admin(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": Environment.TEST,
+        "database_url": database_url,
+        "database_pool_max_size": 5,
+        # Cheap hashing keeps the suite fast; production defaults are tested in unit tests.
+        "password_hash_time_cost": 1,
+        "password_hash_memory_kib": 64,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def app_and_gql(settings: Settings, clock: ManualClock) -> AsyncIterator[tuple[Litestar, GraphQL]]:
+    async with running_app(settings, clock) as pair:
+        yield pair
+
+
+@pytest.fixture
+def gql(app_and_gql: tuple[Litestar, GraphQL]) -> GraphQL:
+    return app_and_gql[1]
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection for asserting what was (not) written."""
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()

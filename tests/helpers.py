@@ -1,0 +1,93 @@
+"""A small GraphQL client over the application's real HTTP interface."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from marketplace.app import create_app
+from marketplace.clock import Clock
+from marketplace.settings import Settings
+
+PASSWORD = "correct horse battery staple"
+
+SIGN_UP = """
+mutation SignUp($input: SignUpInput!) {
+  signUp(input: $input) { user { id email role organization { id name } } errors { field code message } }
+}
+"""
+LOGIN = """
+mutation Login($input: LoginInput!) {
+  login(input: $input) {
+    session { accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt user { id email role } }
+    errors { field code message }
+  }
+}
+"""
+REFRESH = """
+mutation Refresh($input: RefreshSessionInput!) {
+  refreshSession(input: $input) { session { accessToken refreshToken user { id } } errors { field code message } }
+}
+"""
+LOGOUT = """
+mutation Logout($input: LogoutInput!) { logout(input: $input) { ok errors { field code message } } }
+"""
+ME = "query { me { role viaApiKey user { id email role } organization { id name } } }"
+
+
+class GraphQL:
+    def __init__(self, client: AsyncTestClient[Litestar]) -> None:
+        self.client = client
+
+    async def __call__(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def sign_up(
+        self, email: str, role: str = "COURIER", *, organization: str | None = None, password: str = PASSWORD
+    ) -> dict[str, Any]:
+        variables: dict[str, Any] = {"input": {"email": email, "password": password, "role": role}}
+        if organization is not None:
+            variables["input"]["organizationName"] = organization
+        body = await self(SIGN_UP, variables)
+        payload: dict[str, Any] = body["data"]["signUp"]
+        assert payload["errors"] == [], payload
+        return payload["user"]  # type: ignore[no-any-return]
+
+    async def login(
+        self, email: str, password: str = PASSWORD, *, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        body = await self(LOGIN, {"input": {"email": email, "password": password}}, headers=headers)
+        return body["data"]["login"]  # type: ignore[no-any-return]
+
+    async def session(self, email: str, role: str = "COURIER", *, organization: str | None = None) -> dict[str, Any]:
+        """Signs up and logs in; returns the session (accessToken, refreshToken, user)."""
+        await self.sign_up(email, role, organization=organization)
+        payload = await self.login(email)
+        assert payload["errors"] == [], payload
+        return payload["session"]  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, clock: Clock) -> AsyncIterator[tuple[Litestar, GraphQL]]:
+    app = create_app(settings, clock=clock)
+    async with AsyncTestClient(app=app) as client:
+        yield app, GraphQL(client)
