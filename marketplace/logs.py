@@ -10,14 +10,22 @@ from typing import Any, TextIO
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|authorization|api_?key|cookie|signing", re.IGNORECASE)
-_BEARER = re.compile(r"(bearer\s+|csk_|csr_|eyJ)[A-Za-z0-9._\-]+", re.IGNORECASE)
+_SECRET_KEYS = re.compile(
+    r"password|passphrase|passwd|secret|token|authorization|api_?key|cookie|signing", re.IGNORECASE
+)
+_TOKENS = re.compile(
+    r"(?i:bearer\s+)[A-Za-z0-9._~+/=\-]+"  # an Authorization header value
+    r"|\b(?:csk_|csr_|sk_live_|sk_test_|rk_live_|whsec_)[A-Za-z0-9._\-]+"  # our and Stripe's secret prefixes
+    r"|\beyJ[A-Za-z0-9_.\-]*"  # base64 of '{"': a JWT or a piece of one
+)
 REDACTED = "[redacted]"
 
 
 def _redact_value(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "replace")
     if isinstance(value, str):
-        return _BEARER.sub(REDACTED, value)
+        return _TOKENS.sub(REDACTED, value)
     if isinstance(value, dict):
         return {k: REDACTED if _SECRET_KEYS.search(str(k)) else _redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -6,7 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SIGNING_KEY = "crowdship-dev-signing-key-not-for-production-use-0000"
@@ -64,17 +64,31 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("jwt_signing_key")
+    @classmethod
+    def _long_key(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
     @model_validator(mode="after")
-    def _production_is_strict(self) -> Self:
+    def _consistent(self) -> Self:
+        """Checks that span several settings; every problem found is reported, one line each."""
+        problems = []
         if self.database_pool_min_size > self.database_pool_max_size:
-            raise ValueError("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
-        if len(self.jwt_signing_key.get_secret_value()) < 32:
-            raise ValueError("JWT_SIGNING_KEY must be at least 32 characters")
+            problems.append("DATABASE_POOL_MIN_SIZE: must not exceed DATABASE_POOL_MAX_SIZE")
         if self.environment is Environment.PRODUCTION:
             if self.jwt_signing_key.get_secret_value() == DEV_SIGNING_KEY:
-                raise ValueError("JWT_SIGNING_KEY is the development key; set a secret one in production")
+                problems.append("JWT_SIGNING_KEY: is the development key; set a secret one in production")
             if not self.database_url:
-                raise ValueError("DATABASE_URL is required in production (no embedded database)")
+                problems.append("DATABASE_URL: is required in production (no embedded database)")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
 
@@ -89,8 +103,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = "_".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
-            lines.append(f"{name}: {err['msg']}")
+            name = "_".join(str(p) for p in err["loc"]).upper()
+            message = err["msg"].removeprefix("Value error, ")
+            # Whole-model checks already name their variables, one per line.
+            lines.extend(message.splitlines() if not name else [f"{name}: {message}"])
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 

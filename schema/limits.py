@@ -19,6 +19,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    value_from_ast_untyped,
 )
 from strawberry.extensions import SchemaExtension
 
@@ -72,7 +73,14 @@ class _Measure:
 def measure(
     operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any]
 ) -> tuple[int, int]:
-    return _Measure(fragments, variables).selection(operation.selection_set, 0, frozenset())
+    """Variables the client left out take their defaults from the operation, as execution will."""
+    effective = {
+        d.variable.name.value: value_from_ast_untyped(d.default_value)
+        for d in operation.variable_definitions or ()
+        if d.default_value is not None
+    }
+    effective.update(variables)
+    return _Measure(fragments, effective).selection(operation.selection_set, 0, frozenset())
 
 
 class QueryLimits(SchemaExtension):

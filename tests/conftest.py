@@ -19,6 +19,8 @@ from litestar import Litestar
 
 from marketplace.clock import ManualClock
 from marketplace.db import migrations
+from marketplace.db.pool import create_pool
+from marketplace.services.container import Services, build_services
 from marketplace.settings import Environment, Settings, load_settings
 from tests.helpers import GraphQL, running_app
 
@@ -110,6 +112,14 @@ async def app_and_gql(settings: Settings, clock: ManualClock) -> AsyncIterator[t
 @pytest.fixture
 def gql(app_and_gql: tuple[Litestar, GraphQL]) -> GraphQL:
     return app_and_gql[1]
+
+
+@pytest.fixture
+async def services(settings: Settings, clock: ManualClock) -> AsyncIterator[Services]:
+    """Services on the test's own event loop (the test client runs the app on another)."""
+    pool = await create_pool(settings.database_url or "", min_size=1, max_size=3)
+    yield build_services(settings, pool, clock)
+    await pool.close()
 
 
 @pytest.fixture

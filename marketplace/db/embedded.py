@@ -30,9 +30,17 @@ def _prune_dead_holders(pgdata: Path) -> None:
         pids = json.loads(holders.read_text())
     except ValueError:
         pids = []
-    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    alive = [pid for pid in pids if isinstance(pid, int) and _running(pid)]
     if alive != pids:
         holders.write_text(json.dumps(alive))
+
+
+def _running(pid: int) -> bool:
+    """Zombies count as dead: a killed holder its parent has not reaped yet holds nothing."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 def _drop_stale_pidfile(pgdata: Path) -> None:
@@ -41,7 +49,9 @@ def _drop_stale_pidfile(pgdata: Path) -> None:
         return
     try:
         pid = int(pidfile.read_text().splitlines()[0])
-        alive = psutil.Process(pid).name().startswith("postgres")
+        process = psutil.Process(pid)
+        # A reused pid may belong to another postgres (the system's, or another data dir's).
+        alive = process.name().startswith("postgres") and str(pgdata) in " ".join(process.cmdline())
     except (ValueError, IndexError, psutil.Error):
         alive = False
     if not alive:

@@ -54,7 +54,8 @@ class ApiKeyRepository:
         await self._conn.execute(
             """
             UPDATE api_keys SET last_used_at = $2
-            WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2 - make_interval(secs => $3))
+            WHERE id = $1
+              AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - make_interval(secs => $3::float8))
             """,
             key_id,
             at,

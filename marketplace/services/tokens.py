@@ -75,7 +75,7 @@ class AccessTokens:
         """Checks signature, algorithm, issuer, audience and times against the given clock."""
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.PyJWTError:
             raise InvalidTokenError(TokenProblem.MALFORMED) from None
         if header.get("alg") != ALGORITHM:
             raise InvalidTokenError(TokenProblem.WRONG_ALGORITHM)
