@@ -1,0 +1,126 @@
+"""The API conventions every operation follows: schema file, connections, IDs, times, limits, batching."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from marketplace.clock import ManualClock
+from marketplace.domain.accounts import Role
+from marketplace.logs import configure_logging
+from marketplace.services.container import Services
+from schema.export import printed_schema
+from tests.conftest import make_settings
+from tests.helpers import PASSWORD, GraphQL, running_app
+
+USERS = "query($first: Int, $after: String) { users(first: $first, after: $after) { edges { cursor node { id email createdAt } } pageInfo { hasNextPage endCursor } } }"
+
+
+def test_committed_schema_matches_the_code() -> None:
+    committed = (Path(__file__).resolve().parents[2] / "schema.graphql").read_text()
+    assert committed == printed_schema(), "schema.graphql is stale: run `make schema` and commit it"
+
+
+async def admin_token(gql: GraphQL, services: Services) -> str:
+    await services.accounts.create_user(email="admin@example.com", password=PASSWORD, role=Role.ADMIN)
+    return str((await gql.login("admin@example.com"))["session"]["accessToken"])
+
+
+async def test_connections_page_through_every_item_once(gql: GraphQL, services: Services, clock: ManualClock) -> None:
+    token = await admin_token(gql, services)
+    for n in range(6):
+        await gql.sign_up(f"user{n}@example.com")
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        body = (await gql(USERS, {"first": 2, "after": after}, token=token))["data"]["users"]
+        seen += [edge["node"]["email"] for edge in body["edges"]]
+        pages += 1
+        if not body["pageInfo"]["hasNextPage"]:
+            break
+        after = body["pageInfo"]["endCursor"]
+    assert pages == 4
+    assert sorted(seen) == sorted({*seen}) and len(seen) == 7
+
+
+@pytest.mark.parametrize(("first", "after"), [(0, None), (101, None), (5, "bm90IGEgY3Vyc29y")])
+async def test_bad_page_arguments_are_typed_errors(
+    gql: GraphQL, services: Services, first: int, after: str | None
+) -> None:
+    token = await admin_token(gql, services)
+    body = await gql(USERS, {"first": first, "after": after}, token=token)
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_ids_are_opaque_global_ids_and_times_are_utc(gql: GraphQL) -> None:
+    session = await gql.session("ids@example.com")
+    user = session["user"]
+    kind, _, raw = base64.b64decode(user["id"]).decode().partition(":")
+    assert kind == "User" and len(raw) == 36
+    me = await gql("query { me { user { createdAt } } }", token=session["accessToken"])
+    assert me["data"]["me"]["user"]["createdAt"].endswith("+00:00")
+    assert session["accessTokenExpiresAt"] == "2026-11-24T08:15:00+00:00"
+
+
+async def test_queries_deeper_than_the_limit_are_refused(database_url: str, clock: ManualClock) -> None:
+    settings = make_settings(database_url, graphql_max_depth=3)
+    async with running_app(settings, clock) as (_, gql):
+        body = await gql("query { me { user { organization { name } } } }")
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_DEEP"
+
+
+async def test_queries_costlier_than_the_limit_are_refused(database_url: str, clock: ManualClock) -> None:
+    settings = make_settings(database_url, graphql_max_cost=100)
+    query = "query { users(first: 100) { edges { node { id organization { name } } } } }"
+    async with running_app(settings, clock) as (_, gql):
+        body = await gql(query)
+        cheap = await gql("query { users(first: 10) { edges { node { id } } } }")
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    # Within the limit the request reaches authorization instead.
+    assert cheap["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("INFO", stream)
+    yield stream
+    root.handlers, root.level = handlers, level
+
+
+def statements_of_last_graphql_request(stream: io.StringIO) -> int:
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request" and line.get("path") == "/graphql"]
+    return int(requests[-1]["sql_statements"])
+
+
+async def test_list_fields_batch_their_lookups(
+    log_stream: io.StringIO, database_url: str, clock: ManualClock, services: Services
+) -> None:
+    """The statement count of a list query does not grow with the number of rows."""
+    query = "query { users(first: 50) { edges { node { email organization { name } } } } }"
+    settings = make_settings(database_url)
+    async with running_app(settings, clock) as (_, gql):
+        token = await admin_token(gql, services)
+        for n in range(2):
+            await gql.sign_up(f"shop{n}@example.com", "RETAILER", organization=f"Shop {n}")
+        await gql(query, token=token)
+        few = statements_of_last_graphql_request(log_stream)
+        for n in range(2, 12):
+            await gql.sign_up(f"shop{n}@example.com", "RETAILER", organization=f"Shop {n}")
+        body = await gql(query, token=token)
+        many = statements_of_last_graphql_request(log_stream)
+    assert len(body["data"]["users"]["edges"]) == 13
+    assert sum(1 for e in body["data"]["users"]["edges"] if e["node"]["organization"]) == 12
+    assert many == few
