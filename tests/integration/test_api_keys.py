@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import uuid4
 
 import asyncpg
+from strawberry import relay
 
 from marketplace.clock import ManualClock
 from tests.helpers import ME, GraphQL
@@ -25,6 +27,7 @@ async def test_an_api_key_authenticates_as_its_organisation(gql: GraphQL, db: as
     assert created["errors"] == []
     assert secret.startswith("csk_")
     stored = await db.fetchrow("SELECT name, key_hash FROM api_keys")
+    assert stored is not None
     assert stored["name"] == "warehouse system"
     assert secret.encode() not in bytes(stored["key_hash"])
 
@@ -60,8 +63,9 @@ async def test_another_organisations_key_looks_like_a_missing_one(gql: GraphQL, 
     key = (await gql(CREATE, {"name": "a's key"}, token=alice["accessToken"]))["data"]["createApiKey"]["apiKey"]
 
     foreign = (await gql(REVOKE, {"id": key["id"]}, token=bob["accessToken"]))["data"]["revokeApiKey"]
-    missing = (await gql(REVOKE, {"id": "QXBpS2V5OjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA=="}, token=bob["accessToken"]))
-    assert foreign == missing["data"]["revokeApiKey"] == {"apiKey": None, "errors": [{"field": "id", "code": "NOT_FOUND"}]}
+    nobody = str(relay.GlobalID("ApiKey", str(uuid4())))
+    missing = (await gql(REVOKE, {"id": nobody}, token=bob["accessToken"]))["data"]["revokeApiKey"]
+    assert foreign == missing == {"apiKey": None, "errors": [{"field": "id", "code": "NOT_FOUND"}]}
     assert await db.fetchval("SELECT revoked_at FROM api_keys") is None
     listed = (await gql(LIST, token=bob["accessToken"]))["data"]["apiKeys"]["edges"]
     assert listed == []

@@ -19,7 +19,14 @@ from schema.export import printed_schema
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD, GraphQL, running_app
 
-USERS = "query($first: Int, $after: String) { users(first: $first, after: $after) { edges { cursor node { id email createdAt } } pageInfo { hasNextPage endCursor } } }"
+USERS = """
+query($first: Int, $after: String) {
+  users(first: $first, after: $after) {
+    edges { cursor node { id email createdAt } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
 
 
 def test_committed_schema_matches_the_code() -> None:
@@ -47,7 +54,7 @@ async def test_connections_page_through_every_item_once(gql: GraphQL, services: 
             break
         after = body["pageInfo"]["endCursor"]
     assert pages == 4
-    assert sorted(seen) == sorted({*seen}) and len(seen) == 7
+    assert len(seen) == len(set(seen)) == 7
 
 
 @pytest.mark.parametrize(("first", "after"), [(0, None), (101, None), (5, "bm90IGEgY3Vyc29y")])
@@ -64,7 +71,8 @@ async def test_ids_are_opaque_global_ids_and_times_are_utc(gql: GraphQL) -> None
     session = await gql.session("ids@example.com")
     user = session["user"]
     kind, _, raw = base64.b64decode(user["id"]).decode().partition(":")
-    assert kind == "User" and len(raw) == 36
+    assert kind == "User"
+    assert len(raw) == 36
     me = await gql("query { me { user { createdAt } } }", token=session["accessToken"])
     assert me["data"]["me"]["user"]["createdAt"].endswith("+00:00")
     assert session["accessTokenExpiresAt"] == "2026-11-24T08:15:00+00:00"
