@@ -66,11 +66,11 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
 async def _current(dsn: str) -> str | None:
     import asyncpg
 
-    from marketplace.db import migrations
+    from marketplace.repositories.meta import MetaRepository
 
     conn = await asyncpg.connect(dsn)
     try:
-        return await migrations.current_revision(conn)
+        return await MetaRepository(conn).schema_revision()
     finally:
         await conn.close()
 

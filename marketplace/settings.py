@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     login_max_attempts_per_email: Annotated[int, Field(ge=1)] = 10
     login_max_attempts_per_address: Annotated[int, Field(ge=1)] = 100
     login_window_s: Annotated[int, Field(ge=1)] = 900
+    signup_max_per_address: Annotated[int, Field(ge=1)] = 20
 
     idempotency_ttl_s: Annotated[int, Field(ge=60)] = 86400
 

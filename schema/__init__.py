@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import DisableIntrospection, MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from marketplace.logs import get_logger
 from schema.accounts import AccountMutation, AccountQuery
 from schema.context import GraphQLContext
 from schema.limits import QueryLimits
+from schema.loaders import Loaders
 
 __all__ = ["GraphQLContext", "build_schema"]
 
 log = get_logger("crowdship.graphql")
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+BAD_INPUT = "BAD_USER_INPUT"
 
 
 @strawberry.type
@@ -31,35 +35,65 @@ class Mutation(AccountMutation):
 
 
 def _unexpected(error: GraphQLError) -> bool:
-    """Errors we raise on purpose carry a code; anything else is a bug and its text stays private."""
-    return error.original_error is not None and "code" not in (error.extensions or {})
+    """A resolver failed without meaning to: a bug, whose text stays private."""
+    return error.path is not None and "code" not in (error.extensions or {})
 
 
-def _masked(error: GraphQLError) -> GraphQLError:
-    if not _unexpected(error):
+def classify(error: GraphQLError) -> GraphQLError:
+    """Every error leaves with a code: ours as raised, bugs masked, the rest is bad input."""
+    if "code" in (error.extensions or {}):
         return error
-    return GraphQLError("internal server error", nodes=error.nodes, path=error.path, extensions={"code": INTERNAL})
+    if _unexpected(error):
+        return GraphQLError("internal server error", nodes=error.nodes, path=error.path, extensions={"code": INTERNAL})
+    # Syntax, validation and variable coercion: the caller's own input, told back to the caller.
+    return GraphQLError(
+        error.message, nodes=error.nodes, source=error.source, positions=error.positions, extensions={"code": BAD_INPUT}
+    )
+
+
+class _Classify(MaskErrors):
+    """Applies `classify` to results of every transport (HTTP, and WebSocket streams too)."""
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [classify(e) for e in errors]
+
+
+class _FreshPerOperation(SchemaExtension):
+    """A WebSocket keeps one context for its life; credentials and caches must not outlive an operation."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, GraphQLContext):
+            context.auth = None
+            context.loaders = Loaders.create(context.services.accounts)
+        yield
 
 
 class _Schema(strawberry.Schema):
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        """Masks unexpected errors on every path, including failures inside extensions."""
+        """Also classifies errors raised by extensions before execution, which bypass `_Classify`."""
         result = await super().execute(*args, **kwargs)
         if result.errors:
-            result.errors = [_masked(e) for e in result.errors]
+            result.errors = [classify(e) for e in result.errors]
         return result
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         for error in errors:
+            code = (error.extensions or {}).get("code")
             if _unexpected(error):
                 log.error("graphql_resolver_failed", path=error.path, exc_info=error.original_error)
             else:
-                log.info("graphql_error", message=error.message, code=(error.extensions or {}).get("code"))
+                # Only the code and path: a coercion message can quote the caller's password.
+                log.info("graphql_error", code=code or BAD_INPUT, path=error.path)
 
 
-def build_schema(*, max_depth: int = 10, max_cost: int = 5000) -> strawberry.Schema:
+def build_schema(*, max_depth: int = 10, max_cost: int = 5000, introspection: bool = True) -> strawberry.Schema:
     # Factories, not instances: strawberry then makes fresh extensions per request.
     extensions: list[Any] = [
+        _FreshPerOperation,
         lambda: QueryLimits(max_depth=max_depth, max_cost=max_cost),
+        lambda: _Classify(),
     ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
     return _Schema(query=Query, mutation=Mutation, extensions=extensions)

@@ -191,6 +191,7 @@ class AccountMutation:
                 role=DomainRole(input.role.value),
                 organization_name=input.organization_name,
                 idempotency_key=input.idempotency_key,
+                client_address=info.context.client_address,
             )
         except DomainError as exc:
             return SignUpPayload(errors=user_errors(exc))

@@ -17,6 +17,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     VariableNode,
     value_from_ast_untyped,
@@ -27,6 +28,7 @@ from schema.types import DEFAULT_PAGE_SIZE
 
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+ONE_MUTATION_PER_REQUEST = "ONE_MUTATION_PER_REQUEST"
 
 
 class _Measure:
@@ -43,6 +45,11 @@ class _Measure:
                 elif isinstance(arg.value, VariableNode):
                     value = self._variables.get(arg.value.name.value)
                 return value if isinstance(value, int) and value > 0 else DEFAULT_PAGE_SIZE
+        # A connection asked for without `first` still returns a default page.
+        if field.selection_set is not None and any(
+            isinstance(s, FieldNode) and s.name.value == "edges" for s in field.selection_set.selections
+        ):
+            return DEFAULT_PAGE_SIZE
         return 1
 
     def selection(self, selection_set: SelectionSetNode | None, depth: int, seen: frozenset[str]) -> tuple[int, int]:
@@ -83,6 +90,20 @@ def measure(
     return _Measure(fragments, effective).selection(operation.selection_set, 0, frozenset())
 
 
+def _root_fields(operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]) -> int:
+    count = 0
+    pending = list(operation.selection_set.selections)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, FieldNode):
+            count += 0 if node.name.value.startswith("__") else 1
+        elif isinstance(node, InlineFragmentNode):
+            pending.extend(node.selection_set.selections)
+        elif isinstance(node, FragmentSpreadNode) and node.name.value in fragments:
+            pending.extend(fragments[node.name.value].selection_set.selections)
+    return count
+
+
 class QueryLimits(SchemaExtension):
     def __init__(self, *, max_depth: int, max_cost: int) -> None:
         self.max_depth = max_depth
@@ -98,6 +119,9 @@ class QueryLimits(SchemaExtension):
         if ctx.operation_name is not None:
             operations = [o for o in operations if o.name is not None and o.name.value == ctx.operation_name]
         for operation in operations[:1]:
+            if operation.operation is OperationType.MUTATION and _root_fields(operation, fragments) > 1:
+                # Batched mutations would multiply per-call limits (sign-up hashing, rate limits).
+                raise GraphQLError("send one mutation per request", extensions={"code": ONE_MUTATION_PER_REQUEST})
             depth, cost = measure(operation, fragments, ctx.variables or {})
             if depth > self.max_depth:
                 raise GraphQLError(

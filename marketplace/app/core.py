@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import structlog
 from litestar import Litestar, get
 from litestar.datastructures import State
@@ -22,7 +23,7 @@ from marketplace.db import migrations
 from marketplace.db.pool import StatementCounter, create_pool, current_statements
 from marketplace.logs import configure_logging, get_logger
 from marketplace.services.container import Services, build_services
-from marketplace.settings import Settings, get_settings
+from marketplace.settings import Environment, Settings, get_settings
 from schema import GraphQLContext, build_schema
 from schema.loaders import Loaders
 
@@ -111,11 +112,10 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     services = _services(state)
     expected = state["migration_head"]
     try:
-        async with asyncio.timeout(2):
-            async with services.db.pool.acquire() as conn:
-                current = await migrations.current_revision(conn)
-    except (OSError, TimeoutError, Exception) as exc:
-        return Response({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        async with asyncio.timeout(2), services.db.read() as repos:
+            current = await repos.meta.schema_revision()
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return Response({"status": "unavailable"}, status_code=503)
     if current != expected:
         return Response({"status": "migrations_pending", "current": current, "expected": expected}, status_code=503)
     return Response({"status": "ready", "revision": current}, status_code=200)
@@ -145,11 +145,14 @@ def create_app(
             await pool.close()
             log.info("stopped")
 
+    production = settings.environment is Environment.PRODUCTION
     graphql = make_graphql_controller(
-        build_schema(max_depth=settings.graphql_max_depth, max_cost=settings.graphql_max_cost),
+        build_schema(
+            max_depth=settings.graphql_max_depth, max_cost=settings.graphql_max_cost, introspection=not production
+        ),
         path="/graphql",
         context_getter=graphql_context,
-        graphql_ide="graphiql",
+        graphql_ide=None if production else "graphiql",
     )
     return Litestar(
         route_handlers=[health, ready, graphql],

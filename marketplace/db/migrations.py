@@ -9,7 +9,6 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from alembic import command
-from marketplace.repositories._base import Conn
 
 _INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
@@ -39,14 +38,6 @@ def all_revisions() -> list[str]:
     """Oldest first."""
     script = ScriptDirectory.from_config(alembic_config(""))
     return [rev.revision for rev in reversed(list(script.walk_revisions()))]
-
-
-async def current_revision(conn: Conn) -> str | None:
-    exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
-    if not exists:
-        return None
-    value = await conn.fetchval("SELECT version_num FROM alembic_version")
-    return None if value is None else str(value)
 
 
 def run_script(script: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 from asyncpg.connection import LoggedQuery
@@ -11,11 +11,7 @@ from asyncpg.connection import LoggedQuery
 
 @dataclass
 class StatementCounter:
-    statements: list[str] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
+    count: int = 0
 
 
 current_statements: contextvars.ContextVar[StatementCounter | None] = contextvars.ContextVar(
@@ -26,7 +22,7 @@ current_statements: contextvars.ContextVar[StatementCounter | None] = contextvar
 def _record(query: LoggedQuery) -> None:
     counter = current_statements.get()
     if counter is not None:
-        counter.statements.append(query.query)
+        counter.count += 1
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -23,8 +23,13 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._conn = await self._pool.acquire()
-        self._tx = self._conn.transaction()
-        await self._tx.start()
+        try:
+            self._tx = self._conn.transaction()
+            await self._tx.start()
+        except BaseException:
+            await self._pool.release(self._conn)
+            self._conn = self._tx = None
+            raise
         self._committed = False
         self.repos = Repositories(self._conn)
         return self

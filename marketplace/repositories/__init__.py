@@ -5,6 +5,7 @@ from __future__ import annotations
 from marketplace.repositories._base import Conn
 from marketplace.repositories.api_keys import ApiKeyRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
+from marketplace.repositories.meta import MetaRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
@@ -21,3 +22,4 @@ class Repositories:
         self.api_keys = ApiKeyRepository(conn)
         self.rate_limits = RateLimitRepository(conn)
         self.idempotency = IdempotencyRepository(conn)
+        self.meta = MetaRepository(conn)

@@ -62,12 +62,6 @@ class ApiKeyRepository:
             min_interval_s,
         )
 
-    async def get_for_organization(self, key_id: UUID, organization_id: UUID) -> ApiKey | None:
-        row = await self._conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1 AND organization_id = $2", key_id, organization_id
-        )
-        return None if row is None else _api_key(row)
-
     async def revoke(self, key_id: UUID, organization_id: UUID, at: datetime) -> ApiKey | None:
         row = await self._conn.fetchrow(
             f"""
@@ -95,6 +89,3 @@ class ApiKeyRepository:
             *args,
         )
         return Page(items=tuple(_api_key(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
-
-    async def count(self) -> int:
-        return int(await self._conn.fetchval("SELECT count(*) FROM api_keys"))

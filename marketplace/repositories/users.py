@@ -44,11 +44,6 @@ class UserRepository:
         )
         return row is not None
 
-    async def email_taken(self, email: str) -> bool:
-        return bool(
-            await self._conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))", email)
-        )
-
     async def get(self, user_id: UUID) -> User | None:
         row = await self._conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
         return None if row is None else _user(row)
@@ -80,9 +75,6 @@ class UserRepository:
             *args,
         )
         return Page(items=tuple(_user(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
-
-    async def count(self) -> int:
-        return int(await self._conn.fetchval("SELECT count(*) FROM users"))
 
 
 class OrganizationRepository:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,7 +44,19 @@ API_KEY_TOUCH_INTERVAL_S = 60
 class LoginPolicy:
     max_attempts_per_email: int
     max_attempts_per_address: int
+    max_sign_ups_per_address: int
     window_s: int
+
+
+def address_bucket(address: str) -> str:
+    """IPv6 clients usually hold a whole /64, so they are counted per /64, not per address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +124,18 @@ class AccountService:
         role: Role,
         organization_name: str | None = None,
         idempotency_key: str | None = None,
+        client_address: str | None = None,
     ) -> User:
-        """Self-service sign-up for couriers and retailers; a retailer also founds its organisation."""
+        """Self-service sign-up for couriers and retailers; a retailer also founds its organisation.
+
+        Limited per client address: each sign-up costs an argon2 hash and tells whether an email
+        has an account, so unlimited sign-ups would be both a CPU sink and an enumeration oracle.
+        """
         if role not in SELF_SERVICE_ROLES:
             raise DomainError.single(ErrorCode.INVALID, "only couriers and retailers can sign up", "role")
+        if client_address:
+            bucket = f"signup:address:{address_bucket(client_address)}"
+            await self._hit_limits([(bucket, self._login_policy.max_sign_ups_per_address)], "too many sign-ups")
         return await self._create_user(
             email=email,
             password=password,
@@ -192,6 +213,7 @@ class AccountService:
         if not await self._passwords.verify(password_hash, password) or user is None or password_hash is None:
             raise DomainError.single(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
 
+        rehashed = await self._passwords.hash(password) if self._passwords.needs_rehash(password_hash) else None
         now = self._clock.now()
         session_id = uuid4()
         refresh = new_refresh_token()
@@ -199,18 +221,23 @@ class AccountService:
             await uow.repos.sessions.start(session_id, user.id, now)
             await uow.repos.sessions.add_refresh_token(secret_hash(refresh), session_id, now, now + self._refresh_ttl)
             await uow.repos.rate_limits.reset(email_bucket)
-            if self._passwords.needs_rehash(password_hash):
-                await uow.repos.users.set_password_hash(user.id, await self._passwords.hash(password))
+            if rehashed is not None:
+                await uow.repos.users.set_password_hash(user.id, rehashed)
             await uow.commit()
         return self._pair(user.id, user.role, user.organization_id, session_id, refresh, now, user)
 
     async def _count_login_attempt(self, email_bucket: str, client_address: str | None) -> None:
         """Counted and committed before the password is checked, so parallel guesses are counted too."""
         policy = self._login_policy
-        now = self._clock.now()
         limits = [(email_bucket, policy.max_attempts_per_email)]
         if client_address:
-            limits.append((f"login:address:{client_address}", policy.max_attempts_per_address))
+            limits.append((f"login:address:{address_bucket(client_address)}", policy.max_attempts_per_address))
+        await self._hit_limits(limits, "too many login attempts")
+
+    async def _hit_limits(self, limits: list[tuple[str, int]], what: str) -> None:
+        """Counts one attempt in each bucket (committed at once); RATE_LIMITED when any is over."""
+        policy = self._login_policy
+        now = self._clock.now()
         blocked_until: datetime | None = None
         async with self._db.uow() as uow:
             for bucket, limit in limits:
@@ -221,7 +248,7 @@ class AccountService:
             await uow.commit()
         if blocked_until is not None:
             retry_s = max(1, int((blocked_until - now).total_seconds()))
-            raise DomainError.single(ErrorCode.RATE_LIMITED, f"too many login attempts; try again in {retry_s} s")
+            raise DomainError.single(ErrorCode.RATE_LIMITED, f"{what}; try again in {retry_s} s")
 
     async def refresh(self, *, refresh_token: str) -> TokenPair:
         """Rotates the refresh token; a second use of one revokes the whole session."""
@@ -229,8 +256,9 @@ class AccountService:
         now = self._clock.now()
         async with self._db.uow() as uow:
             state = await uow.repos.sessions.lock_refresh_token(token_hash)
-            if state is None or state.session_revoked_at is not None or state.expires_at <= now:
+            if state is None or state.session_revoked_at is not None:
                 raise DomainError.single(ErrorCode.INVALID_REFRESH_TOKEN, "refresh token is not valid", "refreshToken")
+            # Reuse is checked before expiry: a replayed token revokes its family even once expired.
             if state.used_at is not None:
                 await uow.repos.sessions.revoke(state.session_id, now, "refresh_token_reused")
                 await uow.commit()
@@ -239,6 +267,8 @@ class AccountService:
                     "refresh token was already used; the session is revoked, sign in again",
                     "refreshToken",
                 )
+            if state.expires_at <= now:
+                raise DomainError.single(ErrorCode.INVALID_REFRESH_TOKEN, "refresh token is not valid", "refreshToken")
             await uow.repos.sessions.mark_used(token_hash, now)
             new_refresh = new_refresh_token()
             await uow.repos.sessions.add_refresh_token(

@@ -44,6 +44,7 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
         login_policy=LoginPolicy(
             max_attempts_per_email=settings.login_max_attempts_per_email,
             max_attempts_per_address=settings.login_max_attempts_per_address,
+            max_sign_ups_per_address=settings.signup_max_per_address,
             window_s=settings.login_window_s,
         ),
     )

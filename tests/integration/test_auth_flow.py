@@ -254,3 +254,25 @@ async def test_successful_login_resets_the_email_counter(database_url: str, cloc
 async def test_login_mutation_document_is_valid(gql: GraphQL) -> None:
     body = await gql(LOGIN, {"input": {"email": "x@example.com", "password": "y" * 12}})
     assert "errors" not in body
+
+
+async def test_sign_ups_are_rate_limited_per_client_address(database_url: str, clock: ManualClock) -> None:
+    settings = make_settings(database_url, signup_max_per_address=3)
+    async with running_app(settings, clock) as (_, gql):
+        for n in range(3):
+            await gql.sign_up(f"new{n}@example.com")
+        body = await gql(SIGN_UP, {"input": {"email": "new9@example.com", "password": PASSWORD, "role": "COURIER"}})
+        assert body["data"]["signUp"]["errors"][0]["code"] == "RATE_LIMITED"
+        clock.advance(timedelta(seconds=settings.login_window_s))
+        await gql.sign_up("new9@example.com")
+
+
+async def test_a_replayed_expired_refresh_token_still_revokes_its_family(
+    gql: GraphQL, clock: ManualClock, settings: Settings
+) -> None:
+    session = await gql.session("late-thief@example.com")
+    rotated = (await gql(REFRESH, {"input": {"refreshToken": session["refreshToken"]}}))["data"]["refreshSession"]
+    clock.advance(timedelta(seconds=settings.refresh_token_ttl_s + 1))
+    replay = (await gql(REFRESH, {"input": {"refreshToken": session["refreshToken"]}}))["data"]["refreshSession"]
+    assert replay["errors"][0]["code"] == "REFRESH_TOKEN_REUSED"
+    del rotated

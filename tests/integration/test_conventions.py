@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from marketplace.clock import ManualClock
@@ -18,6 +19,7 @@ from marketplace.services.container import Services
 from schema.export import printed_schema
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD, GraphQL, running_app
+from tests.helpers import SIGN_UP as SIGN_UP_DOC
 
 USERS = """
 query($first: Int, $after: String) {
@@ -132,3 +134,34 @@ async def test_list_fields_batch_their_lookups(
     assert len(body["data"]["users"]["edges"]) == 13
     assert sum(1 for e in body["data"]["users"]["edges"] if e["node"]["organization"]) == 12
     assert many == few
+
+
+async def test_malformed_variables_are_bad_user_input_and_never_logged(
+    log_stream: io.StringIO, database_url: str, clock: ManualClock
+) -> None:
+    async with running_app(make_settings(database_url), clock) as (_, gql):
+        body = await gql(SIGN_UP_DOC, {"input": {"email": "x@example.com", "password": "Quartz-lantern-meadow-7310"}})
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "Quartz-lantern-meadow-7310" not in log_stream.getvalue()
+
+
+async def test_one_mutation_per_request(gql: GraphQL, db: asyncpg.Connection) -> None:
+    doc = """
+    mutation($a: SignUpInput!, $b: SignUpInput!) {
+      a: signUp(input: $a) { errors { code } }
+      b: signUp(input: $b) { errors { code } }
+    }
+    """
+    one = {"email": "a@example.com", "password": PASSWORD, "role": "COURIER"}
+    body = await gql(doc, {"a": one, "b": {**one, "email": "b@example.com"}})
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "ONE_MUTATION_PER_REQUEST"
+    assert await db.fetchval("SELECT count(*) FROM users") == 0
+
+
+async def test_connections_without_first_are_costed_as_a_default_page(database_url: str, clock: ManualClock) -> None:
+    settings = make_settings(database_url, graphql_max_cost=50)
+    async with running_app(settings, clock) as (_, gql):
+        body = await gql("query { users { edges { node { id email organization { name } } } } }")
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
