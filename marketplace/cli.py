@@ -113,6 +113,27 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(create(dsn))
 
 
+def _maintenance(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.clock import SystemClock
+    from marketplace.db.pool import create_pool
+    from marketplace.services.container import build_services
+
+    async def purge(dsn: str) -> int:
+        pool = await create_pool(dsn, min_size=1, max_size=1)
+        try:
+            purged = await build_services(settings, pool, SystemClock()).maintenance.purge()
+        finally:
+            await pool.close()
+        print(
+            f"purged {purged.idempotency_keys} idempotency keys, {purged.rate_limit_buckets} rate-limit buckets, "
+            f"{purged.sessions} sessions"
+        )
+        return 0
+
+    with database_url(settings) as dsn:
+        return asyncio.run(purge(dsn))
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="crowdship", description="Crowdship marketplace backend.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -145,6 +166,15 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--organization", help="organisation name (retailers only)")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     users.set_defaults(run=_users)
+
+    maintenance = commands.add_parser("maintenance", help="housekeeping", description="Housekeeping tasks.")
+    maintenance_commands = maintenance.add_subparsers(dest="maintenance_command", required=True)
+    maintenance_commands.add_parser(
+        "purge",
+        help="delete expired idempotency keys, rate-limit windows and ended sessions",
+        description="Delete rows no request can use any more; run it from cron, e.g. hourly.",
+    )
+    maintenance.set_defaults(run=_maintenance)
     return root
 
 

@@ -30,5 +30,11 @@ class RateLimitRepository:
         assert row is not None
         return int(row["hits"]), row["window_started_at"]
 
+    async def purge(self, window_started_before: datetime) -> int:
+        result = await self._conn.execute(
+            "DELETE FROM rate_limit_buckets WHERE window_started_at < $1", window_started_before
+        )
+        return int(result.split()[-1])
+
     async def reset(self, bucket: str) -> None:
         await self._conn.execute("DELETE FROM rate_limit_buckets WHERE bucket = $1", bucket)

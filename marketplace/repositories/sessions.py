@@ -102,6 +102,18 @@ class SessionRepository:
             reason,
         )
 
+    async def purge(self, ended_before: datetime) -> int:
+        """Deletes sessions revoked, or whose every refresh token expired, before the cut-off."""
+        result = await self._conn.execute(
+            """
+            DELETE FROM sessions s
+            WHERE s.revoked_at < $1
+               OR NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id AND t.expires_at >= $1)
+            """,
+            ended_before,
+        )
+        return int(result.split()[-1])
+
     async def active(self, session_id: UUID, user_id: UUID) -> ActiveSession | None:
         """The session's user as stored now, or None once it is revoked."""
         row = await self._conn.fetchrow(

@@ -10,6 +10,7 @@ from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.services.accounts import AccountService, LoginPolicy
 from marketplace.services.idempotency import Idempotency
+from marketplace.services.maintenance import MaintenanceService
 from marketplace.services.passwords import Passwords
 from marketplace.services.tokens import AccessTokens
 from marketplace.settings import Settings
@@ -21,6 +22,7 @@ class Services:
     clock: Clock
     db: Database
     accounts: AccountService
+    maintenance: MaintenanceService
 
 
 def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Services:
@@ -48,4 +50,7 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
             window_s=settings.login_window_s,
         ),
     )
-    return Services(settings=settings, clock=clock, db=db, accounts=accounts)
+    maintenance = MaintenanceService(
+        db, clock, idempotency_ttl_s=settings.idempotency_ttl_s, rate_window_s=settings.login_window_s
+    )
+    return Services(settings=settings, clock=clock, db=db, accounts=accounts, maintenance=maintenance)
