@@ -1,0 +1,166 @@
+"""`python -m matching bench`: greedy and the MILP, end to end, on synthetic cities S, M and L.
+
+Each run is a fresh `python -m matching solve` process, timed from process start to the solution
+written (imports and compiled-kernel loading included), with its own peak memory. Both methods
+run on the same instance in the same bench run, so the greedy column is the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from matching.check import check
+from matching.codec import instance_to_json, parse_instance
+from matching.generate import generate
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    parcels: int
+    trips: int
+    time_limit_s: float  # what the MILP run may spend inside the solver
+
+
+SIZES = {
+    "S": Size("S", 500, 150, 3.0),
+    "M": Size("M", 2_000, 600, 3.5),
+    "L": Size("L", 10_000, 3_000, 50.0),
+}
+
+
+@dataclass
+class Row:
+    size: str
+    method: str
+    parcels: int
+    trips: int
+    trips_per_parcel: float
+    columns: int
+    wall_s: float
+    candidates_s: float
+    build_s: float
+    solve_s: float
+    explanations_s: float
+    peak_rss_mb: float
+    served_pct: float
+    total: int
+    fallback_only: int
+    saving_pct: float
+    bound: int | None
+    gap_pct: float | None
+    valid: bool
+
+
+def _progress(message: str, *, ticking: bool = False) -> None:
+    """On a terminal a line that updates in place; in a log, ticks only every ten seconds."""
+    if sys.stderr.isatty():
+        print(f"\rbench: {message:<70}", end="", file=sys.stderr, flush=True)
+    elif not ticking:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _run(instance_path: Path, method: str, size: Size, solver: str) -> tuple[dict[str, Any], float, float]:
+    command = [
+        sys.executable, "-m", "matching", "solve", str(instance_path), "--quiet", "--method", method,
+        "--solver", solver, "--time-limit", str(size.time_limit_s), "--gap", "0.005",
+    ]  # fmt: skip
+    _progress(f"{size.name}: {method} running")
+    # Files, not pipes: a solution is larger than a pipe's buffer, and nobody reads it until the end.
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out_file, stderr=err_file)  # noqa: S603
+        while process.poll() is None:
+            _progress(f"{size.name}: {method} running, {time.perf_counter() - started:5.1f} s", ticking=True)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.5)
+        wall = time.perf_counter() - started
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"{method} on {size.name} failed: {err.decode()[-2000:]}")
+    # The child reports its own peak (RUSAGE_CHILDREN would give the largest child so far).
+    peak_kb = _peak_kb(err)
+    return json.loads(out), wall, peak_kb / 1024
+
+
+def _peak_kb(stderr: bytes) -> float:
+    for line in stderr.decode(errors="replace").splitlines():
+        if line.startswith("peak_rss_kb="):
+            return float(line.split("=", 1)[1])
+    return float("nan")
+
+
+def run_bench(args: argparse.Namespace) -> str:
+    os.environ["MATCHING_REPORT_PEAK_RSS"] = "1"
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in [s.strip().upper() for s in args.sizes.split(",") if s.strip()]:
+            size = SIZES[name]
+            _progress(f"{name}: generating {size.parcels} parcels x {size.trips} trips")
+            instance = generate(size.parcels, size.trips, args.seed, density=args.density)
+            path = Path(tmp) / f"{name}.json"
+            path.write_text(json.dumps(instance_to_json(instance)))
+            instance = parse_instance(json.loads(path.read_text()))
+            results = {}
+            for method in ("greedy", "milp"):
+                solution, wall, peak_mb = _run(path, method, size, args.solver)
+                results[method] = (solution, wall, peak_mb)
+            bound = results["milp"][0]["bound"]["lower"]
+            for method, (solution, wall, peak_mb) in results.items():
+                stats, cost = solution["stats"], solution["cost"]
+                timings = stats.get("timings", {})
+                served = 1 - len(solution["unassigned"]) / max(1, size.parcels)
+                rows.append(
+                    Row(
+                        size=name,
+                        method=method,
+                        parcels=size.parcels,
+                        trips=size.trips,
+                        trips_per_parcel=float(stats.get("trips_per_parcel", 0.0)),
+                        columns=int(stats.get("columns", 0)),
+                        wall_s=round(wall, 2),
+                        candidates_s=float(timings.get("candidates_s", 0.0)),
+                        build_s=float(timings.get("build_s", 0.0)) + float(timings.get("greedy_s", 0.0)),
+                        solve_s=float(timings.get("column_generation_s", 0.0)) + float(timings.get("solve_s", 0.0)),
+                        explanations_s=float(timings.get("explanations_s", 0.0)),
+                        peak_rss_mb=round(peak_mb, 1),
+                        served_pct=round(100 * served, 2),
+                        total=int(cost["total"]),
+                        fallback_only=int(cost["fallback_only"]),
+                        saving_pct=round(100 * (1 - cost["total"] / max(1, cost["fallback_only"])), 2),
+                        bound=bound,
+                        gap_pct=None if bound is None else round(100 * (cost["total"] - bound) / cost["total"], 3),
+                        valid=check(instance, solution).ok,
+                    )
+                )
+    Path(args.output).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+    _progress(f"done; results in {args.output}")
+    print(file=sys.stderr)
+    return format_table(rows)
+
+
+def format_table(rows: list[Row]) -> str:
+    header = (
+        "| size | method | trips/parcel | columns | wall s | candidates s | build s | solve s | explain s "
+        "| peak MB | served % | total | saving % | gap to bound % | valid |"
+    )
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for r in rows:
+        lines.append(
+            f"| {r.size} | {r.method} | {r.trips_per_parcel} | {r.columns} | {r.wall_s} | {r.candidates_s} "
+            f"| {r.build_s:.3f} | {r.solve_s:.3f} | {r.explanations_s} | {r.peak_rss_mb} | {r.served_pct} | {r.total} "
+            f"| {r.saving_pct} | {r.gap_pct} | {'yes' if r.valid else 'NO'} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,293 @@
+"""Compiled inner loops (numba): route evaluation of a bundle, single candidates, pricing, reasons.
+
+Everything here works on the flat arrays of `matching.arrays`. Distances are great-circle metres
+times the road factor; a bundle's route leaves the origin at `depart_after`, visits pickups and
+drop-offs in the best feasible order (least detour), may wait for a window to open, spends
+`service_s` at every stop and must reach the destination by `arrive_by`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from functools import cache
+
+import numba as nb
+import numpy as np
+
+from matching.arrays import (
+    CAPACITY,
+    CURRENCY,
+    DETOUR,
+    EARTH_RADIUS_M,
+    FEASIBLE,
+    I64,
+    INSURANCE_COVER,
+    INSURANCE_EXPIRED,
+    INSURANCE_MISSING,
+    P_DFROM,
+    P_DLAT,
+    P_DLON,
+    P_DUNTIL,
+    P_PFROM,
+    P_PLAT,
+    P_PLON,
+    P_PUNTIL,
+    P_VALUE,
+    P_VOLUME,
+    P_WEIGHT,
+    T_ARRIVE,
+    T_CAP_CM3,
+    T_CAP_G,
+    T_DEPART,
+    T_DIRECT,
+    T_DLAT,
+    T_DLON,
+    T_MAX_DETOUR,
+    T_OLAT,
+    T_OLON,
+    T_PER_TRIP,
+    T_SPEED,
+    TIME_WINDOW,
+    VERIFICATION_LEVEL,
+)
+
+EPS = 1e-6
+INF = math.inf
+
+
+@cache
+def stop_orders(k: int) -> I64:
+    """Every order of 2k events (2i = pickup of parcel i, 2i+1 its drop-off), pickups first."""
+    rows = [
+        order
+        for order in itertools.permutations(range(2 * k))
+        if all(order.index(2 * i) < order.index(2 * i + 1) for i in range(k))
+    ]
+    return np.array(rows, dtype=np.int64).reshape(len(rows), 2 * k)
+
+
+def all_stop_orders(max_k: int) -> tuple[I64, ...]:
+    return tuple(stop_orders(k) for k in range(1, max_k + 1))
+
+
+@nb.njit(cache=True, inline="always")
+def hav(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1 = math.radians(lat1)
+    p2 = math.radians(lat2)
+    dp = p2 - p1
+    dl = math.radians(lon2) - math.radians(lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0)))
+
+
+@nb.njit(cache=True)
+def detour_cost(per_detour_km: int, detour_m: float) -> int:
+    return math.ceil(per_detour_km * detour_m / 1000.0 - EPS)
+
+
+@nb.njit(cache=True)
+def best_order(pm, tm, t, idx, orders, road_factor, service_s, times):
+    """Least detour over all feasible stop orders of bundle `idx` on trip `t`.
+
+    Returns (detour_m, order row) or (inf, -1); `times` receives the service start of each event
+    of the best order.
+    """
+    k = idx.shape[0]
+    n = 2 * k + 2
+    lat = np.empty(n)
+    lon = np.empty(n)
+    lat[0] = tm[t, T_OLAT]
+    lon[0] = tm[t, T_OLON]
+    lat[n - 1] = tm[t, T_DLAT]
+    lon[n - 1] = tm[t, T_DLON]
+    for i in range(k):
+        p = idx[i]
+        lat[1 + 2 * i] = pm[p, P_PLAT]
+        lon[1 + 2 * i] = pm[p, P_PLON]
+        lat[2 + 2 * i] = pm[p, P_DLAT]
+        lon[2 + 2 * i] = pm[p, P_DLON]
+    dist = np.empty((n, n))
+    for a in range(n):
+        dist[a, a] = 0.0
+        for b in range(a + 1, n):
+            d = road_factor * hav(lat[a], lon[a], lat[b], lon[b])
+            dist[a, b] = d
+            dist[b, a] = d
+    speed = tm[t, T_SPEED]
+    cap_g = tm[t, T_CAP_G]
+    cap_cm3 = tm[t, T_CAP_CM3]
+    per_trip = tm[t, T_PER_TRIP]
+    limit = tm[t, T_DIRECT] + tm[t, T_MAX_DETOUR] + EPS
+    best = INF
+    best_row = -1
+    cur = np.empty(2 * k)
+    for row in range(orders.shape[0]):
+        pos = 0
+        length = 0.0
+        time = tm[t, T_DEPART]
+        w = 0.0
+        v = 0.0
+        value = 0.0
+        ok = True
+        for s in range(2 * k):
+            e = orders[row, s]
+            node = 1 + e
+            length += dist[pos, node]
+            if length + dist[node, n - 1] > limit or length + dist[node, n - 1] >= best + tm[t, T_DIRECT]:
+                ok = False
+                break
+            time += dist[pos, node] / speed
+            p = idx[e // 2]
+            if e % 2 == 0:
+                lo = pm[p, P_PFROM]
+                hi = pm[p, P_PUNTIL]
+            else:
+                lo = pm[p, P_DFROM]
+                hi = pm[p, P_DUNTIL]
+            if time < lo:
+                time = lo
+            if time > hi + EPS:
+                ok = False
+                break
+            cur[s] = time
+            time += service_s
+            if e % 2 == 0:
+                w += pm[p, P_WEIGHT]
+                v += pm[p, P_VOLUME]
+                value += pm[p, P_VALUE]
+                if w > cap_g or v > cap_cm3 or value > per_trip:
+                    ok = False
+                    break
+            else:
+                w -= pm[p, P_WEIGHT]
+                v -= pm[p, P_VOLUME]
+                value -= pm[p, P_VALUE]
+            pos = node
+        if not ok:
+            continue
+        length += dist[pos, n - 1]
+        time += dist[pos, n - 1] / speed
+        if time > tm[t, T_ARRIVE] + EPS:
+            continue
+        detour = length - tm[t, T_DIRECT]
+        if detour < best:
+            best = detour
+            best_row = row
+            times[: 2 * k] = cur
+    if best_row < 0:
+        return INF, -1
+    return max(best, 0.0), best_row
+
+
+@nb.njit(cache=True)
+def static_reason(
+    pm, t, p, parcel_currency, parcel_level, trip_insured, trip_currency, trip_valid, trip_per_parcel, trip_level, tm
+):
+    """The first rule that stops trip t from carrying parcel p alone, before any routing."""
+    if not trip_insured[t]:
+        return INSURANCE_MISSING
+    if trip_currency[t] != parcel_currency[p]:
+        return CURRENCY
+    if not trip_valid[t]:
+        return INSURANCE_EXPIRED
+    if pm[p, P_VALUE] > trip_per_parcel[t] or pm[p, P_VALUE] > tm[t, T_PER_TRIP]:
+        return INSURANCE_COVER
+    if trip_level[t] < parcel_level[p]:
+        return VERIFICATION_LEVEL
+    if pm[p, P_WEIGHT] > tm[t, T_CAP_G] or pm[p, P_VOLUME] > tm[t, T_CAP_CM3]:
+        return CAPACITY
+    return FEASIBLE
+
+
+@nb.njit(cache=True)
+def single_reason(
+    pm,
+    tm,
+    t,
+    p,
+    parcel_currency,
+    parcel_level,
+    trip_insured,
+    trip_currency,
+    trip_valid,
+    trip_per_parcel,
+    trip_level,
+    order1,
+    road_factor,
+    service_s,
+    times,
+):
+    """Like static_reason, then detour (the one possible route), then time windows."""
+    code = static_reason(
+        pm,
+        t,
+        p,
+        parcel_currency,
+        parcel_level,
+        trip_insured,
+        trip_currency,
+        trip_valid,
+        trip_per_parcel,
+        trip_level,
+        tm,
+    )
+    if code != FEASIBLE:
+        return code, INF
+    ol, oo, dl, do = tm[t, T_OLAT], tm[t, T_OLON], tm[t, T_DLAT], tm[t, T_DLON]
+    length = road_factor * (
+        hav(ol, oo, pm[p, P_PLAT], pm[p, P_PLON])
+        + hav(pm[p, P_PLAT], pm[p, P_PLON], pm[p, P_DLAT], pm[p, P_DLON])
+        + hav(pm[p, P_DLAT], pm[p, P_DLON], dl, do)
+    )
+    if length - tm[t, T_DIRECT] > tm[t, T_MAX_DETOUR] + EPS:
+        return DETOUR, INF
+    idx = np.empty(1, dtype=np.int64)
+    idx[0] = p
+    detour, row = best_order(pm, tm, t, idx, order1, road_factor, service_s, times)
+    if row < 0:
+        return TIME_WINDOW, INF
+    return FEASIBLE, detour
+
+
+@nb.njit(cache=True)
+def reasons_for(
+    pm,
+    tm,
+    parcels,
+    parcel_currency,
+    parcel_level,
+    trip_insured,
+    trip_currency,
+    trip_valid,
+    trip_per_parcel,
+    trip_level,
+    order1,
+    road_factor,
+    service_s,
+):
+    """Counts, for each listed parcel, the trips stopped by each rule (column FEASIBLE: none)."""
+    counts = np.zeros((parcels.shape[0], FEASIBLE + 1), dtype=np.int64)
+    times = np.empty(2)
+    for i in range(parcels.shape[0]):
+        p = parcels[i]
+        for t in range(tm.shape[0]):
+            code, _ = single_reason(
+                pm,
+                tm,
+                t,
+                p,
+                parcel_currency,
+                parcel_level,
+                trip_insured,
+                trip_currency,
+                trip_valid,
+                trip_per_parcel,
+                trip_level,
+                order1,
+                road_factor,
+                service_s,
+                times,
+            )
+            counts[i, code] += 1
+    return counts

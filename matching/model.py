@@ -1,0 +1,144 @@
+"""The engine's plain data: an instance goes in, a solution comes out. Immutable, no I/O.
+
+Times are timezone-aware UTC datetimes at the edges and whole epoch seconds inside; points are
+(latitude, longitude) in degrees; money is integer minor units of the parcel's currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationRule:
+    min_value: int
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pay:
+    per_parcel: int
+    per_detour_km: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    road_factor: float
+    service_s: int
+    max_parcels_per_trip: int
+    verification: tuple[VerificationRule, ...]
+    pay: Pay
+
+    def required_level(self, value: int) -> int:
+        """The level of the rule with the largest min_value not above the parcel's value."""
+        level, best = 0, None
+        for rule in self.verification:
+            if rule.min_value <= value and (best is None or rule.min_value > best):
+                level, best = rule.level, rule.min_value
+        return level
+
+
+@dataclass(frozen=True, slots=True)
+class Parcel:
+    id: str
+    pickup: Point
+    dropoff: Point
+    pickup_from: datetime
+    pickup_until: datetime
+    deliver_from: datetime
+    deliver_until: datetime
+    weight_g: int
+    volume_cm3: int
+    value: int
+    currency: str
+    fallback_cost: int
+
+
+@dataclass(frozen=True, slots=True)
+class Insurance:
+    per_parcel: int
+    per_trip: int
+    currency: str
+    valid_from: datetime
+    valid_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    id: str
+    courier_id: str
+    origin: Point
+    destination: Point
+    depart_after: datetime
+    arrive_by: datetime
+    speed_mps: float
+    capacity_g: int
+    capacity_cm3: int
+    max_detour_m: float
+    verification_level: int
+    insurance: Insurance | None
+    co2_g_per_km: float
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    now: datetime
+    rules: Rules
+    parcels: tuple[Parcel, ...]
+    trips: tuple[Trip, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    parcel_id: str
+    kind: str  # "pickup" | "dropoff"
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    trip_id: str
+    parcel_ids: tuple[str, ...]
+    stops: tuple[Stop, ...]
+    detour_m: float
+    cost: int
+    co2_g: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    trips: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unassigned:
+    parcel_id: str
+    fallback_cost: int
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    crowd: int
+    fallback: int
+    total: int
+    fallback_only: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    lower: int | None
+    gap: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Solution:
+    assignments: tuple[Assignment, ...]
+    unassigned: tuple[Unassigned, ...]
+    cost: Cost
+    bound: Bound
+    stats: dict[str, object] = field(default_factory=dict)
