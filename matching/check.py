@@ -109,6 +109,9 @@ def _check_assignment(
     weight = volume = value = 0
     per_trip = trip.insurance.per_trip if trip.insurance else 0
     for n, stop in enumerate(stops):
+        if not isinstance(stop, dict):
+            report.add("structure", f"{where}: stop {n} is not an object")
+            return None
         pid, kind, at = stop.get("parcel_id"), stop.get("kind"), _parse_time(stop.get("at"))
         if pid not in by_id or kind not in ("pickup", "dropoff") or at is None:
             report.add("structure", f"{where}: stop {n} is not a pickup or drop-off of an assigned parcel")
@@ -186,24 +189,37 @@ def check(instance: Instance, solution: Any) -> Report:
             report.add("trip_twice", f"trip {trip.id} has two assignments")
         used_trips.add(trip.id)
         ids = raw.get("parcel_ids")
-        if not isinstance(ids, list) or not ids or any(i not in parcels for i in ids) or len(set(ids)) != len(ids):
+        if (
+            not isinstance(ids, list)
+            or not ids
+            or not all(isinstance(i, str) and i in parcels for i in ids)
+            or len(set(ids)) != len(ids)
+        ):
             report.add("unknown_parcel", f"trip {trip.id}: parcel_ids must name distinct known parcels")
             continue
         for pid in ids:
             if pid in carried:
                 report.add("parcel_twice", f"parcel {pid} is on trips {carried[pid]} and {trip.id}")
             carried[pid] = trip.id
-        cost = _check_assignment(report, instance, trip, [parcels[i] for i in ids], raw)
+        try:
+            cost = _check_assignment(report, instance, trip, [parcels[i] for i in ids], raw)
+            expected_co2 = trip.co2_g_per_km * float(raw.get("detour_m", 0.0)) / 1000
+            if abs(float(raw.get("co2_g", -1.0)) - expected_co2) > 0.5:
+                report.add("co2", f"trip {trip.id}: co2_g {raw.get('co2_g')} but detour gives {expected_co2:.1f}")
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            report.add("structure", f"trip {trip.id}: malformed assignment ({exc})")
+            cost = None
         crowd += cost or 0
-        expected_co2 = trip.co2_g_per_km * float(raw.get("detour_m", 0.0)) / 1000
-        if abs(float(raw.get("co2_g", -1.0)) - expected_co2) > 0.5:
-            report.add("co2", f"trip {trip.id}: co2_g {raw.get('co2_g')} but detour gives {expected_co2:.1f}")
 
     listed: set[str] = set()
     fallback = 0
-    for raw in solution.get("unassigned", []):
+    unassigned = solution.get("unassigned", [])
+    if not isinstance(unassigned, list):
+        report.add("structure", "unassigned must be a list")
+        unassigned = []
+    for raw in unassigned:
         pid = raw.get("parcel_id") if isinstance(raw, dict) else None
-        if pid not in parcels:
+        if not isinstance(pid, str) or pid not in parcels:
             report.add("unknown_parcel", f"unassigned names an unknown parcel: {raw!r:.80}")
             continue
         if pid in carried or pid in listed:
@@ -212,7 +228,11 @@ def check(instance: Instance, solution: Any) -> Report:
         fallback += parcels[pid].fallback_cost
         if raw.get("fallback_cost") != parcels[pid].fallback_cost:
             report.add("fallback_cost", f"parcel {pid}: fallback_cost differs from the instance")
-        reasons = {r.get("code"): r.get("trips") for r in raw.get("reasons", [])}
+        raw_reasons = raw.get("reasons", [])
+        if not isinstance(raw_reasons, list) or not all(isinstance(r, dict) for r in raw_reasons):
+            report.add("structure", f"parcel {pid}: reasons must be a list of objects")
+            continue
+        reasons = {r.get("code"): r.get("trips") for r in raw_reasons}
         expected = explain(instance, parcels[pid])
         if reasons != expected:
             report.add("reasons", f"parcel {pid}: reasons {reasons}, recomputed {expected}")
@@ -227,12 +247,16 @@ def check(instance: Instance, solution: Any) -> Report:
         "fallback_only": sum(p.fallback_cost for p in instance.parcels),
     }
     report.recomputed = totals
-    cost = solution.get("cost", {})
+    stated = solution.get("cost")
+    if not isinstance(stated, dict):
+        report.add("structure", "cost must be an object")
+        stated = {}
     for key, value in totals.items():
-        if cost.get(key) != value:
-            report.add("totals", f"cost.{key} is {cost.get(key)}, recomputed {value}")
-    lower = (solution.get("bound") or {}).get("lower")
-    if lower is not None and lower > totals["total"]:
+        if stated.get(key) != value:
+            report.add("totals", f"cost.{key} is {stated.get(key)}, recomputed {value}")
+    bound = solution.get("bound")
+    lower = bound.get("lower") if isinstance(bound, dict) else None
+    if isinstance(lower, int | float) and lower > totals["total"]:
         report.add("bound", f"bound.lower {lower} exceeds the plan's total {totals['total']}")
     return report
 

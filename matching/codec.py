@@ -231,14 +231,16 @@ def _trip(r: _Reader, value: Any, path: str) -> Trip | None:
 
 
 def _unique(r: _Reader, items: list[Any], kind: str) -> None:
+    """Checks the raw ids, so a duplicate is reported even when its first use has other problems."""
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
-        if item is None:
+        item_id = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(item_id, str):
             continue
-        if item.id in seen:
-            r.bad(f"{kind}[{i}].id", f"{item.id!r} is used twice (also {kind}[{seen[item.id]}])")
+        if item_id in seen:
+            r.bad(f"{kind}[{i}].id", f"{item_id!r} is used twice (also {kind}[{seen[item_id]}])")
         else:
-            seen[item.id] = i
+            seen[item_id] = i
 
 
 def _list(r: _Reader, root: Mapping[str, Any], key: str) -> list[Any]:
@@ -261,10 +263,11 @@ def parse_instance(data: Any) -> Instance:
         rules = _rules(r, root["rules"])
     else:
         r.bad("rules", "missing")
-    parcels = [_parcel(r, item, f"parcels[{i}]") for i, item in enumerate(_list(r, root, "parcels"))]
-    trips = [_trip(r, item, f"trips[{i}]") for i, item in enumerate(_list(r, root, "trips"))]
-    _unique(r, parcels, "parcels")
-    _unique(r, trips, "trips")
+    raw_parcels, raw_trips = _list(r, root, "parcels"), _list(r, root, "trips")
+    parcels = [_parcel(r, item, f"parcels[{i}]") for i, item in enumerate(raw_parcels)]
+    trips = [_trip(r, item, f"trips[{i}]") for i, item in enumerate(raw_trips)]
+    _unique(r, raw_parcels, "parcels")
+    _unique(r, raw_trips, "trips")
     if r.problems:
         raise InstanceError(r.problems)
     assert now is not None

@@ -41,8 +41,12 @@ def price_trips(
     keep,
     thresholds,
     collect_all,
+    max_evaluations,
 ):
-    """Returns (min reduced cost per trip, columns as (trip, p0, p1, p2, cost, reduced cost)).
+    """Returns (min reduced cost per trip, columns as (trip, p0, p1, p2, cost, reduced cost), finished).
+
+    After `max_evaluations` route evaluations of triples it stops early and `finished` is False:
+    the minima are then not proven and the columns not complete.
 
     `min_rc[t]` is the exact minimum over every feasible bundle of trip t (inf with none).
     Up to `keep` columns per trip with reduced cost below `thresholds[t]` (the trip's own dual,
@@ -60,7 +64,11 @@ def price_trips(
     times = np.empty(6)
     best_rc = np.empty(keep)
     best_cols = np.empty((keep, 5))
+    evaluations = 0
+    finished = True
     for t in range(n_trips):
+        if not finished:
+            break
         lo, hi = single_ptr[t], single_ptr[t + 1]
         n = hi - lo
         if n == 0:
@@ -149,6 +157,10 @@ def price_trips(
                             bound = slack[i] + slack[j] + slack[k] + detour_cost(per_detour_km, floor)
                             if bound >= trip_min and (bound >= threshold or not collect_all):
                                 continue
+                            evaluations += 1
+                            if evaluations > max_evaluations:
+                                finished = False
+                                break
                             idx3[0] = single_parcel[lo + i]
                             idx3[1] = single_parcel[lo + j]
                             idx3[2] = single_parcel[lo + k]
@@ -170,6 +182,10 @@ def price_trips(
                                     kept += 1
                                 if kept == keep:
                                     worst = int(np.argmax(best_rc[:kept]))
+                        if not finished:
+                            break
+                    if not finished:
+                        break
                 for s in range(lo, hi):
                     local[single_parcel[s]] = -1
         min_rc[t] = trip_min
@@ -182,7 +198,7 @@ def price_trips(
             out[count, 0] = t
             out[count, 1:6] = best_cols[c]
             count += 1
-    return min_rc, out[:count].copy()
+    return min_rc, out[:count].copy(), finished
 
 
 def lagrangian_bound(pi: np.ndarray, fallback: np.ndarray, min_rc: np.ndarray) -> float:

@@ -33,6 +33,9 @@ from matching.pricing import NO_PARCEL, lagrangian_bound, price_trips
 
 Progress = Callable[[str], None]
 
+EXACT = 2**62  # no cap on pricing work: the bound needs every bundle priced
+EVALUATIONS_PER_S = 300_000  # triple route evaluations per second, measured low, for time budgets
+
 
 @dataclass(frozen=True)
 class SolveParams:
@@ -273,18 +276,19 @@ def _complete_columns(
     trips: np.ndarray,
     slack: float,
     limit: int,
+    seconds: float,
 ) -> list[int] | None:
     """Adds every column of the given trips whose reduced cost is at most `slack`; returns the new ones,
     or None (adding nothing) when there are more than `limit`."""
     thresholds = np.where(trips, np.minimum(mu, 0.0) + slack + 1e-6, -np.inf)
     orders3 = stop_orders(3) if arrays.max_bundle >= 3 else stop_orders(1)
-    _, rows = price_trips(
+    _, rows, finished = price_trips(
         arrays.parcels, arrays.trips, candidates.single_ptr, candidates.single_parcel, candidates.single_detour,
         candidates.pair_ptr, candidates.pair_a, candidates.pair_b, candidates.pair_detour, pi,
         arrays.per_parcel, arrays.per_detour_km, arrays.max_bundle, orders3, arrays.road_factor,
-        arrays.service_s, 1_000_000, thresholds, True,
+        arrays.service_s, 1_000_000, thresholds, True, int(seconds * EVALUATIONS_PER_S),
     )  # fmt: skip
-    if len(rows) > limit:
+    if not finished or len(rows) > limit:
         return None
     added = []
     for row in rows:
@@ -348,11 +352,11 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
     while rounds < params.max_rounds:
         rounds += 1
         lp_value, pi, mu, _ = master.solve()
-        min_rc, new = price_trips(
+        min_rc, new, _ = price_trips(
             arrays.parcels, arrays.trips, candidates.single_ptr, candidates.single_parcel, candidates.single_detour,
             candidates.pair_ptr, candidates.pair_a, candidates.pair_b, candidates.pair_detour, pi,
             arrays.per_parcel, arrays.per_detour_km, arrays.max_bundle, orders3, arrays.road_factor,
-            arrays.service_s, params.columns_per_trip, np.minimum(mu, 0.0) - 1e-6, False,
+            arrays.service_s, params.columns_per_trip, np.minimum(mu, 0.0) - 1e-6, False, EXACT,
         )  # fmt: skip
         bound = lagrangian_bound(pi, fallback_f, min_rc)
         if bound > best_bound:
@@ -443,8 +447,9 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
             # columns present, the integer model's bound holds over every bundle.
             slack = start_cost - comp_bound[c]
             added = _complete_columns(
-                arrays, candidates, cols, final_pi, final_mu, trip_label == c, slack, params.max_complete_columns
-            )
+                arrays, candidates, cols, final_pi, final_mu, trip_label == c, slack, params.max_complete_columns,
+                (deadline - time.perf_counter()) / 3,
+            )  # fmt: skip
             if added is not None:
                 js = comp_columns[c] = js + added
                 result = _milp(js, cols, parcels_c, arrays.fallback, start, params,
