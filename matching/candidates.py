@@ -26,7 +26,7 @@ from matching.arrays import (
     T_OLON,
     Arrays,
 )
-from matching.kernels import best_order, hav, single_reason, stop_orders
+from matching.kernels import best_order_given, hav, single_reason, stop_orders
 
 METRES_PER_DEGREE = 6_371_008.8 * math.pi / 180
 
@@ -137,45 +137,91 @@ def _singles(
     return ptr, out_p[:count].copy(), out_d[:count].copy()
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, parallel=True)
 def _pairs(pm, tm, single_ptr, single_parcel, order2, road_factor, service_s):
+    """Every feasible pair per trip, trips spread over the cores.
+
+    Each trip writes its own slice of an over-allocated buffer (one slot per candidate pair),
+    so threads never share an index; infeasible slots are dropped afterwards. Legs between a
+    trip's ends and its candidates are computed once per candidate, not once per pair.
+    """
     n_trips = tm.shape[0]
-    ptr = np.zeros(n_trips + 1, dtype=np.int64)
-    cap = 1024
-    out_a = np.empty(cap, dtype=np.int64)
-    out_b = np.empty(cap, dtype=np.int64)
-    out_d = np.empty(cap)
-    count = 0
-    idx = np.empty(2, dtype=np.int64)
-    times = np.empty(4)
+    offsets = np.zeros(n_trips + 1, dtype=np.int64)
     for t in range(n_trips):
-        ptr[t] = count
-        lo, hi = single_ptr[t], single_ptr[t + 1]
-        for i in range(lo, hi):
-            for j in range(i + 1, hi):
-                a, b = single_parcel[i], single_parcel[j]
-                if a > b:
+        n = single_ptr[t + 1] - single_ptr[t]
+        offsets[t + 1] = offsets[t] + n * (n - 1) // 2
+    total = offsets[n_trips]
+    out_a = np.empty(total, dtype=np.int64)
+    out_b = np.empty(total, dtype=np.int64)
+    out_d = np.full(total, np.inf)
+    for t in nb.prange(n_trips):
+        lo = single_ptr[t]
+        n = single_ptr[t + 1] - lo
+        if n < 2:
+            continue
+        legs = np.empty((n, 5))  # origin-pickup, origin-drop, pickup-destination, drop-destination, pickup-drop
+        for i in range(n):
+            p = single_parcel[lo + i]
+            legs[i, 0] = road_factor * hav(tm[t, T_OLAT], tm[t, T_OLON], pm[p, P_PLAT], pm[p, P_PLON])
+            legs[i, 1] = road_factor * hav(tm[t, T_OLAT], tm[t, T_OLON], pm[p, P_DLAT], pm[p, P_DLON])
+            legs[i, 2] = road_factor * hav(pm[p, P_PLAT], pm[p, P_PLON], tm[t, T_DLAT], tm[t, T_DLON])
+            legs[i, 3] = road_factor * hav(pm[p, P_DLAT], pm[p, P_DLON], tm[t, T_DLAT], tm[t, T_DLON])
+            legs[i, 4] = road_factor * hav(pm[p, P_PLAT], pm[p, P_PLON], pm[p, P_DLAT], pm[p, P_DLON])
+        direct = tm[t, T_DIRECT]
+        dist = np.zeros((6, 6))
+        idx = np.empty(2, dtype=np.int64)
+        times = np.empty(4)
+        slot = offsets[t]
+        for i in range(n):
+            for j in range(i + 1, n):
+                a, b = i, j
+                if single_parcel[lo + a] > single_parcel[lo + b]:
                     a, b = b, a
-                idx[0] = a
-                idx[1] = b
-                detour, row = best_order(pm, tm, t, idx, order2, road_factor, service_s, times)
-                if row < 0:
-                    continue
-                if count == cap:
-                    cap *= 2
-                    ga = np.empty(cap, dtype=np.int64)
-                    gb = np.empty(cap, dtype=np.int64)
-                    gd = np.empty(cap)
-                    ga[:count] = out_a[:count]
-                    gb[:count] = out_b[:count]
-                    gd[:count] = out_d[:count]
-                    out_a, out_b, out_d = ga, gb, gd
-                out_a[count] = a
-                out_b[count] = b
-                out_d[count] = detour
-                count += 1
-    ptr[n_trips] = count
-    return ptr, out_a[:count].copy(), out_b[:count].copy(), out_d[:count].copy()
+                pa, pb = single_parcel[lo + a], single_parcel[lo + b]
+                out_a[slot] = pa
+                out_b[slot] = pb
+                idx[0] = pa
+                idx[1] = pb
+                # nodes: 0 origin, 1 pickup a, 2 drop a, 3 pickup b, 4 drop b, 5 destination
+                dist[0, 1] = dist[1, 0] = legs[a, 0]
+                dist[0, 2] = dist[2, 0] = legs[a, 1]
+                dist[0, 3] = dist[3, 0] = legs[b, 0]
+                dist[0, 4] = dist[4, 0] = legs[b, 1]
+                dist[1, 5] = dist[5, 1] = legs[a, 2]
+                dist[2, 5] = dist[5, 2] = legs[a, 3]
+                dist[3, 5] = dist[5, 3] = legs[b, 2]
+                dist[4, 5] = dist[5, 4] = legs[b, 3]
+                dist[1, 2] = dist[2, 1] = legs[a, 4]
+                dist[3, 4] = dist[4, 3] = legs[b, 4]
+                dist[0, 5] = dist[5, 0] = direct
+                dist[1, 3] = dist[3, 1] = road_factor * hav(
+                    pm[pa, P_PLAT], pm[pa, P_PLON], pm[pb, P_PLAT], pm[pb, P_PLON]
+                )
+                dist[1, 4] = dist[4, 1] = road_factor * hav(
+                    pm[pa, P_PLAT], pm[pa, P_PLON], pm[pb, P_DLAT], pm[pb, P_DLON]
+                )
+                dist[2, 3] = dist[3, 2] = road_factor * hav(
+                    pm[pa, P_DLAT], pm[pa, P_DLON], pm[pb, P_PLAT], pm[pb, P_PLON]
+                )
+                dist[2, 4] = dist[4, 2] = road_factor * hav(
+                    pm[pa, P_DLAT], pm[pa, P_DLON], pm[pb, P_DLAT], pm[pb, P_DLON]
+                )
+                detour, row = best_order_given(pm, tm, t, idx, order2, dist, service_s, times)
+                if row >= 0:
+                    out_d[slot] = detour
+                slot += 1
+    return offsets, out_a, out_b, out_d
+
+
+def _feasible_pairs(
+    pm: F64, tm: F64, single_ptr: I64, single_parcel: I64, order2: I64, road_factor: float, service_s: float
+) -> tuple[I64, I64, I64, F64]:
+    offsets, out_a, out_b, out_d = _pairs(pm, tm, single_ptr, single_parcel, order2, road_factor, service_s)
+    keep = np.isfinite(out_d)
+    trip_of_slot = np.repeat(np.arange(tm.shape[0]), np.diff(offsets))
+    counts = np.bincount(trip_of_slot[keep], minlength=tm.shape[0])
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return ptr, out_a[keep], out_b[keep], out_d[keep]
 
 
 def find_candidates(arrays: Arrays) -> Candidates:
@@ -199,7 +245,7 @@ def find_candidates(arrays: Arrays) -> Candidates:
         arrays.service_s,
     )
     if arrays.max_bundle >= 2:
-        pair_ptr, pair_a, pair_b, pair_detour = _pairs(
+        pair_ptr, pair_a, pair_b, pair_detour = _feasible_pairs(
             pm, tm, single_ptr, single_parcel, stop_orders(2), arrays.road_factor, arrays.service_s
         )
     else:

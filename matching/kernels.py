@@ -87,12 +87,8 @@ def detour_cost(per_detour_km: int, detour_m: float) -> int:
 
 
 @nb.njit(cache=True)
-def best_order(pm, tm, t, idx, orders, road_factor, service_s, times):
-    """Least detour over all feasible stop orders of bundle `idx` on trip `t`.
-
-    Returns (detour_m, order row) or (inf, -1); `times` receives the service start of each event
-    of the best order.
-    """
+def fill_distances(pm, tm, t, idx, road_factor, dist):
+    """dist[a, b] between the route's nodes: 0 origin, 1 + 2i pickup i, 2 + 2i drop-off i, last destination."""
     k = idx.shape[0]
     n = 2 * k + 2
     lat = np.empty(n)
@@ -107,13 +103,32 @@ def best_order(pm, tm, t, idx, orders, road_factor, service_s, times):
         lon[1 + 2 * i] = pm[p, P_PLON]
         lat[2 + 2 * i] = pm[p, P_DLAT]
         lon[2 + 2 * i] = pm[p, P_DLON]
-    dist = np.empty((n, n))
     for a in range(n):
         dist[a, a] = 0.0
         for b in range(a + 1, n):
             d = road_factor * hav(lat[a], lon[a], lat[b], lon[b])
             dist[a, b] = d
             dist[b, a] = d
+
+
+@nb.njit(cache=True)
+def best_order(pm, tm, t, idx, orders, road_factor, service_s, times):
+    """Least detour over all feasible stop orders of bundle `idx` on trip `t`.
+
+    Returns (detour_m, order row) or (inf, -1); `times` receives the service start of each event
+    of the best order.
+    """
+    k = idx.shape[0]
+    dist = np.empty((2 * k + 2, 2 * k + 2))
+    fill_distances(pm, tm, t, idx, road_factor, dist)
+    return best_order_given(pm, tm, t, idx, orders, dist, service_s, times)
+
+
+@nb.njit(cache=True)
+def best_order_given(pm, tm, t, idx, orders, dist, service_s, times):
+    """`best_order` over distances the caller already filled (see `fill_distances` for the layout)."""
+    k = idx.shape[0]
+    n = 2 * k + 2
     speed = tm[t, T_SPEED]
     cap_g = tm[t, T_CAP_G]
     cap_cm3 = tm[t, T_CAP_CM3]
@@ -250,7 +265,7 @@ def single_reason(
     return FEASIBLE, detour
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, parallel=True)
 def reasons_for(
     pm,
     tm,
@@ -268,9 +283,9 @@ def reasons_for(
 ):
     """Counts, for each listed parcel, the trips stopped by each rule (column FEASIBLE: none)."""
     counts = np.zeros((parcels.shape[0], FEASIBLE + 1), dtype=np.int64)
-    times = np.empty(2)
-    for i in range(parcels.shape[0]):
+    for i in nb.prange(parcels.shape[0]):
         p = parcels[i]
+        times = np.empty(2)
         for t in range(tm.shape[0]):
             code, _ = single_reason(
                 pm,
