@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install lint typecheck pytest schema clean
+.PHONY: run test install lint typecheck pytest schema bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ pytest: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python -m matching bench
 
 schema: install
 	$(BIN)/python -m schema.export > schema.graphql

@@ -1,1 +1,56 @@
-"""Matching engine: pure PuLP, plain data in, plain data out (see issue 5)."""
+"""Matching engine: assigns parcels to crowd trips, explains the rest, and proves how close it is.
+
+Plain data in, plain data out; nothing here touches the web layer, the database or Stripe.
+
+    from matching import SolveParams, parse_instance, solve
+    solution = solve(parse_instance(data), SolveParams(time_limit_s=30))
+"""
+
+from matching.check import Report, Violation, check
+from matching.codec import InstanceError, instance_to_json, parse_instance, solution_to_json
+from matching.generate import generate
+from matching.model import (
+    Assignment,
+    Bound,
+    Cost,
+    Instance,
+    Insurance,
+    Parcel,
+    Pay,
+    Reason,
+    Rules,
+    Solution,
+    Stop,
+    Trip,
+    Unassigned,
+    VerificationRule,
+)
+from matching.solver import SolveParams, solve, solve_greedy
+
+__all__ = [
+    "Assignment",
+    "Bound",
+    "Cost",
+    "Instance",
+    "InstanceError",
+    "Insurance",
+    "Parcel",
+    "Pay",
+    "Reason",
+    "Report",
+    "Rules",
+    "Solution",
+    "SolveParams",
+    "Stop",
+    "Trip",
+    "Unassigned",
+    "VerificationRule",
+    "Violation",
+    "check",
+    "generate",
+    "instance_to_json",
+    "parse_instance",
+    "solution_to_json",
+    "solve",
+    "solve_greedy",
+]
