@@ -372,7 +372,9 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
                 added_c.append(int(row[4]))
         progress(f"round {rounds}: LP {lp_value:.1f}, bound {best_bound:.1f}, +{len(added_t)} columns")
         if not added_t:
+            # Optimal duals: the bound below and the reduced costs used later must come from them.
             converged = True
+            best_bound, best_pi, best_min_rc = max(best_bound, bound), pi, min_rc
             break
         master.add(added_t, added_p, added_c)
         if time.perf_counter() > cg_deadline:
