@@ -42,6 +42,8 @@ class Candidates:
     pair_a: I64  # parcel indices, a < b
     pair_b: I64
     pair_detour: F64
+    pair_local_a: I64  # positions of a and b among the trip's singles
+    pair_local_b: I64
 
     @property
     def singles(self) -> int:
@@ -154,6 +156,8 @@ def _pairs(pm, tm, single_ptr, single_parcel, order2, road_factor, service_s):
     out_a = np.empty(total, dtype=np.int64)
     out_b = np.empty(total, dtype=np.int64)
     out_d = np.full(total, np.inf)
+    out_la = np.empty(total, dtype=np.int64)
+    out_lb = np.empty(total, dtype=np.int64)
     for t in nb.prange(n_trips):
         lo = single_ptr[t]
         n = single_ptr[t + 1] - lo
@@ -180,6 +184,8 @@ def _pairs(pm, tm, single_ptr, single_parcel, order2, road_factor, service_s):
                 pa, pb = single_parcel[lo + a], single_parcel[lo + b]
                 out_a[slot] = pa
                 out_b[slot] = pb
+                out_la[slot] = a
+                out_lb[slot] = b
                 idx[0] = pa
                 idx[1] = pb
                 # nodes: 0 origin, 1 pickup a, 2 drop a, 3 pickup b, 4 drop b, 5 destination
@@ -210,21 +216,24 @@ def _pairs(pm, tm, single_ptr, single_parcel, order2, road_factor, service_s):
                 if row >= 0:
                     out_d[slot] = detour
                 slot += 1
-    return offsets, out_a, out_b, out_d
+    return offsets, out_a, out_b, out_d, out_la, out_lb
 
 
 def _feasible_pairs(
     pm: F64, tm: F64, single_ptr: I64, single_parcel: I64, order2: I64, road_factor: float, service_s: float
-) -> tuple[I64, I64, I64, F64]:
-    offsets, out_a, out_b, out_d = _pairs(pm, tm, single_ptr, single_parcel, order2, road_factor, service_s)
+) -> tuple[I64, I64, I64, F64, I64, I64]:
+    offsets, out_a, out_b, out_d, out_la, out_lb = _pairs(
+        pm, tm, single_ptr, single_parcel, order2, road_factor, service_s
+    )
     keep = np.isfinite(out_d)
     trip_of_slot = np.repeat(np.arange(tm.shape[0]), np.diff(offsets))
     counts = np.bincount(trip_of_slot[keep], minlength=tm.shape[0])
     ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return ptr, out_a[keep], out_b[keep], out_d[keep]
+    return ptr, out_a[keep], out_b[keep], out_d[keep], out_la[keep], out_lb[keep]
 
 
-def find_candidates(arrays: Arrays) -> Candidates:
+def find_candidates(arrays: Arrays, *, pairs: bool = True) -> Candidates:
+    """Singles always; pairs (the costly part) only when bundles are to be priced."""
     pm, tm = arrays.parcels, arrays.trips
     order_lat = np.argsort(pm[:, P_PLAT], kind="stable").astype(np.int64)
     sorted_lat = pm[order_lat, P_PLAT].copy()
@@ -244,12 +253,12 @@ def find_candidates(arrays: Arrays) -> Candidates:
         arrays.road_factor,
         arrays.service_s,
     )
-    if arrays.max_bundle >= 2:
-        pair_ptr, pair_a, pair_b, pair_detour = _feasible_pairs(
+    if pairs and arrays.max_bundle >= 2:
+        pair_ptr, pair_a, pair_b, pair_detour, pair_la, pair_lb = _feasible_pairs(
             pm, tm, single_ptr, single_parcel, stop_orders(2), arrays.road_factor, arrays.service_s
         )
     else:
         pair_ptr = np.zeros(tm.shape[0] + 1, dtype=np.int64)
-        pair_a = pair_b = np.empty(0, dtype=np.int64)
+        pair_a = pair_b = pair_la = pair_lb = np.empty(0, dtype=np.int64)
         pair_detour = np.empty(0)
-    return Candidates(single_ptr, single_parcel, single_detour, pair_ptr, pair_a, pair_b, pair_detour)
+    return Candidates(single_ptr, single_parcel, single_detour, pair_ptr, pair_a, pair_b, pair_detour, pair_la, pair_lb)

@@ -29,11 +29,13 @@ from matching.candidates import Candidates, find_candidates
 from matching.greedy import BundleCosts, greedy
 from matching.kernels import best_order, reasons_for, stop_orders
 from matching.model import Assignment, Bound, Cost, Instance, Reason, Solution, Stop, Unassigned
-from matching.pricing import NO_PARCEL, lagrangian_bound, price_trips
+from matching.pricing import NO_PARCEL, enumerate_columns, lagrangian_bound, price_trips
 
 Progress = Callable[[str], None]
 
-EXACT = 2**62  # no cap on pricing work: the bound needs every bundle priced
+EXACT = 2**62  # no cap on pricing work
+PER_TRIP_COLUMNS = 20_000  # beyond this many improving bundles on one trip, enumeration gives up
+QUICK_TRIPLES = 64  # triple evaluations per trip in a quick pricing round
 EVALUATIONS_PER_S = 300_000  # triple route evaluations per second, measured low, for time budgets
 
 
@@ -45,6 +47,7 @@ class SolveParams:
     columns_per_trip: int = 5
     max_rounds: int = 200
     max_complete_columns: int = 30_000
+    initial_singles: int = 3  # per parcel, in the first master
 
     def __post_init__(self) -> None:
         if self.solver not in ("cbc", "highs"):
@@ -282,11 +285,12 @@ def _complete_columns(
     or None (adding nothing) when there are more than `limit`."""
     thresholds = np.where(trips, np.minimum(mu, 0.0) + slack + 1e-6, -np.inf)
     orders3 = stop_orders(3) if arrays.max_bundle >= 3 else stop_orders(1)
-    _, rows, finished = price_trips(
+    rows, finished = enumerate_columns(
         arrays.parcels, arrays.trips, candidates.single_ptr, candidates.single_parcel, candidates.single_detour,
-        candidates.pair_ptr, candidates.pair_a, candidates.pair_b, candidates.pair_detour, pi,
+        candidates.pair_ptr, candidates.pair_a, candidates.pair_b, candidates.pair_detour,
+            candidates.pair_local_a, candidates.pair_local_b, pi,
         arrays.per_parcel, arrays.per_detour_km, arrays.max_bundle, orders3, arrays.road_factor,
-        arrays.service_s, 1_000_000, thresholds, True, int(seconds * EVALUATIONS_PER_S),
+        arrays.service_s, thresholds, PER_TRIP_COLUMNS, int(seconds * EVALUATIONS_PER_S),
     )  # fmt: skip
     if not finished or len(rows) > limit:
         return None
@@ -324,12 +328,18 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
 
     mark = time.perf_counter()
     cols = _Columns()
-    for t in range(n_trips):
-        for s in range(candidates.single_ptr[t], candidates.single_ptr[t + 1]):
-            p = int(candidates.single_parcel[s])
-            evaluated = costs.evaluate(t, (p,))
-            assert evaluated is not None
-            cols.add(t, (p,), evaluated[0])
+    # The master starts small: each parcel's cheapest few trips alone, and the greedy plan.
+    # Exact pricing brings in any other single that could help, so nothing is lost.
+    single_trip = np.repeat(np.arange(n_trips), np.diff(candidates.single_ptr))
+    single_cost = arrays.per_parcel + np.ceil(arrays.per_detour_km * candidates.single_detour / 1000.0 - 1e-6).astype(
+        np.int64
+    )
+    by_parcel_cost = np.lexsort((single_cost, candidates.single_parcel))
+    rank = np.arange(len(by_parcel_cost)) - np.searchsorted(
+        candidates.single_parcel[by_parcel_cost], candidates.single_parcel[by_parcel_cost]
+    )
+    for s in by_parcel_cost[rank < params.initial_singles]:
+        cols.add(int(single_trip[s]), (int(candidates.single_parcel[s]),), int(single_cost[s]))
     greedy_columns: set[int] = set()
     for t, ps in greedy_plan.items():
         evaluated = costs.evaluate(t, ps)
@@ -349,14 +359,18 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
     orders3 = stop_orders(3) if arrays.max_bundle >= 3 else stop_orders(1)
     cg_deadline = started + params.time_limit_s * 0.6
     converged = False
+    # Quick rounds cap the triples priced per trip; once they find nothing, an exact round either
+    # proves the LP optimal or finds more. Every round's bound is valid (see pricing.py).
+    budget = QUICK_TRIPLES
     while rounds < params.max_rounds:
         rounds += 1
         lp_value, pi, mu, _ = master.solve()
-        min_rc, new, _ = price_trips(
+        min_rc, new, exact = price_trips(
             arrays.parcels, arrays.trips, candidates.single_ptr, candidates.single_parcel, candidates.single_detour,
-            candidates.pair_ptr, candidates.pair_a, candidates.pair_b, candidates.pair_detour, pi,
+            candidates.pair_ptr, candidates.pair_a, candidates.pair_b, candidates.pair_detour,
+            candidates.pair_local_a, candidates.pair_local_b, pi,
             arrays.per_parcel, arrays.per_detour_km, arrays.max_bundle, orders3, arrays.road_factor,
-            arrays.service_s, params.columns_per_trip, np.minimum(mu, 0.0) - 1e-6, False, EXACT,
+            arrays.service_s, params.columns_per_trip, np.minimum(mu, 0.0) - 1e-6, budget,
         )  # fmt: skip
         bound = lagrangian_bound(pi, fallback_f, min_rc)
         if bound > best_bound:
@@ -370,13 +384,18 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
                 added_t.append(int(row[0]))
                 added_p.append(ps)
                 added_c.append(int(row[4]))
-        progress(f"round {rounds}: LP {lp_value:.1f}, bound {best_bound:.1f}, +{len(added_t)} columns")
+        kind = "exact" if exact else "quick"
+        progress(f"round {rounds} ({kind}): LP {lp_value:.1f}, bound {best_bound:.1f}, +{len(added_t)} columns")
         if not added_t:
-            # Optimal duals: the bound below and the reduced costs used later must come from them.
-            converged = True
-            best_bound, best_pi, best_min_rc = max(best_bound, bound), pi, min_rc
-            break
-        master.add(added_t, added_p, added_c)
+            if exact:
+                # Optimal duals: the bound below and the reduced costs used later must come from them.
+                converged = True
+                best_bound, best_pi, best_min_rc = max(best_bound, bound), pi, min_rc
+                break
+            budget = EXACT
+        else:
+            budget = QUICK_TRIPLES
+            master.add(added_t, added_p, added_c)
         if time.perf_counter() > cg_deadline:
             break
     timings["column_generation_s"] = time.perf_counter() - mark
@@ -511,7 +530,7 @@ def solve_greedy(instance: Instance) -> Solution:
     started = time.perf_counter()
     mark = time.perf_counter()
     arrays = build_arrays(instance)
-    candidates = find_candidates(arrays)
+    candidates = find_candidates(arrays, pairs=False)
     timings = {"candidates_s": time.perf_counter() - mark}
     mark = time.perf_counter()
     costs = BundleCosts(arrays)
