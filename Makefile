@@ -30,7 +30,7 @@ typecheck: install
 # Compiles the matching engine's numba kernels into their cache (about 30 s on a fresh checkout,
 # under a second afterwards), so time-limited solves in tests are not spent compiling.
 kernels: install
-	$(BIN)/python -m matching generate --parcels 30 --trips 10 --seed 1 | $(BIN)/python -m matching solve - --quiet > /dev/null
+	$(BIN)/python -m matching generate --parcels 30 --trips 10 --seed 1 | $(BIN)/python -m matching solve - --quiet --gap 0 > /dev/null
 
 pytest: kernels
 	$(BIN)/pytest $(PYTEST_ARGS)
