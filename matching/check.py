@@ -136,7 +136,7 @@ def _check_assignment(
         clock = max(clock, _epoch(opens))
         if clock > _epoch(closes) + TOLERANCE_S:
             report.add("time_window", f"{where}: {kind} of {pid} cannot start before its window closes")
-        if abs(_epoch(at) - math.ceil(clock - TOLERANCE_S)) > 1.0:
+        if abs(_epoch(at) - math.ceil(clock - TOLERANCE_S)) > 0.5:
             report.add("stop_time", f"{where}: {kind} of {pid} at {stop.get('at')}, earliest is {clock:.0f}")
         clock += rules.service_s
         sign = 1 if kind == "pickup" else -1

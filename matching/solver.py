@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import highspy
@@ -196,18 +196,6 @@ def _components(n_parcels: int, candidates: Candidates, n_trips: int) -> np.ndar
     return labels
 
 
-class _WarmHiGHS(pulp.HiGHS):  # type: ignore[misc]
-    """PuLP's HiGHS, handed the incumbent before it starts (PuLP passes no warm start to HiGHS)."""
-
-    def callSolver(self, lp: pulp.LpProblem) -> None:  # noqa: N802 - PuLP's name
-        start = [float(v.varValue or 0.0) for v in sorted(lp.variables(), key=lambda v: v.index)]
-        solution = highspy.HighsSolution()
-        solution.col_value = start
-        solution.value_valid = True
-        lp.solverModel.setSolution(solution)
-        super().callSolver(lp)
-
-
 @dataclass(frozen=True)
 class _MilpResult:
     chosen: set[int]
@@ -250,17 +238,23 @@ def _milp(
     limit = max(0.5, time_limit_s)
     solver: pulp.LpSolver
     if params.solver == "highs":
-        solver = _WarmHiGHS(msg=False, timeLimit=limit, gapRel=gap)
+        # No warm start: HiGHS 1.16 given a start through setSolution was seen to declare a
+        # worse plan optimal (its presolve mapped the start wrongly), so it gets none.
+        solver = pulp.HiGHS(msg=False, timeLimit=limit, gapRel=gap)
     else:
         solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, gapRel=gap, warmStart=True)
     prob.solve(solver)
     chosen = {j for j in columns if (x[j].value() or 0) > 0.5}
+    # PuLP reports "Optimal" after a time limit too; sol_status says whether optimality was proven.
+    optimal = prob.sol_status == pulp.LpSolutionOptimal
     dual_bound = None
     if params.solver == "highs":
         info = prob.solverModel.getInfo()
         dual_bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
-    # PuLP reports "Optimal" after a time limit too; sol_status says whether optimality was proven.
-    optimal = prob.sol_status == pulp.LpSolutionOptimal
+    # A solver's claims count only if the plan it returns costs what it says it costs.
+    reported = pulp.value(prob.objective)
+    if reported is None or abs(float(reported) - _plan_cost(cols, chosen, fallback, parcels)) > 0.5:
+        optimal, dual_bound = False, None
     return _MilpResult(chosen, pulp.LpSolution[prob.sol_status], optimal, dual_bound)
 
 
@@ -414,9 +408,10 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
             comp_parcels[int(labels[p])].append(p)
     # The Lagrangian bound splits over components: each parcel's and each trip's term is its own.
     parcel_terms = best_pi + np.minimum(0.0, fallback_f - best_pi)
+    # A trip's component is that of any parcel it could carry alone, column or not.
     trip_label = np.full(n_trips, -1, dtype=np.int64)
-    for j in range(len(cols)):
-        trip_label[cols.trip[j]] = labels[cols.parcels[j][0]]
+    has_single = np.diff(candidates.single_ptr) > 0
+    trip_label[has_single] = labels[candidates.single_parcel[candidates.single_ptr[:-1][has_single]]]
     comp_bound = np.zeros(n_components)
     np.add.at(comp_bound, labels[labels >= 0], parcel_terms[labels >= 0])
     finite = (trip_label >= 0) & np.isfinite(best_min_rc)
@@ -495,8 +490,13 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
 
     total = solution.cost.total
     lower = None if not math.isfinite(best_bound) else max(0, math.ceil(best_bound - 1e-6))
-    if lower is not None and lower > total:  # numerical safety: a bound can never exceed a plan
-        lower = total
+    if lower is not None and lower > total:
+        # Impossible for a proven bound: report none rather than a wrong one, and say so.
+        progress(f"bound {lower} exceeds the plan's total {total}; dropping it")
+        dropped_bound: int | None = lower
+        lower = None
+    else:
+        dropped_bound = None
     gap = None if lower is None else (0.0 if total == 0 else (total - lower) / total)
     greedy_total = _plan_cost(cols, greedy_columns, arrays.fallback, list(range(n_parcels)))
     stats: dict[str, object] = {
@@ -516,6 +516,8 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
         "trips_per_parcel": round(candidates.singles / n_parcels, 2) if n_parcels else 0.0,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
+    if dropped_bound is not None:
+        stats["dropped_bound"] = dropped_bound
     return Solution(
         assignments=solution.assignments,
         unassigned=solution.unassigned,
@@ -558,6 +560,11 @@ def solve_greedy(instance: Instance) -> Solution:
     return Solution(solution.assignments, solution.unassigned, solution.cost, Bound(None, None), stats)
 
 
+def _whole_second_at_or_after(now: datetime, offset_s: float) -> datetime:
+    """The earliest start, rounded up to a whole second of the clock (not of the offset)."""
+    return datetime.fromtimestamp(math.ceil(now.timestamp() + offset_s - 1e-6), tz=UTC)
+
+
 def _assemble(instance: Instance, arrays: Arrays, cols: _Columns, chosen: set[int], candidates: Candidates) -> Solution:
     assignments: list[Assignment] = []
     carried = np.zeros(arrays.parcels.shape[0], dtype=np.bool_)
@@ -575,7 +582,7 @@ def _assemble(instance: Instance, arrays: Arrays, cols: _Columns, chosen: set[in
             Stop(
                 parcel_id=instance.parcels[ps[e // 2]].id,
                 kind="pickup" if e % 2 == 0 else "dropoff",
-                at=instance.now + timedelta(seconds=math.ceil(times[s] - 1e-6)),
+                at=_whole_second_at_or_after(instance.now, float(times[s])),
             )
             for s, e in enumerate(order)
         )
