@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Self
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     login_max_attempts_per_address: Annotated[int, Field(ge=1)] = 100
     login_window_s: Annotated[int, Field(ge=1)] = 900
     signup_max_per_address: Annotated[int, Field(ge=1)] = 20
+    trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is believed
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(c.strip()) for c in self.trusted_proxies.split(",") if c.strip()]
 
     idempotency_ttl_s: Annotated[int, Field(ge=60)] = 86400
 
@@ -69,6 +75,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for cidr in (c.strip() for c in value.split(",")):
+            if cidr:
+                try:
+                    ipaddress.ip_network(cidr)
+                except ValueError:
+                    raise ValueError(f"{cidr!r} is not a network such as 10.0.0.0/8") from None
+        return value
 
     @field_validator("jwt_signing_key")
     @classmethod

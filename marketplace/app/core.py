@@ -18,6 +18,7 @@ from litestar.response import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.litestar import make_graphql_controller
 
+from marketplace.app.client import client_address
 from marketplace.clock import Clock, SystemClock
 from marketplace.db import migrations
 from marketplace.db.pool import StatementCounter, create_pool, current_statements
@@ -91,12 +92,14 @@ def _services(state: State) -> Services:
 
 async def graphql_context(state: State, scope: Scope) -> GraphQLContext:
     services = _services(state)
-    client = scope.get("client")
+    peer = scope.get("client")
     return GraphQLContext(
         services=services,
         loaders=Loaders.create(services.accounts),
         authorization=_header(scope, b"authorization"),
-        client_address=client[0] if client else None,
+        client_address=client_address(
+            peer[0] if peer else None, _header(scope, b"x-forwarded-for"), state["trusted_proxies"]
+        ),
     )
 
 
@@ -138,6 +141,7 @@ def create_app(
         )
         app.state.services = build_services(settings, pool, clock)
         app.state.migration_head = migrations.head_revision()
+        app.state.trusted_proxies = settings.trusted_proxy_networks
         log.info("started", environment=settings.environment.value)
         try:
             yield
