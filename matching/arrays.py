@@ -74,6 +74,19 @@ class Arrays:
     per_parcel: int
     per_detour_km: int
 
+    @property
+    def rules(self) -> tuple[I64, I64, npt.NDArray[np.bool_], I64, npt.NDArray[np.bool_], I64, I64]:
+        """The per-parcel and per-trip rule arrays, in the order `kernels.static_reason` unpacks them."""
+        return (
+            self.parcel_currency,
+            self.parcel_level,
+            self.trip_insured,
+            self.trip_currency,
+            self.trip_insurance_valid,
+            self.trip_per_parcel,
+            self.trip_level,
+        )
+
 
 EARTH_RADIUS_M = 6_371_008.8
 

@@ -46,6 +46,21 @@ class Candidates:
     pair_local_b: I64
 
     @property
+    def packed(self) -> tuple[I64, I64, F64, I64, I64, I64, F64, I64, I64]:
+        """The arrays as one tuple, in the order `pricing._price_trip` unpacks them."""
+        return (
+            self.single_ptr,
+            self.single_parcel,
+            self.single_detour,
+            self.pair_ptr,
+            self.pair_a,
+            self.pair_b,
+            self.pair_detour,
+            self.pair_local_a,
+            self.pair_local_b,
+        )
+
+    @property
     def singles(self) -> int:
         return int(self.single_parcel.shape[0])
 
@@ -55,22 +70,7 @@ class Candidates:
 
 
 @nb.njit(cache=True)
-def _singles(
-    pm,
-    tm,
-    order_lat,
-    sorted_lat,
-    parcel_currency,
-    parcel_level,
-    trip_insured,
-    trip_currency,
-    trip_valid,
-    trip_per_parcel,
-    trip_level,
-    order1,
-    road_factor,
-    service_s,
-):
+def _singles(pm, tm, order_lat, sorted_lat, rules, order1, road_factor, service_s):
     n_trips = tm.shape[0]
     ptr = np.zeros(n_trips + 1, dtype=np.int64)
     cap = 1024
@@ -80,7 +80,7 @@ def _singles(
     times = np.empty(2)
     for t in range(n_trips):
         ptr[t] = count
-        if not trip_insured[t]:
+        if not rules[2][t]:  # uninsured trips carry nothing
             continue
         reach_m = (tm[t, T_DIRECT] + tm[t, T_MAX_DETOUR]) / road_factor
         reach_deg = reach_m / METRES_PER_DEGREE
@@ -106,23 +106,7 @@ def _singles(
             )
             if via_drop > limit + 1e-6:
                 continue
-            code, detour = single_reason(
-                pm,
-                tm,
-                t,
-                p,
-                parcel_currency,
-                parcel_level,
-                trip_insured,
-                trip_currency,
-                trip_valid,
-                trip_per_parcel,
-                trip_level,
-                order1,
-                road_factor,
-                service_s,
-                times,
-            )
+            code, detour = single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times)
             if code != FEASIBLE:
                 continue
             if count == cap:
@@ -238,20 +222,7 @@ def find_candidates(arrays: Arrays, *, pairs: bool = True) -> Candidates:
     order_lat = np.argsort(pm[:, P_PLAT], kind="stable").astype(np.int64)
     sorted_lat = pm[order_lat, P_PLAT].copy()
     single_ptr, single_parcel, single_detour = _singles(
-        pm,
-        tm,
-        order_lat,
-        sorted_lat,
-        arrays.parcel_currency,
-        arrays.parcel_level,
-        arrays.trip_insured,
-        arrays.trip_currency,
-        arrays.trip_insurance_valid,
-        arrays.trip_per_parcel,
-        arrays.trip_level,
-        stop_orders(1),
-        arrays.road_factor,
-        arrays.service_s,
+        pm, tm, order_lat, sorted_lat, arrays.rules, stop_orders(1), arrays.road_factor, arrays.service_s
     )
     if pairs and arrays.max_bundle >= 2:
         pair_ptr, pair_a, pair_b, pair_detour, pair_la, pair_lb = _feasible_pairs(

@@ -196,10 +196,12 @@ def best_order_given(pm, tm, t, idx, orders, dist, service_s, times):
 
 
 @nb.njit(cache=True)
-def static_reason(
-    pm, t, p, parcel_currency, parcel_level, trip_insured, trip_currency, trip_valid, trip_per_parcel, trip_level, tm
-):
-    """The first rule that stops trip t from carrying parcel p alone, before any routing."""
+def static_reason(pm, tm, t, p, rules):
+    """The first rule that stops trip t from carrying parcel p alone, before any routing.
+
+    `rules` is `Arrays.rules`: one tuple, so the rule arrays travel together through the kernels.
+    """
+    parcel_currency, parcel_level, trip_insured, trip_currency, trip_valid, trip_per_parcel, trip_level = rules
     if not trip_insured[t]:
         return INSURANCE_MISSING
     if trip_currency[t] != parcel_currency[p]:
@@ -216,37 +218,9 @@ def static_reason(
 
 
 @nb.njit(cache=True)
-def single_reason(
-    pm,
-    tm,
-    t,
-    p,
-    parcel_currency,
-    parcel_level,
-    trip_insured,
-    trip_currency,
-    trip_valid,
-    trip_per_parcel,
-    trip_level,
-    order1,
-    road_factor,
-    service_s,
-    times,
-):
+def single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times):
     """Like static_reason, then detour (the one possible route), then time windows."""
-    code = static_reason(
-        pm,
-        t,
-        p,
-        parcel_currency,
-        parcel_level,
-        trip_insured,
-        trip_currency,
-        trip_valid,
-        trip_per_parcel,
-        trip_level,
-        tm,
-    )
+    code = static_reason(pm, tm, t, p, rules)
     if code != FEASIBLE:
         return code, INF
     ol, oo, dl, do = tm[t, T_OLAT], tm[t, T_OLON], tm[t, T_DLAT], tm[t, T_DLON]
@@ -266,43 +240,13 @@ def single_reason(
 
 
 @nb.njit(cache=True, parallel=True)
-def reasons_for(
-    pm,
-    tm,
-    parcels,
-    parcel_currency,
-    parcel_level,
-    trip_insured,
-    trip_currency,
-    trip_valid,
-    trip_per_parcel,
-    trip_level,
-    order1,
-    road_factor,
-    service_s,
-):
+def reasons_for(pm, tm, parcels, rules, order1, road_factor, service_s):
     """Counts, for each listed parcel, the trips stopped by each rule (column FEASIBLE: none)."""
     counts = np.zeros((parcels.shape[0], FEASIBLE + 1), dtype=np.int64)
     for i in nb.prange(parcels.shape[0]):
         p = parcels[i]
         times = np.empty(2)
         for t in range(tm.shape[0]):
-            code, _ = single_reason(
-                pm,
-                tm,
-                t,
-                p,
-                parcel_currency,
-                parcel_level,
-                trip_insured,
-                trip_currency,
-                trip_valid,
-                trip_per_parcel,
-                trip_level,
-                order1,
-                road_factor,
-                service_s,
-                times,
-            )
+            code, _ = single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times)
             counts[i, code] += 1
     return counts

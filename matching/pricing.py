@@ -49,15 +49,7 @@ def _price_trip(
     t,
     pm,
     tm,
-    single_ptr,
-    single_parcel,
-    single_detour,
-    pair_ptr,
-    pair_a,
-    pair_b,
-    pair_detour,
-    pair_la,
-    pair_lb,
+    cand,
     pi,
     per_parcel,
     per_detour_km,
@@ -72,7 +64,8 @@ def _price_trip(
     best_cols,
 ):
     """Prices one trip; returns (least reduced cost or a lower bound on it, columns kept, exact,
-    triple evaluations made)."""
+    triple evaluations made). `cand` is `Candidates.packed`."""
+    single_ptr, single_parcel, single_detour, pair_ptr, pair_a, pair_b, pair_detour, pair_la, pair_lb = cand
     lo, hi = single_ptr[t], single_ptr[t + 1]
     n = hi - lo
     kept = 0
@@ -162,15 +155,7 @@ def _price_trip(
 def price_trips(
     pm,
     tm,
-    single_ptr,
-    single_parcel,
-    single_detour,
-    pair_ptr,
-    pair_a,
-    pair_b,
-    pair_detour,
-    pair_la,
-    pair_lb,
+    cand,
     pi,
     per_parcel,
     per_detour_km,
@@ -194,22 +179,14 @@ def price_trips(
     kept = np.zeros(n_trips, dtype=np.int64)
     cols = np.empty((n_trips, keep, 5))
     for t in nb.prange(n_trips):
-        if single_ptr[t + 1] == single_ptr[t]:
+        if cand[0][t + 1] == cand[0][t]:
             continue
         best_rc = np.empty(keep)
         trip_min, n_kept, trip_exact, _ = _price_trip(
             t,
             pm,
             tm,
-            single_ptr,
-            single_parcel,
-            single_detour,
-            pair_ptr,
-            pair_a,
-            pair_b,
-            pair_detour,
-            pair_la,
-            pair_lb,
+            cand,
             pi,
             per_parcel,
             per_detour_km,
@@ -240,15 +217,7 @@ def price_trips(
 def enumerate_columns(
     pm,
     tm,
-    single_ptr,
-    single_parcel,
-    single_detour,
-    pair_ptr,
-    pair_a,
-    pair_b,
-    pair_detour,
-    pair_la,
-    pair_lb,
+    cand,
     pi,
     per_parcel,
     per_detour_km,
@@ -272,21 +241,13 @@ def enumerate_columns(
     best_cols = np.empty((per_trip_limit, 5))
     budget = max_evaluations
     for t in range(tm.shape[0]):
-        if thresholds[t] == -math.inf or single_ptr[t + 1] == single_ptr[t]:
+        if thresholds[t] == -math.inf or cand[0][t + 1] == cand[0][t]:
             continue
         _, kept, exact, evaluations = _price_trip(
             t,
             pm,
             tm,
-            single_ptr,
-            single_parcel,
-            single_detour,
-            pair_ptr,
-            pair_a,
-            pair_b,
-            pair_detour,
-            pair_la,
-            pair_lb,
+            cand,
             pi,
             per_parcel,
             per_detour_km,

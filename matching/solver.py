@@ -280,11 +280,9 @@ def _complete_columns(
     thresholds = np.where(trips, np.minimum(mu, 0.0) + slack + 1e-6, -np.inf)
     orders3 = stop_orders(3) if arrays.max_bundle >= 3 else stop_orders(1)
     rows, finished = enumerate_columns(
-        arrays.parcels, arrays.trips, candidates.single_ptr, candidates.single_parcel, candidates.single_detour,
-        candidates.pair_ptr, candidates.pair_a, candidates.pair_b, candidates.pair_detour,
-            candidates.pair_local_a, candidates.pair_local_b, pi,
-        arrays.per_parcel, arrays.per_detour_km, arrays.max_bundle, orders3, arrays.road_factor,
-        arrays.service_s, thresholds, PER_TRIP_COLUMNS, int(seconds * EVALUATIONS_PER_S),
+        arrays.parcels, arrays.trips, candidates.packed, pi, arrays.per_parcel, arrays.per_detour_km,
+        arrays.max_bundle, orders3, arrays.road_factor, arrays.service_s, thresholds, PER_TRIP_COLUMNS,
+        int(seconds * EVALUATIONS_PER_S),
     )  # fmt: skip
     if not finished or len(rows) > limit:
         return None
@@ -360,11 +358,9 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
         rounds += 1
         lp_value, pi, mu, _ = master.solve()
         min_rc, new, exact = price_trips(
-            arrays.parcels, arrays.trips, candidates.single_ptr, candidates.single_parcel, candidates.single_detour,
-            candidates.pair_ptr, candidates.pair_a, candidates.pair_b, candidates.pair_detour,
-            candidates.pair_local_a, candidates.pair_local_b, pi,
-            arrays.per_parcel, arrays.per_detour_km, arrays.max_bundle, orders3, arrays.road_factor,
-            arrays.service_s, params.columns_per_trip, np.minimum(mu, 0.0) - 1e-6, budget,
+            arrays.parcels, arrays.trips, candidates.packed, pi, arrays.per_parcel, arrays.per_detour_km,
+            arrays.max_bundle, orders3, arrays.road_factor, arrays.service_s, params.columns_per_trip,
+            np.minimum(mu, 0.0) - 1e-6, budget,
         )  # fmt: skip
         bound = lagrangian_bound(pi, fallback_f, min_rc)
         if bound > best_bound:
@@ -600,10 +596,8 @@ def _assemble(instance: Instance, arrays: Arrays, cols: _Columns, chosen: set[in
         )
     left = np.flatnonzero(~carried).astype(np.int64)
     counts = reasons_for(
-        arrays.parcels, arrays.trips, left, arrays.parcel_currency, arrays.parcel_level, arrays.trip_insured,
-        arrays.trip_currency, arrays.trip_insurance_valid, arrays.trip_per_parcel, arrays.trip_level,
-        stop_orders(1), arrays.road_factor, arrays.service_s,
-    )  # fmt: skip
+        arrays.parcels, arrays.trips, left, arrays.rules, stop_orders(1), arrays.road_factor, arrays.service_s
+    )
     unassigned = tuple(
         Unassigned(
             parcel_id=instance.parcels[p].id,
