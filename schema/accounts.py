@@ -7,35 +7,26 @@ from enum import Enum
 from uuid import UUID
 
 import strawberry
-from graphql import GraphQLError
 
 from marketplace.domain.accounts import Role as DomainRole
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.services.accounts import TokenPair
 from schema.access import PUBLIC, allow, mutation, query
+from schema.common import page_or_error
 from schema.context import Info
 from schema.errors import UserError, user_errors
 from schema.types import (
     ApiKey,
     Connection,
     Organization,
-    PageArgumentError,
     Role,
     User,
     api_key_connection,
-    page_request,
     parse_global_id,
     user_connection,
 )
 
 ANY_USER = allow(DomainRole.COURIER, DomainRole.RETAILER, DomainRole.FINANCE, DomainRole.ADMIN)
-
-
-def _page(first: int | None, after: str | None):  # type: ignore[no-untyped-def]
-    try:
-        return page_request(first, after)
-    except PageArgumentError as exc:
-        raise GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"}) from None
 
 
 @strawberry.enum
@@ -170,13 +161,13 @@ class AccountQuery:
         after: str | None = None,
         role: Role | None = None,  # type: ignore[valid-type]
     ) -> Connection[User]:
-        page = await info.context.services.accounts.list_users(_page(first, after), role=role)
+        page = await info.context.services.accounts.list_users(page_or_error(first, after), role=role)
         return user_connection(page, has_previous=after is not None)
 
     @query(allow(DomainRole.RETAILER, api_keys=True))
     async def api_keys(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[ApiKey]:
         principal = await info.context.principal()
-        page = await info.context.services.accounts.list_api_keys(principal, _page(first, after))
+        page = await info.context.services.accounts.list_api_keys(principal, page_or_error(first, after))
         return api_key_connection(page, has_previous=after is not None)
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from marketplace.repositories._base import Conn
 from marketplace.repositories.api_keys import ApiKeyRepository
+from marketplace.repositories.areas import ServiceAreaRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.meta import MetaRepository
+from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
+from marketplace.repositories.vehicles import VehicleRepository
 
 __all__ = ["Conn", "Repositories"]
 
@@ -23,3 +26,14 @@ class Repositories:
         self.rate_limits = RateLimitRepository(conn)
         self.idempotency = IdempotencyRepository(conn)
         self.meta = MetaRepository(conn)
+
+        # Areas and places
+        self.areas = ServiceAreaRepository(conn)
+        self.pickup_locations = PickupLocationRepository(conn)
+        self.lockers = LockerRepository(conn)
+        # Couriers
+        self.vehicles = VehicleRepository(conn)
+
+        # Trips
+
+        # Jobs

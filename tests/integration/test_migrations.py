@@ -17,6 +17,19 @@ EXPECTED_TABLES = {
     "api_keys",
     "rate_limit_buckets",
     "idempotency_keys",
+    "service_areas",
+    "pickup_locations",
+    "lockers",
+    "verification_requests",
+    "verification_documents",
+    "courier_level_grants",
+    "insurance_policies",
+    "vehicles",
+    "commute_templates",
+    "trips",
+    "quotes",
+    "jobs",
+    "parcels",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 

@@ -1,0 +1,36 @@
+"""Service areas: where the platform operates, in which currency and time zone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from marketplace.domain.geo import Point, Polygon
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceArea:
+    """One city. `fleet_*` price the professional fleet that takes what the crowd cannot carry."""
+
+    id: UUID
+    name: str
+    country_code: str
+    currency: str
+    time_zone: str
+    polygon: Polygon
+    active: bool
+    fleet_base_minor: int
+    fleet_per_km_minor: int
+    created_at: datetime
+    updated_at: datetime
+
+    def contains(self, p: Point) -> bool:
+        return self.polygon.bbox.contains(p) and self.polygon.contains(p)
+
+
+def locate(areas: Iterable[ServiceArea], p: Point) -> ServiceArea | None:
+    """The active area holding the point; overlapping areas resolve to the oldest, deterministically."""
+    found = [a for a in areas if a.active and a.contains(p)]
+    return min(found, key=lambda a: (a.created_at, a.id)) if found else None

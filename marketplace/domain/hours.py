@@ -1,0 +1,118 @@
+"""Weekly opening hours in a place's local time, and whether a UTC window meets them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from marketplace.domain.errors import ErrorCode, FieldError
+
+MAX_INTERVALS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningInterval:
+    """Open on ISO `weekday` (1 = Monday) from `opens` until `closes`; `closes` 00:00 means midnight."""
+
+    weekday: int
+    opens: time
+    closes: time
+
+    @property
+    def _end(self) -> timedelta:
+        end = timedelta(hours=self.closes.hour, minutes=self.closes.minute)
+        return end if end > timedelta(0) else timedelta(days=1)
+
+    @property
+    def _start(self) -> timedelta:
+        return timedelta(hours=self.opens.hour, minutes=self.opens.minute)
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningHours:
+    intervals: tuple[OpeningInterval, ...]
+
+    @property
+    def always_open(self) -> bool:
+        days = {i.weekday for i in self.intervals if i._start == timedelta(0) and i._end == timedelta(days=1)}
+        return days == set(range(1, 8))
+
+    def open_during(self, start_at: datetime, end_at: datetime, tz: str) -> bool:
+        """True when the place is open at some moment of [start_at, end_at)."""
+        if not self.intervals:
+            return False
+        zone = ZoneInfo(tz)
+        for opens_at, closes_at in self._occurrences(start_at, end_at, zone):
+            if opens_at < end_at and closes_at > start_at:
+                return True
+        return False
+
+    def _occurrences(self, start_at: datetime, end_at: datetime, zone: ZoneInfo) -> Iterator[tuple[datetime, datetime]]:
+        day = start_at.astimezone(zone).date() - timedelta(days=1)
+        last = end_at.astimezone(zone).date()
+        while day <= last:
+            midnight = datetime.combine(day, time(0), tzinfo=zone)
+            for interval in self.intervals:
+                if interval.weekday == day.isoweekday():
+                    # Wall-clock arithmetic, then resolved in the zone: 09:00 stays 09:00 across DST.
+                    opens = (midnight.replace(tzinfo=None) + interval._start).replace(tzinfo=zone)
+                    closes = (midnight.replace(tzinfo=None) + interval._end).replace(tzinfo=zone)
+                    yield opens, closes
+            day += timedelta(days=1)
+
+
+ALWAYS_OPEN = OpeningHours(tuple(OpeningInterval(d, time(0), time(0)) for d in range(1, 8)))
+
+
+def parse_opening_hours(
+    raw: Iterable[tuple[int, time, time]], field: str
+) -> tuple[OpeningHours | None, list[FieldError]]:
+    intervals = []
+    problems: list[FieldError] = []
+    for i, (weekday, opens, closes) in enumerate(raw):
+        path = f"{field}[{i}]"
+        if not 1 <= weekday <= 7:
+            problems.append(FieldError(ErrorCode.INVALID_OPENING_HOURS, "weekday must be 1 (Monday) to 7", path))
+            continue
+        if opens.second or closes.second or opens.microsecond or closes.microsecond:
+            problems.append(FieldError(ErrorCode.INVALID_OPENING_HOURS, "times are whole minutes", path))
+            continue
+        if opens.tzinfo is not None or closes.tzinfo is not None:
+            problems.append(FieldError(ErrorCode.INVALID_OPENING_HOURS, "times are local wall-clock times", path))
+            continue
+        interval = OpeningInterval(weekday, opens, closes)
+        if interval._end <= interval._start:
+            problems.append(FieldError(ErrorCode.INVALID_OPENING_HOURS, "closes must be after opens", path))
+            continue
+        intervals.append(interval)
+    if len(intervals) > MAX_INTERVALS:
+        problems.append(FieldError(ErrorCode.INVALID_OPENING_HOURS, f"at most {MAX_INTERVALS} intervals", field))
+    ordered = sorted(intervals, key=lambda i: (i.weekday, i._start))
+    for a, b in itertools.pairwise(ordered):
+        if a.weekday == b.weekday and b._start < a._end:
+            problems.append(FieldError(ErrorCode.INVALID_OPENING_HOURS, f"intervals overlap on day {a.weekday}", field))
+            break
+    if problems:
+        return None, problems
+    return OpeningHours(tuple(ordered)), []
+
+
+def hours_to_json(hours: OpeningHours) -> list[dict[str, object]]:
+    return [
+        {"weekday": i.weekday, "opens": i.opens.strftime("%H:%M"), "closes": i.closes.strftime("%H:%M")}
+        for i in hours.intervals
+    ]
+
+
+def hours_from_json(data: list[dict[str, object]]) -> OpeningHours:
+    return OpeningHours(
+        tuple(
+            OpeningInterval(
+                int(str(d["weekday"])), time.fromisoformat(str(d["opens"])), time.fromisoformat(str(d["closes"]))
+            )
+            for d in data
+        )
+    )

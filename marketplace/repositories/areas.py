@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+from uuid import UUID
+
+import asyncpg
+
+from marketplace.domain.areas import ServiceArea
+from marketplace.domain.geo import Point, Polygon
+from marketplace.domain.paging import Page, PageRequest
+from marketplace.repositories._base import Conn, keyset_clause
+
+_COLUMNS = (
+    "id, name, country_code, currency, time_zone, polygon, active, fleet_base_minor, fleet_per_km_minor,"
+    " created_at, updated_at"
+)
+
+
+def _area(row: asyncpg.Record) -> ServiceArea:
+    return ServiceArea(
+        id=row["id"],
+        name=row["name"],
+        country_code=row["country_code"],
+        currency=row["currency"],
+        time_zone=row["time_zone"],
+        polygon=Polygon(tuple(Point(lat, lng) for lat, lng in json.loads(row["polygon"]))),
+        active=row["active"],
+        fleet_base_minor=row["fleet_base_minor"],
+        fleet_per_km_minor=row["fleet_per_km_minor"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class ServiceAreaRepository:
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def save(self, area: ServiceArea) -> bool:
+        """Inserts or updates; False when another area already has the name."""
+        bbox = area.polygon.bbox
+        polygon = json.dumps([[v.lat, v.lng] for v in area.polygon.vertices])
+        try:
+            await self._conn.execute(
+                f"""
+                INSERT INTO service_areas ({_COLUMNS}, min_lat, min_lng, max_lat, max_lng)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                ON CONFLICT (id) DO UPDATE SET
+                    name = EXCLUDED.name, country_code = EXCLUDED.country_code, currency = EXCLUDED.currency,
+                    time_zone = EXCLUDED.time_zone, polygon = EXCLUDED.polygon, active = EXCLUDED.active,
+                    fleet_base_minor = EXCLUDED.fleet_base_minor, fleet_per_km_minor = EXCLUDED.fleet_per_km_minor,
+                    updated_at = EXCLUDED.updated_at, min_lat = EXCLUDED.min_lat, min_lng = EXCLUDED.min_lng,
+                    max_lat = EXCLUDED.max_lat, max_lng = EXCLUDED.max_lng
+                """,
+                area.id,
+                area.name,
+                area.country_code,
+                area.currency,
+                area.time_zone,
+                polygon,
+                area.active,
+                area.fleet_base_minor,
+                area.fleet_per_km_minor,
+                area.created_at,
+                area.updated_at,
+                bbox.min_lat,
+                bbox.min_lng,
+                bbox.max_lat,
+                bbox.max_lng,
+            )
+        except asyncpg.UniqueViolationError:
+            return False
+        return True
+
+    async def get(self, area_id: UUID, *, for_update: bool = False) -> ServiceArea | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM service_areas WHERE id = $1{lock}", area_id)
+        return None if row is None else _area(row)
+
+    async def containing(self, points: list[Point]) -> list[ServiceArea]:
+        """Active areas whose bounding box holds any of the points: one query, exact test in Python."""
+        if not points:
+            return []
+        rows = await self._conn.fetch(
+            f"""
+            SELECT {_COLUMNS} FROM service_areas a
+            WHERE active AND EXISTS (
+                SELECT 1 FROM unnest($1::float8[], $2::float8[]) AS p(lat, lng)
+                WHERE p.lat BETWEEN a.min_lat AND a.max_lat AND p.lng BETWEEN a.min_lng AND a.max_lng
+            )
+            """,
+            [p.lat for p in points],
+            [p.lng for p in points],
+        )
+        return [_area(r) for r in rows]
+
+    async def list_page(self, page: PageRequest, *, active: bool | None = None) -> Page[ServiceArea]:
+        where, args = keyset_clause(page, 3)
+        rows = await self._conn.fetch(
+            f"""
+            SELECT {_COLUMNS} FROM service_areas
+            WHERE ($2::boolean IS NULL OR active = $2) AND {where}
+            ORDER BY created_at, id
+            LIMIT $1
+            """,
+            page.first + 1,
+            active,
+            *args,
+        )
+        return Page(items=tuple(_area(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
