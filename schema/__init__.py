@@ -13,8 +13,13 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from marketplace.logs import get_logger
 from schema.accounts import AccountMutation, AccountQuery
 from schema.context import GraphQLContext
+from schema.couriers import CourierMutation, CourierQuery
+from schema.jobs import JobMutation, JobQuery
 from schema.limits import QueryLimits
 from schema.loaders import Loaders
+from schema.places import PlacesMutation, PlacesQuery
+from schema.trips import TripMutation, TripQuery
+from schema.vehicles import VehicleMutation, VehicleQuery
 
 __all__ = ["GraphQLContext", "build_schema"]
 
@@ -25,12 +30,12 @@ BAD_INPUT = "BAD_USER_INPUT"
 
 
 @strawberry.type
-class Query(AccountQuery):
+class Query(AccountQuery, PlacesQuery, VehicleQuery, CourierQuery, TripQuery, JobQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountMutation):
+class Mutation(AccountMutation, PlacesMutation, VehicleMutation, CourierMutation, TripMutation, JobMutation):
     pass
 
 

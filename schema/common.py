@@ -124,3 +124,8 @@ def opening_hours(hours: DomainOpeningHours) -> list[OpeningInterval]:
 
 def opening_hours_input(intervals: list[OpeningIntervalInput]) -> list[tuple[int, time, time]]:
     return [(i.weekday, i.opens, i.closes) for i in intervals]
+
+
+def not_found(what: str) -> GraphQLError:
+    """For single-object queries: another tenant's object and a missing one read exactly the same."""
+    return GraphQLError(f"no such {what}", extensions={"code": "NOT_FOUND"})

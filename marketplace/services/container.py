@@ -9,10 +9,15 @@ import asyncpg
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.services.accounts import AccountService, LoginPolicy
+from marketplace.services.couriers import CourierService
 from marketplace.services.idempotency import Idempotency
+from marketplace.services.jobs import JobService
 from marketplace.services.maintenance import MaintenanceService
 from marketplace.services.passwords import Passwords
+from marketplace.services.places import PlacesService
 from marketplace.services.tokens import AccessTokens
+from marketplace.services.trips import TripService
+from marketplace.services.vehicles import VehicleService
 from marketplace.settings import Settings
 
 
@@ -23,6 +28,11 @@ class Services:
     db: Database
     accounts: AccountService
     maintenance: MaintenanceService
+    places: PlacesService
+    vehicles: VehicleService
+    couriers: CourierService
+    trips: TripService
+    jobs: JobService
 
 
 def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Services:
@@ -53,4 +63,15 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
     maintenance = MaintenanceService(
         db, clock, idempotency_ttl_s=settings.idempotency_ttl_s, rate_window_s=settings.login_window_s
     )
-    return Services(settings=settings, clock=clock, db=db, accounts=accounts, maintenance=maintenance)
+    return Services(
+        settings=settings,
+        clock=clock,
+        db=db,
+        accounts=accounts,
+        maintenance=maintenance,
+        places=PlacesService(db, clock, idempotency),
+        vehicles=VehicleService(db, clock, idempotency),
+        couriers=CourierService(db, clock, idempotency),
+        trips=TripService(db, clock, idempotency),
+        jobs=JobService(db, clock, idempotency),
+    )

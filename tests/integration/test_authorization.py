@@ -19,8 +19,9 @@ from schema import build_schema
 from schema.access import Access, declared_access
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD, GraphQL, running_app
+from tests.integration import ops_couriers, ops_jobs, ops_places, ops_trips, ops_vehicles
 
-OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+ACCOUNT_OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "Query.me": ("query { me { role } }", {}),
     "Query.users": ("query { users(first: 1) { edges { node { id } } } }", {}),
     "Query.apiKeys": ("query { apiKeys(first: 1) { edges { node { id } } } }", {}),
@@ -39,6 +40,15 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "Mutation.logout": ("mutation { logout(input: {}) { ok } }", {}),
     "Mutation.createApiKey": ('mutation { createApiKey(input: {name: "probe"}) { errors { code } } }', {}),
     "Mutation.revokeApiKey": ('mutation { revokeApiKey(input: {id: "QXBpS2V5Om5vbmU="}) { errors { code } } }', {}),
+}
+
+OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    **ACCOUNT_OPERATIONS,
+    **ops_places.OPERATIONS,
+    **ops_vehicles.OPERATIONS,
+    **ops_couriers.OPERATIONS,
+    **ops_trips.OPERATIONS,
+    **ops_jobs.OPERATIONS,
 }
 
 CALLERS = ["anonymous", "courier", "retailer", "finance", "admin", "retailer_api_key"]

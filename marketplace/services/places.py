@@ -1,0 +1,14 @@
+"""Service areas (operations), retailers' pickup locations, and the locker and pickup-point registry."""
+
+from __future__ import annotations
+
+from marketplace.clock import Clock
+from marketplace.db.uow import Database
+from marketplace.services.idempotency import Idempotency
+
+
+class PlacesService:
+    def __init__(self, db: Database, clock: Clock, idempotency: Idempotency) -> None:
+        self._db = db
+        self._clock = clock
+        self._idempotency = idempotency
