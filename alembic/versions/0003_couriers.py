@@ -24,21 +24,26 @@ def upgrade() -> None:
         decided_at timestamptz,
         decided_by uuid REFERENCES users (id),
         reason text CHECK (length(reason) <= 1000),
-        CONSTRAINT verification_requests_decided CHECK ((status = 'pending') = (decided_at IS NULL))
+        CONSTRAINT verification_requests_decided CHECK ((status = 'pending') = (decided_at IS NULL)),
+        CONSTRAINT verification_requests_decider CHECK ((decided_at IS NULL) = (decided_by IS NULL)),
+        CONSTRAINT verification_requests_rejection_reason CHECK (status <> 'rejected' OR reason IS NOT NULL)
     );
     CREATE UNIQUE INDEX verification_requests_one_pending ON verification_requests (courier_id) WHERE status = 'pending';
+    CREATE INDEX verification_requests_queue_idx ON verification_requests (created_at, id) WHERE status = 'pending';
     CREATE INDEX verification_requests_courier_idx ON verification_requests (courier_id, created_at, id);
     CREATE INDEX verification_requests_created_idx ON verification_requests (created_at, id);
 
     CREATE TABLE verification_documents (
         id uuid PRIMARY KEY,
         request_id uuid NOT NULL REFERENCES verification_requests (id) ON DELETE CASCADE,
-        kind text NOT NULL CHECK (length(kind) BETWEEN 1 AND 40),
+        position smallint NOT NULL CHECK (position BETWEEN 0 AND 4),
+        kind text NOT NULL
+            CHECK (kind IN ('passport', 'national_id', 'driving_licence', 'residence_permit', 'background_check')),
         issuing_country text NOT NULL CHECK (issuing_country ~ '^[A-Z]{2}$'),
         expires_at timestamptz NOT NULL,
-        number_last4 text NOT NULL CHECK (number_last4 ~ '^[A-Z0-9]{4}$')
+        number_last4 text NOT NULL CHECK (number_last4 ~ '^[A-Z0-9]{4}$'),
+        UNIQUE (request_id, position)
     );
-    CREATE INDEX verification_documents_request_idx ON verification_documents (request_id);
 
     CREATE TABLE courier_level_grants (
         id uuid PRIMARY KEY,
@@ -50,7 +55,10 @@ def upgrade() -> None:
         granted_by uuid NOT NULL REFERENCES users (id),
         revoked_at timestamptz,
         revoked_by uuid REFERENCES users (id),
-        revoke_reason text CHECK (length(revoke_reason) <= 1000)
+        revoke_reason text CHECK (length(revoke_reason) <= 1000),
+        CONSTRAINT courier_level_grants_revocation CHECK (
+            (revoked_at IS NULL) = (revoked_by IS NULL) AND (revoked_at IS NULL) = (revoke_reason IS NULL)
+        )
     );
     CREATE INDEX courier_level_grants_courier_idx ON courier_level_grants (courier_id, valid_until);
 
@@ -68,10 +76,14 @@ def upgrade() -> None:
         created_at timestamptz NOT NULL,
         decided_at timestamptz,
         decided_by uuid REFERENCES users (id),
-        reason text CHECK (length(reason) <= 1000)
+        reason text CHECK (length(reason) <= 1000),
+        CONSTRAINT insurance_policies_decided CHECK ((status = 'pending') = (decided_at IS NULL)),
+        CONSTRAINT insurance_policies_decider CHECK ((decided_at IS NULL) = (decided_by IS NULL)),
+        CONSTRAINT insurance_policies_rejection_reason CHECK (status <> 'rejected' OR reason IS NOT NULL)
     );
     CREATE INDEX insurance_policies_courier_idx ON insurance_policies (courier_id, created_at, id);
     CREATE INDEX insurance_policies_created_idx ON insurance_policies (created_at, id);
+    CREATE INDEX insurance_policies_queue_idx ON insurance_policies (created_at, id) WHERE status = 'pending';
     CREATE UNIQUE INDEX insurance_policies_number_key
         ON insurance_policies (courier_id, lower(insurer), policy_number) WHERE status <> 'rejected';
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marketplace.repositories._base import Conn
 from marketplace.repositories.api_keys import ApiKeyRepository
 from marketplace.repositories.areas import ServiceAreaRepository
+from marketplace.repositories.couriers import CourierRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.meta import MetaRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
@@ -33,6 +34,7 @@ class Repositories:
         self.lockers = LockerRepository(conn)
         # Couriers
         self.vehicles = VehicleRepository(conn)
+        self.couriers = CourierRepository(conn)
 
         # Trips
 
