@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
 import asyncpg
+import pytest
 from strawberry import relay
 
 from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Role
+from marketplace.logs import configure_logging
 from marketplace.services.container import Services
-from tests.helpers import PASSWORD, GraphQL
+from tests.conftest import make_settings
+from tests.helpers import PASSWORD, GraphQL, running_app
 
 US = timedelta(microseconds=1)
 DAY = timedelta(days=1)
@@ -465,3 +472,56 @@ async def test_the_review_queue_pages_oldest_first(gql: GraphQL, services: Servi
     assert seen == [ids[0], ids[2]]
     approved = (await gql(REQUESTS, {"status": "APPROVED"}, token=admin))["data"]["verificationRequests"]["edges"]
     assert [edge["node"]["id"] for edge in approved] == [ids[1]]
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("INFO", stream)
+    yield stream
+    root.handlers, root.level = handlers, level
+
+
+def statements_of_last_request(stream: io.StringIO) -> int:
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request" and line.get("path") == "/graphql"]
+    return int(requests[-1]["sql_statements"])
+
+
+async def test_listing_requests_and_reading_a_long_history_cost_the_same_statements_for_more_rows(
+    log_stream: io.StringIO, database_url: str, services: Services, clock: ManualClock
+) -> None:
+    listing = f"query {{ verificationRequests(first: 50) {{ edges {{ node {{ {REQUEST_FIELDS} }} }} }} }}"
+    async with running_app(make_settings(database_url), clock) as (_, gql):
+        admin = await admin_token(gql, services)
+        courier = await gql.session("steady@example.com")
+
+        async def round_of_requests(first: int, last: int) -> None:
+            for n in range(first, last):
+                other = await gql.session(f"rider{n}@example.com")
+                request = await submit(gql, other["accessToken"], level_1(clock))
+                await approve(gql, admin, request["id"])
+            request = await submit(gql, courier["accessToken"], level_1(clock))
+            await approve(gql, admin, request["id"], reason=f"round {last}")
+
+        await round_of_requests(0, 1)
+        await gql(listing, token=admin)
+        few_listed = statements_of_last_request(log_stream)
+        await verification(gql, admin, courier["user"]["id"])
+        short_history = statements_of_last_request(log_stream)
+
+        clock.advance(timedelta(minutes=1))
+        await round_of_requests(1, 6)
+        body = await gql(listing, token=admin)
+        many_listed = statements_of_last_request(log_stream)
+        history = (await verification(gql, admin, courier["user"]["id"]))["history"]
+        long_history = statements_of_last_request(log_stream)
+
+    assert len(body["data"]["verificationRequests"]["edges"]) == 8
+    assert all(
+        e["node"]["decidedBy"] == {"email": "ops@example.com"} for e in body["data"]["verificationRequests"]["edges"]
+    )
+    assert [(h["fromLevel"], h["toLevel"], h["reason"]) for h in history] == [(0, 1, "round 1"), (1, 1, "round 6")]
+    assert (many_listed, long_history) == (few_listed, short_history)
