@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from marketplace.settings import Settings, SettingsError, load_settings
 
@@ -134,6 +137,52 @@ def _maintenance(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(purge(dsn))
 
 
+def _instant(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone, e.g. {value}Z or {value}+01:00")
+    return parsed.astimezone(UTC)
+
+
+def _export_instance(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.clock import SystemClock
+    from marketplace.db.pool import create_pool
+    from marketplace.domain.errors import DomainError
+    from marketplace.services.container import build_services
+
+    async def export(dsn: str) -> dict[str, Any] | None:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            bridge = build_services(settings, pool, SystemClock()).matching
+            now = args.now or datetime.now(UTC)
+            start = args.start or now
+            end = args.until or start + timedelta(hours=24)
+            area_id = await bridge.find_area(args.area)
+            return await bridge.instance_json(area_id=area_id, start=start, end=end, now=now)
+        except DomainError as exc:
+            for err in exc.errors:
+                print(f"crowdship: {err.field or 'input'}: {err.message} ({err.code})", file=sys.stderr)
+            return None
+        finally:
+            await pool.close()
+
+    with database_url(settings) as dsn:
+        data = asyncio.run(export(dsn))
+    if data is None:
+        return 2
+    text = json.dumps(data, indent=1) + "\n"
+    if args.output and args.output != "-":
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
+    print(f"crowdship: exported {len(data['parcels'])} parcels and {len(data['trips'])} trips", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="crowdship", description="Crowdship marketplace backend.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -175,6 +224,19 @@ def parser() -> argparse.ArgumentParser:
         description="Delete rows no request can use any more; run it from cron, e.g. hourly.",
     )
     maintenance.set_defaults(run=_maintenance)
+
+    export = commands.add_parser(
+        "export-instance",
+        help="write an area's open trips and waiting parcels as a matching-engine instance",
+        description="Write the matching engine's instance JSON for one service area and time range, with each "
+        "courier's verification level and valid insurance as of --now; feed it to `python -m matching solve`.",
+    )
+    export.add_argument("--area", required=True, help="service area name or id")
+    export.add_argument("--from", dest="start", type=_instant, help="range start, ISO 8601 (default: --now)")
+    export.add_argument("--until", type=_instant, help="range end, ISO 8601 (default: 24 hours after the start)")
+    export.add_argument("--now", type=_instant, help="the instant rules are judged at (default: the current time)")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.set_defaults(run=_export_instance)
     return root
 
 

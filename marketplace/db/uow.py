@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -11,12 +11,16 @@ from asyncpg.transaction import Transaction
 
 from marketplace.repositories import Repositories
 
+Isolation = Literal["read_committed", "repeatable_read", "serializable"]
+
 
 class UnitOfWork:
     """Rolls back unless `commit()` was called, so an exception or a DomainError writes nothing."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, isolation: Isolation = "read_committed", readonly: bool = False) -> None:
         self._pool = pool
+        self._isolation = isolation
+        self._readonly = readonly
         self._conn: PoolConnectionProxy | None = None
         self._tx: Transaction | None = None
         self._committed = False
@@ -24,7 +28,7 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self._conn = await self._pool.acquire()
         try:
-            self._tx = self._conn.transaction()
+            self._tx = self._conn.transaction(isolation=self._isolation, readonly=self._readonly)
             await self._tx.start()
         except BaseException:
             await self._pool.release(self._conn)
@@ -63,6 +67,10 @@ class Database:
 
     def read(self) -> _Reader:
         return _Reader(self.pool)
+
+    def snapshot(self) -> UnitOfWork:
+        """A read-only transaction whose reads all see one moment, for exports that join several reads."""
+        return UnitOfWork(self.pool, isolation="repeatable_read", readonly=True)
 
 
 class _Reader:

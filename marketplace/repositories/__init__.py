@@ -7,6 +7,7 @@ from marketplace.repositories.api_keys import ApiKeyRepository
 from marketplace.repositories.areas import ServiceAreaRepository
 from marketplace.repositories.couriers import CourierRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
+from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
@@ -27,6 +28,7 @@ class Repositories:
         self.rate_limits = RateLimitRepository(conn)
         self.idempotency = IdempotencyRepository(conn)
         self.meta = MetaRepository(conn)
+        self.matching_input = MatchingInputRepository(conn)
 
         # Areas and places
         self.areas = ServiceAreaRepository(conn)

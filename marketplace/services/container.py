@@ -13,6 +13,7 @@ from marketplace.services.couriers import CourierService
 from marketplace.services.idempotency import Idempotency
 from marketplace.services.jobs import JobService
 from marketplace.services.maintenance import MaintenanceService
+from marketplace.services.matching_bridge import MatchingBridge
 from marketplace.services.passwords import Passwords
 from marketplace.services.places import PlacesService
 from marketplace.services.tokens import AccessTokens
@@ -33,6 +34,7 @@ class Services:
     couriers: CourierService
     trips: TripService
     jobs: JobService
+    matching: MatchingBridge
 
 
 def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Services:
@@ -74,4 +76,5 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
         couriers=CourierService(db, clock, idempotency),
         trips=TripService(db, clock, idempotency),
         jobs=JobService(db, clock, idempotency),
+        matching=MatchingBridge(db, clock),
     )

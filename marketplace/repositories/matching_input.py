@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from marketplace.domain.geo import Point
+from marketplace.domain.matching_input import OpenTrip, WaitingParcel
+from marketplace.repositories._base import Conn
+
+
+class MatchingInputRepository:
+    """Reads across trips, vehicles, jobs and parcels for one area: one statement each."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def open_trips(self, area_id: UUID, start: datetime, end: datetime, now: datetime) -> list[OpenTrip]:
+        """Open trips of the area that overlap [start, end) and have not yet had to arrive."""
+        rows = await self._conn.fetch(
+            """
+            SELECT t.id, t.courier_id, t.origin_lat, t.origin_lng, t.destination_lat, t.destination_lng,
+                   t.depart_after, t.arrive_by, t.spare_weight_g, t.spare_volume_cm3, t.max_detour_m,
+                   v.typical_speed_kmh, v.co2_g_per_km
+            FROM trips t JOIN vehicles v ON v.id = t.vehicle_id
+            WHERE t.area_id = $1 AND t.status = 'open'
+              AND t.arrive_by > $4 AND t.arrive_by > $2 AND t.depart_after < $3
+            ORDER BY t.id
+            """,
+            area_id,
+            start,
+            end,
+            now,
+        )
+        return [
+            OpenTrip(
+                id=r["id"],
+                courier_id=r["courier_id"],
+                origin=Point(r["origin_lat"], r["origin_lng"]),
+                destination=Point(r["destination_lat"], r["destination_lng"]),
+                depart_after=r["depart_after"],
+                arrive_by=r["arrive_by"],
+                spare_weight_g=r["spare_weight_g"],
+                spare_volume_cm3=r["spare_volume_cm3"],
+                max_detour_m=r["max_detour_m"],
+                speed_kmh=r["typical_speed_kmh"],
+                co2_g_per_km=r["co2_g_per_km"],
+            )
+            for r in rows
+        ]
+
+    async def waiting_parcels(
+        self, area_id: UUID, start: datetime, end: datetime, now: datetime
+    ) -> list[WaitingParcel]:
+        """Parcels of booked jobs with no trip yet, whose windows overlap [start, end) and can still be met."""
+        rows = await self._conn.fetch(
+            """
+            SELECT p.id, p.job_id, j.pickup_lat, j.pickup_lng, j.dropoff_lat, j.dropoff_lng,
+                   j.pickup_from, j.pickup_until, j.deliver_from, j.deliver_until,
+                   p.weight_g, p.volume_cm3, p.declared_value_minor, p.currency
+            FROM jobs j JOIN parcels p ON p.job_id = j.id
+            WHERE j.area_id = $1 AND j.status = 'booked' AND p.assigned_trip_id IS NULL
+              AND j.deliver_until > $4 AND j.deliver_until > $2 AND j.pickup_from < $3
+            ORDER BY p.id
+            """,
+            area_id,
+            start,
+            end,
+            now,
+        )
+        return [
+            WaitingParcel(
+                id=r["id"],
+                job_id=r["job_id"],
+                pickup=Point(r["pickup_lat"], r["pickup_lng"]),
+                dropoff=Point(r["dropoff_lat"], r["dropoff_lng"]),
+                pickup_from=r["pickup_from"],
+                pickup_until=r["pickup_until"],
+                deliver_from=r["deliver_from"],
+                deliver_until=r["deliver_until"],
+                weight_g=r["weight_g"],
+                volume_cm3=r["volume_cm3"],
+                declared_value_minor=r["declared_value_minor"],
+                currency=r["currency"],
+            )
+            for r in rows
+        ]
+
+    async def area_id_by_name(self, name: str) -> UUID | None:
+        """Operations name areas by their city; names are unique regardless of case."""
+        value = await self._conn.fetchval("SELECT id FROM service_areas WHERE lower(name) = lower($1)", name)
+        return value if isinstance(value, UUID) else None

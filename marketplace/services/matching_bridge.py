@@ -1,0 +1,143 @@
+"""The bridge to the matching engine: an area's open trips and waiting parcels as an engine instance.
+
+Everything is read in one snapshot and judged as of the instance's `now`: a courier's level and
+insurance are the ones that count at that instant, so the engine sees exactly what a matching round
+started then would be allowed to use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import matching
+from marketplace.clock import Clock
+from marketplace.db.uow import Database
+from marketplace.domain import matching_rules as rules
+from marketplace.domain.couriers import InsurancePolicy, matching_cover
+from marketplace.domain.errors import DomainError, ErrorCode, FieldError
+from marketplace.domain.geo import Point, haversine_m
+from marketplace.domain.matching_input import OpenTrip, WaitingParcel
+from marketplace.domain.validation import window
+
+MAX_RANGE = timedelta(days=7)
+
+
+def _point(p: Point) -> tuple[float, float]:
+    return (p.lat, p.lng)
+
+
+def engine_rules() -> matching.Rules:
+    return matching.Rules(
+        road_factor=rules.ROAD_FACTOR,
+        service_s=rules.SERVICE_S,
+        max_parcels_per_trip=rules.MAX_PARCELS_PER_TRIP,
+        verification=tuple(matching.VerificationRule(min_value=v, level=lv) for v, lv in rules.VERIFICATION_RULES),
+        pay=matching.Pay(per_parcel=rules.PAY_PER_PARCEL_MINOR, per_detour_km=rules.PAY_PER_DETOUR_KM_MINOR),
+    )
+
+
+class MatchingBridge:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def instance(
+        self, *, area_id: UUID, start: datetime, end: datetime, now: datetime | None = None
+    ) -> matching.Instance:
+        """Open trips and unassigned parcels of the area overlapping [start, end), as of `now`."""
+        at = self._clock.now() if now is None else now
+        problems: list[FieldError] = []
+        window(start, end, "range", problems)
+        if not problems and end - start > MAX_RANGE:
+            problems.append(FieldError(ErrorCode.OUT_OF_RANGE, "the range may span at most 7 days", "range"))
+        if problems:
+            raise DomainError(problems)
+        async with self._db.snapshot() as uow:
+            area = await uow.repos.areas.get(area_id)
+            if area is None:
+                raise DomainError.single(ErrorCode.NOT_FOUND, "no such service area", "area")
+            trips = await uow.repos.matching_input.open_trips(area.id, start, end, at)
+            parcels = await uow.repos.matching_input.waiting_parcels(area.id, start, end, at)
+            standings = await uow.repos.couriers.standings(sorted({t.courier_id for t in trips}), at)
+        tariff = rules.FleetTariff.of(area)
+        engine_trips = []
+        for trip in trips:
+            standing = standings.get(trip.courier_id)
+            level = standing.level if standing is not None else 0
+            # Parcels of an area are priced in its currency; a cover in another currency protects none of them.
+            policies = (
+                [p for p in standing.policies if p.cover_per_parcel.currency == area.currency] if standing else []
+            )
+            engine_trips.append(_trip(trip, level, matching_cover(policies)))
+        return matching.Instance(
+            now=at,
+            rules=engine_rules(),
+            parcels=tuple(_parcel(p, tariff) for p in parcels),
+            trips=tuple(engine_trips),
+        )
+
+    async def find_area(self, name_or_id: str) -> UUID:
+        """For the command line: an area's id, given either its id or its name."""
+        try:
+            return UUID(name_or_id)
+        except ValueError:
+            pass
+        async with self._db.read() as repos:
+            area_id = await repos.matching_input.area_id_by_name(name_or_id)
+        if area_id is None:
+            raise DomainError.single(ErrorCode.NOT_FOUND, f"no service area named {name_or_id!r}", "area")
+        return area_id
+
+    async def instance_json(
+        self, *, area_id: UUID, start: datetime, end: datetime, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """The engine's interchange JSON, checked by the engine's own parser before it leaves."""
+        data = matching.instance_to_json(await self.instance(area_id=area_id, start=start, end=end, now=now))
+        matching.parse_instance(data)
+        return data
+
+
+def _trip(trip: OpenTrip, level: int, cover: InsurancePolicy | None) -> matching.Trip:
+    insurance = None
+    if cover is not None:
+        insurance = matching.Insurance(
+            per_parcel=cover.cover_per_parcel.amount_minor,
+            per_trip=cover.cover_per_trip.amount_minor,
+            currency=cover.cover_per_parcel.currency,
+            valid_from=cover.valid_from,
+            valid_until=cover.valid_until,
+        )
+    return matching.Trip(
+        id=str(trip.id),
+        courier_id=str(trip.courier_id),
+        origin=_point(trip.origin),
+        destination=_point(trip.destination),
+        depart_after=trip.depart_after,
+        arrive_by=trip.arrive_by,
+        speed_mps=trip.speed_kmh / 3.6,
+        capacity_g=trip.spare_weight_g,
+        capacity_cm3=trip.spare_volume_cm3,
+        max_detour_m=float(trip.max_detour_m),
+        verification_level=level,
+        insurance=insurance,
+        co2_g_per_km=float(trip.co2_g_per_km),
+    )
+
+
+def _parcel(parcel: WaitingParcel, tariff: rules.FleetTariff) -> matching.Parcel:
+    return matching.Parcel(
+        id=str(parcel.id),
+        pickup=_point(parcel.pickup),
+        dropoff=_point(parcel.dropoff),
+        pickup_from=parcel.pickup_from,
+        pickup_until=parcel.pickup_until,
+        deliver_from=parcel.deliver_from,
+        deliver_until=parcel.deliver_until,
+        weight_g=parcel.weight_g,
+        volume_cm3=parcel.volume_cm3,
+        value=parcel.declared_value_minor,
+        currency=parcel.currency,
+        fallback_cost=tariff.cost_minor(haversine_m(parcel.pickup, parcel.dropoff)),
+    )
