@@ -208,11 +208,14 @@ def weekdays(raw: Iterable[int], problems: list[FieldError]) -> tuple[int, ...]:
 
 
 def local_times(depart: time, arrive: time, problems: list[FieldError]) -> None:
-    """Wall-clock times without an offset (the template's zone gives it), arriving later the same day."""
+    """Whole-minute wall-clock times without an offset (the template's zone gives it), arriving later the same day."""
     ok = True
     for value, field in ((depart, "departTime"), (arrive, "arriveTime")):
         if value.tzinfo is not None:
             problems.append(FieldError(ErrorCode.INVALID, "a local time without offset; set timeZone", field))
+            ok = False
+        elif value.second or value.microsecond:
+            problems.append(FieldError(ErrorCode.INVALID, "whole minutes only, e.g. 08:15", field))
             ok = False
     if ok and arrive <= depart:
         problems.append(FieldError(ErrorCode.WINDOW_ORDER, "must be after departTime on the same day", "arriveTime"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID, uuid4
 
 from marketplace.clock import Clock
@@ -47,9 +47,7 @@ def _instant(value: datetime) -> str:
     return value.astimezone(UTC).isoformat() if value.tzinfo is not None else value.isoformat()
 
 
-def _waypoint_request(w: Waypoint | None) -> dict[str, Any] | None:
-    if w is None:
-        return None
+def _waypoint_request(w: Waypoint) -> dict[str, Any]:
     return {"lat": w.point.lat, "lng": w.point.lng, "label": " ".join(w.label.split())}
 
 
@@ -71,6 +69,21 @@ def _outside() -> FieldError:
     return FieldError(
         ErrorCode.OUTSIDE_SERVICE_AREA, "neither the origin nor the destination is in an active service area", "origin"
     )
+
+
+class _TripTerms(TypedDict):
+    """What a courier sets on a trip, checked and normalised: the rest of a Trip's fields."""
+
+    vehicle_id: UUID
+    area_id: UUID
+    origin: Waypoint
+    destination: Waypoint
+    depart_after: datetime
+    arrive_by: datetime
+    spare_weight_g: int
+    spare_volume_cm3: int
+    max_detour_m: int
+    updated_at: datetime
 
 
 def _not_found(what: str, field: str = "id") -> DomainError:
@@ -283,7 +296,7 @@ class TripService:
         spare_volume_cm3: int | None,
         max_detour_m: int,
         now: datetime,
-    ) -> dict[str, Any]:
+    ) -> _TripTerms:
         """Every rule of a trip's terms at once: the fields a courier may set and edit, checked and normalised."""
         problems: list[FieldError] = []
         clean_origin = rules.waypoint(origin, "origin", problems)
@@ -297,18 +310,18 @@ class TripService:
             raise DomainError(problems)
         assert vehicle is not None
         assert area is not None
-        return {
-            "vehicle_id": vehicle.id,
-            "area_id": area.id,
-            "origin": clean_origin,
-            "destination": clean_destination,
-            "depart_after": depart_after.astimezone(UTC),
-            "arrive_by": arrive_by.astimezone(UTC),
-            "spare_weight_g": weight_g,
-            "spare_volume_cm3": volume_cm3,
-            "max_detour_m": max_detour_m,
-            "updated_at": now,
-        }
+        return _TripTerms(
+            vehicle_id=vehicle.id,
+            area_id=area.id,
+            origin=clean_origin,
+            destination=clean_destination,
+            depart_after=depart_after.astimezone(UTC),
+            arrive_by=arrive_by.astimezone(UTC),
+            spare_weight_g=weight_g,
+            spare_volume_cm3=volume_cm3,
+            max_detour_m=max_detour_m,
+            updated_at=now,
+        )
 
     async def _vehicle(
         self, uow: UnitOfWork, vehicle_id: UUID | None, courier_id: UUID, problems: list[FieldError]

@@ -175,13 +175,18 @@ def test_weekdays_are_iso_numbers_each_once_and_sorted() -> None:
     assert codes(problems) == [("weekdays", ErrorCode.REQUIRED)]
 
 
-def test_local_times_arrive_after_departing_and_carry_no_offset() -> None:
+def test_local_times_are_whole_minutes_without_offset_arriving_after_departure() -> None:
     problems: list[FieldError] = []
     local_times(time(8), time(8, 45), problems)
     assert problems == []
     local_times(time(9), time(8), problems)
     local_times(time(8, tzinfo=UTC), time(9), problems)
-    assert codes(problems) == [("arriveTime", ErrorCode.WINDOW_ORDER), ("departTime", ErrorCode.INVALID)]
+    local_times(time(8), time(9, 0, 30), problems)
+    assert codes(problems) == [
+        ("arriveTime", ErrorCode.WINDOW_ORDER),
+        ("departTime", ErrorCode.INVALID),
+        ("arriveTime", ErrorCode.INVALID),
+    ]
 
 
 @pytest.mark.parametrize(("days", "ok"), [(0, False), (1, True), (28, True), (29, False)])
