@@ -24,8 +24,11 @@ _COMMUTE_COLUMNS = (
     " max_detour_m, active, created_at, updated_at"
 )
 
-# The status readers see: an open trip past its latest arrival is expired before any sweep marks it.
-_EFFECTIVE_STATUS = "CASE WHEN status = 'open' AND arrive_by <= $2 THEN 'expired' ELSE status END"
+
+def _effective_status(now: str) -> str:
+    """The status readers see at the instant in parameter `now`: an open trip past its latest arrival is
+    expired before any sweep marks it (domain.trips.effective_status, in SQL)."""
+    return f"CASE WHEN status = 'open' AND arrive_by <= {now} THEN 'expired' ELSE status END"
 
 
 def _waypoints(row: asyncpg.Record) -> tuple[Waypoint, Waypoint]:
@@ -160,11 +163,15 @@ class TripRepository:
         )
 
     async def apply(self, trip_id: UUID, change: Transition, at: datetime) -> Trip | None:
-        """Moves one trip along an allowed transition; None when it is no longer in the source status."""
+        """Moves one trip along an allowed transition; None when, at `at`, it is not in the source status.
+
+        An open trip past its latest arrival counts as expired here too, so nothing matches or
+        cancels a trip that readers already see as expired.
+        """
         row = await self._conn.fetchrow(
             f"""
             UPDATE trips SET status = $3, updated_at = $4
-            WHERE id = $1 AND status = $2
+            WHERE id = $1 AND {_effective_status("$4")} = $2
             RETURNING {_TRIP_COLUMNS}
             """,
             trip_id,
@@ -201,7 +208,7 @@ class TripRepository:
             f"""
             SELECT {_TRIP_COLUMNS} FROM trips
             WHERE ($3::uuid IS NULL OR courier_id = $3)
-              AND ($4::text IS NULL OR {_EFFECTIVE_STATUS} = $4)
+              AND ($4::text IS NULL OR {_effective_status("$2")} = $4)
               AND ($5::timestamptz IS NULL OR depart_after >= $5)
               AND ($6::timestamptz IS NULL OR depart_after < $6)
               AND ($7::uuid IS NULL OR area_id = $7)

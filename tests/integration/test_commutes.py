@@ -372,3 +372,22 @@ async def test_scheduling_takes_the_same_few_statements_for_one_day_or_twenty_ei
             statements.append(statements_of_last_graphql_request(log_stream))
     assert statements[1] == statements[2] < 28
     assert await count(db, "trips") == 30
+
+
+async def test_admins_schedule_every_couriers_commutes_and_may_switch_one_off(
+    gql: GraphQL, services: Services, db: asyncpg.Connection
+) -> None:
+    await make_area(services)
+    a = await courier(gql, services, "a@example.com")
+    b = await courier(gql, services, "b@example.com")
+    commute_a = await create_commute(gql, a)
+    await create_commute(gql, b, weekdays=[3])
+    token = await admin(gql, services)
+    off = await gql(SET_ACTIVE, {"i": {"id": commute_a["id"], "active": False}}, token=token)
+    assert off["data"]["setCommuteActive"]["commute"]["active"] is False
+    assert await schedule(gql, token) == {"created": 1, "errors": []}
+    assert await db.fetchval("SELECT courier_id FROM trips") == b.id
+    # A courier's own run reaches only its own templates.
+    await gql(SET_ACTIVE, {"i": {"id": commute_a["id"], "active": True}}, token=token)
+    assert await schedule(gql, b.token) == {"created": 0, "errors": []}
+    assert await schedule(gql, a.token) == {"created": 4, "errors": []}

@@ -369,6 +369,13 @@ async def test_an_open_trip_reads_expired_from_the_exact_instant_of_its_latest_a
     assert [e["code"] for e in edit["data"]["updateTrip"]["errors"]] == ["TRIP_NOT_OPEN"]
     assert [e["code"] for e in cancel["data"]["cancelTrip"]["errors"]] == ["TRIP_NOT_OPEN"]
 
+    async with services.db.uow() as uow:
+        # Nothing can match a trip that already reads as expired.
+        matched = transition(TripStatus.OPEN, TripStatus.MATCHED)
+        assert await uow.repos.trips.apply(uuid_of(due["id"], "Trip"), matched, clock.now()) is None
+        assert await uow.repos.trips.apply(uuid_of(later["id"], "Trip"), matched, clock.now()) is not None
+        # Not committed: the unit of work rolls back, and `later` stays open.
+
     assert await services.trips.expire_overdue() == 1
     assert await services.trips.expire_overdue() == 0
     rows = await db.fetch("SELECT arrive_by, status, updated_at FROM trips ORDER BY arrive_by")
