@@ -124,17 +124,42 @@ def _maintenance(settings: Settings, args: argparse.Namespace) -> int:
     async def purge(dsn: str) -> int:
         pool = await create_pool(dsn, min_size=1, max_size=1)
         try:
-            purged = await build_services(settings, pool, SystemClock()).maintenance.purge()
+            services = build_services(settings, pool, SystemClock())
+            purged = await services.maintenance.purge()
+            expired = await services.trips.expire_overdue()
         finally:
             await pool.close()
         print(
             f"purged {purged.idempotency_keys} idempotency keys, {purged.rate_limit_buckets} rate-limit buckets, "
-            f"{purged.sessions} sessions"
+            f"{purged.sessions} sessions; expired {expired} overdue trips"
         )
         return 0
 
     with database_url(settings) as dsn:
         return asyncio.run(purge(dsn))
+
+
+def _commutes(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.clock import SystemClock
+    from marketplace.db.pool import create_pool
+    from marketplace.domain.errors import DomainError
+    from marketplace.services.container import build_services
+
+    async def schedule(dsn: str) -> int:
+        pool = await create_pool(dsn, min_size=1, max_size=1)
+        try:
+            created = await build_services(settings, pool, SystemClock()).trips.schedule_all(args.days)
+        except DomainError as exc:
+            for err in exc.errors:
+                print(f"crowdship: {err.field or 'input'}: {err.message} ({err.code})", file=sys.stderr)
+            return 2
+        finally:
+            await pool.close()
+        print(f"scheduled {created} commute trips for the next {args.days} days")
+        return 0
+
+    with database_url(settings) as dsn:
+        return asyncio.run(schedule(dsn))
 
 
 def _instant(value: str) -> datetime:
@@ -220,10 +245,22 @@ def parser() -> argparse.ArgumentParser:
     maintenance_commands = maintenance.add_subparsers(dest="maintenance_command", required=True)
     maintenance_commands.add_parser(
         "purge",
-        help="delete expired idempotency keys, rate-limit windows and ended sessions",
+        help="delete expired idempotency keys, rate-limit windows and ended sessions; expire overdue trips",
         description="Delete rows no request can use any more; run it from cron, e.g. hourly.",
     )
     maintenance.set_defaults(run=_maintenance)
+
+    commutes = commands.add_parser("commutes", help="recurring commutes", description="Recurring commutes.")
+    commute_commands = commutes.add_subparsers(dest="commutes_command", required=True)
+    schedule = commute_commands.add_parser(
+        "schedule",
+        help="create the coming days' trips of every active commute",
+        description="Create the trips of every active commute template for the coming days. Days that "
+        "already have their trip (even a cancelled one) are left alone, so it is safe to run again; run it "
+        "from cron, e.g. daily.",
+    )
+    schedule.add_argument("--days", type=int, default=7, help="local dates from today on, 1 to 28 (default: 7)")
+    commutes.set_defaults(run=_commutes)
 
     export = commands.add_parser(
         "export-instance",

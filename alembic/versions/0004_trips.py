@@ -27,7 +27,7 @@ def upgrade() -> None:
         destination_label text NOT NULL CHECK (length(destination_label) BETWEEN 1 AND 200),
         weekdays smallint[] NOT NULL CHECK (cardinality(weekdays) BETWEEN 1 AND 7 AND weekdays <@ ARRAY[1, 2, 3, 4, 5, 6, 7]::smallint[]),
         depart_local time NOT NULL,
-        arrive_local time NOT NULL,
+        arrive_local time NOT NULL CHECK (arrive_local > depart_local),
         time_zone text NOT NULL CHECK (length(time_zone) BETWEEN 1 AND 64),
         spare_weight_g integer NOT NULL CHECK (spare_weight_g > 0),
         spare_volume_cm3 integer NOT NULL CHECK (spare_volume_cm3 > 0),
@@ -66,6 +66,8 @@ def upgrade() -> None:
     CREATE INDEX trips_courier_idx ON trips (courier_id, created_at, id);
     CREATE INDEX trips_created_idx ON trips (created_at, id);
     CREATE INDEX trips_area_open_idx ON trips (area_id, depart_after) WHERE status = 'open';
+    -- The expiry sweep: open trips whose latest arrival has passed.
+    CREATE INDEX trips_open_arrive_idx ON trips (arrive_by) WHERE status = 'open';
     """)
 
 

@@ -12,6 +12,7 @@ from marketplace.repositories.meta import MetaRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.sessions import SessionRepository
+from marketplace.repositories.trips import CommuteRepository, TripRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
 from marketplace.repositories.vehicles import VehicleRepository
 
@@ -39,5 +40,7 @@ class Repositories:
         self.couriers = CourierRepository(conn)
 
         # Trips
+        self.trips = TripRepository(conn)
+        self.commutes = CommuteRepository(conn)
 
         # Jobs
