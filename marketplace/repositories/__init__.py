@@ -6,6 +6,7 @@ from marketplace.repositories._base import Conn
 from marketplace.repositories.api_keys import ApiKeyRepository
 from marketplace.repositories.areas import ServiceAreaRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
+from marketplace.repositories.jobs import JobRepository
 from marketplace.repositories.meta import MetaRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
@@ -37,3 +38,4 @@ class Repositories:
         # Trips
 
         # Jobs
+        self.jobs = JobRepository(conn)
