@@ -26,7 +26,7 @@ currencies by a fixed price level per currency (a pricing decision, not an excha
               threshold of EUR 100.00: the insurance a courier's policy must carry.
 
 Price levels (percent of the euro tariff): EUR 100, CHF 100, GBP 90, DKK 750, SEK 1150,
-NOK 1150, PLN 430, CZK 2500; scaled amounts are rounded to whole tens of minor units. The
+NOK 1150, PLN 430, CZK 2500; scaled amounts are rounded half up to whole minor units. The
 cover rate (0.75 per started 100.00) is a percentage and needs no scaling; its threshold does.
 """
 
@@ -127,9 +127,9 @@ def road_distance_m(a: Point, b: Point) -> int:
 
 
 def local_minor(eur_minor: int, currency: str) -> int:
-    """An amount of the euro tariff in `currency`, rounded half up to whole tens of minor units."""
+    """An amount of the euro tariff in `currency`, rounded half up to whole minor units."""
     level = PRICE_LEVEL_PERCENT[currency]
-    return (eur_minor * level + 500) // 1000 * 10
+    return (eur_minor * level + 50) // 100
 
 
 def size_band(weight_g: int, volume_cm3: int) -> tuple[str, int]:
