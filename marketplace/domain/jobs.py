@@ -741,6 +741,26 @@ def _failure_action(
     return None
 
 
+def booking_problems(
+    quote: Quote, now: datetime, location: PickupLocation | None, lockers: Mapping[UUID, Locker]
+) -> list[FieldError]:
+    """What may have changed in the quote's fifteen minutes: the clock, the store, the lockers."""
+    order = quote.order
+    problems: list[FieldError] = []
+    if now >= min(order.pickup_window.end_at, order.delivery_window.end_at):
+        problems.append(FieldError(ErrorCode.WINDOW_CLOSED, "a window of the quote has closed since", "quoteId"))
+    if location is None or location.archived_at is not None:
+        problems.append(
+            FieldError(ErrorCode.LOCATION_ARCHIVED, "the pickup location was archived since the quote", "quoteId")
+        )
+    for locker_id in (order.dropoff.locker_id, order.fallback_locker_id):
+        if locker_id is not None and not (locker_id in lockers and lockers[locker_id].active):
+            problems.append(
+                FieldError(ErrorCode.LOCKER_UNAVAILABLE, "a locker of the quote went out of service since", "quoteId")
+            )
+    return problems
+
+
 def batch_duplicates(requests: Sequence[QuoteRequest], prefix: str = "jobs") -> list[FieldError]:
     """References repeated within one batch: every occurrence after the first is an error."""
     seen: set[str] = set()

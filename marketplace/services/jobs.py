@@ -22,6 +22,7 @@ from marketplace.domain.jobs import (
     QuoteRequest,
     batch_duplicates,
     book,
+    booking_problems,
     check_request,
     new_quote,
     view_for,
@@ -146,10 +147,13 @@ class JobService:
                     raise DomainError.single(
                         ErrorCode.QUOTE_EXPIRED, "the quote has expired; ask for a new one", "quoteId"
                     )
-                if now >= quote.order.pickup_window.end_at:
-                    raise DomainError.single(
-                        ErrorCode.WINDOW_CLOSED, "the pickup window closed since the quote", "quoteId"
-                    )
+                order = quote.order
+                location = await uow.repos.pickup_locations.get(order.pickup_location_id, organization_id)
+                locker_ids = [i for i in (order.dropoff.locker_id, order.fallback_locker_id) if i is not None]
+                lockers = await uow.repos.lockers.get_many(locker_ids) if locker_ids else {}
+                problems = booking_problems(quote, now, location, lockers)
+                if problems:
+                    raise DomainError(problems)
                 reference = quote.order.reference
                 if reference is not None and await uow.repos.jobs.references_taken(organization_id, [reference]):
                     raise DomainError.single(

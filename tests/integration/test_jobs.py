@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from marketplace.domain.errors import DomainError
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
-from tests.factories import make_area, uuid_of
+from tests.factories import make_area, make_locker, uuid_of
 from tests.helpers import GraphQL
 from tests.integration.ops_jobs import (
     JOB,
@@ -234,3 +235,38 @@ async def test_two_bookings_of_one_quote_with_different_keys_book_it_once(
     outcomes = await asyncio.gather(*(attempt(f"key-{n}") for n in range(4)))
     assert sorted(outcomes) == ["BOOKED", "QUOTE_ALREADY_BOOKED", "QUOTE_ALREADY_BOOKED", "QUOTE_ALREADY_BOOKED"]
     assert await count(db, "jobs") == 1
+
+
+async def test_a_locker_or_store_that_went_out_of_service_since_the_quote_stops_the_booking(
+    gql: GraphQL, services: Services, shop: Shop, area: ServiceArea, db: asyncpg.Connection
+) -> None:
+    locker = await make_locker(services, area)
+    to_locker = await quoted(gql, shop, dropoff={"lockerId": str(global_id("Locker", locker.id))})
+    to_home = await quoted(gql, shop)
+    async with services.db.uow() as uow:
+        await uow.repos.lockers.save(replace(locker, active=False))
+        await uow.commit()
+    refused = await book_quote(gql, shop.token, to_locker)
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [("quoteId", "LOCKER_UNAVAILABLE")]
+
+    async with services.db.uow() as uow:
+        store = await uow.repos.pickup_locations.get(shop.location_id, shop.organization_id)
+        assert store is not None
+        await uow.repos.pickup_locations.save(replace(store, archived_at=T0))
+        await uow.commit()
+    refused = await book_quote(gql, shop.token, to_home)
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [("quoteId", "LOCATION_ARCHIVED")]
+    assert await count(db, "jobs") == 0
+
+
+async def test_a_job_booked_with_an_api_key_records_the_key(gql: GraphQL, shop: Shop, db: asyncpg.Connection) -> None:
+    body = await gql(
+        'mutation { createApiKey(input: {name: "shop system"}) { apiKey { id } secret } }', token=shop.token
+    )
+    created = body["data"]["createApiKey"]
+    quote = await request_quote(gql, created["secret"], shop.request())
+    booked = await book_quote(gql, created["secret"], quote["quote"]["id"], "api")
+    assert booked["errors"] == []
+    row = await db.fetchrow("SELECT booked_by_user_id, booked_by_api_key_id FROM jobs")
+    assert row is not None
+    assert (row["booked_by_user_id"], row["booked_by_api_key_id"]) == (None, uuid_of(created["apiKey"]["id"], "ApiKey"))

@@ -7,6 +7,7 @@ from datetime import time, timedelta
 import asyncpg
 import pytest
 
+from marketplace.clock import ManualClock
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.geo import Point
 from marketplace.domain.hours import OpeningHours, OpeningInterval
@@ -259,3 +260,16 @@ async def test_another_tenants_quote_reads_exactly_like_a_missing_one(
 
     booked_by_other = await book_quote(gql, other.token, quote_id, "k")
     assert booked_by_other["errors"][0]["code"] == "NOT_FOUND"
+
+
+async def test_asking_again_with_the_same_key_returns_the_first_quote(
+    gql: GraphQL, shop: Shop, clock: ManualClock, db: asyncpg.Connection
+) -> None:
+    first = await request_quote(gql, shop.token, shop.request(), idempotencyKey="q-1")
+    clock.advance(timedelta(minutes=1))
+    again = await request_quote(gql, shop.token, shop.request(), idempotencyKey="q-1")
+    assert first["errors"] == []
+    assert again == first
+    assert await count(db, "quotes") == 1
+    changed = await request_quote(gql, shop.token, shop.request(reference="NEW"), idempotencyKey="q-1")
+    assert [e["code"] for e in changed["errors"]] == ["IDEMPOTENCY_KEY_REUSED"]

@@ -28,6 +28,7 @@ from marketplace.domain.jobs import (
     RecipientRequest,
     batch_duplicates,
     book,
+    booking_problems,
     check_request,
     may_read_job,
     may_see_recipient,
@@ -405,3 +406,27 @@ def test_only_the_organisation_admins_and_an_assigned_courier_read_a_job_and_its
     assert view_for(assigned, courier()) is None
     # A retailer user who happens to share the courier's id is still judged as a retailer.
     assert not may_see_recipient(assigned, Principal(role=Role.RETAILER, user_id=carrier.user_id, organization_id=None))
+
+
+def test_booking_rechecks_what_may_have_changed_since_the_quote() -> None:
+    box = locker()
+    order, _ = check(
+        request(on_failure=FailureAction.LOCKER, fallback_locker_id=box.id, pickup_until=NOW + timedelta(hours=3)),
+        lookups(box),
+    )
+    assert order is not None
+    quote = new_quote(uuid4(), ORG, order, NOW)
+    live = {box.id: box}
+    assert booking_problems(quote, NOW, STORE, live) == []
+    closed_at = NOW + timedelta(hours=3)
+    assert [p.code for p in booking_problems(quote, closed_at, STORE, live)] == [ErrorCode.WINDOW_CLOSED]
+    assert [p.code for p in booking_problems(quote, NOW, replace(STORE, archived_at=NOW), live)] == [
+        ErrorCode.LOCATION_ARCHIVED
+    ]
+    assert [p.code for p in booking_problems(quote, NOW, STORE, {box.id: replace(box, active=False)})] == [
+        ErrorCode.LOCKER_UNAVAILABLE
+    ]
+    assert [p.code for p in booking_problems(quote, NOW, None, {})] == [
+        ErrorCode.LOCATION_ARCHIVED,
+        ErrorCode.LOCKER_UNAVAILABLE,
+    ]
