@@ -213,7 +213,9 @@ class JobService:
                     if order is not None:
                         quotes.append(new_quote(uuid4(), organization_id, order, now))
                 if problems:
-                    raise DomainError(sorted(problems, key=_row_order))
+                    # A reference both repeated in the batch and already booked is one problem, told once.
+                    unique = {(p.field, p.code): p for p in problems}
+                    raise DomainError(sorted(unique.values(), key=_row_order))
                 jobs = [book(q, uuid4(), [uuid4() for _ in q.order.parcels], principal, now) for q in quotes]
                 booked = [dataclasses.replace(q, job_id=j.id) for q, j in zip(quotes, jobs, strict=True)]
                 await uow.repos.jobs.add_quotes(booked)
