@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
@@ -576,8 +576,8 @@ def check_request(
         pickup_location_id=location.id,
         pickup_point=location.point,
         dropoff=dropoff,
-        pickup_window=Window(req.pickup_from, req.pickup_until),
-        delivery_window=Window(req.deliver_from, req.deliver_until),
+        pickup_window=Window(req.pickup_from.astimezone(UTC), req.pickup_until.astimezone(UTC)),
+        delivery_window=Window(req.deliver_from.astimezone(UTC), req.deliver_until.astimezone(UTC)),
         parcels=tuple(parcels),
         recipient=recipient,
         failure_action=req.on_failure,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -164,6 +164,14 @@ def test_a_valid_request_becomes_a_normalised_order() -> None:
     assert order.recipient.name == "Ada de Vries"
     assert order.recipient.phone == "+31612345678"
     assert order.pickup_point == DAM
+
+
+def test_windows_are_kept_in_utc_whatever_offset_they_came_with() -> None:
+    amsterdam = timezone(timedelta(hours=1))
+    order, _ = check(request(pickup_from=datetime(2026, 11, 24, 11, 0, tzinfo=amsterdam)))
+    assert order is not None
+    assert order.pickup_window.start_at == NOW + timedelta(hours=2)
+    assert order.pickup_window.start_at.utcoffset() == timedelta(0)
 
 
 @pytest.mark.parametrize(
