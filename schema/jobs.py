@@ -2,14 +2,448 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
 import strawberry
+from graphql import GraphQLError
+
+from marketplace.domain import jobs as domain
+from marketplace.domain import pricing
+from marketplace.domain.accounts import Role as DomainRole
+from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.paging import Position
+from schema.access import allow, mutation, query
+from schema.common import (
+    Address,
+    GeoPoint,
+    GeoPointInput,
+    Money,
+    MoneyInput,
+    TimeWindow,
+    TimeWindowInput,
+    not_found,
+    page_or_error,
+)
+from schema.context import Info
+from schema.errors import UserError, user_errors
+from schema.types import Connection, global_id, parse_global_id
+
+RETAILERS = allow(DomainRole.RETAILER, api_keys=True)
+RETAILERS_AND_ADMINS = allow(DomainRole.RETAILER, DomainRole.ADMIN, api_keys=True)
+JOB_READERS = allow(DomainRole.RETAILER, DomainRole.ADMIN, DomainRole.COURIER, api_keys=True)
+
+# An ID that does not parse names nothing: it is then looked up as this and found missing like any other.
+_NOTHING = UUID(int=0)
+
+JobStatus = strawberry.enum(domain.JobStatus, name="JobStatus")
+FailureAction = strawberry.enum(
+    domain.FailureAction, name="FailureAction", description="What the courier does when no one takes the parcel."
+)
+DropoffKind = strawberry.enum(domain.DropoffKind, name="DropoffKind")
+PricePartKind = strawberry.enum(pricing.PricePartKind, name="PricePartKind")
+
+
+def _id(value: str | None, type_name: str) -> UUID | None:
+    if value is None:
+        return None
+    return parse_global_id(value, type_name) or _NOTHING
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+@strawberry.input(
+    description="Where the parcels go: a `lockerId` (locker or pickup point), or an address with its point."
+)
+class DropoffInput:
+    locker_id: strawberry.ID | None = None
+    street: str | None = None
+    house_number: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country_code: str | None = strawberry.field(default=None, description="ISO 3166 alpha-2; the area's country.")
+    point: GeoPointInput | None = None
+
+    def to_domain(self) -> domain.DropoffRequest:
+        return domain.DropoffRequest(
+            locker_id=_id(self.locker_id, "Locker"),
+            street=self.street,
+            house_number=self.house_number,
+            postal_code=self.postal_code,
+            city=self.city,
+            country_code=self.country_code,
+            point=None if self.point is None else self.point.to_domain(),
+        )
+
+
+@strawberry.input(description="One parcel: weight, outer dimensions, declared value in the area's currency, handling.")
+class ParcelInput:
+    weight_g: int
+    length_mm: int
+    width_mm: int
+    height_mm: int
+    declared_value: MoneyInput
+    fragile: bool = False
+    id_check: bool = strawberry.field(default=False, description="Hand over only against the recipient's ID.")
+    adults_only: bool = strawberry.field(default=False, description="Hand over only to someone 18 or older.")
+
+    def to_domain(self) -> domain.ParcelRequest:
+        return domain.ParcelRequest(
+            weight_g=self.weight_g,
+            length_mm=self.length_mm,
+            width_mm=self.width_mm,
+            height_mm=self.height_mm,
+            declared_value_minor=self.declared_value.amount_minor,
+            currency=self.declared_value.currency,
+            fragile=self.fragile,
+            id_check=self.id_check,
+            adults_only=self.adults_only,
+        )
+
+
+@strawberry.input
+class RecipientInput:
+    name: str
+    phone: str = strawberry.field(description="International format: + and 7 to 15 digits.")
+    instructions: str | None = None
+    safe_place: str | None = None
+    safe_place_consent: bool = False
+    neighbour_consent: bool = False
+
+    def to_domain(self) -> domain.RecipientRequest:
+        return domain.RecipientRequest(
+            name=self.name,
+            phone=self.phone,
+            instructions=self.instructions,
+            safe_place=self.safe_place,
+            safe_place_consent=self.safe_place_consent,
+            neighbour_consent=self.neighbour_consent,
+        )
+
+
+@strawberry.input(description="A delivery to price: from one of your pickup locations to an address or a locker.")
+class QuoteRequestInput:
+    pickup_location_id: strawberry.ID
+    dropoff: DropoffInput
+    pickup_window: TimeWindowInput
+    delivery_window: TimeWindowInput
+    parcels: list[ParcelInput]
+    recipient: RecipientInput
+    on_failure: FailureAction = domain.FailureAction.RETURN_TO_PICKUP  # type: ignore[valid-type]
+    fallback_locker_id: strawberry.ID | None = strawberry.field(default=None, description="Required for LOCKER.")
+    reference: str | None = strawberry.field(default=None, description="Your order reference; unique per organisation.")
+
+    def to_domain(self) -> domain.QuoteRequest:
+        return domain.QuoteRequest(
+            pickup_location_id=_id(self.pickup_location_id, "PickupLocation") or _NOTHING,
+            dropoff=self.dropoff.to_domain(),
+            pickup_from=self.pickup_window.start,
+            pickup_until=self.pickup_window.end,
+            deliver_from=self.delivery_window.start,
+            deliver_until=self.delivery_window.end,
+            parcels=tuple(p.to_domain() for p in self.parcels),
+            recipient=self.recipient.to_domain(),
+            on_failure=domain.FailureAction(self.on_failure),
+            fallback_locker_id=_id(self.fallback_locker_id, "Locker"),
+            reference=self.reference,
+        )
+
+
+@strawberry.input
+class RequestQuoteInput(QuoteRequestInput):
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Repeat it on retries: the first quote comes back and no second one is made."
+    )
+
+
+@strawberry.input
+class BookQuoteInput:
+    quote_id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Repeat it on retries: the first job comes back and the quote is booked once."
+    )
+
+
+@strawberry.input
+class BookJobsInput:
+    jobs: list[QuoteRequestInput] = strawberry.field(description="1 to 500 deliveries, booked all or none.")
+    idempotency_key: str | None = None
+
+
+# --- types ----------------------------------------------------------------------------------------
+
+
+@strawberry.type
+class PricePart:
+    kind: PricePartKind  # type: ignore[valid-type]
+    amount: Money
+    description: str
+
+
+def _parts(price: pricing.Price) -> list[PricePart]:
+    return [
+        PricePart(kind=p.kind, amount=Money.of(p.amount_minor, price.currency), description=p.description)
+        for p in price.parts
+    ]
+
+
+@strawberry.type(description="A price for one delivery, good until `expiresAt`; its parts sum to `price`.")
+class Quote:
+    id: strawberry.ID
+    price: Money
+    parts: list[PricePart]
+    distance_m: int = strawberry.field(description="Road distance from pickup to drop-off.")
+    created_at: datetime
+    expires_at: datetime
+    area_id: strawberry.ID
+    job_id: strawberry.ID | None = strawberry.field(description="The job it was booked into, once booked.")
+
+    @classmethod
+    def from_domain(cls, quote: domain.Quote) -> Quote:
+        return cls(
+            id=global_id("Quote", quote.id),
+            price=Money.of(quote.price.total_minor, quote.price.currency),
+            parts=_parts(quote.price),
+            distance_m=quote.distance_m,
+            created_at=quote.created_at,
+            expires_at=quote.expires_at,
+            area_id=global_id("ServiceArea", quote.area_id),
+            job_id=None if quote.job_id is None else global_id("Job", quote.job_id),
+        )
+
+
+@strawberry.type
+class Parcel:
+    id: strawberry.ID
+    weight_g: int
+    length_mm: int
+    width_mm: int
+    height_mm: int
+    volume_cm3: int
+    declared_value: Money
+    fragile: bool
+    id_check: bool
+    adults_only: bool
+
+    @classmethod
+    def from_domain(cls, parcel: domain.Parcel) -> Parcel:
+        s = parcel.spec
+        return cls(
+            id=global_id("Parcel", parcel.id),
+            weight_g=s.weight_g,
+            length_mm=s.length_mm,
+            width_mm=s.width_mm,
+            height_mm=s.height_mm,
+            volume_cm3=s.volume_cm3,
+            declared_value=Money.of(s.declared_value_minor, s.currency),
+            fragile=s.fragile,
+            id_check=s.id_check,
+            adults_only=s.adults_only,
+        )
+
+
+@strawberry.type(description="Who receives the parcels. Couriers see it only once a parcel is assigned to them.")
+class Recipient:
+    name: str
+    phone: str
+    instructions: str | None
+    safe_place: str | None
+    safe_place_consent: bool
+    neighbour_consent: bool
+
+    @classmethod
+    def from_domain(cls, recipient: domain.Recipient) -> Recipient:
+        return cls(
+            name=recipient.name,
+            phone=recipient.phone,
+            instructions=recipient.instructions,
+            safe_place=recipient.safe_place,
+            safe_place_consent=recipient.safe_place_consent,
+            neighbour_consent=recipient.neighbour_consent,
+        )
+
+
+@strawberry.type(description="Where the parcels go; a locker drop-off shows the locker's address.")
+class Dropoff:
+    kind: DropoffKind  # type: ignore[valid-type]
+    point: GeoPoint
+    address: Address
+    locker_id: strawberry.ID | None
+
+
+@strawberry.type
+class Job:
+    id: strawberry.ID
+    reference: str | None
+    status: JobStatus  # type: ignore[valid-type]
+    area_id: strawberry.ID
+    pickup_location_id: strawberry.ID
+    pickup_point: GeoPoint
+    dropoff: Dropoff
+    pickup_window: TimeWindow
+    delivery_window: TimeWindow
+    parcels: list[Parcel]
+    price: Money
+    parts: list[PricePart]
+    distance_m: int
+    failure_action: FailureAction  # type: ignore[valid-type]
+    fallback_locker_id: strawberry.ID | None
+    recipient: Recipient | None = strawberry.field(description="Null when the caller may not see who receives it.")
+    quote_id: strawberry.ID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_view(cls, view: domain.JobView) -> Job:
+        job, order = view.job, view.job.order
+        dropoff = order.dropoff
+        return cls(
+            id=global_id("Job", job.id),
+            reference=order.reference,
+            status=job.status,
+            area_id=global_id("ServiceArea", order.area_id),
+            pickup_location_id=global_id("PickupLocation", order.pickup_location_id),
+            pickup_point=GeoPoint.from_domain(order.pickup_point),
+            dropoff=Dropoff(
+                kind=dropoff.kind,
+                point=GeoPoint.from_domain(dropoff.point),
+                address=Address.from_domain(dropoff.address),
+                locker_id=None if dropoff.locker_id is None else global_id("Locker", dropoff.locker_id),
+            ),
+            pickup_window=TimeWindow(start=order.pickup_window.start_at, end=order.pickup_window.end_at),
+            delivery_window=TimeWindow(start=order.delivery_window.start_at, end=order.delivery_window.end_at),
+            parcels=[Parcel.from_domain(p) for p in job.parcels],
+            price=Money.of(job.price.total_minor, job.price.currency),
+            parts=_parts(job.price),
+            distance_m=job.distance_m,
+            failure_action=order.failure_action,
+            fallback_locker_id=None
+            if order.fallback_locker_id is None
+            else global_id("Locker", order.fallback_locker_id),
+            recipient=None if view.recipient is None else Recipient.from_domain(view.recipient),
+            quote_id=None if job.quote_id is None else global_id("Quote", job.quote_id),
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+
+
+def _position(view: domain.JobView) -> Position:
+    return Position(created_at=view.job.created_at, id=view.job.id)
+
+
+@strawberry.type
+class RequestQuotePayload:
+    quote: Quote | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class BookQuotePayload:
+    job: Job | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class BookJobsPayload:
+    jobs: list[Job] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and value.utcoffset() is None:
+        raise GraphQLError(f"{name} must carry a time zone", extensions={"code": "BAD_USER_INPUT"})
+    return value
+
+
+# --- operations -----------------------------------------------------------------------------------
 
 
 @strawberry.type
 class JobQuery:
-    pass
+    @query(RETAILERS_AND_ADMINS)
+    async def quote(self, info: Info, id: strawberry.ID) -> Quote | None:
+        quote_id = parse_global_id(id, "Quote")
+        found = None
+        if quote_id is not None:
+            found = await info.context.services.jobs.get_quote(await info.context.principal(), quote_id)
+        if found is None:
+            raise not_found("quote")
+        return Quote.from_domain(found)
+
+    @query(JOB_READERS, description="A courier reads a job only once a parcel of it is assigned to them.")
+    async def job(self, info: Info, id: strawberry.ID) -> Job | None:
+        job_id = parse_global_id(id, "Job")
+        view = None
+        if job_id is not None:
+            view = await info.context.services.jobs.get_job(await info.context.principal(), job_id)
+        if view is None:
+            raise not_found("job")
+        return Job.from_view(view)
+
+    @query(RETAILERS_AND_ADMINS, description="Your organisation's jobs (admins: all, or one organisation's).")
+    async def jobs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: JobStatus | None = None,  # type: ignore[valid-type]
+        pickup_from: Annotated[
+            datetime | None, strawberry.argument(description="Jobs whose pickup window ends after this.")
+        ] = None,
+        pickup_until: Annotated[
+            datetime | None, strawberry.argument(description="Jobs whose pickup window starts before this.")
+        ] = None,
+        area_id: strawberry.ID | None = None,
+        organization_id: Annotated[strawberry.ID | None, strawberry.argument(description="Admins only.")] = None,
+    ) -> Connection[Job]:
+        page = page_or_error(first, after)
+        page_of_views = await info.context.services.jobs.list_jobs(
+            await info.context.principal(),
+            page,
+            status=None if status is None else domain.JobStatus(status),
+            pickup_from=_aware(pickup_from, "pickupFrom"),
+            pickup_until=_aware(pickup_until, "pickupUntil"),
+            area_id=_id(area_id, "ServiceArea"),
+            organization_id=_id(organization_id, "Organization"),
+        )
+        return Connection[Job].from_page(page_of_views, Job.from_view, _position, has_previous=after is not None)
 
 
 @strawberry.type
 class JobMutation:
-    pass
+    @mutation(RETAILERS)
+    async def request_quote(self, info: Info, input: RequestQuoteInput) -> RequestQuotePayload:
+        try:
+            quote = await info.context.services.jobs.request_quote(
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
+            )
+        except DomainError as exc:
+            return RequestQuotePayload(errors=user_errors(exc))
+        return RequestQuotePayload(quote=Quote.from_domain(quote))
+
+    @mutation(RETAILERS)
+    async def book_quote(self, info: Info, input: BookQuoteInput) -> BookQuotePayload:
+        quote_id = parse_global_id(input.quote_id, "Quote")
+        try:
+            if quote_id is None:
+                raise DomainError.single(ErrorCode.NOT_FOUND, "no such quote", "quoteId")
+            view = await info.context.services.jobs.book_quote(
+                await info.context.principal(), quote_id=quote_id, idempotency_key=input.idempotency_key
+            )
+        except DomainError as exc:
+            return BookQuotePayload(errors=user_errors(exc))
+        return BookQuotePayload(job=Job.from_view(view))
+
+    @mutation(RETAILERS, description="Quote and book up to 500 deliveries at once: all are booked, or none.")
+    async def book_jobs(self, info: Info, input: BookJobsInput) -> BookJobsPayload:
+        try:
+            views = await info.context.services.jobs.book_jobs(
+                await info.context.principal(),
+                [j.to_domain() for j in input.jobs],
+                idempotency_key=input.idempotency_key,
+            )
+        except DomainError as exc:
+            return BookJobsPayload(errors=user_errors(exc))
+        return BookJobsPayload(jobs=[Job.from_view(v) for v in views])

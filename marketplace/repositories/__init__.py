@@ -7,6 +7,7 @@ from marketplace.repositories.api_keys import ApiKeyRepository
 from marketplace.repositories.areas import ServiceAreaRepository
 from marketplace.repositories.couriers import CourierRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
+from marketplace.repositories.jobs import JobRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
@@ -44,3 +45,4 @@ class Repositories:
         self.commutes = CommuteRepository(conn)
 
         # Jobs
+        self.jobs = JobRepository(conn)

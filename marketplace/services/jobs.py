@@ -2,9 +2,79 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
+from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.errors import DomainError, ErrorCode, FieldError
+from marketplace.domain.geo import Point, point_problems
+from marketplace.domain.jobs import (
+    MAX_BULK_JOBS,
+    JobStatus,
+    JobView,
+    Lookups,
+    Quote,
+    QuoteRequest,
+    batch_duplicates,
+    book,
+    booking_problems,
+    check_request,
+    new_quote,
+    view_for,
+)
+from marketplace.domain.paging import Page, PageRequest
+from marketplace.repositories import Repositories
 from marketplace.services.idempotency import Idempotency
+
+
+def _id_to_json(value: UUID) -> dict[str, Any]:
+    return {"id": str(value)}
+
+
+def _id_from_json(data: dict[str, Any]) -> UUID:
+    return UUID(data["id"])
+
+
+def _ids_to_json(values: list[UUID]) -> dict[str, Any]:
+    return {"ids": [str(v) for v in values]}
+
+
+def _ids_from_json(data: dict[str, Any]) -> list[UUID]:
+    return [UUID(v) for v in data["ids"]]
+
+
+def _request_json(request: QuoteRequest) -> dict[str, Any]:
+    return dataclasses.asdict(request)
+
+
+def _organization_of(principal: Principal) -> UUID:
+    if principal.role is not Role.RETAILER or principal.organization_id is None:
+        raise DomainError.single(ErrorCode.INVALID, "only retailers book deliveries")
+    return principal.organization_id
+
+
+async def _lookups(
+    repos: Repositories, organization_id: UUID, requests: Sequence[QuoteRequest], now: datetime
+) -> Lookups:
+    """Everything a batch names, in four queries whatever its size."""
+    locations = await repos.pickup_locations.get_many([r.pickup_location_id for r in requests], organization_id)
+    locker_ids = [r.dropoff.locker_id for r in requests if r.dropoff.locker_id is not None]
+    locker_ids += [r.fallback_locker_id for r in requests if r.fallback_locker_id is not None]
+    lockers = await repos.lockers.get_many(locker_ids)
+    points: set[Point] = {loc.point for loc in locations.values()} | {lk.point for lk in lockers.values()}
+    for r in requests:
+        p = r.dropoff.point
+        if p is not None and not point_problems(p.lat, p.lng, "point"):
+            points.add(p)
+    areas = await repos.areas.containing(sorted(points, key=lambda p: (p.lat, p.lng)))
+    references = [" ".join(r.reference.split()) for r in requests if r.reference is not None and r.reference.strip()]
+    taken = await repos.jobs.references_taken(organization_id, references)
+    return Lookups(now=now, pickup_locations=locations, lockers=lockers, areas=areas, taken_references=taken)
 
 
 class JobService:
@@ -12,3 +82,208 @@ class JobService:
         self._db = db
         self._clock = clock
         self._idempotency = idempotency
+
+    # --- quotes -------------------------------------------------------------------------------------
+
+    async def request_quote(
+        self, principal: Principal, request: QuoteRequest, *, idempotency_key: str | None = None
+    ) -> Quote:
+        """Checks the request in full and prices it; a request nobody could serve is refused, never priced at zero."""
+        organization_id = _organization_of(principal)
+        async with self._db.uow() as uow:
+
+            async def create() -> UUID:
+                now = self._clock.now()
+                lookups = await _lookups(uow.repos, organization_id, [request], now)
+                order, problems = check_request(request, lookups, organization_id=organization_id)
+                if order is None:
+                    raise DomainError(problems)
+                quote = new_quote(uuid4(), organization_id, order, now)
+                await uow.repos.jobs.add_quotes([quote])
+                return quote.id
+
+            quote_id = await self._idempotency.run(
+                uow,
+                scope=principal.scope,
+                operation="requestQuote",
+                key=idempotency_key,
+                request=_request_json(request),
+                action=create,
+                dump=_id_to_json,
+                load=_id_from_json,
+            )
+            quote = await uow.repos.jobs.get_quote(quote_id, organization_id)
+            assert quote is not None
+            await uow.commit()
+        return quote
+
+    async def get_quote(self, principal: Principal, quote_id: UUID) -> Quote | None:
+        """Retailers see their organisation's quotes, admins all; anyone else's reads as missing."""
+        if principal.role is Role.ADMIN:
+            scope = None
+        elif principal.role is Role.RETAILER and principal.organization_id is not None:
+            scope = principal.organization_id
+        else:
+            return None
+        async with self._db.read() as repos:
+            return await repos.jobs.get_quote(quote_id, scope)
+
+    # --- booking ------------------------------------------------------------------------------------
+
+    async def book_quote(self, principal: Principal, *, quote_id: UUID, idempotency_key: str | None) -> JobView:
+        """Turns a live quote into a job, once: the quote row stays locked until the booking commits."""
+        organization_id = _organization_of(principal)
+        async with self._db.uow() as uow:
+
+            async def create() -> UUID:
+                # Locked, so a second booking with another key waits here and then finds it booked.
+                quote = await uow.repos.jobs.get_quote(quote_id, organization_id, for_update=True)
+                if quote is None:
+                    raise DomainError.single(ErrorCode.NOT_FOUND, "no such quote", "quoteId")
+                if quote.job_id is not None:
+                    raise DomainError.single(ErrorCode.QUOTE_ALREADY_BOOKED, "this quote is already booked", "quoteId")
+                now = self._clock.now()
+                if quote.expired(now):
+                    raise DomainError.single(
+                        ErrorCode.QUOTE_EXPIRED, "the quote has expired; ask for a new one", "quoteId"
+                    )
+                order = quote.order
+                location = await uow.repos.pickup_locations.get(order.pickup_location_id, organization_id)
+                locker_ids = [i for i in (order.dropoff.locker_id, order.fallback_locker_id) if i is not None]
+                lockers = await uow.repos.lockers.get_many(locker_ids) if locker_ids else {}
+                problems = booking_problems(quote, now, location, lockers)
+                if problems:
+                    raise DomainError(problems)
+                reference = quote.order.reference
+                if reference is not None and await uow.repos.jobs.references_taken(organization_id, [reference]):
+                    raise DomainError.single(
+                        ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", "quoteId"
+                    )
+                job_id = uuid4()
+                job = book(quote, job_id, [uuid4() for _ in quote.order.parcels], principal, now)
+                if not await uow.repos.jobs.add_jobs([job]):
+                    raise DomainError.single(
+                        ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", "quoteId"
+                    )
+                await uow.repos.jobs.mark_quote_booked(quote.id, job_id)
+                return job_id
+
+            job_id = await self._idempotency.run(
+                uow,
+                scope=principal.scope,
+                operation="bookQuote",
+                key=idempotency_key,
+                request={"quote_id": str(quote_id)},
+                action=create,
+                dump=_id_to_json,
+                load=_id_from_json,
+            )
+            job = await uow.repos.jobs.get_job(job_id)
+            assert job is not None
+            await uow.commit()
+        view = view_for(job, principal)
+        assert view is not None
+        return view
+
+    async def book_jobs(
+        self, principal: Principal, requests: Sequence[QuoteRequest], *, idempotency_key: str | None
+    ) -> list[JobView]:
+        """Quotes and books a whole batch, all or nothing, in a fixed handful of statements.
+
+        Every row is checked against lookups made once for the batch; any problem in any row
+        (each named `jobs[i]....`) refuses the whole batch and writes nothing.
+        """
+        organization_id = _organization_of(principal)
+        if not requests:
+            raise DomainError.single(ErrorCode.REQUIRED, "give at least one job", "jobs")
+        if len(requests) > MAX_BULK_JOBS:
+            raise DomainError.single(ErrorCode.TOO_MANY_ROWS, f"at most {MAX_BULK_JOBS} jobs per call", "jobs")
+        async with self._db.uow() as uow:
+
+            async def create() -> list[UUID]:
+                now = self._clock.now()
+                lookups = await _lookups(uow.repos, organization_id, requests, now)
+                problems: list[FieldError] = batch_duplicates(requests)
+                quotes: list[Quote] = []
+                for i, request in enumerate(requests):
+                    order, row_problems = check_request(
+                        request, lookups, organization_id=organization_id, prefix=f"jobs[{i}]."
+                    )
+                    problems.extend(row_problems)
+                    if order is not None:
+                        quotes.append(new_quote(uuid4(), organization_id, order, now))
+                if problems:
+                    # A reference both repeated in the batch and already booked is one problem, told once.
+                    unique = {(p.field, p.code): p for p in problems}
+                    raise DomainError(sorted(unique.values(), key=_row_order))
+                jobs = [book(q, uuid4(), [uuid4() for _ in q.order.parcels], principal, now) for q in quotes]
+                booked = [dataclasses.replace(q, job_id=j.id) for q, j in zip(quotes, jobs, strict=True)]
+                await uow.repos.jobs.add_quotes(booked)
+                if not await uow.repos.jobs.add_jobs(jobs):
+                    raise DomainError.single(
+                        ErrorCode.DUPLICATE_REFERENCE, "a job with one of these references was just booked", "jobs"
+                    )
+                return [j.id for j in jobs]
+
+            job_ids = await self._idempotency.run(
+                uow,
+                scope=principal.scope,
+                operation="bookJobs",
+                key=idempotency_key,
+                request={"jobs": [_request_json(r) for r in requests]},
+                action=create,
+                dump=_ids_to_json,
+                load=_ids_from_json,
+            )
+            jobs = await uow.repos.jobs.get_jobs(job_ids)
+            await uow.commit()
+        views = [view_for(job, principal) for job in jobs]
+        return [v for v in views if v is not None]
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    async def get_job(self, principal: Principal, job_id: UUID) -> JobView | None:
+        """None (NOT_FOUND) for another tenant's job, and for a courier not carrying any of its parcels."""
+        async with self._db.read() as repos:
+            job = await repos.jobs.get_job(job_id)
+        return None if job is None else view_for(job, principal)
+
+    async def list_jobs(
+        self,
+        principal: Principal,
+        page: PageRequest,
+        *,
+        status: JobStatus | None = None,
+        pickup_from: datetime | None = None,
+        pickup_until: datetime | None = None,
+        area_id: UUID | None = None,
+        organization_id: UUID | None = None,
+    ) -> Page[JobView]:
+        """A retailer's own organisation's jobs; admins all, or one organisation's."""
+        if principal.role is Role.ADMIN:
+            scope = organization_id
+        elif principal.role is Role.RETAILER and principal.organization_id is not None:
+            if organization_id is not None and organization_id != principal.organization_id:
+                return Page(items=(), has_next=False)
+            scope = principal.organization_id
+        else:
+            return Page(items=(), has_next=False)
+        async with self._db.read() as repos:
+            page_of_jobs = await repos.jobs.list_jobs(
+                page,
+                organization_id=scope,
+                status=status,
+                pickup_from=pickup_from,
+                pickup_until=pickup_until,
+                area_id=area_id,
+            )
+        views = [view_for(job, principal) for job in page_of_jobs.items]
+        return Page(items=tuple(v for v in views if v is not None), has_next=page_of_jobs.has_next)
+
+
+def _row_order(error: FieldError) -> tuple[int, str]:
+    """Errors of a batch in row order, then by field, so `jobs[2]` comes before `jobs[10]`."""
+    path = error.field or ""
+    if path.startswith("jobs[") and "]" in path:
+        return int(path[5 : path.index("]")]), path
+    return -1, path

@@ -1,0 +1,779 @@
+"""Delivery requests, the rules a request must meet before it is priced, and the jobs it books into.
+
+`check_request` is pure: the service looks up what a batch of requests names (pickup locations,
+lockers, service areas, references already taken) in a few queries, and this module decides, for
+every request, either the normalised `DeliveryOrder` to price and book or every problem at once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from marketplace.domain import validation
+from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.areas import ServiceArea, locate
+from marketplace.domain.errors import ErrorCode, FieldError
+from marketplace.domain.geo import Point, point_problems
+from marketplace.domain.places import Address, Locker, LockerKind, PickupLocation
+from marketplace.domain.pricing import PRICE_LEVEL_PERCENT, Price, price_delivery, road_distance_m
+from marketplace.domain.vehicles import LARGEST_SIDE_MM, LARGEST_VOLUME_CM3, LARGEST_WEIGHT_G
+
+QUOTE_TTL = timedelta(minutes=15)
+MAX_PARCELS_PER_JOB = 20
+MAX_BULK_JOBS = 500
+# Trips are offered days, not months, ahead: a pickup further out cannot be priced honestly.
+MAX_BOOKING_AHEAD = timedelta(days=30)
+REFERENCE_MAX_LENGTH = 100
+HOUSE_NUMBER_MAX_LENGTH = 20
+# E.164: a country code and subscriber number of at most 15 digits; 7 is the shortest in Europe.
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_PHONE_SEPARATORS = re.compile(r"[\s\-./()]")
+
+
+class JobStatus(StrEnum):
+    BOOKED = "booked"
+    ASSIGNED = "assigned"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+
+
+class FailureAction(StrEnum):
+    """What the courier does when the parcel cannot be handed over."""
+
+    RETURN_TO_PICKUP = "return_to_pickup"
+    SAFE_PLACE = "safe_place"
+    LOCKER = "locker"
+
+
+class DropoffKind(StrEnum):
+    ADDRESS = "address"
+    LOCKER = "locker"
+
+
+# --- requests as they arrive --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelRequest:
+    weight_g: int
+    length_mm: int
+    width_mm: int
+    height_mm: int
+    declared_value_minor: int
+    currency: str
+    fragile: bool = False
+    id_check: bool = False
+    adults_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DropoffRequest:
+    """Either `locker_id`, or an address with its point; never both."""
+
+    locker_id: UUID | None = None
+    street: str | None = None
+    house_number: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country_code: str | None = None
+    point: Point | None = None
+
+    @property
+    def has_address(self) -> bool:
+        parts = (self.street, self.house_number, self.postal_code, self.city, self.country_code)
+        return self.point is not None or any(p is not None and p.strip() for p in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientRequest:
+    name: str
+    phone: str
+    instructions: str | None = None
+    safe_place: str | None = None
+    safe_place_consent: bool = False
+    neighbour_consent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRequest:
+    pickup_location_id: UUID
+    dropoff: DropoffRequest
+    pickup_from: datetime
+    pickup_until: datetime
+    deliver_from: datetime
+    deliver_until: datetime
+    parcels: tuple[ParcelRequest, ...]
+    recipient: RecipientRequest
+    on_failure: FailureAction = FailureAction.RETURN_TO_PICKUP
+    fallback_locker_id: UUID | None = None
+    reference: str | None = None
+
+
+# --- what a valid request becomes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start_at: datetime
+    end_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelSpec:
+    weight_g: int
+    length_mm: int
+    width_mm: int
+    height_mm: int
+    declared_value_minor: int
+    currency: str
+    fragile: bool
+    id_check: bool
+    adults_only: bool
+
+    @property
+    def volume_cm3(self) -> int:
+        return parcel_volume_cm3(self.length_mm, self.width_mm, self.height_mm)
+
+    @property
+    def dimensions_mm(self) -> tuple[int, int, int]:
+        return (self.length_mm, self.width_mm, self.height_mm)
+
+
+@dataclass(frozen=True, slots=True)
+class Dropoff:
+    """Where the parcel goes; a locker drop-off carries the locker's address for the courier."""
+
+    kind: DropoffKind
+    point: Point
+    address: Address
+    locker_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    name: str
+    phone: str
+    instructions: str | None
+    safe_place: str | None
+    safe_place_consent: bool
+    neighbour_consent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOrder:
+    """A request that passed every rule, normalised: what a quote prices and a booking stores."""
+
+    area_id: UUID
+    currency: str
+    pickup_location_id: UUID
+    pickup_point: Point
+    dropoff: Dropoff
+    pickup_window: Window
+    delivery_window: Window
+    parcels: tuple[ParcelSpec, ...]
+    recipient: Recipient
+    failure_action: FailureAction
+    fallback_locker_id: UUID | None
+    reference: str | None
+
+    @property
+    def distance_m(self) -> int:
+        return road_distance_m(self.pickup_point, self.dropoff.point)
+
+    def price(self, now: datetime) -> Price:
+        return price_delivery(
+            currency=self.currency,
+            distance_m=self.distance_m,
+            parcels=self.parcels,
+            deliver_from=self.delivery_window.start_at,
+            deliver_until=self.delivery_window.end_at,
+            now=now,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    id: UUID
+    organization_id: UUID
+    order: DeliveryOrder
+    price: Price
+    distance_m: int
+    created_at: datetime
+    expires_at: datetime
+    job_id: UUID | None = None
+
+    @property
+    def area_id(self) -> UUID:
+        return self.order.area_id
+
+    def expired(self, now: datetime) -> bool:
+        """A quote is good up to, not including, its expiry instant."""
+        return now >= self.expires_at
+
+
+def new_quote(quote_id: UUID, organization_id: UUID, order: DeliveryOrder, now: datetime) -> Quote:
+    return Quote(
+        id=quote_id,
+        organization_id=organization_id,
+        order=order,
+        price=order.price(now),
+        distance_m=order.distance_m,
+        created_at=now,
+        expires_at=now + QUOTE_TTL,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Parcel:
+    id: UUID
+    job_id: UUID
+    position: int
+    spec: ParcelSpec
+    created_at: datetime
+    assigned_courier_id: UUID | None = None
+    assigned_trip_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: UUID
+    organization_id: UUID
+    quote_id: UUID | None
+    order: DeliveryOrder
+    status: JobStatus
+    price: Price
+    distance_m: int
+    parcels: tuple[Parcel, ...]
+    booked_by_user_id: UUID | None
+    booked_by_api_key_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def recipient(self) -> Recipient:
+        return self.order.recipient
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job as one caller may see it: `recipient` is None when its contact details are not theirs to see."""
+
+    job: Job
+    recipient: Recipient | None
+
+
+def book(quote: Quote, job_id: UUID, parcel_ids: Sequence[UUID], principal: Principal, now: datetime) -> Job:
+    order = quote.order
+    parcels = tuple(
+        Parcel(id=pid, job_id=job_id, position=i, spec=spec, created_at=now)
+        for i, (pid, spec) in enumerate(zip(parcel_ids, order.parcels, strict=True))
+    )
+    return Job(
+        id=job_id,
+        organization_id=quote.organization_id,
+        quote_id=quote.id,
+        order=order,
+        status=JobStatus.BOOKED,
+        price=quote.price,
+        distance_m=quote.distance_m,
+        parcels=parcels,
+        booked_by_user_id=principal.user_id,
+        booked_by_api_key_id=principal.api_key_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+# --- who sees what --------------------------------------------------------------------------------
+
+
+def _assigned_to(job: Job, principal: Principal) -> bool:
+    return (
+        principal.role is Role.COURIER
+        and principal.user_id is not None
+        and any(p.assigned_courier_id == principal.user_id for p in job.parcels)
+    )
+
+
+def may_read_job(job: Job, principal: Principal) -> bool:
+    """The booking organisation and admins; a courier only once a parcel of the job is theirs."""
+    if principal.role is Role.ADMIN:
+        return True
+    if principal.role is Role.RETAILER:
+        return principal.organization_id == job.organization_id
+    return _assigned_to(job, principal)
+
+
+def may_see_recipient(job: Job, principal: Principal) -> bool:
+    """Recipient contact details are personal data: no courier sees them before being assigned."""
+    if principal.role is Role.ADMIN:
+        return True
+    if principal.role is Role.RETAILER:
+        return principal.organization_id == job.organization_id
+    return _assigned_to(job, principal)
+
+
+def view_for(job: Job, principal: Principal) -> JobView | None:
+    """None when the caller may not read the job at all (answered as NOT_FOUND)."""
+    if not may_read_job(job, principal):
+        return None
+    return JobView(job=job, recipient=job.recipient if may_see_recipient(job, principal) else None)
+
+
+# --- checking requests ----------------------------------------------------------------------------
+
+
+def parcel_volume_cm3(length_mm: int, width_mm: int, height_mm: int) -> int:
+    """Rounded up: a parcel of 1 mm3 still takes a cubic centimetre of a vehicle's space."""
+    return math.ceil(length_mm * width_mm * height_mm / 1000)
+
+
+def normalize_phone(raw: str, field: str, problems: list[FieldError]) -> str:
+    """'+31 6 1234-5678' and '0031612345678' become '+31612345678'; national forms are refused."""
+    value = _PHONE_SEPARATORS.sub("", raw.strip())
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    if not _PHONE.fullmatch(value):
+        problems.append(FieldError(ErrorCode.INVALID, "must be an international number: + and 7 to 15 digits", field))
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Lookups:
+    """What a batch of requests names, looked up once for the whole batch."""
+
+    now: datetime
+    pickup_locations: Mapping[UUID, PickupLocation]
+    lockers: Mapping[UUID, Locker]
+    areas: Sequence[ServiceArea]
+    taken_references: Collection[str] = field(default_factory=frozenset)
+
+
+def _path(prefix: str, name: str) -> str:
+    return f"{prefix}{name}"
+
+
+def _windows(req: QuoteRequest, now: datetime, p: str, problems: list[FieldError]) -> bool:
+    before = len(problems)
+    validation.window(req.pickup_from, req.pickup_until, _path(p, "pickupWindow"), problems, now=now)
+    validation.window(req.deliver_from, req.deliver_until, _path(p, "deliveryWindow"), problems, now=now)
+    if len(problems) > before:
+        return False
+    if req.deliver_until <= req.pickup_from:
+        problems.append(
+            FieldError(
+                ErrorCode.WINDOW_ORDER,
+                "the delivery window must end after the pickup window starts",
+                _path(p, "deliveryWindow"),
+            )
+        )
+    if req.pickup_from > now + MAX_BOOKING_AHEAD:
+        problems.append(
+            FieldError(
+                ErrorCode.OUT_OF_RANGE,
+                f"pickups can be booked at most {MAX_BOOKING_AHEAD.days} days ahead",
+                _path(p, "pickupWindow"),
+            )
+        )
+    return len(problems) == before
+
+
+def _parcels(req: QuoteRequest, p: str, problems: list[FieldError]) -> list[ParcelSpec]:
+    if not req.parcels:
+        problems.append(FieldError(ErrorCode.REQUIRED, "a job carries at least one parcel", _path(p, "parcels")))
+        return []
+    if len(req.parcels) > MAX_PARCELS_PER_JOB:
+        problems.append(
+            FieldError(
+                ErrorCode.TOO_MANY_ROWS, f"a job carries at most {MAX_PARCELS_PER_JOB} parcels", _path(p, "parcels")
+            )
+        )
+        return []
+    specs = []
+    for i, raw in enumerate(req.parcels):
+        at = _path(p, f"parcels[{i}]")
+        before = len(problems)
+        if raw.weight_g <= 0:
+            problems.append(FieldError(ErrorCode.OUT_OF_RANGE, "must be greater than zero", f"{at}.weightG"))
+        elif raw.weight_g > LARGEST_WEIGHT_G:
+            problems.append(
+                FieldError(ErrorCode.TOO_HEAVY, f"no vehicle carries more than {LARGEST_WEIGHT_G} g", f"{at}.weightG")
+            )
+        sides_ok = True
+        for name, value in (("lengthMm", raw.length_mm), ("widthMm", raw.width_mm), ("heightMm", raw.height_mm)):
+            if value <= 0:
+                problems.append(FieldError(ErrorCode.OUT_OF_RANGE, "must be greater than zero", f"{at}.{name}"))
+                sides_ok = False
+            elif value > LARGEST_SIDE_MM:
+                problems.append(
+                    FieldError(
+                        ErrorCode.TOO_LARGE, f"no vehicle takes a side over {LARGEST_SIDE_MM} mm", f"{at}.{name}"
+                    )
+                )
+                sides_ok = False
+        if sides_ok and parcel_volume_cm3(raw.length_mm, raw.width_mm, raw.height_mm) > LARGEST_VOLUME_CM3:
+            problems.append(FieldError(ErrorCode.TOO_LARGE, f"no vehicle takes more than {LARGEST_VOLUME_CM3} cm3", at))
+        value_at = f"{at}.declaredValue"
+        if raw.declared_value_minor < 0:
+            problems.append(FieldError(ErrorCode.OUT_OF_RANGE, "must not be negative", f"{value_at}.amountMinor"))
+        elif raw.declared_value_minor > validation.MAX_DECLARED_VALUE_MINOR:
+            problems.append(
+                FieldError(
+                    ErrorCode.VALUE_TOO_HIGH,
+                    f"at most {validation.MAX_DECLARED_VALUE_MINOR} minor units can be declared",
+                    f"{value_at}.amountMinor",
+                )
+            )
+        currency = validation.currency(raw.currency, f"{value_at}.currency", problems)
+        if len(problems) == before:
+            specs.append(
+                ParcelSpec(
+                    weight_g=raw.weight_g,
+                    length_mm=raw.length_mm,
+                    width_mm=raw.width_mm,
+                    height_mm=raw.height_mm,
+                    declared_value_minor=raw.declared_value_minor,
+                    currency=currency,
+                    fragile=raw.fragile,
+                    id_check=raw.id_check,
+                    adults_only=raw.adults_only,
+                )
+            )
+    return specs
+
+
+def _recipient(req: QuoteRequest, p: str, problems: list[FieldError]) -> Recipient:
+    raw = req.recipient
+    at = _path(p, "recipient")
+    return Recipient(
+        name=validation.text(raw.name, f"{at}.name", problems),
+        phone=normalize_phone(raw.phone, f"{at}.phone", problems),
+        instructions=validation.optional_text(
+            raw.instructions, f"{at}.instructions", problems, max_length=validation.LONG_TEXT
+        ),
+        safe_place=validation.optional_text(raw.safe_place, f"{at}.safePlace", problems),
+        safe_place_consent=raw.safe_place_consent,
+        neighbour_consent=raw.neighbour_consent,
+    )
+
+
+def _reference(req: QuoteRequest, p: str, lookups: Lookups, problems: list[FieldError]) -> str | None:
+    if req.reference is None or not req.reference.strip():
+        return None
+    value = " ".join(req.reference.split())
+    at = _path(p, "reference")
+    if len(value) > REFERENCE_MAX_LENGTH:
+        problems.append(FieldError(ErrorCode.TOO_LONG, f"must be at most {REFERENCE_MAX_LENGTH} characters", at))
+    elif value in lookups.taken_references:
+        problems.append(FieldError(ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", at))
+    return value
+
+
+def _usable_locker(
+    locker_id: UUID, at: str, lookups: Lookups, parcels: Sequence[ParcelSpec], problems: list[FieldError]
+) -> Locker | None:
+    locker = lookups.lockers.get(locker_id)
+    if locker is None:
+        problems.append(FieldError(ErrorCode.NOT_FOUND, "no such locker", at))
+        return None
+    if not locker.active:
+        problems.append(FieldError(ErrorCode.LOCKER_UNAVAILABLE, "the locker is not in service", at))
+        return None
+    too_big = [i for i, s in enumerate(parcels) if not locker.compartments.accepts(s.dimensions_mm, s.weight_g)]
+    if too_big:
+        which = ", ".join(f"parcels[{i}]" for i in too_big)
+        problems.append(FieldError(ErrorCode.LOCKER_UNAVAILABLE, f"no compartment of the locker fits {which}", at))
+        return None
+    if locker.kind is LockerKind.LOCKER and any(s.id_check or s.adults_only for s in parcels):
+        problems.append(
+            FieldError(
+                ErrorCode.LOCKER_UNAVAILABLE, "an unstaffed locker cannot check ID or age; use a pickup point", at
+            )
+        )
+        return None
+    return locker
+
+
+def _in_area(point: Point, lookups: Lookups) -> ServiceArea | None:
+    return locate(lookups.areas, point)
+
+
+def check_request(
+    req: QuoteRequest, lookups: Lookups, *, organization_id: UUID, prefix: str = ""
+) -> tuple[DeliveryOrder | None, list[FieldError]]:
+    """Every rule a request must meet before it is priced; all problems are reported, each with its path.
+
+    `prefix` names the request within a batch (`jobs[17].`), so each error points at its row.
+    """
+    p = prefix
+    problems: list[FieldError] = []
+    now = lookups.now
+    windows_ok = _windows(req, now, p, problems)
+    parcels = _parcels(req, p, problems)
+    parcels_ok = len(parcels) == len(req.parcels) and bool(parcels)
+    recipient = _recipient(req, p, problems)
+    reference = _reference(req, p, lookups, problems)
+
+    # Pickup: the caller's own location, in service, open during the pickup window.
+    area: ServiceArea | None = None
+    location = lookups.pickup_locations.get(req.pickup_location_id)
+    location_at = _path(p, "pickupLocationId")
+    if location is None or location.organization_id != organization_id:
+        problems.append(FieldError(ErrorCode.NOT_FOUND, "no such pickup location", location_at))
+        location = None
+    elif location.archived_at is not None:
+        problems.append(FieldError(ErrorCode.LOCATION_ARCHIVED, "the pickup location is archived", location_at))
+        location = None
+    else:
+        area = _in_area(location.point, lookups)
+        if area is None:
+            problems.append(
+                FieldError(
+                    ErrorCode.OUTSIDE_SERVICE_AREA, "the pickup location is outside every service area", location_at
+                )
+            )
+        elif windows_ok and not location.opening_hours.open_during(req.pickup_from, req.pickup_until, area.time_zone):
+            problems.append(
+                FieldError(
+                    ErrorCode.LOCATION_CLOSED,
+                    "the pickup location is closed throughout the pickup window",
+                    _path(p, "pickupWindow"),
+                )
+            )
+
+    # Currency: declared values are in the area's currency, which is what the price is in.
+    if area is not None:
+        for i, raw in enumerate(req.parcels[:MAX_PARCELS_PER_JOB]):
+            code = raw.currency.strip().upper()
+            if code in validation.SUPPORTED_CURRENCIES and code != area.currency:
+                problems.append(
+                    FieldError(
+                        ErrorCode.CURRENCY_MISMATCH,
+                        f"declared values are in the service area's currency, {area.currency}",
+                        _path(p, f"parcels[{i}].declaredValue.currency"),
+                    )
+                )
+
+    dropoff = _dropoff(req, p, lookups, area, parcels if parcels_ok else [], windows_ok, problems)
+    fallback_locker_id = _failure_action(req, p, lookups, area, parcels if parcels_ok else [], recipient, problems)
+
+    if problems or area is None or location is None or dropoff is None:
+        return None, problems
+    if area.currency not in PRICE_LEVEL_PERCENT:  # pragma: no cover - areas are created with a supported currency
+        return None, [FieldError(ErrorCode.UNSUPPORTED_CURRENCY, "the service area has no tariff", location_at)]
+    order = DeliveryOrder(
+        area_id=area.id,
+        currency=area.currency,
+        pickup_location_id=location.id,
+        pickup_point=location.point,
+        dropoff=dropoff,
+        pickup_window=Window(req.pickup_from.astimezone(UTC), req.pickup_until.astimezone(UTC)),
+        delivery_window=Window(req.deliver_from.astimezone(UTC), req.deliver_until.astimezone(UTC)),
+        parcels=tuple(parcels),
+        recipient=recipient,
+        failure_action=req.on_failure,
+        fallback_locker_id=fallback_locker_id,
+        reference=reference,
+    )
+    return order, []
+
+
+def _dropoff(
+    req: QuoteRequest,
+    p: str,
+    lookups: Lookups,
+    area: ServiceArea | None,
+    parcels: Sequence[ParcelSpec],
+    windows_ok: bool,
+    problems: list[FieldError],
+) -> Dropoff | None:
+    raw = req.dropoff
+    at = _path(p, "dropoff")
+    if raw.locker_id is not None and raw.has_address:
+        problems.append(FieldError(ErrorCode.INVALID, "give either a locker or an address, not both", at))
+        return None
+    if raw.locker_id is not None:
+        locker_at = f"{at}.lockerId"
+        locker = _usable_locker(raw.locker_id, locker_at, lookups, parcels, problems)
+        if locker is None:
+            return None
+        locker_area = _in_area(locker.point, lookups)
+        if not _same_area(area, locker_area, locker_at, "the locker", problems):
+            return None
+        assert locker_area is not None
+        if windows_ok and not locker.opening_hours.open_during(
+            req.deliver_from, req.deliver_until, locker_area.time_zone
+        ):
+            problems.append(
+                FieldError(
+                    ErrorCode.LOCATION_CLOSED,
+                    "the locker is closed throughout the delivery window",
+                    _path(p, "deliveryWindow"),
+                )
+            )
+            return None
+        return Dropoff(kind=DropoffKind.LOCKER, point=locker.point, address=locker.address, locker_id=locker.id)
+
+    if not raw.has_address:
+        problems.append(FieldError(ErrorCode.REQUIRED, "give a drop-off address or a locker", at))
+        return None
+    before = len(problems)
+    street = validation.text(raw.street, f"{at}.street", problems)
+    city = validation.text(raw.city, f"{at}.city", problems)
+    house_number = " ".join((raw.house_number or "").split())
+    if not house_number:
+        problems.append(
+            FieldError(
+                ErrorCode.HOUSE_NUMBER_REQUIRED,
+                "a home delivery needs a house number; or choose a locker",
+                f"{at}.houseNumber",
+            )
+        )
+    elif len(house_number) > HOUSE_NUMBER_MAX_LENGTH:
+        problems.append(
+            FieldError(ErrorCode.TOO_LONG, f"must be at most {HOUSE_NUMBER_MAX_LENGTH} characters", f"{at}.houseNumber")
+        )
+    country = validation.country(raw.country_code or "", f"{at}.countryCode", problems)
+    point = raw.point
+    dropoff_area: ServiceArea | None = None
+    if point is None:
+        problems.append(FieldError(ErrorCode.REQUIRED, "the drop-off needs its coordinates", f"{at}.point"))
+    else:
+        point_errors = point_problems(point.lat, point.lng, f"{at}.point")
+        problems.extend(point_errors)
+        if not point_errors:
+            dropoff_area = _in_area(point, lookups)
+            _same_area(area, dropoff_area, f"{at}.point", "the drop-off", problems)
+    # The postal code and country must be those of the area the point lies in.
+    expected_country = dropoff_area.country_code if dropoff_area is not None else country
+    if dropoff_area is not None and country in validation.SUPPORTED_COUNTRIES and country != dropoff_area.country_code:
+        problems.append(
+            FieldError(
+                ErrorCode.INVALID_COUNTRY,
+                f"the drop-off lies in {dropoff_area.country_code}, not {country}",
+                f"{at}.countryCode",
+            )
+        )
+    postal_code = ""
+    if expected_country in validation.SUPPORTED_COUNTRIES:
+        postal_code = validation.postal_code(raw.postal_code or "", expected_country, f"{at}.postalCode", problems)
+    if len(problems) > before or point is None:
+        return None
+    return Dropoff(
+        kind=DropoffKind.ADDRESS,
+        point=point,
+        address=Address(
+            street=street, house_number=house_number, postal_code=postal_code, city=city, country_code=country
+        ),
+    )
+
+
+def _same_area(
+    pickup_area: ServiceArea | None, area: ServiceArea | None, at: str, what: str, problems: list[FieldError]
+) -> bool:
+    if area is None:
+        problems.append(FieldError(ErrorCode.OUTSIDE_SERVICE_AREA, f"{what} is outside every service area", at))
+        return False
+    if pickup_area is not None and area.id != pickup_area.id:
+        problems.append(
+            FieldError(
+                ErrorCode.OUTSIDE_SERVICE_AREA, f"{what} is in {area.name}, the pickup in {pickup_area.name}", at
+            )
+        )
+        return False
+    return True
+
+
+def _failure_action(
+    req: QuoteRequest,
+    p: str,
+    lookups: Lookups,
+    area: ServiceArea | None,
+    parcels: Sequence[ParcelSpec],
+    recipient: Recipient,
+    problems: list[FieldError],
+) -> UUID | None:
+    action = req.on_failure
+    fallback_at = _path(p, "fallbackLockerId")
+    if action is not FailureAction.LOCKER and req.fallback_locker_id is not None:
+        problems.append(FieldError(ErrorCode.INVALID, "a fallback locker goes with onFailure LOCKER", fallback_at))
+    if action is FailureAction.SAFE_PLACE:
+        if recipient.safe_place is None:
+            problems.append(
+                FieldError(ErrorCode.REQUIRED, "leaving it at a safe place needs one", _path(p, "recipient.safePlace"))
+            )
+        if not recipient.safe_place_consent:
+            problems.append(
+                FieldError(
+                    ErrorCode.REQUIRED,
+                    "leaving it at a safe place needs the recipient's consent",
+                    _path(p, "recipient.safePlaceConsent"),
+                )
+            )
+        if any(r.id_check or r.adults_only for r in req.parcels):
+            problems.append(
+                FieldError(
+                    ErrorCode.INVALID,
+                    "parcels that need an ID or age check cannot be left at a safe place",
+                    _path(p, "onFailure"),
+                )
+            )
+        return None
+    if action is FailureAction.LOCKER:
+        if req.fallback_locker_id is None:
+            problems.append(FieldError(ErrorCode.REQUIRED, "onFailure LOCKER names the locker", fallback_at))
+            return None
+        locker = _usable_locker(req.fallback_locker_id, fallback_at, lookups, parcels, problems)
+        if locker is None:
+            return None
+        if not _same_area(area, _in_area(locker.point, lookups), fallback_at, "the fallback locker", problems):
+            return None
+        return locker.id
+    return None
+
+
+def booking_problems(
+    quote: Quote, now: datetime, location: PickupLocation | None, lockers: Mapping[UUID, Locker]
+) -> list[FieldError]:
+    """What may have changed in the quote's fifteen minutes: the clock, the store, the lockers."""
+    order = quote.order
+    problems: list[FieldError] = []
+    if now >= min(order.pickup_window.end_at, order.delivery_window.end_at):
+        problems.append(FieldError(ErrorCode.WINDOW_CLOSED, "a window of the quote has closed since", "quoteId"))
+    if location is None or location.archived_at is not None:
+        problems.append(
+            FieldError(ErrorCode.LOCATION_ARCHIVED, "the pickup location was archived since the quote", "quoteId")
+        )
+    for locker_id in (order.dropoff.locker_id, order.fallback_locker_id):
+        if locker_id is not None and not (locker_id in lockers and lockers[locker_id].active):
+            problems.append(
+                FieldError(ErrorCode.LOCKER_UNAVAILABLE, "a locker of the quote went out of service since", "quoteId")
+            )
+    return problems
+
+
+def batch_duplicates(requests: Sequence[QuoteRequest], prefix: str = "jobs") -> list[FieldError]:
+    """References repeated within one batch: every occurrence after the first is an error."""
+    seen: set[str] = set()
+    problems = []
+    for i, req in enumerate(requests):
+        if req.reference is None or not req.reference.strip():
+            continue
+        value = " ".join(req.reference.split())
+        if value in seen:
+            problems.append(
+                FieldError(
+                    ErrorCode.DUPLICATE_REFERENCE, "the reference repeats an earlier row", f"{prefix}[{i}].reference"
+                )
+            )
+        seen.add(value)
+    return problems

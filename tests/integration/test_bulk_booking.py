@@ -1,0 +1,158 @@
+"""Bulk booking over HTTP: up to 500 jobs in one call, all or nothing, in a few SQL statements."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from marketplace.clock import ManualClock
+from marketplace.domain.areas import ServiceArea
+from marketplace.domain.pricing import road_distance_m
+from marketplace.logs import configure_logging
+from marketplace.services.container import Services
+from tests.conftest import make_settings
+from tests.factories import DAM_SQUARE, OOST, UTRECHT, make_area
+from tests.helpers import GraphQL, running_app
+from tests.integration.ops_jobs import BOOK_JOBS, JOBS, Shop, address, count, open_shop, parcel
+
+
+@pytest.fixture
+async def area(services: Services) -> ServiceArea:
+    return await make_area(services)
+
+
+@pytest.fixture
+async def shop(gql: GraphQL, services: Services, area: ServiceArea) -> Shop:
+    return await open_shop(gql, services, area, "shop@example.com", "Shop")
+
+
+def rows(shop: Shop, n: int, **overrides: Any) -> list[dict[str, Any]]:
+    return [shop.request(reference=f"ORDER-{i}", **overrides) for i in range(n)]
+
+
+async def book_jobs(gql: GraphQL, shop: Shop, jobs: list[dict[str, Any]], key: str | None = None) -> dict[str, Any]:
+    body = await gql(BOOK_JOBS, {"input": {"jobs": jobs, "idempotencyKey": key}}, token=shop.token)
+    return body["data"]["bookJobs"]  # type: ignore[no-any-return]
+
+
+async def test_a_batch_books_every_row_into_its_own_job(gql: GraphQL, shop: Shop, db: asyncpg.Connection) -> None:
+    jobs = rows(shop, 5)
+    jobs[2]["dropoff"] = address(OOST, postalCode="1092 AE")
+    jobs[3]["parcels"] = [parcel(), parcel(weightG=9_000)]
+    payload = await book_jobs(gql, shop, jobs)
+    assert payload["errors"] == []
+    assert [j["reference"] for j in payload["jobs"]] == [f"ORDER-{i}" for i in range(5)]
+    assert await count(db, "jobs") == 5
+    assert await count(db, "parcels") == 6
+    assert await count(db, "quotes") == 5
+    assert await db.fetchval("SELECT count(*) FROM quotes WHERE job_id IS NULL") == 0
+    distance = await db.fetchval("SELECT distance_m FROM jobs WHERE reference = 'ORDER-2'")
+    assert distance == road_distance_m(DAM_SQUARE, OOST)
+    listed = await gql(JOBS, {"first": 10}, token=shop.token)
+    assert len(listed["data"]["jobs"]["edges"]) == 5
+
+
+async def test_one_bad_row_among_many_rejects_the_batch_names_the_row_and_writes_nothing(
+    gql: GraphQL, shop: Shop, db: asyncpg.Connection
+) -> None:
+    jobs = rows(shop, 40)
+    jobs[17]["dropoff"] = address(postalCode="ABCDE")
+    jobs[31]["dropoff"] = address(UTRECHT, postalCode="3511 AB")
+    payload = await book_jobs(gql, shop, jobs, "batch-1")
+    assert payload["jobs"] == []
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [
+        ("jobs[17].dropoff.postalCode", "INVALID_POSTAL_CODE"),
+        ("jobs[31].dropoff.point", "OUTSIDE_SERVICE_AREA"),
+    ]
+    for table in ("jobs", "parcels", "quotes", "idempotency_keys"):
+        assert await count(db, table) == 0, table
+
+
+async def test_references_repeated_within_a_batch_or_already_booked_are_refused(
+    gql: GraphQL, shop: Shop, db: asyncpg.Connection
+) -> None:
+    assert (await book_jobs(gql, shop, [shop.request(reference="TAKEN")]))["errors"] == []
+    jobs = rows(shop, 4)
+    jobs[3]["reference"] = "ORDER-1"
+    jobs[0]["reference"] = "TAKEN"
+    payload = await book_jobs(gql, shop, jobs)
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [
+        ("jobs[0].reference", "DUPLICATE_REFERENCE"),
+        ("jobs[3].reference", "DUPLICATE_REFERENCE"),
+    ]
+    assert await count(db, "jobs") == 1
+
+
+async def test_a_retried_batch_returns_the_first_jobs(gql: GraphQL, shop: Shop, db: asyncpg.Connection) -> None:
+    jobs = rows(shop, 3)
+    first = await book_jobs(gql, shop, jobs, "retry-me")
+    second = await book_jobs(gql, shop, jobs, "retry-me")
+    assert first["errors"] == []
+    assert second == first
+    assert await count(db, "jobs") == 3
+    changed = await book_jobs(gql, shop, rows(shop, 2), "retry-me")
+    assert [e["code"] for e in changed["errors"]] == ["IDEMPOTENCY_KEY_REUSED"]
+
+
+async def test_a_batch_holds_one_to_five_hundred_rows(gql: GraphQL, shop: Shop) -> None:
+    empty = await book_jobs(gql, shop, [])
+    assert [(e["field"], e["code"]) for e in empty["errors"]] == [("jobs", "REQUIRED")]
+    too_many = await book_jobs(gql, shop, [shop.request()] * 501)
+    assert [(e["field"], e["code"]) for e in too_many["errors"]] == [("jobs", "TOO_MANY_ROWS")]
+
+
+# --- statement count ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("INFO", stream)
+    yield stream
+    root.handlers, root.level = handlers, level
+
+
+@pytest.fixture
+async def logged_gql(log_stream: io.StringIO, database_url: str, clock: ManualClock) -> AsyncIterator[GraphQL]:
+    # One connection, so every request runs on the same warmed-up statement cache.
+    async with running_app(make_settings(database_url, database_pool_max_size=1), clock) as (_, gql):
+        yield gql
+
+
+def statements_of_last_request(stream: io.StringIO) -> int:
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request" and line.get("path") == "/graphql"]
+    return int(requests[-1]["sql_statements"])
+
+
+async def test_five_hundred_jobs_take_as_few_statements_as_five(
+    logged_gql: GraphQL, log_stream: io.StringIO, services: Services, area: ServiceArea, db: asyncpg.Connection
+) -> None:
+    shop = await open_shop(logged_gql, services, area, "bulk@example.com", "Bulk shop")
+    # The first batch also pays for asyncpg's one-off type introspection; measure from the second.
+    warm_up = [shop.request(reference=f"WARM-{i}") for i in range(2)]
+    assert (await book_jobs(logged_gql, shop, warm_up, "warm-up"))["errors"] == []
+    few = await book_jobs(logged_gql, shop, rows(shop, 5), "five")
+    assert few["errors"] == []
+    statements_for_5 = statements_of_last_request(log_stream)
+
+    many = rows(shop, 500)
+    for i, row in enumerate(many):
+        row["reference"] = f"BULK-{i}"
+    payload = await book_jobs(logged_gql, shop, many, "five-hundred")
+    assert payload["errors"] == []
+    assert len(payload["jobs"]) == 500
+    statements_for_500 = statements_of_last_request(log_stream)
+
+    assert statements_for_500 == statements_for_5
+    assert statements_for_500 <= 16
+    assert await count(db, "jobs") == 507
+    assert await count(db, "parcels") == 507
