@@ -40,8 +40,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from marketplace.domain.geo import Point, haversine_m
-
-ROAD_FACTOR = 1.3
+from marketplace.domain.matching_rules import ROAD_FACTOR
 
 # Percent of the euro tariff each settlement currency charges (a price level, set by hand).
 PRICE_LEVEL_PERCENT: dict[str, int] = {
