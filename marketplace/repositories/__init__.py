@@ -7,6 +7,7 @@ from marketplace.repositories.api_keys import ApiKeyRepository
 from marketplace.repositories.areas import ServiceAreaRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.meta import MetaRepository
+from marketplace.repositories.organization_users import OrganizationUserRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.sessions import SessionRepository
@@ -31,6 +32,7 @@ class Repositories:
         self.areas = ServiceAreaRepository(conn)
         self.pickup_locations = PickupLocationRepository(conn)
         self.lockers = LockerRepository(conn)
+        self.organization_users = OrganizationUserRepository(conn)
         # Couriers
         self.vehicles = VehicleRepository(conn)
 
