@@ -79,8 +79,9 @@ class ServiceAreaRepository:
             return False
         return True
 
-    async def get(self, area_id: UUID, *, for_update: bool = False) -> ServiceArea | None:
-        lock = " FOR UPDATE" if for_update else ""
+    async def get(self, area_id: UUID, *, for_update: bool = False, for_share: bool = False) -> ServiceArea | None:
+        """`for_share` lets places be added side by side while an edit of the area (`for_update`) waits."""
+        lock = " FOR UPDATE" if for_update else " FOR SHARE" if for_share else ""
         row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM service_areas WHERE id = $1{lock}", area_id)
         return None if row is None else _area(row)
 

@@ -265,7 +265,13 @@ class PlacesService:
         problems.extend(point_bad)
         if relocate or current_area_id is None:
             if not point_bad:
-                area = (await locate_points(repos, [point]))[0]
+                found = (await locate_points(repos, [point]))[0]
+                if found is not None:
+                    # Locked and read again: an edit of the area that committed meanwhile (paused, shrunk)
+                    # is seen here, and one that comes later waits for this place and then sees it.
+                    area = await repos.areas.get(found.id, for_share=True)
+                    if area is not None and not (area.active and area.contains(point)):
+                        area = None
                 if area is None:
                     msg = "the point is outside every active service area"
                     problems.append(FieldError(ErrorCode.OUTSIDE_SERVICE_AREA, msg, "point"))
