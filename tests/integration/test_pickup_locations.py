@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from dataclasses import replace
+from datetime import time, timedelta
 from typing import Any
 from uuid import uuid4
 
 import asyncpg
+import pytest
 from strawberry import relay
 
 from marketplace.clock import ManualClock
-from marketplace.domain.accounts import Role
+from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.geo import Point
+from marketplace.domain.places import Address, PickupLocationKind
 from marketplace.services.container import Services
 from tests.factories import DAM_SQUARE, UTRECHT, make_area, make_pickup_location, uuid_of
 from tests.helpers import PASSWORD, GraphQL
@@ -284,3 +289,47 @@ async def test_retrying_a_creation_with_its_key_creates_one_location(
     other = await create(gql, shop["accessToken"], idempotencyKey="store-1", name="Other")
     assert other["errors"] == [{"field": "idempotencyKey", "code": "IDEMPOTENCY_KEY_REUSED"}]
     assert await db.fetchval("SELECT count(*) FROM pickup_locations") == 1
+
+
+async def _wait_for_lock_wait(db: asyncpg.Connection) -> None:
+    """Waits (bounded) until some backend of this database is blocked on a lock."""
+    for _ in range(500):
+        waiting = await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the creation never waited for the area's edit")
+
+
+async def test_a_store_added_while_its_area_is_being_paused_waits_and_is_refused(
+    gql: GraphQL, services: Services, db: asyncpg.Connection
+) -> None:
+    """Driven through the service: the HTTP test client would block this loop while the request waits."""
+    area = await make_area(services)
+    shop = await gql.sign_up("owner@shop.example", "RETAILER", organization="Shop")
+    owner = Principal(
+        role=Role.RETAILER,
+        user_id=uuid_of(shop["id"], "User"),
+        organization_id=uuid_of(shop["organization"]["id"], "Organization"),
+    )
+    async with services.db.uow() as uow:
+        assert await uow.repos.areas.get(area.id, for_update=True) is not None
+        assert await uow.repos.areas.save(replace(area, active=False))
+        creating = asyncio.create_task(
+            services.places.create_pickup_location(
+                owner,
+                kind=PickupLocationKind.STORE,
+                name="Flagship store",
+                address=Address("Damrak", "1", "1012 LG", "Amsterdam", "NL"),
+                point=DAM_SQUARE,
+                opening_hours=[(1, time(9), time(17))],
+            )
+        )
+        await _wait_for_lock_wait(db)
+        await uow.commit()
+    with pytest.raises(DomainError) as refused:
+        await creating
+    assert [(e.code, e.field) for e in refused.value.errors] == [(ErrorCode.OUTSIDE_SERVICE_AREA, "point")]
+    assert await db.fetchval("SELECT count(*) FROM pickup_locations") == 0
