@@ -36,6 +36,8 @@ SIGNED_IN = allow(DomainRole.COURIER, DomainRole.RETAILER, DomainRole.FINANCE, D
 OPERATIONS = allow(DomainRole.ADMIN)
 RETAILERS = allow(DomainRole.RETAILER, api_keys=True)
 RETAILERS_AND_OPERATIONS = allow(DomainRole.RETAILER, DomainRole.ADMIN, api_keys=True)
+# What the professional fleet costs is the platform's business, not its couriers' or retailers'.
+SEES_FLEET_PRICES = frozenset({DomainRole.ADMIN, DomainRole.FINANCE})
 
 PickupLocationKind = strawberry.enum(domain.PickupLocationKind, name="PickupLocationKind")
 LockerKind = strawberry.enum(domain.LockerKind, name="LockerKind")
@@ -70,7 +72,7 @@ def _polygon(points: list[GeoPointInput]) -> list[tuple[float, float]]:
 @strawberry.type(
     description="A city the platform serves: pickups and drop-offs must lie inside an active one. "
     "fleetBaseMinor and fleetPerKmMinor (the professional fleet's price per parcel and per km, in the "
-    "area's currency) are shown to operations only, and are null for everyone else."
+    "area's currency) are shown to operations and finance only, and are null for everyone else."
 )
 class ServiceArea:
     id: strawberry.ID
@@ -86,11 +88,11 @@ class ServiceArea:
 
     @strawberry.field
     async def fleet_base_minor(self, info: Info) -> int | None:
-        return self.fleet[0] if (await info.context.principal()).role is DomainRole.ADMIN else None
+        return self.fleet[0] if (await info.context.principal()).role in SEES_FLEET_PRICES else None
 
     @strawberry.field
     async def fleet_per_km_minor(self, info: Info) -> int | None:
-        return self.fleet[1] if (await info.context.principal()).role is DomainRole.ADMIN else None
+        return self.fleet[1] if (await info.context.principal()).role in SEES_FLEET_PRICES else None
 
     @classmethod
     def from_domain(cls, area: area_domain.ServiceArea) -> ServiceArea:

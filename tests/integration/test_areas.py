@@ -90,6 +90,9 @@ async def test_operations_create_an_area_that_everyone_signed_in_can_read(
     retailer = await gql.session("shop@example.com", "RETAILER", organization="Shop")
     one = await gql(GET, {"id": area["id"]}, token=retailer["accessToken"])
     assert one["data"]["serviceArea"] == {"name": "Rotterdam", "fleetBaseMinor": None}
+    await services.accounts.create_user(email="finance@example.com", password=PASSWORD, role=Role.FINANCE)
+    finance = (await gql.login("finance@example.com"))["session"]["accessToken"]
+    assert (await gql(GET, {"id": area["id"]}, token=finance))["data"]["serviceArea"]["fleetBaseMinor"] == 650
 
 
 async def test_every_problem_of_an_area_is_reported_at_once_and_nothing_is_written(
