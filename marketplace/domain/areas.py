@@ -34,3 +34,8 @@ def locate(areas: Iterable[ServiceArea], p: Point) -> ServiceArea | None:
     """The active area holding the point; overlapping areas resolve to the oldest, deterministically."""
     found = [a for a in areas if a.active and a.contains(p)]
     return min(found, key=lambda a: (a.created_at, a.id)) if found else None
+
+
+# Caps that catch a price typed in whole units instead of cents (or the reverse) in any supported currency.
+MAX_FLEET_BASE_MINOR = 1_000_000
+MAX_FLEET_PER_KM_MINOR = 100_000

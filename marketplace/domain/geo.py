@@ -82,17 +82,52 @@ def _on_segment(p: Point, a: Point, b: Point) -> bool:
     return min(a.lat, b.lat) <= p.lat <= max(a.lat, b.lat) and min(a.lng, b.lng) <= p.lng <= max(a.lng, b.lng)
 
 
-def _segments_cross(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
-    def orient(a: Point, b: Point, c: Point) -> float:
-        return (b.lng - a.lng) * (c.lat - a.lat) - (b.lat - a.lat) * (c.lng - a.lng)
+_EPS = 1e-12
 
-    d1, d2 = orient(q1, q2, p1), orient(q1, q2, p2)
-    d3, d4 = orient(p1, p2, q1), orient(p1, p2, q2)
-    return ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4)
+
+def _orient(a: Point, b: Point, c: Point) -> int:
+    """Which side of a->b the point c lies on: 1 left, -1 right, 0 on the line (within rounding)."""
+    v = (b.lng - a.lng) * (c.lat - a.lat) - (b.lat - a.lat) * (c.lng - a.lng)
+    return 0 if abs(v) <= _EPS else (1 if v > 0 else -1)
+
+
+def _within_box(a: Point, b: Point, p: Point) -> bool:
+    return min(a.lat, b.lat) <= p.lat <= max(a.lat, b.lat) and min(a.lng, b.lng) <= p.lng <= max(a.lng, b.lng)
+
+
+def _segments_meet(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
+    """True when the segments share any point: a proper crossing, a touch, or a collinear overlap."""
+    if (
+        max(p1.lat, p2.lat) < min(q1.lat, q2.lat)
+        or max(q1.lat, q2.lat) < min(p1.lat, p2.lat)
+        or max(p1.lng, p2.lng) < min(q1.lng, q2.lng)
+        or max(q1.lng, q2.lng) < min(p1.lng, p2.lng)
+    ):
+        return False  # boxes apart: the cheap test settles most pairs of a 500-vertex ring
+    d1, d2 = _orient(q1, q2, p1), _orient(q1, q2, p2)
+    d3, d4 = _orient(p1, p2, q1), _orient(p1, p2, q2)
+    if d1 * d2 < 0 and d3 * d4 < 0:
+        return True
+    return (
+        (d1 == 0 and _within_box(q1, q2, p1))
+        or (d2 == 0 and _within_box(q1, q2, p2))
+        or (d3 == 0 and _within_box(p1, p2, q1))
+        or (d4 == 0 and _within_box(p1, p2, q2))
+    )
+
+
+def _folds_back(a: Point, b: Point, c: Point) -> bool:
+    """Neighbouring edges a->b->c that turn back on themselves overlap along a line (a spike)."""
+    if _orient(a, b, c) != 0:
+        return False
+    return (b.lat - a.lat) * (c.lat - b.lat) + (b.lng - a.lng) * (c.lng - b.lng) < 0
 
 
 def parse_polygon(raw: Sequence[tuple[float, float]], field: str) -> tuple[Polygon | None, list[FieldError]]:
-    """Validates a ring of (lat, lng) pairs: in range, at least three distinct, not self-crossing."""
+    """Validates a ring of (lat, lng) pairs: in range, at least three distinct, a simple (non-touching) ring.
+
+    Edges that merely touch are refused too: ray casting gives arbitrary answers near such a pinch.
+    """
     problems: list[FieldError] = []
     points = list(raw)
     if len(points) > 1 and points[0] == points[-1]:
@@ -109,11 +144,13 @@ def parse_polygon(raw: Sequence[tuple[float, float]], field: str) -> tuple[Polyg
         return None, [FieldError(ErrorCode.INVALID_POLYGON, "vertices must be distinct", field)]
     n = len(vertices)
     for i in range(n):
+        if _folds_back(vertices[i - 1], vertices[i], vertices[(i + 1) % n]):
+            return None, [FieldError(ErrorCode.INVALID_POLYGON, "edges must not cross or touch", field)]
         for j in range(i + 2, n):
             if i == 0 and j == n - 1:
                 continue  # neighbours through the closing edge
-            if _segments_cross(vertices[i], vertices[(i + 1) % n], vertices[j], vertices[(j + 1) % n]):
-                return None, [FieldError(ErrorCode.INVALID_POLYGON, "edges must not cross", field)]
+            if _segments_meet(vertices[i], vertices[(i + 1) % n], vertices[j], vertices[(j + 1) % n]):
+                return None, [FieldError(ErrorCode.INVALID_POLYGON, "edges must not cross or touch", field)]
     area2 = sum(
         vertices[i].lng * vertices[(i + 1) % n].lat - vertices[(i + 1) % n].lng * vertices[i].lat for i in range(n)
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from marketplace.domain.errors import ErrorCode, FieldError
@@ -37,16 +37,28 @@ class OpeningHours:
 
     @property
     def always_open(self) -> bool:
-        days = {i.weekday for i in self.intervals if i._start == timedelta(0) and i._end == timedelta(days=1)}
-        return days == set(range(1, 8))
+        """Open round the clock every day, however the days are split into intervals."""
+        for day in range(1, 8):
+            covered = timedelta(0)
+            for interval in sorted((i for i in self.intervals if i.weekday == day), key=lambda i: i._start):
+                if interval._start > covered:
+                    return False
+                covered = max(covered, interval._end)
+            if covered < timedelta(days=1):
+                return False
+        return True
 
     def open_during(self, start_at: datetime, end_at: datetime, tz: str) -> bool:
         """True when the place is open at some moment of [start_at, end_at)."""
+        if start_at.tzinfo is None or end_at.tzinfo is None:
+            raise ValueError("open_during needs timezone-aware instants")
         if not self.intervals:
             return False
         zone = ZoneInfo(tz)
+        # Compared in UTC: datetimes sharing one tzinfo compare by wall clock, which is wrong across DST.
+        start_utc, end_utc = start_at.astimezone(UTC), end_at.astimezone(UTC)
         for opens_at, closes_at in self._occurrences(start_at, end_at, zone):
-            if opens_at < end_at and closes_at > start_at:
+            if opens_at.astimezone(UTC) < end_utc and closes_at.astimezone(UTC) > start_utc:
                 return True
         return False
 
@@ -57,7 +69,8 @@ class OpeningHours:
             midnight = datetime.combine(day, time(0), tzinfo=zone)
             for interval in self.intervals:
                 if interval.weekday == day.isoweekday():
-                    # Wall-clock arithmetic, then resolved in the zone: 09:00 stays 09:00 across DST.
+                    # Wall-clock arithmetic, then resolved in the zone: 09:00 stays 09:00 across DST. A time
+                    # the clocks skip (02:30 on the spring-forward night) resolves an hour later, to 03:30 (fold=0).
                     opens = (midnight.replace(tzinfo=None) + interval._start).replace(tzinfo=zone)
                     closes = (midnight.replace(tzinfo=None) + interval._end).replace(tzinfo=zone)
                     yield opens, closes
@@ -70,9 +83,15 @@ ALWAYS_OPEN = OpeningHours(tuple(OpeningInterval(d, time(0), time(0)) for d in r
 def parse_opening_hours(
     raw: Iterable[tuple[int, time, time]], field: str
 ) -> tuple[OpeningHours | None, list[FieldError]]:
+    """Weekly intervals in local time; a place that never opens could never be served, so one is needed."""
+    given = list(raw)
+    if not given:
+        return None, [FieldError(ErrorCode.INVALID_OPENING_HOURS, "at least one opening interval is needed", field)]
+    if len(given) > MAX_INTERVALS:
+        return None, [FieldError(ErrorCode.INVALID_OPENING_HOURS, f"at most {MAX_INTERVALS} intervals", field)]
     intervals = []
     problems: list[FieldError] = []
-    for i, (weekday, opens, closes) in enumerate(raw):
+    for i, (weekday, opens, closes) in enumerate(given):
         path = f"{field}[{i}]"
         if not 1 <= weekday <= 7:
             problems.append(FieldError(ErrorCode.INVALID_OPENING_HOURS, "weekday must be 1 (Monday) to 7", path))
@@ -88,8 +107,6 @@ def parse_opening_hours(
             problems.append(FieldError(ErrorCode.INVALID_OPENING_HOURS, "closes must be after opens", path))
             continue
         intervals.append(interval)
-    if len(intervals) > MAX_INTERVALS:
-        problems.append(FieldError(ErrorCode.INVALID_OPENING_HOURS, f"at most {MAX_INTERVALS} intervals", field))
     ordered = sorted(intervals, key=lambda i: (i.weekday, i._start))
     for a, b in itertools.pairwise(ordered):
         if a.weekday == b.weekday and b._start < a._end:

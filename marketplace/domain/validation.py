@@ -7,8 +7,10 @@ at once; callers raise `DomainError(problems)` when the list is not empty.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import lru_cache
+from zoneinfo import available_timezones
 
 from marketplace.domain.errors import ErrorCode, FieldError
 
@@ -20,7 +22,7 @@ MAX_DECLARED_VALUE_MINOR = 500_000
 
 # Postal-code formats for the countries we can serve; an area's country must be one of these.
 POSTAL_CODE_FORMATS: dict[str, re.Pattern[str]] = {
-    "NL": re.compile(r"^[1-9][0-9]{3} ?[A-Z]{2}$"),
+    "NL": re.compile(r"^[1-9][0-9]{3} ?(?!SA|SD|SS)[A-Z]{2}$"),  # SA, SD and SS are never issued
     "BE": re.compile(r"^[1-9][0-9]{3}$"),
     "DE": re.compile(r"^[0-9]{5}$"),
     "FR": re.compile(r"^[0-9]{5}$"),
@@ -28,19 +30,30 @@ POSTAL_CODE_FORMATS: dict[str, re.Pattern[str]] = {
     "IT": re.compile(r"^[0-9]{5}$"),
     "AT": re.compile(r"^[1-9][0-9]{3}$"),
     "CH": re.compile(r"^[1-9][0-9]{3}$"),
-    "DK": re.compile(r"^[1-9][0-9]{3}$"),
+    "DK": re.compile(r"^(0[89]|[1-9][0-9])[0-9]{2}$"),  # 0800 and 0900 are real (Copenhagen, Taastrup)
     "SE": re.compile(r"^[1-9][0-9]{2} ?[0-9]{2}$"),
     "NO": re.compile(r"^[0-9]{4}$"),
     "PL": re.compile(r"^[0-9]{2}-[0-9]{3}$"),
     "CZ": re.compile(r"^[1-7][0-9]{2} ?[0-9]{2}$"),
-    "IE": re.compile(r"^[AC-FHKNPRTV-Y][0-9]{2}[0-9W] ?[0-9AC-FHKNPRTV-Y]{4}$"),
-    "GB": re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$"),
+    # Eircode: a routing key (letter and two digits, or D6W), then four characters of a reduced alphabet.
+    "IE": re.compile(r"^(?:[AC-FHKNPRTV-Y][0-9]{2}|D6W) ?[0-9AC-FHKNPRTV-Y]{4}$"),
+    # Outward code, then the inward code: a digit and two letters, never C, I, K, M, O or V.
+    "GB": re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][ABD-HJLNP-UW-Z]{2}$"),
 }
+
+# Where a country writes its codes with a space, how many characters follow it ("1012 LG", "SW1A 1AA"):
+# codes are stored in that one spelling, so equal codes compare equal however they were typed.
+_POSTAL_CODE_SPACE_BEFORE_LAST = {"NL": 2, "SE": 2, "CZ": 2, "GB": 3, "IE": 4}
 
 SUPPORTED_COUNTRIES = frozenset(POSTAL_CODE_FORMATS)
 
 SHORT_TEXT = 200
 LONG_TEXT = 1000
+
+
+def unstorable(value: str, allowed: str = "") -> bool:
+    """Control characters and lone surrogates: PostgreSQL refuses NUL and UTF-8 cannot encode surrogates."""
+    return any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in value)
 
 
 def text(raw: str | None, field: str, problems: list[FieldError], *, max_length: int = SHORT_TEXT) -> str:
@@ -50,6 +63,8 @@ def text(raw: str | None, field: str, problems: list[FieldError], *, max_length:
         problems.append(FieldError(ErrorCode.REQUIRED, "must not be empty", field))
     elif len(value) > max_length:
         problems.append(FieldError(ErrorCode.TOO_LONG, f"must be at most {max_length} characters", field))
+    elif unstorable(value):
+        problems.append(FieldError(ErrorCode.INVALID, "must not contain control characters", field))
     return value
 
 
@@ -62,6 +77,8 @@ def optional_text(
     value = "\n".join(" ".join(line.split()) for line in raw.strip().splitlines())
     if len(value) > max_length:
         problems.append(FieldError(ErrorCode.TOO_LONG, f"must be at most {max_length} characters", field))
+    elif unstorable(value, allowed="\n"):
+        problems.append(FieldError(ErrorCode.INVALID, "must not contain control characters", field))
     return value
 
 
@@ -96,6 +113,14 @@ def positive_int(value: int, field: str, problems: list[FieldError], *, maximum:
         problems.append(FieldError(ErrorCode.OUT_OF_RANGE, f"must be at most {maximum}{unit}", field))
 
 
+def non_negative_int(value: int, field: str, problems: list[FieldError], *, maximum: int, unit: str = "") -> None:
+    """For amounts that may be zero, such as a price part an operator waives."""
+    if value < 0:
+        problems.append(FieldError(ErrorCode.OUT_OF_RANGE, "must not be negative", field))
+    elif value > maximum:
+        problems.append(FieldError(ErrorCode.OUT_OF_RANGE, f"must be at most {maximum}{unit}", field))
+
+
 def currency(code: str, field: str, problems: list[FieldError]) -> str:
     value = code.strip().upper()
     if value not in SUPPORTED_CURRENCIES:
@@ -120,16 +145,28 @@ def issuing_country(code: str, field: str, problems: list[FieldError]) -> str:
 
 
 def postal_code(raw: str, country_code: str, field: str, problems: list[FieldError]) -> str:
+    """Checks the code against the country's format; returns it in the country's one spelling."""
     value = " ".join(raw.upper().split())
+    after_space = _POSTAL_CODE_SPACE_BEFORE_LAST.get(country_code)
+    if after_space is not None:
+        compact = value.replace(" ", "")
+        if len(compact) > after_space:
+            value = f"{compact[:-after_space]} {compact[-after_space:]}"
     pattern = POSTAL_CODE_FORMATS.get(country_code)
     if pattern is None or not pattern.fullmatch(value):
         problems.append(FieldError(ErrorCode.INVALID_POSTAL_CODE, f"not a postal code of {country_code}", field))
     return value
 
 
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    """The tz database's names, minus those that mean 'whatever this machine is set to'."""
+    return frozenset(available_timezones()) - {"localtime", "posixrules", "Factory"}
+
+
 def time_zone(name: str, field: str, problems: list[FieldError]) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    """An IANA name such as Europe/Amsterdam; looked up, never opened as a path ('Europe' is a directory)."""
+    value = name.strip()
+    if value not in _zone_names():
         problems.append(FieldError(ErrorCode.INVALID_TIME_ZONE, "not an IANA time zone name", field))
-    return name
+    return value

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from marketplace.domain.errors import ErrorCode, FieldError
+
 
 class VehicleKind(StrEnum):
     FOOT = "foot"
@@ -73,3 +75,93 @@ class Vehicle:
     @property
     def speed_mps(self) -> float:
         return self.typical_speed_kmh / 3.6
+
+    @property
+    def retired(self) -> bool:
+        """A retired vehicle stays readable, but new trips must refuse it (VEHICLE_RETIRED)."""
+        return self.retired_at is not None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            max_weight_g=self.max_weight_g,
+            max_volume_cm3=self.max_volume_cm3,
+            zero_emission=self.zero_emission,
+            co2_g_per_km=self.co2_g_per_km,
+            typical_speed_kmh=self.typical_speed_kmh,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a vehicle can carry, how fast, and what a km of detour emits."""
+
+    max_weight_g: int
+    max_volume_cm3: int
+    zero_emission: bool
+    co2_g_per_km: int
+    typical_speed_kmh: int
+
+
+def kind_defaults(kind: VehicleKind) -> Capabilities:
+    spec = KIND_SPECS[kind]
+    return Capabilities(
+        max_weight_g=spec.max_weight_g,
+        max_volume_cm3=spec.max_volume_cm3,
+        zero_emission=spec.zero_emission,
+        co2_g_per_km=spec.co2_g_per_km,
+        typical_speed_kmh=spec.typical_speed_kmh,
+    )
+
+
+def resolve_capabilities(
+    kind: VehicleKind,
+    problems: list[FieldError],
+    *,
+    current: Capabilities | None = None,
+    max_weight_g: int | None = None,
+    max_volume_cm3: int | None = None,
+    zero_emission: bool | None = None,
+    co2_g_per_km: int | None = None,
+    typical_speed_kmh: int | None = None,
+) -> Capabilities:
+    """Overrides on top of `current` (an edit) or the kind's defaults (a new vehicle), within the limits.
+
+    The emission pair is completed from what was given: `zeroEmission: true` alone means 0 g/km; a
+    positive CO2 figure alone means not zero-emission; flipping to not zero-emission without a figure
+    takes the kind's default. Only a zero-emission vehicle that emits is contradictory.
+    """
+    spec = KIND_SPECS[kind]
+    base = current or kind_defaults(kind)
+    weight = base.max_weight_g if max_weight_g is None else max_weight_g
+    volume = base.max_volume_cm3 if max_volume_cm3 is None else max_volume_cm3
+    speed = base.typical_speed_kmh if typical_speed_kmh is None else typical_speed_kmh
+    if zero_emission is None:
+        zero = base.zero_emission and not (co2_g_per_km is not None and co2_g_per_km > 0)
+    else:
+        zero = zero_emission
+    if co2_g_per_km is not None:
+        co2 = co2_g_per_km
+    elif zero:
+        co2 = 0
+    else:
+        co2 = base.co2_g_per_km if not base.zero_emission else spec.co2_g_per_km
+
+    def bounded(value: int, low: int, high: int, field: str, unit: str, why: str) -> None:
+        if value < low:
+            problems.append(FieldError(ErrorCode.OUT_OF_RANGE, f"must be at least {low}{unit}", field))
+        elif value > high:
+            problems.append(FieldError(ErrorCode.OUT_OF_RANGE, f"must be at most {high}{unit} {why}", field))
+
+    kind_limit = f"for a {kind.value.replace('_', ' ')}"
+    bounded(weight, 1, spec.limit_weight_g, "maxWeightG", " g", kind_limit)
+    bounded(volume, 1, spec.limit_volume_cm3, "maxVolumeCm3", " cm3", kind_limit)
+    bounded(speed, 1, MAX_SPEED_KMH, "typicalSpeedKmh", " km/h", "on any vehicle")
+    bounded(co2, 0, MAX_CO2_G_PER_KM, "co2GPerKm", " g/km", "on any vehicle")
+    if zero and co2 > 0:
+        problems.append(
+            FieldError(ErrorCode.EMISSIONS_INCONSISTENT, "a zero-emission vehicle emits 0 g/km", "co2GPerKm")
+        )
+    return Capabilities(
+        max_weight_g=weight, max_volume_cm3=volume, zero_emission=zero, co2_g_per_km=co2, typical_speed_kmh=speed
+    )

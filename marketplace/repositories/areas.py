@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
@@ -37,45 +38,81 @@ class ServiceAreaRepository:
         self._conn = conn
 
     async def save(self, area: ServiceArea) -> bool:
-        """Inserts or updates; False when another area already has the name."""
+        """Inserts or updates; False when another area already has the name (compared case-blind).
+
+        The write runs in a savepoint, so a taken name leaves the caller's transaction usable.
+        """
         bbox = area.polygon.bbox
         polygon = json.dumps([[v.lat, v.lng] for v in area.polygon.vertices])
         try:
-            await self._conn.execute(
-                f"""
-                INSERT INTO service_areas ({_COLUMNS}, min_lat, min_lng, max_lat, max_lng)
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                ON CONFLICT (id) DO UPDATE SET
-                    name = EXCLUDED.name, country_code = EXCLUDED.country_code, currency = EXCLUDED.currency,
-                    time_zone = EXCLUDED.time_zone, polygon = EXCLUDED.polygon, active = EXCLUDED.active,
-                    fleet_base_minor = EXCLUDED.fleet_base_minor, fleet_per_km_minor = EXCLUDED.fleet_per_km_minor,
-                    updated_at = EXCLUDED.updated_at, min_lat = EXCLUDED.min_lat, min_lng = EXCLUDED.min_lng,
-                    max_lat = EXCLUDED.max_lat, max_lng = EXCLUDED.max_lng
-                """,
-                area.id,
-                area.name,
-                area.country_code,
-                area.currency,
-                area.time_zone,
-                polygon,
-                area.active,
-                area.fleet_base_minor,
-                area.fleet_per_km_minor,
-                area.created_at,
-                area.updated_at,
-                bbox.min_lat,
-                bbox.min_lng,
-                bbox.max_lat,
-                bbox.max_lng,
-            )
-        except asyncpg.UniqueViolationError:
+            async with self._conn.transaction():
+                await self._conn.execute(
+                    f"""
+                    INSERT INTO service_areas ({_COLUMNS}, min_lat, min_lng, max_lat, max_lng)
+                    VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                    ON CONFLICT (id) DO UPDATE SET
+                        name = EXCLUDED.name, country_code = EXCLUDED.country_code, currency = EXCLUDED.currency,
+                        time_zone = EXCLUDED.time_zone, polygon = EXCLUDED.polygon, active = EXCLUDED.active,
+                        fleet_base_minor = EXCLUDED.fleet_base_minor, fleet_per_km_minor = EXCLUDED.fleet_per_km_minor,
+                        updated_at = EXCLUDED.updated_at, min_lat = EXCLUDED.min_lat, min_lng = EXCLUDED.min_lng,
+                        max_lat = EXCLUDED.max_lat, max_lng = EXCLUDED.max_lng
+                    """,
+                    area.id,
+                    area.name,
+                    area.country_code,
+                    area.currency,
+                    area.time_zone,
+                    polygon,
+                    area.active,
+                    area.fleet_base_minor,
+                    area.fleet_per_km_minor,
+                    area.created_at,
+                    area.updated_at,
+                    bbox.min_lat,
+                    bbox.min_lng,
+                    bbox.max_lat,
+                    bbox.max_lng,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "service_areas_name_key":
+                raise
             return False
         return True
 
-    async def get(self, area_id: UUID, *, for_update: bool = False) -> ServiceArea | None:
-        lock = " FOR UPDATE" if for_update else ""
+    async def get(self, area_id: UUID, *, for_update: bool = False, for_share: bool = False) -> ServiceArea | None:
+        """`for_share` lets places be added side by side while an edit of the area (`for_update`) waits."""
+        lock = " FOR UPDATE" if for_update else " FOR SHARE" if for_share else ""
         row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM service_areas WHERE id = $1{lock}", area_id)
         return None if row is None else _area(row)
+
+    async def get_many(self, ids: Sequence[UUID]) -> dict[UUID, ServiceArea]:
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM service_areas WHERE id = ANY($1::uuid[])", list(set(ids))
+        )
+        return {r["id"]: _area(r) for r in rows}
+
+    async def has_places(self, area_id: UUID) -> bool:
+        """Whether any pickup location or locker, archived or not, was registered in the area."""
+        found = await self._conn.fetchval(
+            """
+            SELECT EXISTS (SELECT 1 FROM pickup_locations WHERE area_id = $1)
+                OR EXISTS (SELECT 1 FROM lockers WHERE area_id = $1)
+            """,
+            area_id,
+        )
+        return bool(found)
+
+    async def places_in_use(self, area_id: UUID) -> list[Point]:
+        """Points of the area's unarchived pickup locations and active lockers."""
+        rows = await self._conn.fetch(
+            """
+            SELECT lat, lng FROM pickup_locations WHERE area_id = $1 AND archived_at IS NULL
+            UNION ALL
+            SELECT lat, lng FROM lockers WHERE area_id = $1 AND active
+            """,
+            area_id,
+        )
+        return [Point(r["lat"], r["lng"]) for r in rows]
 
     async def containing(self, points: list[Point]) -> list[ServiceArea]:
         """Active areas whose bounding box holds any of the points: one query, exact test in Python."""

@@ -150,9 +150,50 @@ class AccountService:
             email=email, password=password, role=role, organization_name=organization_name, idempotency_key=None
         )
 
-    async def _create_user(
-        self, *, email: str, password: str, role: Role, organization_name: str | None, idempotency_key: str | None
+    async def create_organization_user(
+        self, principal: Principal, *, email: str, password: str, idempotency_key: str | None = None
     ) -> User:
+        """A retailer user adds a colleague to its own organisation, under the same email and password rules.
+
+        Only a signed-in person may: an API key is a machine's credential, and accounts are for people.
+        """
+        if principal.role is not Role.RETAILER or principal.user_id is None or principal.organization_id is None:
+            raise DomainError.single(ErrorCode.INVALID, "only retailer users can add colleagues")
+        return await self._create_user(
+            email=email,
+            password=password,
+            role=Role.RETAILER,
+            organization_name=None,
+            idempotency_key=idempotency_key,
+            organization_id=principal.organization_id,
+            scope=principal.scope,
+            operation="createOrganizationUser",
+        )
+
+    async def list_organization_users(
+        self, principal: Principal, page: PageRequest, *, organization_id: UUID | None = None
+    ) -> Page[User]:
+        """A retailer's colleagues; operations see every organisation's users, or one's with `organization_id`."""
+        if principal.role is not Role.ADMIN:
+            if principal.organization_id is None or organization_id not in (None, principal.organization_id):
+                return Page(items=(), has_next=False)
+            organization_id = principal.organization_id
+        async with self._db.read() as repos:
+            return await repos.organization_users.list_page(page, organization_id=organization_id)
+
+    async def _create_user(
+        self,
+        *,
+        email: str,
+        password: str,
+        role: Role,
+        organization_name: str | None,
+        idempotency_key: str | None,
+        organization_id: UUID | None = None,
+        scope: str = "anonymous",
+        operation: str = "signUp",
+    ) -> User:
+        """`organization_id` joins an existing organisation; otherwise a retailer founds one by name."""
         errors: list[FieldError] = []
         normalized = ""
         try:
@@ -161,7 +202,7 @@ class AccountService:
             errors.extend(exc.errors)
         errors.extend(password_problems(password, normalized or email))
         org_name: str | None = None
-        if role is Role.RETAILER:
+        if role is Role.RETAILER and organization_id is None:
             try:
                 org_name = clean_name(organization_name or "", "organizationName")
             except DomainError as exc:
@@ -173,12 +214,14 @@ class AccountService:
 
         password_hash = await self._passwords.hash(password)
         request = {"email": normalized, "password": password, "role": role.value, "organization_name": org_name}
+        if organization_id is not None:
+            request["organization_id"] = str(organization_id)
 
         async with self._db.uow() as uow:
 
             async def create() -> User:
                 now = self._clock.now()
-                org_id = None
+                org_id = organization_id
                 if org_name is not None:
                     org_id = uuid4()
                     await uow.repos.organizations.add(Organization(id=org_id, name=org_name, created_at=now))
@@ -189,8 +232,8 @@ class AccountService:
 
             user = await self._idempotency.run(
                 uow,
-                scope="anonymous",
-                operation="signUp",
+                scope=scope,
+                operation=operation,
                 key=idempotency_key,
                 request=request,
                 action=create,

@@ -160,7 +160,7 @@ def test_a_valid_request_becomes_a_normalised_order() -> None:
     assert order.area_id == AMSTERDAM.id
     assert order.currency == "EUR"
     assert order.dropoff.kind is DropoffKind.ADDRESS
-    assert order.dropoff.address == Address("Beethovenstraat", "12", "1077JH", "Amsterdam", "NL")
+    assert order.dropoff.address == Address("Beethovenstraat", "12", "1077 JH", "Amsterdam", "NL")
     assert order.recipient.name == "Ada de Vries"
     assert order.recipient.phone == "+31612345678"
     assert order.pickup_point == DAM
