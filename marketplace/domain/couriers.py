@@ -175,6 +175,19 @@ class CourierStanding:
     level: int
     level_valid_until: datetime | None
     policies: tuple[InsurancePolicy, ...]
+    grants: tuple[LevelGrant, ...] = ()  # those counting at the instant
+
+    def level_through(self, end: datetime) -> int:
+        """The level held from the instant until `end`, judged by the grants in force at the instant.
+
+        Those grants began by then and only end afterwards, so the level can only fall: the lowest
+        it reaches before `end` is the best grant still running just before `end`.
+        """
+        return max((g.level for g in self.grants if g.ends_at >= end), default=int(Level.UNVERIFIED))
+
+    def policies_covering(self, start: datetime, end: datetime) -> tuple[InsurancePolicy, ...]:
+        """Policies valid over all of [start, end]: the engine insures a trip only with one of these."""
+        return tuple(p for p in self.policies if p.valid_from <= start and end <= p.valid_until)
 
 
 UNVERIFIED = CourierStanding(level=int(Level.UNVERIFIED), level_valid_until=None, policies=())
@@ -198,7 +211,10 @@ def level_valid_until(grants: Sequence[LevelGrant], at: datetime) -> datetime | 
 def standing(grants: Sequence[LevelGrant], policies: Sequence[InsurancePolicy], at: datetime) -> CourierStanding:
     counting = sorted((p for p in policies if p.counts_at(at)), key=lambda p: (p.created_at, p.id))
     return CourierStanding(
-        level=level_at(grants, at), level_valid_until=level_valid_until(grants, at), policies=tuple(counting)
+        level=level_at(grants, at),
+        level_valid_until=level_valid_until(grants, at),
+        policies=tuple(counting),
+        grants=tuple(sorted((g for g in grants if g.counts_at(at)), key=lambda g: (g.granted_at, g.id))),
     )
 
 

@@ -15,14 +15,18 @@ class MatchingInputRepository:
         self._conn = conn
 
     async def open_trips(self, area_id: UUID, start: datetime, end: datetime, now: datetime) -> list[OpenTrip]:
-        """Open trips of the area that overlap [start, end) and have not yet had to arrive."""
+        """Open trips of the area that overlap [start, end) and have not yet had to arrive.
+
+        A vehicle retired or shrunk since the trip was offered limits what the trip can carry now.
+        """
         rows = await self._conn.fetch(
             """
             SELECT t.id, t.courier_id, t.origin_lat, t.origin_lng, t.destination_lat, t.destination_lng,
-                   t.depart_after, t.arrive_by, t.spare_weight_g, t.spare_volume_cm3, t.max_detour_m,
-                   v.typical_speed_kmh, v.co2_g_per_km
+                   t.depart_after, t.arrive_by, t.max_detour_m, v.typical_speed_kmh, v.co2_g_per_km,
+                   least(t.spare_weight_g, v.max_weight_g) AS spare_weight_g,
+                   least(t.spare_volume_cm3, v.max_volume_cm3) AS spare_volume_cm3
             FROM trips t JOIN vehicles v ON v.id = t.vehicle_id
-            WHERE t.area_id = $1 AND t.status = 'open'
+            WHERE t.area_id = $1 AND t.status = 'open' AND v.retired_at IS NULL
               AND t.arrive_by > $4 AND t.arrive_by > $2 AND t.depart_after < $3
             ORDER BY t.id
             """,

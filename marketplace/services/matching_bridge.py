@@ -1,8 +1,9 @@
 """The bridge to the matching engine: an area's open trips and waiting parcels as an engine instance.
 
 Everything is read in one snapshot and judged as of the instance's `now`: a courier's level and
-insurance are the ones that count at that instant, so the engine sees exactly what a matching round
-started then would be allowed to use.
+insurance are those in force at that instant. The engine takes a trip's level as fixed, so a trip
+gets the level those grants keep up to its latest arrival (a level lapsing mid-trip does not
+count), and the insurance policy valid over the whole trip.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import matching
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.domain import matching_rules as rules
-from marketplace.domain.couriers import InsurancePolicy, matching_cover
+from marketplace.domain.areas import ServiceArea
+from marketplace.domain.couriers import CourierStanding, InsurancePolicy, matching_cover
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, haversine_m
 from marketplace.domain.matching_input import OpenTrip, WaitingParcel
@@ -64,13 +66,8 @@ class MatchingBridge:
         tariff = rules.FleetTariff.of(area)
         engine_trips = []
         for trip in trips:
-            standing = standings.get(trip.courier_id)
-            level = standing.level if standing is not None else 0
-            # Parcels of an area are priced in its currency; a cover in another currency protects none of them.
-            policies = (
-                [p for p in standing.policies if p.cover_per_parcel.currency == area.currency] if standing else []
-            )
-            engine_trips.append(_trip(trip, level, matching_cover(policies)))
+            standing = standings[trip.courier_id]  # every courier asked for is answered, level 0 at least
+            engine_trips.append(_trip(trip, standing.level_through(trip.arrive_by), _cover(standing, trip, area)))
         return matching.Instance(
             now=at,
             rules=engine_rules(),
@@ -97,6 +94,19 @@ class MatchingBridge:
         data = matching.instance_to_json(await self.instance(area_id=area_id, start=start, end=end, now=now))
         matching.parse_instance(data)
         return data
+
+
+def _cover(standing: CourierStanding, trip: OpenTrip, area: ServiceArea) -> InsurancePolicy | None:
+    """The policy the engine should judge the trip by.
+
+    Parcels of an area are priced in its currency, so a cover in another currency protects none of
+    them. The engine insures a trip only with a policy valid over all of it, so the best such policy
+    wins even over a larger one that ends mid-trip; with none, the best one valid now is shown, and
+    the engine then explains the trip's refusals as `insurance_expired`.
+    """
+    in_currency = [p for p in standing.policies if p.cover_per_parcel.currency == area.currency]
+    covering = [p for p in standing.policies_covering(trip.depart_after, trip.arrive_by) if p in in_currency]
+    return matching_cover(covering) or matching_cover(in_currency)
 
 
 def _trip(trip: OpenTrip, level: int, cover: InsurancePolicy | None) -> matching.Trip:

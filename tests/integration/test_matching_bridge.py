@@ -11,7 +11,7 @@ import asyncio
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from marketplace.domain.areas import ServiceArea
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.geo import Point, haversine_m
 from marketplace.domain.matching_rules import VERIFICATION_RULES, FleetTariff
+from marketplace.domain.vehicles import Vehicle
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
@@ -33,6 +34,7 @@ from tests.integration.ops_jobs import Shop, admin_token, book_quote, open_shop,
 from tests.integration.test_cli import crowdship
 
 HOUR = timedelta(hours=1)
+MICROSECOND = timedelta(microseconds=1)
 YEAR = timedelta(days=365)
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,6 +66,7 @@ class Courier:
     id: UUID
     token: str
     trip_id: UUID
+    vehicle: Vehicle
 
 
 def iso(at: datetime) -> str:
@@ -126,7 +129,7 @@ async def courier_with_trip(
         },
         session["accessToken"],
     )
-    return Courier(courier_id, session["accessToken"], uuid_of(trip["trip"]["id"], "Trip"))
+    return Courier(courier_id, session["accessToken"], uuid_of(trip["trip"]["id"], "Trip"), vehicle)
 
 
 async def booked_job(gql: GraphQL, shop: Shop, value_minor: int) -> UUID:
@@ -145,7 +148,8 @@ class Day:
     valid: Courier  # level 2, a verified policy for a year
     expiring: Courier  # level 2, a verified policy that ends at T0 + 1 h
     unverified: Courier  # level 2, a policy nobody verified
-    lapsing: Courier  # level 1 until T0 + 1 h, a verified policy
+    lapsing: Courier  # level 1 until T0 + 6 h, when its trip must have arrived; a verified policy
+    midway: Courier  # level 1 until a microsecond before its trip must have arrived; a verified policy
     jobs: dict[int, UUID]  # declared value -> job
 
 
@@ -158,13 +162,16 @@ async def day(gql: GraphQL, services: Services) -> Day:
     expiring = await courier_with_trip(gql, services, "expiring@example.com")
     unverified = await courier_with_trip(gql, services, "unverified@example.com")
     lapsing = await courier_with_trip(gql, services, "lapsing@example.com")
+    midway = await courier_with_trip(gql, services, "midway@example.com")
     for c in (valid, expiring, unverified):
         await verified(gql, c.token, admin, level=2, documents_expire_at=T0 + YEAR)
-    await verified(gql, lapsing.token, admin, level=1, documents_expire_at=T0 + HOUR)
+    await verified(gql, lapsing.token, admin, level=1, documents_expire_at=T0 + 6 * HOUR)
+    await verified(gql, midway.token, admin, level=1, documents_expire_at=T0 + 6 * HOUR - MICROSECOND)
     await insured(gql, valid.token, admin, until=T0 + YEAR)
     await insured(gql, expiring.token, admin, until=T0 + HOUR)
     await insured(gql, unverified.token, None, until=T0 + YEAR)
     await insured(gql, lapsing.token, admin, until=T0 + YEAR)
+    await insured(gql, midway.token, admin, until=T0 + YEAR)
 
     # Noise the export must leave out: a cancelled trip, a trip in another city, an assigned parcel.
     cancelled = await courier_with_trip(gql, services, "cancelled@example.com")
@@ -180,7 +187,7 @@ async def day(gql: GraphQL, services: Services) -> Day:
         assert job is not None
         assert await uow.repos.jobs.assign_parcel(job.parcels[0].id, valid.id, valid.trip_id)
         await uow.commit()
-    return Day(area, valid, expiring, unverified, lapsing, jobs)
+    return Day(area, valid, expiring, unverified, lapsing, midway, jobs)
 
 
 async def export(services: Services, day: Day, now: datetime) -> matching.Instance:
@@ -195,9 +202,9 @@ def trips_by_courier(instance: matching.Instance) -> dict[str, matching.Trip]:
 async def test_the_instance_carries_each_couriers_level_and_valid_cover_as_of_now(day: Day, services: Services) -> None:
     instance = await export(services, day, T0)
     trips = trips_by_courier(instance)
-    assert set(trips) == {str(c.id) for c in (day.valid, day.expiring, day.unverified, day.lapsing)}
+    assert set(trips) == {str(c.id) for c in (day.valid, day.expiring, day.unverified, day.lapsing, day.midway)}
     assert {t.id for t in instance.trips} == {
-        str(c.trip_id) for c in (day.valid, day.expiring, day.unverified, day.lapsing)
+        str(c.trip_id) for c in (day.valid, day.expiring, day.unverified, day.lapsing, day.midway)
     }
 
     valid = trips[str(day.valid.id)]
@@ -208,7 +215,9 @@ async def test_the_instance_carries_each_couriers_level_and_valid_cover_as_of_no
     assert trips[str(day.expiring.id)].insurance is not None  # still valid for the next hour
     assert trips[str(day.unverified.id)].insurance is None
     assert trips[str(day.unverified.id)].verification_level == 2
+    # The engine holds a trip's level fixed: it is the level the grants keep until the latest arrival.
     assert trips[str(day.lapsing.id)].verification_level == 1
+    assert trips[str(day.midway.id)].verification_level == 0
     # The trip's own offer reaches the engine unchanged.
     assert valid.capacity_g > 0
     assert valid.max_detour_m == 5_000
@@ -216,20 +225,54 @@ async def test_the_instance_carries_each_couriers_level_and_valid_cover_as_of_no
     assert valid.arrive_by == T0 + 6 * HOUR
 
 
-async def test_an_expired_policy_and_a_lapsed_level_stop_counting_at_the_exact_instant(
-    day: Day, services: Services
-) -> None:
-    before = trips_by_courier(await export(services, day, T0 + HOUR - timedelta(microseconds=1)))
+async def test_an_expired_policy_stops_counting_at_the_exact_instant(day: Day, services: Services) -> None:
+    before = trips_by_courier(await export(services, day, T0 + HOUR - MICROSECOND))
     at = trips_by_courier(await export(services, day, T0 + HOUR))
 
+    # Until its last microsecond the policy is shown (the engine then explains it does not last the
+    # trip); from its end on, the courier is uninsured.
     assert before[str(day.expiring.id)].insurance is not None
     assert at[str(day.expiring.id)].insurance is None
-    assert before[str(day.lapsing.id)].verification_level == 1
-    assert at[str(day.lapsing.id)].verification_level == 0
     # Nothing else changed at that instant.
     assert at[str(day.valid.id)].insurance is not None
     assert at[str(day.valid.id)].verification_level == 2
     assert at[str(day.lapsing.id)].insurance is not None
+    assert at[str(day.lapsing.id)].verification_level == 1
+
+
+async def test_a_level_counts_for_a_trip_only_when_it_lasts_to_the_exact_latest_arrival(
+    day: Day, services: Services
+) -> None:
+    instance = await export(services, day, T0)
+    trips = trips_by_courier(instance)
+    # Both hold level 1 now; one grant ends exactly when the trip must have arrived, the other a
+    # microsecond earlier, so that one could lapse while the parcel is on board.
+    assert trips[str(day.lapsing.id)].verification_level == 1
+    assert trips[str(day.midway.id)].verification_level == 0
+    standings = await services.couriers.standings([day.lapsing.id, day.midway.id], T0)
+    assert standings[day.lapsing.id].level == standings[day.midway.id].level == 1
+
+
+async def test_a_trip_is_insured_by_the_best_policy_valid_over_all_of_it(
+    day: Day, gql: GraphQL, services: Services
+) -> None:
+    """A bigger policy that ends mid-trip would leave the courier uninsured in the engine's eyes."""
+    admin = str((await gql.login("ops@example.com"))["session"]["accessToken"])
+    courier = str((await gql.login("valid@example.com"))["session"]["accessToken"])
+    await insured(gql, courier, admin, until=T0 + 3 * HOUR, per_parcel=200_000)
+    trip = trips_by_courier(await export(services, day, T0))[str(day.valid.id)]
+    assert trip.insurance is not None
+    assert (trip.insurance.per_parcel, trip.insurance.valid_until) == (100_000, T0 + YEAR)
+
+
+async def test_a_retired_or_shrunk_vehicle_limits_its_open_trips(day: Day, services: Services) -> None:
+    async with services.db.uow() as uow:
+        await uow.repos.vehicles.save(replace(day.valid.vehicle, max_weight_g=20_000, max_volume_cm3=50_000))
+        await uow.repos.vehicles.save(replace(day.expiring.vehicle, retired_at=T0))
+        await uow.commit()
+    trips = trips_by_courier(await export(services, day, T0))
+    assert (trips[str(day.valid.id)].capacity_g, trips[str(day.valid.id)].capacity_cm3) == (20_000, 50_000)
+    assert str(day.expiring.id) not in trips
 
 
 async def test_the_instance_holds_the_waiting_parcels_with_value_rules_and_fleet_cost(
@@ -278,7 +321,7 @@ async def test_export_instance_writes_what_the_engine_solves_within_the_rules(
         env={"DATABASE_URL": database_url},
     )
     assert exported.returncode == 0, exported.stderr
-    assert "exported 3 parcels and 4 trips" in exported.stderr
+    assert "exported 3 parcels and 5 trips" in exported.stderr
 
     solved = await asyncio.to_thread(
         subprocess.run,
@@ -298,15 +341,15 @@ async def test_export_instance_writes_what_the_engine_solves_within_the_rules(
     trips = {t.id: t for t in instance.trips}
     values = {p.id: p.value for p in instance.parcels}
     carried = {pid: trips[a["trip_id"]].courier_id for a in solution["assignments"] for pid in a["parcel_ids"]}
-    # At T0 + 1 h only the valid courier (level 2) and the lapsed one (level 0, insured) may carry anything,
-    # and only the valid one may take the 800.00 parcel; the engine places it with them.
-    allowed = {str(day.valid.id), str(day.lapsing.id)}
-    assert set(carried.values()) <= allowed
+    # At T0 + 1 h the expiring and the unverified couriers are uninsured and carry nothing; only the
+    # valid courier (level 2) may take the 800.00 parcel, the lapsing one (level 1 through its trip)
+    # nothing above 499.99, the midway one (level 0 for its trip) nothing from 100.00.
+    assert set(carried.values()) <= {str(day.valid.id), str(day.lapsing.id), str(day.midway.id)}
     high = next(pid for pid, v in values.items() if v == 80_000)
     assert carried.get(high) == str(day.valid.id)
+    limits = {str(day.lapsing.id): 50_000, str(day.midway.id): 10_000}
     for pid, courier in carried.items():
-        if courier == str(day.lapsing.id):
-            assert values[pid] < 10_000
+        assert values[pid] < limits.get(courier, 500_001)
 
 
 async def test_export_instance_names_an_unknown_area_and_exits_2(database_url: str) -> None:
