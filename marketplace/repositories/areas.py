@@ -102,6 +102,20 @@ class ServiceAreaRepository:
         )
         return bool(found)
 
+    async def has_business(self, area_id: UUID) -> bool:
+        """Whether anything was ever priced or offered in the area: places, trips, quotes or jobs."""
+        found = await self._conn.fetchval(
+            """
+            SELECT EXISTS (SELECT 1 FROM pickup_locations WHERE area_id = $1)
+                OR EXISTS (SELECT 1 FROM lockers WHERE area_id = $1)
+                OR EXISTS (SELECT 1 FROM trips WHERE area_id = $1)
+                OR EXISTS (SELECT 1 FROM quotes WHERE area_id = $1)
+                OR EXISTS (SELECT 1 FROM jobs WHERE area_id = $1)
+            """,
+            area_id,
+        )
+        return bool(found)
+
     async def places_in_use(self, area_id: UUID) -> list[Point]:
         """Points of the area's unarchived pickup locations and active lockers."""
         rows = await self._conn.fetch(

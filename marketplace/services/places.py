@@ -169,7 +169,8 @@ class PlacesService:
         active: bool | None = None,
     ) -> ServiceArea:
         """Changes only what is given. An area keeps its places: it cannot change country once it has
-        any, nor shrink so that a place in use falls outside it."""
+        any, nor currency once anything was offered or priced in it, nor shrink so that a place in
+        use falls outside it."""
         async with self._db.uow() as uow:
             area = await uow.repos.areas.get(area_id, for_update=True)
             if area is None:
@@ -190,6 +191,10 @@ class PlacesService:
             if country != area.country_code and await uow.repos.areas.has_places(area.id):
                 msg = "the area has places whose addresses are in its country; register a new area instead"
                 problems.append(FieldError(ErrorCode.AREA_IN_USE, msg, "countryCode"))
+            if money != area.currency and await uow.repos.areas.has_business(area.id):
+                # Quotes, jobs, declared values and courier covers are all in the old currency.
+                msg = "the area already has places, trips, quotes or jobs in its currency; register a new area instead"
+                problems.append(FieldError(ErrorCode.AREA_IN_USE, msg, "currency"))
             if polygon is not None and not polygon_problems:
                 outside = [p for p in await uow.repos.areas.places_in_use(area.id) if not shape.contains(p)]
                 if outside:

@@ -11,7 +11,7 @@ from strawberry import relay
 from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Role
 from marketplace.services.container import Services
-from tests.factories import AMSTERDAM, DAM_SQUARE, UTRECHT, make_area, make_pickup_location, uuid_of
+from tests.factories import AMSTERDAM, DAM_SQUARE, UTRECHT, make_area, make_pickup_location, make_vehicle, uuid_of
 from tests.helpers import PASSWORD, GraphQL
 
 AREA_FIELDS = (
@@ -191,11 +191,11 @@ async def test_an_area_with_places_keeps_its_country_and_cannot_shrink_away_from
         {"lat": 52.35, "lng": 5.05},
         {"lat": 52.35, "lng": 4.75},
     ]
-    payload = (await gql(UPDATE, {"i": {"id": area_id, "countryCode": "BE", "polygon": south}}, token=token))["data"][
-        "updateServiceArea"
-    ]
+    change = {"id": area_id, "countryCode": "BE", "currency": "CHF", "polygon": south}
+    payload = (await gql(UPDATE, {"i": change}, token=token))["data"]["updateServiceArea"]
     assert payload["errors"] == [
         {"field": "countryCode", "code": "AREA_IN_USE"},
+        {"field": "currency", "code": "AREA_IN_USE"},
         {"field": "polygon", "code": "AREA_IN_USE"},
     ]
     # Shrinking that keeps the store inside is fine.
@@ -206,7 +206,38 @@ async def test_an_area_with_places_keeps_its_country_and_cannot_shrink_away_from
     ok = (await gql(UPDATE, {"i": {"id": area_id, "polygon": north}}, token=token))["data"]["updateServiceArea"]
     assert ok["errors"] == []
     assert await db.fetchval("SELECT country_code FROM service_areas") == "NL"
+    assert await db.fetchval("SELECT currency FROM service_areas") == "EUR"
     assert await db.fetchval("SELECT max_lat FROM service_areas") == 52.40
+
+
+async def test_an_area_without_places_changes_currency_until_a_trip_is_offered_in_it(
+    gql: GraphQL, services: Services, db: asyncpg.Connection
+) -> None:
+    """Trips, quotes and jobs are priced in the area's currency: once one exists, it stays."""
+    token = await admin_token(gql, services)
+    area = await make_area(services)
+    area_id = str(relay.GlobalID("ServiceArea", str(area.id)))
+    first = (await gql(UPDATE, {"i": {"id": area_id, "currency": "CHF"}}, token=token))["data"]["updateServiceArea"]
+    assert first["errors"] == []
+    courier = await gql.session("courier@example.com")
+    vehicle = await make_vehicle(services, uuid_of(courier["user"]["id"], "User"))
+    trip = await gql(
+        """mutation($i: CreateTripInput!) { createTrip(input: $i) { errors { code } } }""",
+        {
+            "i": {
+                "vehicleId": str(relay.GlobalID("Vehicle", str(vehicle.id))),
+                "origin": {"point": {"lat": DAM_SQUARE.lat, "lng": DAM_SQUARE.lng}, "label": "home"},
+                "destination": {"point": {"lat": 52.34, "lng": 4.87}, "label": "work"},
+                "departAfter": (services.clock.now() + timedelta(hours=1)).isoformat(),
+                "arriveBy": (services.clock.now() + timedelta(hours=2)).isoformat(),
+            }
+        },
+        token=courier["accessToken"],
+    )
+    assert trip["data"]["createTrip"]["errors"] == []
+    again = (await gql(UPDATE, {"i": {"id": area_id, "currency": "EUR"}}, token=token))["data"]["updateServiceArea"]
+    assert again["errors"] == [{"field": "currency", "code": "AREA_IN_USE"}]
+    assert await db.fetchval("SELECT currency FROM service_areas") == "CHF"
 
 
 async def test_areas_page_and_filter_by_state(gql: GraphQL, services: Services, clock: ManualClock) -> None:
