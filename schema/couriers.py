@@ -41,6 +41,13 @@ async def _user(info: Info, user_id: UUID | None) -> User | None:
     return None if user is None else User.from_domain(user)
 
 
+async def _staff(info: Info, user_id: UUID | None) -> User | None:
+    """Operations staff are named to operations only: a courier learns the decision, not the decider."""
+    if (await info.context.principal()).role is not DomainRole.ADMIN:
+        return None
+    return await _user(info, user_id)
+
+
 # --- types ---------------------------------------------------------------------------------------
 
 
@@ -73,7 +80,7 @@ class VerificationRequest:
 
     @strawberry.field
     async def decided_by(self, info: Info) -> User | None:
-        return await _user(info, self.decided_by_id)
+        return await _staff(info, self.decided_by_id)
 
     @classmethod
     def from_domain(cls, request: domain.VerificationRequest) -> VerificationRequest:
@@ -111,7 +118,7 @@ class LevelChange:
 
     @strawberry.field
     async def actor(self, info: Info) -> User | None:
-        return await _user(info, self.actor_id)
+        return await _staff(info, self.actor_id)
 
 
 @strawberry.type(description="A courier's verification level now, until when it holds, and its history.")
@@ -172,7 +179,7 @@ class InsurancePolicy:
 
     @strawberry.field
     async def decided_by(self, info: Info) -> User | None:
-        return await _user(info, self.decided_by_id)
+        return await _staff(info, self.decided_by_id)
 
     @classmethod
     def from_service(cls, checked: CheckedPolicy) -> InsurancePolicy:

@@ -119,7 +119,8 @@ async def test_a_verified_policy_counts_until_the_exact_instant_it_ends(
 
     clock.advance(ends - US - clock.now())
     token = await login(gql, "rider@example.com")
-    assert (await read(gql, token, registered["id"]))["countsNow"] is True
+    seen = await read(gql, token, registered["id"])
+    assert (seen["countsNow"], seen["decidedBy"]) == (True, None)  # the courier is not told who verified it
     clock.advance(US)
     assert (await read(gql, token, registered["id"]))["countsNow"] is False
     listed = (await gql(POLICIES, {}, token=token))["data"]["insurancePolicies"]["edges"]
