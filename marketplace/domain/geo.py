@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from marketplace.domain.errors import ErrorCode, FieldError
 
 EARTH_RADIUS_M = 6_371_000.0
+# City streets are longer than the crow flies; 1.3 is the usual urban detour index. Quotes and the
+# matching engine both measure road distance as the great circle times this factor.
+ROAD_FACTOR = 1.3
 MAX_POLYGON_VERTICES = 500
 
 

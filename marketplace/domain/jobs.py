@@ -21,7 +21,7 @@ from marketplace.domain.areas import ServiceArea, locate
 from marketplace.domain.errors import ErrorCode, FieldError
 from marketplace.domain.geo import Point, point_problems
 from marketplace.domain.places import Address, Locker, LockerKind, PickupLocation
-from marketplace.domain.pricing import PRICE_LEVEL_PERCENT, Price, price_delivery, road_distance_m
+from marketplace.domain.pricing import PRICE_LEVEL_PERCENT, Price, local_minor, price_delivery, road_distance_m
 from marketplace.domain.vehicles import LARGEST_SIDE_MM, LARGEST_VOLUME_CM3, LARGEST_WEIGHT_G
 
 QUOTE_TTL = timedelta(minutes=15)
@@ -29,6 +29,9 @@ MAX_PARCELS_PER_JOB = 20
 MAX_BULK_JOBS = 500
 # Trips are offered days, not months, ahead: a pickup further out cannot be priced honestly.
 MAX_BOOKING_AHEAD = timedelta(days=30)
+# Crowd couriers deliver the same or the next days: a delivery window may close at most this long
+# after the pickup window does, so a quote cannot reserve capacity (or a price) for months.
+MAX_DELIVERY_AFTER_PICKUP = timedelta(days=3)
 REFERENCE_MAX_LENGTH = 100
 HOUSE_NUMBER_MAX_LENGTH = 20
 # E.164: a country code and subscriber number of at most 15 digits; 7 is the shortest in Europe.
@@ -358,6 +361,13 @@ class Lookups:
     taken_references: Collection[str] = field(default_factory=frozenset)
 
 
+def max_declared_value_minor(currency: str) -> int:
+    """The platform maximum, set in euro cents and carried to other currencies by their price level."""
+    if currency not in PRICE_LEVEL_PERCENT:
+        return validation.MAX_DECLARED_VALUE_MINOR
+    return local_minor(validation.MAX_DECLARED_VALUE_MINOR, currency)
+
+
 def _path(prefix: str, name: str) -> str:
     return f"{prefix}{name}"
 
@@ -373,6 +383,14 @@ def _windows(req: QuoteRequest, now: datetime, p: str, problems: list[FieldError
             FieldError(
                 ErrorCode.WINDOW_ORDER,
                 "the delivery window must end after the pickup window starts",
+                _path(p, "deliveryWindow"),
+            )
+        )
+    if req.deliver_until > req.pickup_until + MAX_DELIVERY_AFTER_PICKUP:
+        problems.append(
+            FieldError(
+                ErrorCode.OUT_OF_RANGE,
+                f"the delivery window must close at most {MAX_DELIVERY_AFTER_PICKUP.days} days after the pickup window",
                 _path(p, "deliveryWindow"),
             )
         )
@@ -423,17 +441,18 @@ def _parcels(req: QuoteRequest, p: str, problems: list[FieldError]) -> list[Parc
         if sides_ok and parcel_volume_cm3(raw.length_mm, raw.width_mm, raw.height_mm) > LARGEST_VOLUME_CM3:
             problems.append(FieldError(ErrorCode.TOO_LARGE, f"no vehicle takes more than {LARGEST_VOLUME_CM3} cm3", at))
         value_at = f"{at}.declaredValue"
+        currency = validation.currency(raw.currency, f"{value_at}.currency", problems)
+        most = max_declared_value_minor(currency)
         if raw.declared_value_minor < 0:
             problems.append(FieldError(ErrorCode.OUT_OF_RANGE, "must not be negative", f"{value_at}.amountMinor"))
-        elif raw.declared_value_minor > validation.MAX_DECLARED_VALUE_MINOR:
+        elif raw.declared_value_minor > most:
             problems.append(
                 FieldError(
                     ErrorCode.VALUE_TOO_HIGH,
-                    f"at most {validation.MAX_DECLARED_VALUE_MINOR} minor units can be declared",
+                    f"at most {most} minor units of {currency} can be declared",
                     f"{value_at}.amountMinor",
                 )
             )
-        currency = validation.currency(raw.currency, f"{value_at}.currency", problems)
         if len(problems) == before:
             specs.append(
                 ParcelSpec(

@@ -39,8 +39,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from marketplace.domain.geo import Point, haversine_m
-from marketplace.domain.matching_rules import ROAD_FACTOR
+from marketplace.domain.geo import ROAD_FACTOR, Point, haversine_m
 
 # Percent of the euro tariff each settlement currency charges (a price level, set by hand).
 PRICE_LEVEL_PERCENT: dict[str, int] = {

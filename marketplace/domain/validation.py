@@ -17,7 +17,8 @@ from marketplace.domain.errors import ErrorCode, FieldError
 # Currencies the platform settles in: all have two decimal places, and Stripe pays out in each.
 SUPPORTED_CURRENCIES = frozenset({"EUR", "GBP", "CHF", "DKK", "SEK", "NOK", "PLN", "CZK"})
 
-# The most a single parcel may declare (minor units): beyond it no courier policy on the market covers it.
+# The most a single parcel may declare, in euro cents (other currencies scale it by their price level,
+# see domain/pricing.py): beyond it no courier policy on the market covers it.
 MAX_DECLARED_VALUE_MINOR = 500_000
 
 # Postal-code formats for the countries we can serve; an area's country must be one of these.

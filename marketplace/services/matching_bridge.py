@@ -30,13 +30,15 @@ def _point(p: Point) -> tuple[float, float]:
     return (p.lat, p.lng)
 
 
-def engine_rules() -> matching.Rules:
+def engine_rules(currency: str) -> matching.Rules:
+    """The platform's rules with thresholds and pay in the area's currency."""
+    local = rules.LocalRules.of(currency)
     return matching.Rules(
         road_factor=rules.ROAD_FACTOR,
         service_s=rules.SERVICE_S,
         max_parcels_per_trip=rules.MAX_PARCELS_PER_TRIP,
-        verification=tuple(matching.VerificationRule(min_value=v, level=lv) for v, lv in rules.VERIFICATION_RULES),
-        pay=matching.Pay(per_parcel=rules.PAY_PER_PARCEL_MINOR, per_detour_km=rules.PAY_PER_DETOUR_KM_MINOR),
+        verification=tuple(matching.VerificationRule(min_value=v, level=lv) for v, lv in local.verification),
+        pay=matching.Pay(per_parcel=local.pay_per_parcel_minor, per_detour_km=local.pay_per_detour_km_minor),
     )
 
 
@@ -70,7 +72,7 @@ class MatchingBridge:
             engine_trips.append(_trip(trip, standing.level_through(trip.arrive_by), _cover(standing, trip, area)))
         return matching.Instance(
             now=at,
-            rules=engine_rules(),
+            rules=engine_rules(area.currency),
             parcels=tuple(_parcel(p, tariff) for p in parcels),
             trips=tuple(engine_trips),
         )

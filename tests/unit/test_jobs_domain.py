@@ -15,6 +15,7 @@ from marketplace.domain.errors import ErrorCode, FieldError
 from marketplace.domain.geo import Point, Polygon
 from marketplace.domain.hours import ALWAYS_OPEN, OpeningHours, OpeningInterval
 from marketplace.domain.jobs import (
+    MAX_DELIVERY_AFTER_PICKUP,
     QUOTE_TTL,
     DeliveryOrder,
     DropoffKind,
@@ -30,6 +31,7 @@ from marketplace.domain.jobs import (
     book,
     booking_problems,
     check_request,
+    max_declared_value_minor,
     may_read_job,
     may_see_recipient,
     new_quote,
@@ -438,3 +440,22 @@ def test_booking_rechecks_what_may_have_changed_since_the_quote() -> None:
         ErrorCode.LOCATION_ARCHIVED,
         ErrorCode.LOCKER_UNAVAILABLE,
     ]
+
+
+def test_a_delivery_window_closes_at_most_three_days_after_the_pickup_window() -> None:
+    base = request()
+    latest = base.pickup_until + MAX_DELIVERY_AFTER_PICKUP
+    order, problems = check(request(deliver_until=latest))
+    assert problems == set()
+    assert order is not None
+    _, problems = check(request(deliver_until=latest + timedelta(microseconds=1)))
+    assert problems == {("deliveryWindow", ErrorCode.OUT_OF_RANGE)}
+
+
+def test_the_declared_value_limit_follows_the_currencys_price_level() -> None:
+    czk = max_declared_value_minor("CZK")
+    assert czk == 25 * max_declared_value_minor("EUR")
+    _, problems = check(request(parcels=(parcel(declared_value_minor=czk, currency="CZK"),)))
+    assert ("parcels[0].declaredValue.amountMinor", ErrorCode.VALUE_TOO_HIGH) not in problems
+    _, problems = check(request(parcels=(parcel(declared_value_minor=czk + 1, currency="CZK"),)))
+    assert ("parcels[0].declaredValue.amountMinor", ErrorCode.VALUE_TOO_HIGH) in problems
