@@ -113,12 +113,19 @@ class PickupLocationRepository:
             location.archived_at,
         )
 
-    async def get(self, location_id: UUID, organization_id: UUID | None) -> PickupLocation | None:
-        """Scoped to the organisation unless None (admins): another tenant's location is 'not found'."""
+    async def get(
+        self, location_id: UUID, organization_id: UUID | None, *, for_update: bool = False
+    ) -> PickupLocation | None:
+        """Scoped to the organisation unless None (admins): another tenant's location is 'not found'.
+
+        `for_update` locks the row, so two concurrent edits apply one after the other, neither lost.
+        """
+        lock = "FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(
             f"""
             SELECT {_LOCATION_COLUMNS} FROM pickup_locations
             WHERE id = $1 AND ($2::uuid IS NULL OR organization_id = $2)
+            {lock}
             """,
             location_id,
             organization_id,
@@ -181,8 +188,9 @@ class LockerRepository:
             locker.updated_at,
         )
 
-    async def get(self, locker_id: UUID) -> Locker | None:
-        row = await self._conn.fetchrow(f"SELECT {_LOCKER_COLUMNS} FROM lockers WHERE id = $1", locker_id)
+    async def get(self, locker_id: UUID, *, for_update: bool = False) -> Locker | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(f"SELECT {_LOCKER_COLUMNS} FROM lockers WHERE id = $1{lock}", locker_id)
         return None if row is None else _locker(row)
 
     async def get_many(self, ids: Sequence[UUID]) -> dict[UUID, Locker]:

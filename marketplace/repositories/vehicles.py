@@ -57,10 +57,14 @@ class VehicleRepository:
             vehicle.retired_at,
         )
 
-    async def get(self, vehicle_id: UUID, courier_id: UUID | None) -> Vehicle | None:
-        """Scoped to the courier unless None (admins): another courier's vehicle is 'not found'."""
+    async def get(self, vehicle_id: UUID, courier_id: UUID | None, *, for_update: bool = False) -> Vehicle | None:
+        """Scoped to the courier unless None (admins): another courier's vehicle is 'not found'.
+
+        `for_update` locks the row, so two concurrent edits apply one after the other, neither lost.
+        """
+        lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM vehicles WHERE id = $1 AND ($2::uuid IS NULL OR courier_id = $2)",
+            f"SELECT {_COLUMNS} FROM vehicles WHERE id = $1 AND ($2::uuid IS NULL OR courier_id = $2){lock}",
             vehicle_id,
             courier_id,
         )

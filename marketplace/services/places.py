@@ -380,7 +380,7 @@ class PlacesService:
     ) -> PickupLocation:
         organization_id = self._own_organization(principal)
         async with self._db.uow() as uow:
-            location = await uow.repos.pickup_locations.get(location_id, organization_id)
+            location = await uow.repos.pickup_locations.get(location_id, organization_id, for_update=True)
             if location is None:
                 raise _not_found("pickup location")
             if location.archived_at is not None:
@@ -420,7 +420,7 @@ class PlacesService:
         """Archived locations take no new jobs but stay readable for the jobs that used them; twice is harmless."""
         organization_id = self._own_organization(principal)
         async with self._db.uow() as uow:
-            location = await uow.repos.pickup_locations.get(location_id, organization_id)
+            location = await uow.repos.pickup_locations.get(location_id, organization_id, for_update=True)
             if location is None:
                 raise _not_found("pickup location")
             if location.archived_at is None:
@@ -554,7 +554,7 @@ class PlacesService:
     ) -> Locker:
         """Switching a locker back on checks its point against the active areas again."""
         async with self._db.uow() as uow:
-            locker = await uow.repos.lockers.get(locker_id)
+            locker = await uow.repos.lockers.get(locker_id, for_update=True)
             if locker is None:
                 raise _not_found("locker")
             problems: list[FieldError] = []

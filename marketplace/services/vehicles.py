@@ -134,7 +134,7 @@ class VehicleService:
         """Changes what is given and re-checks the whole vehicle against its kind's limits."""
         courier_id = self._courier(principal)
         async with self._db.uow() as uow:
-            vehicle = await uow.repos.vehicles.get(vehicle_id, courier_id)
+            vehicle = await uow.repos.vehicles.get(vehicle_id, courier_id, for_update=True)
             if vehicle is None:
                 raise _not_found()
             if vehicle.retired:
@@ -173,7 +173,7 @@ class VehicleService:
         """Retiring twice keeps the first time."""
         courier_id = self._courier(principal)
         async with self._db.uow() as uow:
-            vehicle = await uow.repos.vehicles.get(vehicle_id, courier_id)
+            vehicle = await uow.repos.vehicles.get(vehicle_id, courier_id, for_update=True)
             if vehicle is None:
                 raise _not_found()
             if not vehicle.retired:

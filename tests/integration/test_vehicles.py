@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
@@ -10,9 +12,10 @@ import asyncpg
 from strawberry import relay
 
 from marketplace.clock import ManualClock
-from marketplace.domain.accounts import Role
+from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.vehicles import KIND_SPECS, MAX_SPEED_KMH, VehicleKind
 from marketplace.services.container import Services
+from tests.factories import make_vehicle, uuid_of
 from tests.helpers import PASSWORD, GraphQL
 
 FIELDS = "id kind name maxWeightG maxVolumeCm3 zeroEmission co2GPerKm typicalSpeedKmh retiredAt"
@@ -208,3 +211,36 @@ async def test_vehicle_kinds_document_defaults_and_limits(gql: GraphQL) -> None:
         "co2GPerKm": 250,
         "maxSpeedKmh": MAX_SPEED_KMH,
     }
+
+
+async def _wait_for_lock_wait(db: asyncpg.Connection) -> None:
+    """Waits (bounded) until some backend of this database is blocked on a lock."""
+    for _ in range(500):
+        waiting = await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the edit never waited for the other one")
+
+
+async def test_an_edit_made_while_another_is_in_flight_keeps_both(
+    gql: GraphQL, services: Services, db: asyncpg.Connection
+) -> None:
+    """Each edit rewrites the whole row, so the second must read after the first commits, or undo it."""
+    session = await gql.session("rider@example.com")
+    courier_id = uuid_of(session["user"]["id"], "User")
+    vehicle = await make_vehicle(services, courier_id, VehicleKind.CAR)
+    principal = Principal(role=Role.COURIER, user_id=courier_id, organization_id=None)
+    async with services.db.uow() as uow:
+        mid_edit = await uow.repos.vehicles.get(vehicle.id, courier_id, for_update=True)
+        assert mid_edit is not None
+        editing = asyncio.create_task(services.vehicles.update_vehicle(principal, vehicle.id, max_weight_g=90_000))
+        await _wait_for_lock_wait(db)
+        await uow.repos.vehicles.save(replace(mid_edit, name="The blue one"))
+        await uow.commit()
+    await editing
+    stored = await db.fetchrow("SELECT name, max_weight_g FROM vehicles")
+    assert stored is not None
+    assert (stored["name"], stored["max_weight_g"]) == ("The blue one", 90_000)
