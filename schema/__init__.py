@@ -70,7 +70,7 @@ class _FreshPerOperation(SchemaExtension):
         context = self.execution_context.context
         if isinstance(context, GraphQLContext):
             context.auth = None
-            context.loaders = Loaders.create(context.services.accounts)
+            context.loaders = Loaders.create(context.services)
         yield
 
 

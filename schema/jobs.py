@@ -28,6 +28,7 @@ from schema.common import (
 )
 from schema.context import Info
 from schema.errors import UserError, user_errors
+from schema.places import Locker, PickupLocation, ServiceArea, load_locker, load_pickup_location, load_service_area
 from schema.types import Connection, global_id, parse_global_id
 
 RETAILERS = allow(DomainRole.RETAILER, api_keys=True)
@@ -199,6 +200,11 @@ class Quote:
     expires_at: datetime
     area_id: strawberry.ID
     job_id: strawberry.ID | None = strawberry.field(description="The job it was booked into, once booked.")
+    area_uuid: strawberry.Private[UUID]
+
+    @strawberry.field
+    async def area(self, info: Info) -> ServiceArea | None:
+        return await load_service_area(info, self.area_uuid)
 
     @classmethod
     def from_domain(cls, quote: domain.Quote) -> Quote:
@@ -211,6 +217,7 @@ class Quote:
             expires_at=quote.expires_at,
             area_id=global_id("ServiceArea", quote.area_id),
             job_id=None if quote.job_id is None else global_id("Job", quote.job_id),
+            area_uuid=quote.area_id,
         )
 
 
@@ -271,6 +278,11 @@ class Dropoff:
     point: GeoPoint
     address: Address
     locker_id: strawberry.ID | None
+    locker_uuid: strawberry.Private[UUID | None]
+
+    @strawberry.field
+    async def locker(self, info: Info) -> Locker | None:
+        return await load_locker(info, self.locker_uuid)
 
 
 @strawberry.type
@@ -294,6 +306,22 @@ class Job:
     quote_id: strawberry.ID | None
     created_at: datetime
     updated_at: datetime
+    organization_uuid: strawberry.Private[UUID]
+    area_uuid: strawberry.Private[UUID]
+    pickup_location_uuid: strawberry.Private[UUID]
+    fallback_locker_uuid: strawberry.Private[UUID | None]
+
+    @strawberry.field
+    async def area(self, info: Info) -> ServiceArea | None:
+        return await load_service_area(info, self.area_uuid)
+
+    @strawberry.field
+    async def pickup_location(self, info: Info) -> PickupLocation | None:
+        return await load_pickup_location(info, self.pickup_location_uuid, self.organization_uuid)
+
+    @strawberry.field
+    async def fallback_locker(self, info: Info) -> Locker | None:
+        return await load_locker(info, self.fallback_locker_uuid)
 
     @classmethod
     def from_view(cls, view: domain.JobView) -> Job:
@@ -311,6 +339,7 @@ class Job:
                 point=GeoPoint.from_domain(dropoff.point),
                 address=Address.from_domain(dropoff.address),
                 locker_id=None if dropoff.locker_id is None else global_id("Locker", dropoff.locker_id),
+                locker_uuid=dropoff.locker_id,
             ),
             pickup_window=TimeWindow(start=order.pickup_window.start_at, end=order.pickup_window.end_at),
             delivery_window=TimeWindow(start=order.delivery_window.start_at, end=order.delivery_window.end_at),
@@ -326,6 +355,10 @@ class Job:
             quote_id=None if job.quote_id is None else global_id("Quote", job.quote_id),
             created_at=job.created_at,
             updated_at=job.updated_at,
+            organization_uuid=job.organization_id,
+            area_uuid=order.area_id,
+            pickup_location_uuid=order.pickup_location_id,
+            fallback_locker_uuid=order.fallback_locker_id,
         )
 
 

@@ -1,8 +1,16 @@
-"""Dataloaders, one set per request, so list fields batch their look-ups instead of N+1 queries."""
+"""Dataloaders, one set per request, so list fields batch their look-ups instead of N+1 queries.
+
+Loaders read without a principal: they serve nested fields of an object the caller was already
+allowed to read. Service areas and lockers are readable by every signed-in caller, so they are keyed
+by id alone. A courier's vehicle and commute and an organisation's pickup location are keyed by
+(id, owner id), the owner taken from the parent object: the database ties a trip to its vehicle (or a
+job to its pickup location) by id only, and the key makes sure a nested field never shows a row of
+anyone but the parent's owner, even if the two ever disagreed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
@@ -10,17 +18,25 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from marketplace.domain.accounts import Organization, User
-from marketplace.services.accounts import AccountService
+from marketplace.domain.areas import ServiceArea
+from marketplace.domain.places import Locker, PickupLocation
+from marketplace.domain.trips import Commute
+from marketplace.domain.vehicles import Vehicle
+from marketplace.services.container import Services
 
+K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
+# (object id, owner id): the owner is the courier or organisation the parent object belongs to.
+Owned = tuple[UUID, UUID]
 
-def _by_id(
-    fetch: Callable[[list[UUID]], Awaitable[dict[UUID, V]]],
-) -> Callable[[Sequence[UUID]], Awaitable[list[V | None]]]:
-    async def load(ids: Sequence[UUID]) -> list[V | None]:
-        found = await fetch(list(ids))
-        return [found.get(i) for i in ids]
+
+def _by_key(
+    fetch: Callable[[list[K]], Awaitable[dict[K, V]]],
+) -> Callable[[Sequence[K]], Awaitable[list[V | None]]]:
+    async def load(keys: Sequence[K]) -> list[V | None]:
+        found = await fetch(list(keys))
+        return [found.get(k) for k in keys]
 
     return load
 
@@ -29,10 +45,20 @@ def _by_id(
 class Loaders:
     users: DataLoader[UUID, User | None]
     organizations: DataLoader[UUID, Organization | None]
+    service_areas: DataLoader[UUID, ServiceArea | None]
+    lockers: DataLoader[UUID, Locker | None]
+    pickup_locations: DataLoader[Owned, PickupLocation | None]
+    vehicles: DataLoader[Owned, Vehicle | None]
+    commutes: DataLoader[Owned, Commute | None]
 
     @classmethod
-    def create(cls, accounts: AccountService) -> Loaders:
+    def create(cls, services: Services) -> Loaders:
         return cls(
-            users=DataLoader(load_fn=_by_id(accounts.users_by_id)),
-            organizations=DataLoader(load_fn=_by_id(accounts.organizations_by_id)),
+            users=DataLoader(load_fn=_by_key(services.accounts.users_by_id)),
+            organizations=DataLoader(load_fn=_by_key(services.accounts.organizations_by_id)),
+            service_areas=DataLoader(load_fn=_by_key(services.places.service_areas_by_id)),
+            lockers=DataLoader(load_fn=_by_key(services.places.lockers_by_id)),
+            pickup_locations=DataLoader(load_fn=_by_key(services.places.pickup_locations_of_organizations)),
+            vehicles=DataLoader(load_fn=_by_key(services.vehicles.vehicles_of_couriers)),
+            commutes=DataLoader(load_fn=_by_key(services.trips.commutes_of_couriers)),
         )

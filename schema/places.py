@@ -110,6 +110,12 @@ class ServiceArea:
         )
 
 
+async def load_service_area(info: Info, area_id: UUID) -> ServiceArea | None:
+    """For nested `area` fields: batched per request; every signed-in caller may read any service area."""
+    area = await info.context.loaders.service_areas.load(area_id)
+    return None if area is None else ServiceArea.from_domain(area)
+
+
 def service_area_connection(page: Page[area_domain.ServiceArea], *, has_previous: bool) -> Connection[ServiceArea]:
     return Connection[ServiceArea].from_page(page, ServiceArea.from_domain, _position, has_previous=has_previous)
 
@@ -163,11 +169,16 @@ class PickupLocation:
     created_at: datetime
     archived_at: datetime | None
     organization_id: strawberry.Private[UUID]
+    area_uuid: strawberry.Private[UUID]
 
     @strawberry.field
     async def organization(self, info: Info) -> Organization | None:
         org = await info.context.loaders.organizations.load(self.organization_id)
         return None if org is None else Organization.from_domain(org)
+
+    @strawberry.field
+    async def area(self, info: Info) -> ServiceArea | None:
+        return await load_service_area(info, self.area_uuid)
 
     @classmethod
     def from_domain(cls, location: domain.PickupLocation) -> PickupLocation:
@@ -182,7 +193,14 @@ class PickupLocation:
             created_at=location.created_at,
             archived_at=location.archived_at,
             organization_id=location.organization_id,
+            area_uuid=location.area_id,
         )
+
+
+async def load_pickup_location(info: Info, location_id: UUID, organization_id: UUID) -> PickupLocation | None:
+    """For nested fields of an object of `organization_id` the caller may read: found only under that owner."""
+    location = await info.context.loaders.pickup_locations.load((location_id, organization_id))
+    return None if location is None else PickupLocation.from_domain(location)
 
 
 def pickup_location_connection(page: Page[domain.PickupLocation], *, has_previous: bool) -> Connection[PickupLocation]:
@@ -277,6 +295,11 @@ class Locker:
     active: bool
     created_at: datetime
     updated_at: datetime
+    area_uuid: strawberry.Private[UUID]
+
+    @strawberry.field
+    async def area(self, info: Info) -> ServiceArea | None:
+        return await load_service_area(info, self.area_uuid)
 
     @classmethod
     def from_domain(cls, locker: domain.Locker) -> Locker:
@@ -297,7 +320,16 @@ class Locker:
             active=locker.active,
             created_at=locker.created_at,
             updated_at=locker.updated_at,
+            area_uuid=locker.area_id,
         )
+
+
+async def load_locker(info: Info, locker_id: UUID | None) -> Locker | None:
+    """For nested locker fields: batched per request; every signed-in caller may read any locker."""
+    if locker_id is None:
+        return None
+    locker = await info.context.loaders.lockers.load(locker_id)
+    return None if locker is None else Locker.from_domain(locker)
 
 
 def locker_connection(page: Page[domain.Locker], *, has_previous: bool) -> Connection[Locker]:

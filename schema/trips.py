@@ -16,7 +16,9 @@ from schema.access import allow, mutation, query
 from schema.common import GeoPoint, GeoPointInput, not_found, page_or_error
 from schema.context import Info
 from schema.errors import UserError, user_errors
-from schema.types import Connection, global_id, parse_global_id
+from schema.places import ServiceArea, load_service_area
+from schema.types import Connection, User, global_id, parse_global_id
+from schema.vehicles import Vehicle, load_vehicle
 
 COURIERS = allow(DomainRole.COURIER)
 COURIERS_AND_ADMINS = allow(DomainRole.COURIER, DomainRole.ADMIN)
@@ -79,6 +81,30 @@ class Trip:
     commute_date: date | None = strawberry.field(description="The commute's local date this trip is for.")
     created_at: datetime
     updated_at: datetime
+    courier_uuid: strawberry.Private[UUID]
+    vehicle_uuid: strawberry.Private[UUID]
+    area_uuid: strawberry.Private[UUID]
+    commute_uuid: strawberry.Private[UUID | None]
+
+    @strawberry.field
+    async def courier(self, info: Info) -> User | None:
+        user = await info.context.loaders.users.load(self.courier_uuid)
+        return None if user is None else User.from_domain(user)
+
+    @strawberry.field
+    async def vehicle(self, info: Info) -> Vehicle | None:
+        return await load_vehicle(info, self.vehicle_uuid, self.courier_uuid)
+
+    @strawberry.field
+    async def area(self, info: Info) -> ServiceArea | None:
+        return await load_service_area(info, self.area_uuid)
+
+    @strawberry.field
+    async def commute(self, info: Info) -> Commute | None:
+        if self.commute_uuid is None:
+            return None
+        commute = await info.context.loaders.commutes.load((self.commute_uuid, self.courier_uuid))
+        return None if commute is None else Commute.from_domain(commute)
 
     @classmethod
     def from_domain(cls, trip: domain.Trip) -> Trip:
@@ -99,6 +125,10 @@ class Trip:
             commute_date=trip.template_date,
             created_at=trip.created_at,
             updated_at=trip.updated_at,
+            courier_uuid=trip.courier_id,
+            vehicle_uuid=trip.vehicle_id,
+            area_uuid=trip.area_id,
+            commute_uuid=trip.template_id,
         )
 
 
@@ -119,6 +149,17 @@ class Commute:
     active: bool
     created_at: datetime
     updated_at: datetime
+    courier_uuid: strawberry.Private[UUID]
+    vehicle_uuid: strawberry.Private[UUID]
+
+    @strawberry.field
+    async def courier(self, info: Info) -> User | None:
+        user = await info.context.loaders.users.load(self.courier_uuid)
+        return None if user is None else User.from_domain(user)
+
+    @strawberry.field
+    async def vehicle(self, info: Info) -> Vehicle | None:
+        return await load_vehicle(info, self.vehicle_uuid, self.courier_uuid)
 
     @classmethod
     def from_domain(cls, commute: domain.Commute) -> Commute:
@@ -138,6 +179,8 @@ class Commute:
             active=commute.active,
             created_at=commute.created_at,
             updated_at=commute.updated_at,
+            courier_uuid=commute.courier_id,
+            vehicle_uuid=commute.vehicle_id,
         )
 
 

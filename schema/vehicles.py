@@ -61,6 +61,12 @@ class Vehicle:
         )
 
 
+async def load_vehicle(info: Info, vehicle_id: UUID, courier_id: UUID) -> Vehicle | None:
+    """For nested fields of a courier's object the caller may read: found only under that courier."""
+    vehicle = await info.context.loaders.vehicles.load((vehicle_id, courier_id))
+    return None if vehicle is None else Vehicle.from_domain(vehicle)
+
+
 def _position(vehicle: domain.Vehicle) -> Position:
     return Position(created_at=vehicle.created_at, id=vehicle.id)
 

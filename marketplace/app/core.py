@@ -95,7 +95,7 @@ async def graphql_context(state: State, scope: Scope) -> GraphQLContext:
     peer = scope.get("client")
     return GraphQLContext(
         services=services,
-        loaders=Loaders.create(services.accounts),
+        loaders=Loaders.create(services),
         authorization=_header(scope, b"authorization"),
         client_address=client_address(
             peer[0] if peer else None, _header(scope, b"x-forwarded-for"), state["trusted_proxies"]

@@ -140,6 +140,19 @@ class PickupLocationRepository:
         )
         return {r["id"]: _location(r) for r in rows}
 
+    async def get_many_owned(self, keys: Sequence[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], PickupLocation]:
+        """By (location id, organisation id): a location is found only under the organisation that owns it."""
+        unique = list(set(keys))
+        rows = await self._conn.fetch(
+            f"""
+            SELECT {_LOCATION_COLUMNS} FROM pickup_locations
+            WHERE (id, organization_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+            """,
+            [k[0] for k in unique],
+            [k[1] for k in unique],
+        )
+        return {(r["id"], r["organization_id"]): _location(r) for r in rows}
+
     async def list_page(
         self, page: PageRequest, *, organization_id: UUID | None, include_archived: bool = False
     ) -> Page[PickupLocation]:

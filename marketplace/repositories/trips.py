@@ -325,6 +325,19 @@ class CommuteRepository:
         )
         return None if row is None else _commute(row)
 
+    async def get_many_owned(self, keys: Sequence[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], Commute]:
+        """By (commute id, courier id): a commute is found only under the courier who owns it."""
+        unique = list(set(keys))
+        rows = await self._conn.fetch(
+            f"""
+            SELECT {_COMMUTE_COLUMNS} FROM commute_templates
+            WHERE (id, courier_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+            """,
+            [k[0] for k in unique],
+            [k[1] for k in unique],
+        )
+        return {(r["id"], r["courier_id"]): _commute(r) for r in rows}
+
     async def list_page(self, page: PageRequest, *, courier_id: UUID | None) -> Page[Commute]:
         where, args = keyset_clause(page, 3)
         rows = await self._conn.fetch(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
@@ -69,6 +70,19 @@ class VehicleRepository:
             courier_id,
         )
         return None if row is None else _vehicle(row)
+
+    async def get_many_owned(self, keys: Sequence[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], Vehicle]:
+        """By (vehicle id, courier id): a vehicle is found only under the courier who owns it."""
+        unique = list(set(keys))
+        rows = await self._conn.fetch(
+            f"""
+            SELECT {_COLUMNS} FROM vehicles
+            WHERE (id, courier_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+            """,
+            [k[0] for k in unique],
+            [k[1] for k in unique],
+        )
+        return {(r["id"], r["courier_id"]): _vehicle(r) for r in rows}
 
     async def list_page(
         self, page: PageRequest, *, courier_id: UUID | None, include_retired: bool = False

@@ -466,6 +466,14 @@ class PlacesService:
         async with self._db.read() as repos:
             return await repos.pickup_locations.get(location_id, scope)
 
+    async def pickup_locations_of_organizations(
+        self, keys: list[tuple[UUID, UUID]]
+    ) -> dict[tuple[UUID, UUID], PickupLocation]:
+        """By (location id, organisation id), for objects the caller was already allowed to read (a job):
+        the owner comes from that object, so a location is never reached under another organisation."""
+        async with self._db.read() as repos:
+            return await repos.pickup_locations.get_many_owned(keys)
+
     # --- lockers and pickup points (operations write, everyone reads) ------------------------
 
     async def create_locker(
@@ -603,3 +611,7 @@ class PlacesService:
     async def get_locker(self, locker_id: UUID) -> Locker | None:
         async with self._db.read() as repos:
             return await repos.lockers.get(locker_id)
+
+    async def lockers_by_id(self, ids: list[UUID]) -> dict[UUID, Locker]:
+        async with self._db.read() as repos:
+            return await repos.lockers.get_many(ids)

@@ -483,6 +483,12 @@ class TripService:
         async with self._db.read() as repos:
             return await repos.commutes.list_page(page, courier_id=owner or courier_id)
 
+    async def commutes_of_couriers(self, keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], Commute]:
+        """By (commute id, courier id), for trips the caller was already allowed to read: the courier comes
+        from the trip, so a commute is never reached under another courier."""
+        async with self._db.read() as repos:
+            return await repos.commutes.get_many_owned(keys)
+
     async def schedule_commute_trips(
         self, principal: Principal, *, commute_id: UUID | None = None, days: int = rules.DEFAULT_SCHEDULE_DAYS
     ) -> int:

@@ -216,3 +216,9 @@ class VehicleService:
             return None
         async with self._db.read() as repos:
             return await repos.vehicles.get(vehicle_id, None if principal.role is Role.ADMIN else principal.user_id)
+
+    async def vehicles_of_couriers(self, keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], Vehicle]:
+        """By (vehicle id, courier id), for objects the caller was already allowed to read (a trip, a commute):
+        the courier comes from that object, so a vehicle is never reached under another courier."""
+        async with self._db.read() as repos:
+            return await repos.vehicles.get_many_owned(keys)
