@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install kernels lint typecheck pytest schema bench clean
+.PHONY: run test install kernels lint typecheck pytest schema bench bench-api clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,14 @@ pytest: kernels
 
 test: lint typecheck pytest
 
+# Matching (greedy vs MILP), then booking (N single bookings vs one bookJobs call); each compares with its
+# baseline in the same run. bench-api alone needs no kernels: BENCH_API_ARGS="--rows 100 --json" to vary it.
 bench: kernels
 	$(BIN)/python -m matching bench
+	$(BIN)/python -m marketplace.bench_booking $(BENCH_API_ARGS)
+
+bench-api: install
+	$(BIN)/python -m marketplace.bench_booking $(BENCH_API_ARGS)
 
 schema: install
 	$(BIN)/python -m schema.export > schema.graphql
