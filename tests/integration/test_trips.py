@@ -19,6 +19,7 @@ from schema.types import global_id
 from tests.conftest import T0
 from tests.factories import DAM_SQUARE, OOST, UTRECHT, ZUID, make_area, make_vehicle, uuid_of
 from tests.helpers import PASSWORD, GraphQL
+from tests.integration.test_cli import crowdship
 
 UTRECHT_AREA = ((52.03, 5.05), (52.03, 5.20), (52.15, 5.20), (52.15, 5.05))
 
@@ -474,3 +475,17 @@ async def test_trips_refuses_a_departure_filter_without_offset_or_reversed(gql: 
         assert body["data"] is None
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
         assert body["errors"][0]["extensions"]["field"] == field
+
+
+async def test_maintenance_purge_stores_the_expiry_of_overdue_trips(
+    gql: GraphQL, services: Services, db: asyncpg.Connection, database_url: str
+) -> None:
+    """Run as operations run it, on the real clock: the trip's latest arrival (on T0's day) is past."""
+    await make_area(services)
+    c = await courier(gql, services, "rider@example.com")
+    await create_trip(gql, c)
+    assert await db.fetchval("SELECT status FROM trips") == "open"
+    purged = await crowdship("maintenance", "purge", env={"DATABASE_URL": database_url})
+    assert purged.returncode == 0, purged.stderr
+    assert "expired 1 overdue trips" in purged.stdout
+    assert await db.fetchval("SELECT status FROM trips") == "expired"
