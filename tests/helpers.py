@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -91,3 +93,19 @@ async def running_app(settings: Settings, clock: Clock) -> AsyncIterator[tuple[L
     app = create_app(settings, clock=clock)
     async with AsyncTestClient(app=app) as client:
         yield app, GraphQL(client)
+
+
+async def wait_until_blocked_on_a_lock(db: asyncpg.Connection, what: str) -> None:
+    """Polls (bounded, 5 s) until some backend of this database waits for a row lock.
+
+    Concurrency tests hold a lock, start the contender, and continue only once it really waits:
+    the order is observed, never assumed from a sleep.
+    """
+    for _ in range(500):
+        waiting = await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{what} never waited")

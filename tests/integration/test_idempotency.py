@@ -13,7 +13,7 @@ from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Organization
 from marketplace.services.container import Services
 from marketplace.services.idempotency import Idempotency
-from tests.helpers import PASSWORD, SIGN_UP, GraphQL
+from tests.helpers import PASSWORD, SIGN_UP, GraphQL, wait_until_blocked_on_a_lock
 
 
 def sign_up_input(email: str, key: str, **extra: Any) -> dict[str, Any]:
@@ -85,18 +85,6 @@ async def test_concurrent_duplicates_over_http_create_one_user(gql: GraphQL, db:
     assert await count(db, "users") == 1
 
 
-async def _wait_for_lock_wait(db: asyncpg.Connection) -> None:
-    """Waits (bounded) until some backend of this database is blocked on a lock."""
-    for _ in range(500):
-        waiting = await db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        if waiting:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the duplicate request never waited for the first")
-
-
 async def test_a_duplicate_arriving_mid_flight_waits_and_returns_the_first_result(
     services: Services, db: asyncpg.Connection, clock: ManualClock
 ) -> None:
@@ -131,7 +119,7 @@ async def test_a_duplicate_arriving_mid_flight_waits_and_returns_the_first_resul
     first = asyncio.create_task(attempt("first"))
     await started.wait()
     second = asyncio.create_task(attempt("second"))
-    await _wait_for_lock_wait(db)
+    await wait_until_blocked_on_a_lock(db, "the duplicate request")
     release.set()
     first_id, second_id = await asyncio.gather(first, second)
     assert first_id == second_id

@@ -19,7 +19,7 @@ from marketplace.domain.geo import Point
 from marketplace.domain.places import Address, PickupLocationKind
 from marketplace.services.container import Services
 from tests.factories import DAM_SQUARE, UTRECHT, make_area, make_pickup_location, uuid_of
-from tests.helpers import PASSWORD, GraphQL
+from tests.helpers import PASSWORD, GraphQL, wait_until_blocked_on_a_lock
 
 FIELDS = """
 id kind name areaId archivedAt
@@ -291,18 +291,6 @@ async def test_retrying_a_creation_with_its_key_creates_one_location(
     assert await db.fetchval("SELECT count(*) FROM pickup_locations") == 1
 
 
-async def _wait_for_lock_wait(db: asyncpg.Connection) -> None:
-    """Waits (bounded) until some backend of this database is blocked on a lock."""
-    for _ in range(500):
-        waiting = await db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        if waiting:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the creation never waited for the area's edit")
-
-
 async def test_a_store_added_while_its_area_is_being_paused_waits_and_is_refused(
     gql: GraphQL, services: Services, db: asyncpg.Connection
 ) -> None:
@@ -327,7 +315,7 @@ async def test_a_store_added_while_its_area_is_being_paused_waits_and_is_refused
                 opening_hours=[(1, time(9), time(17))],
             )
         )
-        await _wait_for_lock_wait(db)
+        await wait_until_blocked_on_a_lock(db, "the creation")
         await uow.commit()
     with pytest.raises(DomainError) as refused:
         await creating

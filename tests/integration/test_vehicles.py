@@ -16,7 +16,7 @@ from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.vehicles import KIND_SPECS, MAX_SPEED_KMH, VehicleKind
 from marketplace.services.container import Services
 from tests.factories import make_vehicle, uuid_of
-from tests.helpers import PASSWORD, GraphQL
+from tests.helpers import PASSWORD, GraphQL, wait_until_blocked_on_a_lock
 
 FIELDS = "id kind name maxWeightG maxVolumeCm3 zeroEmission co2GPerKm typicalSpeedKmh retiredAt"
 REGISTER = f"""
@@ -213,18 +213,6 @@ async def test_vehicle_kinds_document_defaults_and_limits(gql: GraphQL) -> None:
     }
 
 
-async def _wait_for_lock_wait(db: asyncpg.Connection) -> None:
-    """Waits (bounded) until some backend of this database is blocked on a lock."""
-    for _ in range(500):
-        waiting = await db.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        if waiting:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the edit never waited for the other one")
-
-
 async def test_an_edit_made_while_another_is_in_flight_keeps_both(
     gql: GraphQL, services: Services, db: asyncpg.Connection
 ) -> None:
@@ -237,7 +225,7 @@ async def test_an_edit_made_while_another_is_in_flight_keeps_both(
         mid_edit = await uow.repos.vehicles.get(vehicle.id, courier_id, for_update=True)
         assert mid_edit is not None
         editing = asyncio.create_task(services.vehicles.update_vehicle(principal, vehicle.id, max_weight_g=90_000))
-        await _wait_for_lock_wait(db)
+        await wait_until_blocked_on_a_lock(db, "the edit")
         await uow.repos.vehicles.save(replace(mid_edit, name="The blue one"))
         await uow.commit()
     await editing
