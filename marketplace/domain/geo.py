@@ -13,6 +13,8 @@ EARTH_RADIUS_M = 6_371_000.0
 # matching engine both measure road distance as the great circle times this factor.
 ROAD_FACTOR = 1.3
 MAX_POLYGON_VERTICES = 500
+# A metropolitan area spans a degree or two; anything near 180 degrees is a ring drawn the wrong way round.
+MAX_LONGITUDE_SPAN = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,11 @@ def parse_polygon(raw: Sequence[tuple[float, float]], field: str) -> tuple[Polyg
     if problems:
         return None, problems
     vertices = tuple(Point(lat, lng) for lat, lng in points)
+    lngs = [v.lng for v in vertices]
+    if max(lngs) - min(lngs) > MAX_LONGITUDE_SPAN:
+        # Plane geometry on degrees reads a ring across the antimeridian as one around the globe.
+        msg = f"an area may span at most {MAX_LONGITUDE_SPAN:g} degrees of longitude and not cross the antimeridian"
+        return None, [FieldError(ErrorCode.INVALID_POLYGON, msg, field)]
     if len(set(vertices)) != len(vertices):
         return None, [FieldError(ErrorCode.INVALID_POLYGON, "vertices must be distinct", field)]
     n = len(vertices)

@@ -32,6 +32,8 @@ MAX_BOOKING_AHEAD = timedelta(days=30)
 # Crowd couriers deliver the same or the next days: a delivery window may close at most this long
 # after the pickup window does, so a quote cannot reserve capacity (or a price) for months.
 MAX_DELIVERY_AFTER_PICKUP = timedelta(days=3)
+# Neither window may be longer: together with the above, a job is done within days of its pickup.
+MAX_WINDOW = timedelta(days=3)
 REFERENCE_MAX_LENGTH = 100
 HOUSE_NUMBER_MAX_LENGTH = 20
 # E.164: a country code and subscriber number of at most 15 digits; 7 is the shortest in Europe.
@@ -386,6 +388,14 @@ def _windows(req: QuoteRequest, now: datetime, p: str, problems: list[FieldError
                 _path(p, "deliveryWindow"),
             )
         )
+    for name, start, end in (
+        ("pickupWindow", req.pickup_from, req.pickup_until),
+        ("deliveryWindow", req.deliver_from, req.deliver_until),
+    ):
+        if end - start > MAX_WINDOW:
+            problems.append(
+                FieldError(ErrorCode.OUT_OF_RANGE, f"a window may span at most {MAX_WINDOW.days} days", _path(p, name))
+            )
     if req.deliver_until > req.pickup_until + MAX_DELIVERY_AFTER_PICKUP:
         problems.append(
             FieldError(

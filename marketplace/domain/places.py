@@ -160,8 +160,13 @@ def parse_compartments(
     raw: Iterable[tuple[CompartmentSize, int]], field: str, problems: list[FieldError]
 ) -> Compartments:
     """Each size at most once, counts 0..MAX_COMPARTMENTS_PER_SIZE, and somewhere to put a parcel."""
+    entries = list(raw)
+    if len(entries) > len(CompartmentSize):
+        msg = f"list each of the {len(CompartmentSize)} sizes at most once"
+        problems.append(FieldError(ErrorCode.INVALID_COMPARTMENTS, msg, field))
+        return Compartments(())
     seen: dict[CompartmentSize, int] = {}
-    for i, (size, count) in enumerate(raw):
+    for i, (size, count) in enumerate(entries):
         if size in seen:
             msg = "each size is listed once"
             problems.append(FieldError(ErrorCode.INVALID_COMPARTMENTS, msg, f"{field}[{i}].size"))

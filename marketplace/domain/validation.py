@@ -57,15 +57,34 @@ def unstorable(value: str, allowed: str = "") -> bool:
     return any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in value)
 
 
+# Bidirectional overrides and isolates reorder what a reader sees ("Shop\u202egnp.exe").
+_DIRECTION_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _visible(value: str) -> bool:
+    """Something a person can read: not only spaces and format characters such as zero-width spaces."""
+    return any(not c.isspace() and unicodedata.category(c) != "Cf" for c in value)
+
+
+def _deceptive(value: str) -> bool:
+    return any(c in _DIRECTION_CONTROLS for c in value)
+
+
 def text(raw: str | None, field: str, problems: list[FieldError], *, max_length: int = SHORT_TEXT) -> str:
-    """Whitespace collapsed, required, bounded; appends a problem and returns '' when it fails."""
+    """Whitespace collapsed, required, bounded; appends a problem and returns '' when it fails.
+
+    Names reach other people (a store's name on a courier's screen), so text that shows nothing
+    or reorders itself is refused.
+    """
     value = " ".join((raw or "").split())
-    if not value:
+    if not _visible(value):
         problems.append(FieldError(ErrorCode.REQUIRED, "must not be empty", field))
     elif len(value) > max_length:
         problems.append(FieldError(ErrorCode.TOO_LONG, f"must be at most {max_length} characters", field))
     elif unstorable(value):
         problems.append(FieldError(ErrorCode.INVALID, "must not contain control characters", field))
+    elif _deceptive(value):
+        problems.append(FieldError(ErrorCode.INVALID, "must not contain text-direction controls", field))
     return value
 
 
@@ -76,10 +95,14 @@ def optional_text(
     if raw is None or not raw.strip():
         return None
     value = "\n".join(" ".join(line.split()) for line in raw.strip().splitlines())
+    if not _visible(value):
+        return None
     if len(value) > max_length:
         problems.append(FieldError(ErrorCode.TOO_LONG, f"must be at most {max_length} characters", field))
     elif unstorable(value, allowed="\n"):
         problems.append(FieldError(ErrorCode.INVALID, "must not contain control characters", field))
+    elif _deceptive(value):
+        problems.append(FieldError(ErrorCode.INVALID, "must not contain text-direction controls", field))
     return value
 
 

@@ -168,9 +168,9 @@ class PlacesService:
         fleet_per_km_minor: int | None = None,
         active: bool | None = None,
     ) -> ServiceArea:
-        """Changes only what is given. An area keeps its places: it cannot change country once it has
-        any, nor currency once anything was offered or priced in it, nor shrink so that a place in
-        use falls outside it."""
+        """Changes only what is given. An area keeps its places: it cannot change country or currency
+        once anything was offered or priced in it, nor time zone once places keep hours in it, nor
+        shrink so that a place in use falls outside it."""
         async with self._db.uow() as uow:
             area = await uow.repos.areas.get(area_id, for_update=True)
             if area is None:
@@ -188,9 +188,13 @@ class PlacesService:
             base = area.fleet_base_minor if fleet_base_minor is None else fleet_base_minor
             per_km = area.fleet_per_km_minor if fleet_per_km_minor is None else fleet_per_km_minor
             self._fleet_prices(base, per_km, problems)
-            if country != area.country_code and await uow.repos.areas.has_places(area.id):
-                msg = "the area has places whose addresses are in its country; register a new area instead"
+            if country != area.country_code and await uow.repos.areas.has_business(area.id):
+                msg = "the area has places, trips, quotes or jobs with addresses in its country; register a new area"
                 problems.append(FieldError(ErrorCode.AREA_IN_USE, msg, "countryCode"))
+            if zone != area.time_zone and await uow.repos.areas.has_places(area.id):
+                # Opening hours are wall-clock times in the area's zone: changing it would move them all.
+                msg = "the area's places keep opening hours in its time zone; register a new area instead"
+                problems.append(FieldError(ErrorCode.AREA_IN_USE, msg, "timeZone"))
             if money != area.currency and await uow.repos.areas.has_business(area.id):
                 # Quotes, jobs, declared values and courier covers are all in the old currency.
                 msg = "the area already has places, trips, quotes or jobs in its currency; register a new area instead"

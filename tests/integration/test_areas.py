@@ -191,10 +191,11 @@ async def test_an_area_with_places_keeps_its_country_and_cannot_shrink_away_from
         {"lat": 52.35, "lng": 5.05},
         {"lat": 52.35, "lng": 4.75},
     ]
-    change = {"id": area_id, "countryCode": "BE", "currency": "CHF", "polygon": south}
+    change = {"id": area_id, "countryCode": "BE", "currency": "CHF", "timeZone": "America/New_York", "polygon": south}
     payload = (await gql(UPDATE, {"i": change}, token=token))["data"]["updateServiceArea"]
     assert payload["errors"] == [
         {"field": "countryCode", "code": "AREA_IN_USE"},
+        {"field": "timeZone", "code": "AREA_IN_USE"},
         {"field": "currency", "code": "AREA_IN_USE"},
         {"field": "polygon", "code": "AREA_IN_USE"},
     ]
@@ -207,6 +208,7 @@ async def test_an_area_with_places_keeps_its_country_and_cannot_shrink_away_from
     assert ok["errors"] == []
     assert await db.fetchval("SELECT country_code FROM service_areas") == "NL"
     assert await db.fetchval("SELECT currency FROM service_areas") == "EUR"
+    assert await db.fetchval("SELECT time_zone FROM service_areas") == "Europe/Amsterdam"
     assert await db.fetchval("SELECT max_lat FROM service_areas") == 52.40
 
 

@@ -149,3 +149,12 @@ def test_locate_ignores_inactive_areas_and_prefers_the_oldest_overlap() -> None:
     assert locate(areas, Point(1.0, 1.5)) is east_older
     assert locate(areas, Point(2.5, 2.5)) is None
     assert locate([], Point(1.0, 1.0)) is None
+
+
+def test_a_ring_across_the_antimeridian_is_refused_rather_than_read_round_the_globe() -> None:
+    polygon, problems = parse_polygon([(-17.0, 179.0), (-17.0, -179.0), (-19.0, -179.0), (-19.0, 179.0)], "polygon")
+    assert polygon is None
+    assert [(p.code, p.field) for p in problems] == [(ErrorCode.INVALID_POLYGON, "polygon")]
+    wide, problems = parse_polygon([(50.0, 0.0), (50.0, 10.0), (51.0, 10.0), (51.0, 0.0)], "polygon")
+    assert problems == []
+    assert wide is not None

@@ -16,6 +16,7 @@ from marketplace.domain.geo import Point, Polygon
 from marketplace.domain.hours import ALWAYS_OPEN, OpeningHours, OpeningInterval
 from marketplace.domain.jobs import (
     MAX_DELIVERY_AFTER_PICKUP,
+    MAX_WINDOW,
     QUOTE_TTL,
     DeliveryOrder,
     DropoffKind,
@@ -245,9 +246,39 @@ def test_windows_must_be_ordered_open_and_let_delivery_follow_pickup() -> None:
     assert problems == {("pickupWindow.start", ErrorCode.INVALID)}
     far = NOW + timedelta(days=31)
     _, problems = check(
-        request(pickup_from=far, pickup_until=far + timedelta(hours=1), deliver_until=far + timedelta(hours=5))
+        request(
+            pickup_from=far,
+            pickup_until=far + timedelta(hours=1),
+            deliver_from=far + timedelta(hours=1),
+            deliver_until=far + timedelta(hours=5),
+        )
     )
     assert problems == {("pickupWindow", ErrorCode.OUT_OF_RANGE)}
+
+
+def test_no_window_spans_more_than_three_days_so_a_quote_cannot_hold_a_price_for_years() -> None:
+    start = NOW + timedelta(hours=2)
+    order, problems = check(
+        request(
+            pickup_from=start,
+            pickup_until=start + MAX_WINDOW,
+            deliver_from=start + MAX_WINDOW,
+            deliver_until=start + MAX_WINDOW + timedelta(days=1),
+        )
+    )
+    assert problems == set()
+    assert order is not None
+    _, problems = check(
+        request(
+            pickup_from=start,
+            pickup_until=start + MAX_WINDOW + timedelta(microseconds=1),
+            deliver_from=start + MAX_WINDOW,
+            deliver_until=start + MAX_WINDOW + timedelta(days=1),
+        )
+    )
+    assert problems == {("pickupWindow", ErrorCode.OUT_OF_RANGE)}
+    _, problems = check(request(deliver_until=request().deliver_from + MAX_WINDOW + timedelta(microseconds=1)))
+    assert problems == {("deliveryWindow", ErrorCode.OUT_OF_RANGE)}
 
 
 def test_the_pickup_location_must_be_open_during_the_pickup_window() -> None:

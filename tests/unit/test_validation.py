@@ -321,3 +321,35 @@ def test_a_parcel_fits_a_compartment_in_any_orientation_within_the_weight_limit(
     assert only_small.accepts((50, 100, 100), 1_000)
     assert not only_small.accepts((300, 300, 300), 1_000)  # would need the L, which has none
     assert not only_small.accepts((50, 100, 100), 25_001)
+
+
+@pytest.mark.parametrize("raw", ["\u200b", " \u200b\u2060 ", "\ufeff"])
+def test_text_that_shows_nothing_counts_as_empty(raw: str) -> None:
+    problems: list[FieldError] = []
+    validation.text(raw, "name", problems)
+    assert [(p.code, p.field) for p in problems] == [(ErrorCode.REQUIRED, "name")]
+    assert validation.optional_text(raw, "note", problems) is None
+
+
+@pytest.mark.parametrize("raw", ["Shop\u202egnp.exe", "Flag\u2066ship\u2069", "a\u200fb"])
+def test_text_that_reorders_itself_is_refused(raw: str) -> None:
+    problems: list[FieldError] = []
+    validation.text(raw, "name", problems)
+    validation.optional_text(raw, "note", problems)
+    assert [(p.code, p.field) for p in problems] == [(ErrorCode.INVALID, "name"), (ErrorCode.INVALID, "note")]
+
+
+def test_text_keeps_joiners_inside_visible_words() -> None:
+    """Zero-width joiners are part of some scripts and emoji; only text made of nothing else is empty."""
+    problems: list[FieldError] = []
+    assert (
+        validation.text("Caf\u00e9 \U0001f468\u200d\U0001f373", "name", problems)
+        == "Caf\u00e9 \U0001f468\u200d\U0001f373"
+    )
+    assert problems == []
+
+
+def test_a_compartment_list_longer_than_the_sizes_is_refused_at_once() -> None:
+    problems: list[FieldError] = []
+    parse_compartments([(CompartmentSize.S, 1)] * 100_000, "compartments", problems)
+    assert [(p.code, p.field) for p in problems] == [(ErrorCode.INVALID_COMPARTMENTS, "compartments")]
