@@ -761,9 +761,13 @@ def _failure_action(
 
 
 def booking_problems(
-    quote: Quote, now: datetime, location: PickupLocation | None, lockers: Mapping[UUID, Locker]
+    quote: Quote,
+    now: datetime,
+    location: PickupLocation | None,
+    lockers: Mapping[UUID, Locker],
+    area: ServiceArea | None,
 ) -> list[FieldError]:
-    """What may have changed in the quote's fifteen minutes: the clock, the store, the lockers."""
+    """What may have changed in the quote's fifteen minutes: the clock, the store, the lockers, the area."""
     order = quote.order
     problems: list[FieldError] = []
     if now >= min(order.pickup_window.end_at, order.delivery_window.end_at):
@@ -771,6 +775,16 @@ def booking_problems(
     if location is None or location.archived_at is not None:
         problems.append(
             FieldError(ErrorCode.LOCATION_ARCHIVED, "the pickup location was archived since the quote", "quoteId")
+        )
+    if area is None or not area.active:
+        problems.append(
+            FieldError(ErrorCode.OUTSIDE_SERVICE_AREA, "the service area was paused since the quote", "quoteId")
+        )
+    elif not (area.contains(order.pickup_point) and area.contains(order.dropoff.point)):
+        problems.append(
+            FieldError(
+                ErrorCode.OUTSIDE_SERVICE_AREA, "the service area no longer holds the pickup and drop-off", "quoteId"
+            )
         )
     for locker_id in (order.dropoff.locker_id, order.fallback_locker_id):
         if locker_id is not None and not (locker_id in lockers and lockers[locker_id].active):

@@ -427,17 +427,23 @@ def test_booking_rechecks_what_may_have_changed_since_the_quote() -> None:
     assert order is not None
     quote = new_quote(uuid4(), ORG, order, NOW)
     live = {box.id: box}
-    assert booking_problems(quote, NOW, STORE, live) == []
+    assert booking_problems(quote, NOW, STORE, live, AMSTERDAM) == []
     closed_at = NOW + timedelta(hours=3)
-    assert [p.code for p in booking_problems(quote, closed_at, STORE, live)] == [ErrorCode.WINDOW_CLOSED]
-    assert [p.code for p in booking_problems(quote, NOW, replace(STORE, archived_at=NOW), live)] == [
+    assert [p.code for p in booking_problems(quote, closed_at, STORE, live, AMSTERDAM)] == [ErrorCode.WINDOW_CLOSED]
+    assert [p.code for p in booking_problems(quote, NOW, replace(STORE, archived_at=NOW), live, AMSTERDAM)] == [
         ErrorCode.LOCATION_ARCHIVED
     ]
-    assert [p.code for p in booking_problems(quote, NOW, STORE, {box.id: replace(box, active=False)})] == [
+    assert [p.code for p in booking_problems(quote, NOW, STORE, {box.id: replace(box, active=False)}, AMSTERDAM)] == [
         ErrorCode.LOCKER_UNAVAILABLE
     ]
-    assert [p.code for p in booking_problems(quote, NOW, None, {})] == [
+    assert [p.code for p in booking_problems(quote, NOW, STORE, live, replace(AMSTERDAM, active=False))] == [
+        ErrorCode.OUTSIDE_SERVICE_AREA
+    ]
+    shrunk = replace(AMSTERDAM, polygon=Polygon((Point(52.36, 4.85), Point(52.36, 4.95), Point(52.40, 4.95))))
+    assert [p.code for p in booking_problems(quote, NOW, STORE, live, shrunk)] == [ErrorCode.OUTSIDE_SERVICE_AREA]
+    assert [p.code for p in booking_problems(quote, NOW, None, {}, None)] == [
         ErrorCode.LOCATION_ARCHIVED,
+        ErrorCode.OUTSIDE_SERVICE_AREA,
         ErrorCode.LOCKER_UNAVAILABLE,
     ]
 
