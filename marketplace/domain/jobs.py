@@ -352,13 +352,20 @@ def normalize_phone(raw: str, field: str, problems: list[FieldError]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Lookups:
-    """What a batch of requests names, looked up once for the whole batch."""
+    """What a batch of requests names, looked up once for the whole batch.
+
+    `areas` are the active areas around every point named (the stores' included, since a store lies
+    inside its own area): a store's area missing from them is not active.
+    """
 
     now: datetime
     pickup_locations: Mapping[UUID, PickupLocation]
     lockers: Mapping[UUID, Locker]
     areas: Sequence[ServiceArea]
     taken_references: Collection[str] = field(default_factory=frozenset)
+
+    def active_area(self, area_id: UUID) -> ServiceArea | None:
+        return next((a for a in self.areas if a.id == area_id and a.active), None)
 
 
 def max_declared_value_minor(currency: str) -> int:
@@ -542,7 +549,8 @@ def check_request(
     recipient = _recipient(req, p, problems)
     reference = _reference(req, p, lookups, problems)
 
-    # Pickup: the caller's own location, in service, open during the pickup window.
+    # Pickup: the caller's own location, in service, open during the pickup window. The job is priced and
+    # matched in the store's own area, never in another one that happens to overlap it on the map.
     area: ServiceArea | None = None
     location = lookups.pickup_locations.get(req.pickup_location_id)
     location_at = _path(p, "pickupLocationId")
@@ -553,11 +561,13 @@ def check_request(
         problems.append(FieldError(ErrorCode.LOCATION_ARCHIVED, "the pickup location is archived", location_at))
         location = None
     else:
-        area = _in_area(location.point, lookups)
+        area = lookups.active_area(location.area_id)
         if area is None:
             problems.append(
                 FieldError(
-                    ErrorCode.OUTSIDE_SERVICE_AREA, "the pickup location is outside every service area", location_at
+                    ErrorCode.OUTSIDE_SERVICE_AREA,
+                    "the pickup location's service area is paused: it takes no new deliveries",
+                    location_at,
                 )
             )
         elif windows_ok and not location.opening_hours.open_during(req.pickup_from, req.pickup_until, area.time_zone):
@@ -625,10 +635,9 @@ def _dropoff(
         locker = _usable_locker(raw.locker_id, locker_at, lookups, parcels, problems)
         if locker is None:
             return None
-        locker_area = _in_area(locker.point, lookups)
-        if not _same_area(area, locker_area, locker_at, "the locker", problems):
+        locker_area = _within(area, locker.point, lookups, locker_at, "the locker", problems)
+        if locker_area is None:
             return None
-        assert locker_area is not None
         if windows_ok and not locker.opening_hours.open_during(
             req.deliver_from, req.deliver_until, locker_area.time_zone
         ):
@@ -670,8 +679,7 @@ def _dropoff(
         point_errors = point_problems(point.lat, point.lng, f"{at}.point")
         problems.extend(point_errors)
         if not point_errors:
-            dropoff_area = _in_area(point, lookups)
-            _same_area(area, dropoff_area, f"{at}.point", "the drop-off", problems)
+            dropoff_area = _within(area, point, lookups, f"{at}.point", "the drop-off", problems)
     # The postal code and country must be those of the area the point lies in.
     expected_country = dropoff_area.country_code if dropoff_area is not None else country
     if dropoff_area is not None and country in validation.SUPPORTED_COUNTRIES and country != dropoff_area.country_code:
@@ -696,20 +704,30 @@ def _dropoff(
     )
 
 
-def _same_area(
-    pickup_area: ServiceArea | None, area: ServiceArea | None, at: str, what: str, problems: list[FieldError]
-) -> bool:
-    if area is None:
+def _within(
+    pickup_area: ServiceArea | None, point: Point, lookups: Lookups, at: str, what: str, problems: list[FieldError]
+) -> ServiceArea | None:
+    """The area a drop-off point is served in: the pickup's own, which must hold it.
+
+    Without a usable pickup area (its own problem is reported), the point is still checked against
+    the active areas, so its address can be validated against the right country.
+    """
+    if pickup_area is not None and pickup_area.contains(point):
+        return pickup_area
+    found = _in_area(point, lookups)
+    if found is None:
         problems.append(FieldError(ErrorCode.OUTSIDE_SERVICE_AREA, f"{what} is outside every service area", at))
-        return False
-    if pickup_area is not None and area.id != pickup_area.id:
+        return None
+    if pickup_area is not None:
         problems.append(
             FieldError(
-                ErrorCode.OUTSIDE_SERVICE_AREA, f"{what} is in {area.name}, the pickup in {pickup_area.name}", at
+                ErrorCode.OUTSIDE_SERVICE_AREA,
+                f"{what} is outside {pickup_area.name}, the pickup's service area (it is in {found.name})",
+                at,
             )
         )
-        return False
-    return True
+        return None
+    return found
 
 
 def _failure_action(
@@ -754,7 +772,7 @@ def _failure_action(
         locker = _usable_locker(req.fallback_locker_id, fallback_at, lookups, parcels, problems)
         if locker is None:
             return None
-        if not _same_area(area, _in_area(locker.point, lookups), fallback_at, "the fallback locker", problems):
+        if _within(area, locker.point, lookups, fallback_at, "the fallback locker", problems) is None:
             return None
         return locker.id
     return None
