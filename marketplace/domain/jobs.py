@@ -49,6 +49,10 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A job in these states still has its parcels picked up or carried from its pickup location.
+UNFINISHED_JOB_STATUSES = (JobStatus.BOOKED, JobStatus.ASSIGNED, JobStatus.IN_TRANSIT)
+
+
 class FailureAction(StrEnum):
     """What the courier does when the parcel cannot be handed over."""
 
@@ -793,6 +797,13 @@ def booking_problems(
     if location is None or location.archived_at is not None:
         problems.append(
             FieldError(ErrorCode.LOCATION_ARCHIVED, "the pickup location was archived since the quote", "quoteId")
+        )
+    elif location.point != order.pickup_point:
+        # A store without unfinished jobs may move; the quote priced the pickup where it was.
+        problems.append(
+            FieldError(
+                ErrorCode.QUOTE_EXPIRED, "the pickup location moved since the quote; ask for a new one", "quoteId"
+            )
         )
     if area is None or not area.active:
         problems.append(

@@ -18,8 +18,9 @@ from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.geo import Point
 from marketplace.domain.places import Address, PickupLocationKind
 from marketplace.services.container import Services
-from tests.factories import DAM_SQUARE, UTRECHT, make_area, make_pickup_location, uuid_of
+from tests.factories import DAM_SQUARE, OOST, UTRECHT, make_area, make_pickup_location, uuid_of
 from tests.helpers import PASSWORD, GraphQL, wait_until_blocked_on_a_lock
+from tests.integration.ops_jobs import book_quote, open_shop, request_quote
 
 FIELDS = """
 id kind name areaId archivedAt
@@ -373,3 +374,39 @@ async def test_archiving_while_an_edit_is_in_flight_keeps_the_edit(
     stored = await db.fetchrow("SELECT name, archived_at FROM pickup_locations")
     assert stored is not None
     assert (stored["name"], stored["archived_at"]) == ("Dam store", services.clock.now())
+
+
+async def test_a_store_with_unfinished_jobs_keeps_its_place_but_may_be_renamed(
+    gql: GraphQL, services: Services, db: asyncpg.Connection
+) -> None:
+    """Jobs booked, assigned or in transit are picked up where the store is: moving it would strand them."""
+    shop = await open_shop(gql, services, await make_area(services), "owner@shop.example", "Shop")
+    quote = await request_quote(gql, shop.token, shop.request())
+    assert (await book_quote(gql, shop.token, quote["quote"]["id"]))["errors"] == []
+    oost = {"lat": OOST.lat, "lng": OOST.lng}
+    rokin = {**location_input()["address"], "street": "Rokin", "houseNumber": "2"}
+
+    for status in ("booked", "assigned", "in_transit"):
+        await db.execute("UPDATE jobs SET status = $1", status)
+        body = await gql(UPDATE, {"i": {"id": shop.location, "point": oost, "address": rokin}}, token=shop.token)
+        refused = body["data"]["updatePickupLocation"]
+        assert refused["pickupLocation"] is None
+        assert {(e["field"], e["code"]) for e in refused["errors"]} == {
+            ("point", "LOCATION_IN_USE"),
+            ("address", "LOCATION_IN_USE"),
+        }
+    row = await db.fetchrow("SELECT lat, street FROM pickup_locations")
+    assert row is not None
+    assert (row["lat"], row["street"]) == (DAM_SQUARE.lat, "Damrak")
+
+    # A new name, new hours, or the same address sent again change nothing a job relies on.
+    unchanged_address = location_input()["address"]
+    changes = {"name": "Dam store", "openingHours": WEEKDAYS, "address": unchanged_address, "point": None}
+    body = await gql(UPDATE, {"i": {"id": shop.location, **changes}}, token=shop.token)
+    assert body["data"]["updatePickupLocation"]["errors"] == []
+    assert body["data"]["updatePickupLocation"]["pickupLocation"]["name"] == "Dam store"
+
+    await db.execute("UPDATE jobs SET status = 'delivered'")
+    body = await gql(UPDATE, {"i": {"id": shop.location, "point": oost, "address": rokin}}, token=shop.token)
+    assert body["data"]["updatePickupLocation"]["errors"] == []
+    assert body["data"]["updatePickupLocation"]["pickupLocation"]["point"] == oost

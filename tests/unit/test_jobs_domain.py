@@ -452,6 +452,10 @@ def test_booking_rechecks_what_may_have_changed_since_the_quote() -> None:
     assert [p.code for p in booking_problems(quote, NOW, STORE, {box.id: replace(box, active=False)}, AMSTERDAM)] == [
         ErrorCode.LOCKER_UNAVAILABLE
     ]
+    # A store moved since (no job held it in place): the quote priced a pickup that is no longer there.
+    assert [p.code for p in booking_problems(quote, NOW, replace(STORE, point=ZUID), live, AMSTERDAM)] == [
+        ErrorCode.QUOTE_EXPIRED
+    ]
     assert [p.code for p in booking_problems(quote, NOW, STORE, live, replace(AMSTERDAM, active=False))] == [
         ErrorCode.OUTSIDE_SERVICE_AREA
     ]
