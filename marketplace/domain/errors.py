@@ -71,6 +71,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_ROWS = "TOO_MANY_ROWS"
     DUPLICATE_REFERENCE = "DUPLICATE_REFERENCE"
     LOCATION_ARCHIVED = "LOCATION_ARCHIVED"
+    LOCATION_IN_USE = "LOCATION_IN_USE"
 
 
 @dataclass(frozen=True, slots=True)

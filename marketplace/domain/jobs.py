@@ -51,6 +51,10 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A job in these states still has its parcels picked up or carried from its pickup location.
+UNFINISHED_JOB_STATUSES = (JobStatus.BOOKED, JobStatus.ASSIGNED, JobStatus.IN_TRANSIT)
+
+
 class FailureAction(StrEnum):
     """What the courier does when the parcel cannot be handed over."""
 
@@ -354,13 +358,20 @@ def normalize_phone(raw: str, field: str, problems: list[FieldError]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Lookups:
-    """What a batch of requests names, looked up once for the whole batch."""
+    """What a batch of requests names, looked up once for the whole batch.
+
+    `areas` are the active areas around every point named (the stores' included, since a store lies
+    inside its own area): a store's area missing from them is not active.
+    """
 
     now: datetime
     pickup_locations: Mapping[UUID, PickupLocation]
     lockers: Mapping[UUID, Locker]
     areas: Sequence[ServiceArea]
     taken_references: Collection[str] = field(default_factory=frozenset)
+
+    def active_area(self, area_id: UUID) -> ServiceArea | None:
+        return next((a for a in self.areas if a.id == area_id and a.active), None)
 
 
 def max_declared_value_minor(currency: str) -> int:
@@ -552,7 +563,8 @@ def check_request(
     recipient = _recipient(req, p, problems)
     reference = _reference(req, p, lookups, problems)
 
-    # Pickup: the caller's own location, in service, open during the pickup window.
+    # Pickup: the caller's own location, in service, open during the pickup window. The job is priced and
+    # matched in the store's own area, never in another one that happens to overlap it on the map.
     area: ServiceArea | None = None
     location = lookups.pickup_locations.get(req.pickup_location_id)
     location_at = _path(p, "pickupLocationId")
@@ -563,11 +575,13 @@ def check_request(
         problems.append(FieldError(ErrorCode.LOCATION_ARCHIVED, "the pickup location is archived", location_at))
         location = None
     else:
-        area = _in_area(location.point, lookups)
+        area = lookups.active_area(location.area_id)
         if area is None:
             problems.append(
                 FieldError(
-                    ErrorCode.OUTSIDE_SERVICE_AREA, "the pickup location is outside every service area", location_at
+                    ErrorCode.OUTSIDE_SERVICE_AREA,
+                    "the pickup location's service area is paused: it takes no new deliveries",
+                    location_at,
                 )
             )
         elif windows_ok and not location.opening_hours.open_during(req.pickup_from, req.pickup_until, area.time_zone):
@@ -635,10 +649,9 @@ def _dropoff(
         locker = _usable_locker(raw.locker_id, locker_at, lookups, parcels, problems)
         if locker is None:
             return None
-        locker_area = _in_area(locker.point, lookups)
-        if not _same_area(area, locker_area, locker_at, "the locker", problems):
+        locker_area = _within(area, locker.point, lookups, locker_at, "the locker", problems)
+        if locker_area is None:
             return None
-        assert locker_area is not None
         if windows_ok and not locker.opening_hours.open_during(
             req.deliver_from, req.deliver_until, locker_area.time_zone
         ):
@@ -680,8 +693,7 @@ def _dropoff(
         point_errors = point_problems(point.lat, point.lng, f"{at}.point")
         problems.extend(point_errors)
         if not point_errors:
-            dropoff_area = _in_area(point, lookups)
-            _same_area(area, dropoff_area, f"{at}.point", "the drop-off", problems)
+            dropoff_area = _within(area, point, lookups, f"{at}.point", "the drop-off", problems)
     # The postal code and country must be those of the area the point lies in.
     expected_country = dropoff_area.country_code if dropoff_area is not None else country
     if dropoff_area is not None and country in validation.SUPPORTED_COUNTRIES and country != dropoff_area.country_code:
@@ -706,20 +718,30 @@ def _dropoff(
     )
 
 
-def _same_area(
-    pickup_area: ServiceArea | None, area: ServiceArea | None, at: str, what: str, problems: list[FieldError]
-) -> bool:
-    if area is None:
+def _within(
+    pickup_area: ServiceArea | None, point: Point, lookups: Lookups, at: str, what: str, problems: list[FieldError]
+) -> ServiceArea | None:
+    """The area a drop-off point is served in: the pickup's own, which must hold it.
+
+    Without a usable pickup area (its own problem is reported), the point is still checked against
+    the active areas, so its address can be validated against the right country.
+    """
+    if pickup_area is not None and pickup_area.contains(point):
+        return pickup_area
+    found = _in_area(point, lookups)
+    if found is None:
         problems.append(FieldError(ErrorCode.OUTSIDE_SERVICE_AREA, f"{what} is outside every service area", at))
-        return False
-    if pickup_area is not None and area.id != pickup_area.id:
+        return None
+    if pickup_area is not None:
         problems.append(
             FieldError(
-                ErrorCode.OUTSIDE_SERVICE_AREA, f"{what} is in {area.name}, the pickup in {pickup_area.name}", at
+                ErrorCode.OUTSIDE_SERVICE_AREA,
+                f"{what} is outside {pickup_area.name}, the pickup's service area (it is in {found.name})",
+                at,
             )
         )
-        return False
-    return True
+        return None
+    return found
 
 
 def _failure_action(
@@ -764,16 +786,20 @@ def _failure_action(
         locker = _usable_locker(req.fallback_locker_id, fallback_at, lookups, parcels, problems)
         if locker is None:
             return None
-        if not _same_area(area, _in_area(locker.point, lookups), fallback_at, "the fallback locker", problems):
+        if _within(area, locker.point, lookups, fallback_at, "the fallback locker", problems) is None:
             return None
         return locker.id
     return None
 
 
 def booking_problems(
-    quote: Quote, now: datetime, location: PickupLocation | None, lockers: Mapping[UUID, Locker]
+    quote: Quote,
+    now: datetime,
+    location: PickupLocation | None,
+    lockers: Mapping[UUID, Locker],
+    area: ServiceArea | None,
 ) -> list[FieldError]:
-    """What may have changed in the quote's fifteen minutes: the clock, the store, the lockers."""
+    """What may have changed in the quote's fifteen minutes: the clock, the store, the lockers, the area."""
     order = quote.order
     problems: list[FieldError] = []
     if now >= min(order.pickup_window.end_at, order.delivery_window.end_at):
@@ -781,6 +807,23 @@ def booking_problems(
     if location is None or location.archived_at is not None:
         problems.append(
             FieldError(ErrorCode.LOCATION_ARCHIVED, "the pickup location was archived since the quote", "quoteId")
+        )
+    elif location.point != order.pickup_point:
+        # A store without unfinished jobs may move; the quote priced the pickup where it was.
+        problems.append(
+            FieldError(
+                ErrorCode.QUOTE_EXPIRED, "the pickup location moved since the quote; ask for a new one", "quoteId"
+            )
+        )
+    if area is None or not area.active:
+        problems.append(
+            FieldError(ErrorCode.OUTSIDE_SERVICE_AREA, "the service area was paused since the quote", "quoteId")
+        )
+    elif not (area.contains(order.pickup_point) and area.contains(order.dropoff.point)):
+        problems.append(
+            FieldError(
+                ErrorCode.OUTSIDE_SERVICE_AREA, "the service area no longer holds the pickup and drop-off", "quoteId"
+            )
         )
     for locker_id in (order.dropoff.locker_id, order.fallback_locker_id):
         if locker_id is not None and not (locker_id in lockers and lockers[locker_id].active):

@@ -85,9 +85,10 @@ class ServiceAreaRepository:
         row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM service_areas WHERE id = $1{lock}", area_id)
         return None if row is None else _area(row)
 
-    async def get_many(self, ids: Sequence[UUID]) -> dict[UUID, ServiceArea]:
+    async def get_many(self, ids: Sequence[UUID], *, for_share: bool = False) -> dict[UUID, ServiceArea]:
+        lock = " FOR SHARE" if for_share else ""
         rows = await self._conn.fetch(
-            f"SELECT {_COLUMNS} FROM service_areas WHERE id = ANY($1::uuid[])", list(set(ids))
+            f"SELECT {_COLUMNS} FROM service_areas WHERE id = ANY($1::uuid[]){lock}", list(set(ids))
         )
         return {r["id"]: _area(r) for r in rows}
 
@@ -128,10 +129,15 @@ class ServiceAreaRepository:
         )
         return [Point(r["lat"], r["lng"]) for r in rows]
 
-    async def containing(self, points: list[Point]) -> list[ServiceArea]:
-        """Active areas whose bounding box holds any of the points: one query, exact test in Python."""
+    async def containing(self, points: list[Point], *, for_share: bool = False) -> list[ServiceArea]:
+        """Active areas whose bounding box holds any of the points: one query, exact test in Python.
+
+        `for_share` makes a booking wait for an edit of an area in flight (pausing it, say) and then
+        read what it wrote: an area paused meanwhile is no longer among the results.
+        """
         if not points:
             return []
+        lock = "FOR SHARE OF a" if for_share else ""
         rows = await self._conn.fetch(
             f"""
             SELECT {_COLUMNS} FROM service_areas a
@@ -139,6 +145,7 @@ class ServiceAreaRepository:
                 SELECT 1 FROM unnest($1::float8[], $2::float8[]) AS p(lat, lng)
                 WHERE p.lat BETWEEN a.min_lat AND a.max_lat AND p.lng BETWEEN a.min_lng AND a.max_lng
             )
+            {lock}
             """,
             [p.lat for p in points],
             [p.lng for p in points],

@@ -12,6 +12,7 @@ import asyncpg
 
 from marketplace.domain.geo import Point
 from marketplace.domain.jobs import (
+    UNFINISHED_JOB_STATUSES,
     DeliveryOrder,
     Dropoff,
     DropoffKind,
@@ -445,6 +446,15 @@ class JobRepository:
             list(set(references)),
         )
         return {r["reference"] for r in rows}
+
+    async def unfinished_at_pickup_location(self, location_id: UUID) -> bool:
+        """Whether any job booked, assigned or in transit is picked up at the location."""
+        found = await self._conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE pickup_location_id = $1 AND status = ANY($2::text[]))",
+            location_id,
+            [s.value for s in UNFINISHED_JOB_STATUSES],
+        )
+        return bool(found)
 
     async def _parcels_of(self, job_ids: Sequence[UUID]) -> dict[UUID, tuple[Parcel, ...]]:
         rows = await self._conn.fetch(

@@ -114,13 +114,15 @@ class PickupLocationRepository:
         )
 
     async def get(
-        self, location_id: UUID, organization_id: UUID | None, *, for_update: bool = False
+        self, location_id: UUID, organization_id: UUID | None, *, for_update: bool = False, for_share: bool = False
     ) -> PickupLocation | None:
         """Scoped to the organisation unless None (admins): another tenant's location is 'not found'.
 
         `for_update` locks the row, so two concurrent edits apply one after the other, neither lost.
+        `for_share` lets bookings read it side by side while an edit or archiving waits for them, and
+        makes a booking wait for an edit in flight and then see what it wrote.
         """
-        lock = "FOR UPDATE" if for_update else ""
+        lock = "FOR UPDATE" if for_update else "FOR SHARE" if for_share else ""
         row = await self._conn.fetchrow(
             f"""
             SELECT {_LOCATION_COLUMNS} FROM pickup_locations
@@ -132,9 +134,14 @@ class PickupLocationRepository:
         )
         return None if row is None else _location(row)
 
-    async def get_many(self, ids: Sequence[UUID], organization_id: UUID) -> dict[UUID, PickupLocation]:
+    async def get_many(
+        self, ids: Sequence[UUID], organization_id: UUID, *, for_share: bool = False
+    ) -> dict[UUID, PickupLocation]:
+        """`for_share`: as in `get`, for a batch of bookings."""
+        lock = " FOR SHARE" if for_share else ""
         rows = await self._conn.fetch(
-            f"SELECT {_LOCATION_COLUMNS} FROM pickup_locations WHERE id = ANY($1::uuid[]) AND organization_id = $2",
+            f"SELECT {_LOCATION_COLUMNS} FROM pickup_locations WHERE id = ANY($1::uuid[]) AND organization_id = $2"
+            + lock,
             list(set(ids)),
             organization_id,
         )
@@ -201,14 +208,16 @@ class LockerRepository:
             locker.updated_at,
         )
 
-    async def get(self, locker_id: UUID, *, for_update: bool = False) -> Locker | None:
-        lock = " FOR UPDATE" if for_update else ""
+    async def get(self, locker_id: UUID, *, for_update: bool = False, for_share: bool = False) -> Locker | None:
+        """`for_share` lets bookings read the locker side by side while switching it off waits for them."""
+        lock = " FOR UPDATE" if for_update else " FOR SHARE" if for_share else ""
         row = await self._conn.fetchrow(f"SELECT {_LOCKER_COLUMNS} FROM lockers WHERE id = $1{lock}", locker_id)
         return None if row is None else _locker(row)
 
-    async def get_many(self, ids: Sequence[UUID]) -> dict[UUID, Locker]:
+    async def get_many(self, ids: Sequence[UUID], *, for_share: bool = False) -> dict[UUID, Locker]:
+        lock = " FOR SHARE" if for_share else ""
         rows = await self._conn.fetch(
-            f"SELECT {_LOCKER_COLUMNS} FROM lockers WHERE id = ANY($1::uuid[])", list(set(ids))
+            f"SELECT {_LOCKER_COLUMNS} FROM lockers WHERE id = ANY($1::uuid[]){lock}", list(set(ids))
         )
         return {r["id"]: _locker(r) for r in rows}
 

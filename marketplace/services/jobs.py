@@ -59,19 +59,30 @@ def _organization_of(principal: Principal) -> UUID:
 
 
 async def _lookups(
-    repos: Repositories, organization_id: UUID, requests: Sequence[QuoteRequest], now: datetime
+    repos: Repositories,
+    organization_id: UUID,
+    requests: Sequence[QuoteRequest],
+    now: datetime,
+    *,
+    for_share: bool = False,
 ) -> Lookups:
-    """Everything a batch names, in four queries whatever its size."""
-    locations = await repos.pickup_locations.get_many([r.pickup_location_id for r in requests], organization_id)
+    """Everything a batch names, in four queries whatever its size.
+
+    `for_share` (booking): the stores, lockers and areas stay locked until the booking commits, so an
+    archiving, a locker switched off or an area paused in flight is waited for and then seen.
+    """
+    locations = await repos.pickup_locations.get_many(
+        [r.pickup_location_id for r in requests], organization_id, for_share=for_share
+    )
     locker_ids = [r.dropoff.locker_id for r in requests if r.dropoff.locker_id is not None]
     locker_ids += [r.fallback_locker_id for r in requests if r.fallback_locker_id is not None]
-    lockers = await repos.lockers.get_many(locker_ids)
+    lockers = await repos.lockers.get_many(locker_ids, for_share=for_share)
     points: set[Point] = {loc.point for loc in locations.values()} | {lk.point for lk in lockers.values()}
     for r in requests:
         p = r.dropoff.point
         if p is not None and not point_problems(p.lat, p.lng, "point"):
             points.add(p)
-    areas = await repos.areas.containing(sorted(points, key=lambda p: (p.lat, p.lng)))
+    areas = await repos.areas.containing(sorted(points, key=lambda p: (p.lat, p.lng)), for_share=for_share)
     references = [" ".join(r.reference.split()) for r in requests if r.reference is not None and r.reference.strip()]
     taken = await repos.jobs.references_taken(organization_id, references)
     return Lookups(now=now, pickup_locations=locations, lockers=lockers, areas=areas, taken_references=taken)
@@ -148,10 +159,15 @@ class JobService:
                         ErrorCode.QUOTE_EXPIRED, "the quote has expired; ask for a new one", "quoteId"
                     )
                 order = quote.order
-                location = await uow.repos.pickup_locations.get(order.pickup_location_id, organization_id)
+                # Locked until the booking commits: an archiving, a locker switched off or an area paused
+                # in flight is waited for and then seen here, never booked past.
+                location = await uow.repos.pickup_locations.get(
+                    order.pickup_location_id, organization_id, for_share=True
+                )
                 locker_ids = [i for i in (order.dropoff.locker_id, order.fallback_locker_id) if i is not None]
-                lockers = await uow.repos.lockers.get_many(locker_ids) if locker_ids else {}
-                problems = booking_problems(quote, now, location, lockers)
+                lockers = await uow.repos.lockers.get_many(locker_ids, for_share=True) if locker_ids else {}
+                area = await uow.repos.areas.get(order.area_id, for_share=True)
+                problems = booking_problems(quote, now, location, lockers, area)
                 if problems:
                     raise DomainError(problems)
                 reference = quote.order.reference
@@ -202,7 +218,7 @@ class JobService:
 
             async def create() -> list[UUID]:
                 now = self._clock.now()
-                lookups = await _lookups(uow.repos, organization_id, requests, now)
+                lookups = await _lookups(uow.repos, organization_id, requests, now, for_share=True)
                 problems: list[FieldError] = batch_duplicates(requests)
                 quotes: list[Quote] = []
                 for i, request in enumerate(requests):

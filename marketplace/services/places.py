@@ -403,6 +403,16 @@ class PlacesService:
             hours = self._hours(
                 _raw_hours(location.opening_hours) if opening_hours is None else opening_hours, problems
             )
+            # Unfinished jobs are picked up at the stored point and address (the row is locked, so none
+            # is booked meanwhile); a store that really moves is a new location. Name and hours may change.
+            changed = []
+            if point is not None and point != location.point:
+                changed.append("point")
+            if address is not None and clean_address != location.address:
+                changed.append("address")
+            if changed and await uow.repos.jobs.unfinished_at_pickup_location(location.id):
+                msg = "jobs booked here are not finished yet; archive this location and add a new one instead"
+                problems.extend(FieldError(ErrorCode.LOCATION_IN_USE, msg, path) for path in changed)
             if problems or area is None:
                 raise DomainError(problems)
             updated = PickupLocation(

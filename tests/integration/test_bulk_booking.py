@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
 from marketplace.clock import ManualClock
+from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.areas import ServiceArea
+from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.jobs import DropoffRequest, ParcelRequest, QuoteRequest, RecipientRequest
 from marketplace.domain.pricing import road_distance_m
 from marketplace.logs import configure_logging
 from marketplace.services.container import Services
-from tests.conftest import make_settings
-from tests.factories import DAM_SQUARE, OOST, UTRECHT, make_area
-from tests.helpers import GraphQL, running_app
+from tests.conftest import T0, make_settings
+from tests.factories import DAM_SQUARE, OOST, UTRECHT, ZUID, make_area
+from tests.helpers import GraphQL, running_app, wait_until_blocked_on_a_lock
 from tests.integration.ops_jobs import BOOK_JOBS, JOBS, Shop, address, count, open_shop, parcel
 
 
@@ -105,6 +111,70 @@ async def test_a_batch_holds_one_to_five_hundred_rows(gql: GraphQL, shop: Shop) 
     assert [(e["field"], e["code"]) for e in empty["errors"]] == [("jobs", "REQUIRED")]
     too_many = await book_jobs(gql, shop, [shop.request()] * 501)
     assert [(e["field"], e["code"]) for e in too_many["errors"]] == [("jobs", "TOO_MANY_ROWS")]
+
+
+def domain_request(shop: Shop, reference: str) -> QuoteRequest:
+    """The same delivery as `shop.request()`, for tests that call the service directly."""
+    return QuoteRequest(
+        pickup_location_id=shop.location_id,
+        dropoff=DropoffRequest(
+            street="Beethovenstraat",
+            house_number="12",
+            postal_code="1077 JH",
+            city="Amsterdam",
+            country_code="NL",
+            point=ZUID,
+        ),
+        pickup_from=T0 + timedelta(hours=2),
+        pickup_until=T0 + timedelta(hours=4),
+        deliver_from=T0 + timedelta(hours=4),
+        deliver_until=T0 + timedelta(hours=10),
+        parcels=(ParcelRequest(1_500, 300, 200, 100, 4_999, "EUR"),),
+        recipient=RecipientRequest(name="Ada de Vries", phone="+31612345678"),
+        reference=reference,
+    )
+
+
+async def test_a_store_archived_while_a_batch_is_being_booked_stops_the_batch(
+    services: Services, shop: Shop, db: asyncpg.Connection
+) -> None:
+    """Driven through the service: the HTTP test client would block this loop while the batch waits."""
+    principal = Principal(role=Role.RETAILER, user_id=None, organization_id=shop.organization_id)
+    batch = [domain_request(shop, f"ORDER-{i}") for i in range(2)]
+    async with services.db.uow() as uow:
+        store = await uow.repos.pickup_locations.get(shop.location_id, shop.organization_id, for_update=True)
+        assert store is not None
+        await uow.repos.pickup_locations.save(replace(store, archived_at=T0))
+        booking = asyncio.create_task(services.jobs.book_jobs(principal, batch, idempotency_key=None))
+        await wait_until_blocked_on_a_lock(db, "the batch")
+        await uow.commit()
+    with pytest.raises(DomainError) as refused:
+        await booking
+    assert [(e.code, e.field) for e in refused.value.errors] == [
+        (ErrorCode.LOCATION_ARCHIVED, "jobs[0].pickupLocationId"),
+        (ErrorCode.LOCATION_ARCHIVED, "jobs[1].pickupLocationId"),
+    ]
+    assert await count(db, "jobs") == 0
+
+
+async def test_an_area_paused_while_a_batch_is_being_booked_stops_the_batch(
+    services: Services, shop: Shop, area: ServiceArea, db: asyncpg.Connection
+) -> None:
+    principal = Principal(role=Role.RETAILER, user_id=None, organization_id=shop.organization_id)
+    async with services.db.uow() as uow:
+        assert await uow.repos.areas.get(area.id, for_update=True) is not None
+        assert await uow.repos.areas.save(replace(area, active=False))
+        booking = asyncio.create_task(
+            services.jobs.book_jobs(principal, [domain_request(shop, "ORDER-1")], idempotency_key=None)
+        )
+        await wait_until_blocked_on_a_lock(db, "the batch")
+        await uow.commit()
+    with pytest.raises(DomainError) as refused:
+        await booking
+    assert (ErrorCode.OUTSIDE_SERVICE_AREA, "jobs[0].pickupLocationId") in {
+        (e.code, e.field) for e in refused.value.errors
+    }
+    assert await count(db, "jobs") == 0
 
 
 # --- statement count ------------------------------------------------------------------------------

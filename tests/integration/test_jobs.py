@@ -13,12 +13,12 @@ import pytest
 from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.areas import ServiceArea
-from marketplace.domain.errors import DomainError
+from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
 from tests.factories import make_area, make_locker, uuid_of
-from tests.helpers import GraphQL
+from tests.helpers import GraphQL, wait_until_blocked_on_a_lock
 from tests.integration.ops_jobs import (
     JOB,
     JOBS,
@@ -270,3 +270,40 @@ async def test_a_job_booked_with_an_api_key_records_the_key(gql: GraphQL, shop: 
     row = await db.fetchrow("SELECT booked_by_user_id, booked_by_api_key_id FROM jobs")
     assert row is not None
     assert (row["booked_by_user_id"], row["booked_by_api_key_id"]) == (None, uuid_of(created["apiKey"]["id"], "ApiKey"))
+
+
+async def test_a_store_archived_while_its_quote_is_being_booked_stops_the_booking(
+    gql: GraphQL, services: Services, shop: Shop, db: asyncpg.Connection
+) -> None:
+    """Driven through the service: the HTTP test client would block this loop while the booking waits."""
+    quote_id = uuid_of(await quoted(gql, shop), "Quote")
+    principal = Principal(role=Role.RETAILER, user_id=None, organization_id=shop.organization_id)
+    async with services.db.uow() as uow:
+        store = await uow.repos.pickup_locations.get(shop.location_id, shop.organization_id, for_update=True)
+        assert store is not None
+        await uow.repos.pickup_locations.save(replace(store, archived_at=T0))
+        booking = asyncio.create_task(services.jobs.book_quote(principal, quote_id=quote_id, idempotency_key=None))
+        await wait_until_blocked_on_a_lock(db, "the booking")
+        await uow.commit()
+    with pytest.raises(DomainError) as refused:
+        await booking
+    assert [(e.code, e.field) for e in refused.value.errors] == [(ErrorCode.LOCATION_ARCHIVED, "quoteId")]
+    assert await count(db, "jobs") == 0
+
+
+async def test_a_locker_switched_off_while_a_quote_to_it_is_being_booked_stops_the_booking(
+    gql: GraphQL, services: Services, shop: Shop, area: ServiceArea, db: asyncpg.Connection
+) -> None:
+    locker = await make_locker(services, area)
+    quote_id = uuid_of(await quoted(gql, shop, dropoff={"lockerId": str(global_id("Locker", locker.id))}), "Quote")
+    principal = Principal(role=Role.RETAILER, user_id=None, organization_id=shop.organization_id)
+    async with services.db.uow() as uow:
+        assert await uow.repos.lockers.get(locker.id, for_update=True) is not None
+        await uow.repos.lockers.save(replace(locker, active=False))
+        booking = asyncio.create_task(services.jobs.book_quote(principal, quote_id=quote_id, idempotency_key=None))
+        await wait_until_blocked_on_a_lock(db, "the booking")
+        await uow.commit()
+    with pytest.raises(DomainError) as refused:
+        await booking
+    assert [(e.code, e.field) for e in refused.value.errors] == [(ErrorCode.LOCKER_UNAVAILABLE, "quoteId")]
+    assert await count(db, "jobs") == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -9,10 +11,10 @@ import asyncpg
 from strawberry import relay
 
 from marketplace.clock import ManualClock
-from marketplace.domain.accounts import Role
+from marketplace.domain.accounts import Principal, Role
 from marketplace.services.container import Services
-from tests.factories import OOST, UTRECHT, make_area
-from tests.helpers import PASSWORD, GraphQL
+from tests.factories import OOST, UTRECHT, make_area, make_locker
+from tests.helpers import PASSWORD, GraphQL, wait_until_blocked_on_a_lock
 
 FIELDS = """
 id kind name operator areaId active alwaysOpen
@@ -241,3 +243,20 @@ async def test_a_missing_locker_reads_as_not_found(gql: GraphQL) -> None:
     )
     assert body["data"] == {"locker": None}
     assert body["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
+
+
+async def test_an_edit_made_while_another_is_in_flight_keeps_both(services: Services, db: asyncpg.Connection) -> None:
+    """Each edit rewrites the whole row, so the second must read after the first commits, or undo it."""
+    locker = await make_locker(services, await make_area(services))
+    operations = Principal(role=Role.ADMIN, user_id=None, organization_id=None)
+    async with services.db.uow() as uow:
+        mid_edit = await uow.repos.lockers.get(locker.id, for_update=True)
+        assert mid_edit is not None
+        editing = asyncio.create_task(services.places.update_locker(operations, locker.id, operator="Bloqit"))
+        await wait_until_blocked_on_a_lock(db, "the edit")
+        await uow.repos.lockers.save(replace(mid_edit, name="Oost"))
+        await uow.commit()
+    await editing
+    stored = await db.fetchrow("SELECT name, operator FROM lockers")
+    assert stored is not None
+    assert (stored["name"], stored["operator"]) == ("Oost", "Bloqit")

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 from datetime import time, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -18,8 +18,9 @@ from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.geo import Point
 from marketplace.domain.places import Address, PickupLocationKind
 from marketplace.services.container import Services
-from tests.factories import DAM_SQUARE, UTRECHT, make_area, make_pickup_location, uuid_of
+from tests.factories import DAM_SQUARE, OOST, UTRECHT, make_area, make_pickup_location, uuid_of
 from tests.helpers import PASSWORD, GraphQL, wait_until_blocked_on_a_lock
+from tests.integration.ops_jobs import book_quote, open_shop, request_quote
 
 FIELDS = """
 id kind name areaId archivedAt
@@ -321,3 +322,91 @@ async def test_a_store_added_while_its_area_is_being_paused_waits_and_is_refused
         await creating
     assert [(e.code, e.field) for e in refused.value.errors] == [(ErrorCode.OUTSIDE_SERVICE_AREA, "point")]
     assert await db.fetchval("SELECT count(*) FROM pickup_locations") == 0
+
+
+async def owner_of_a_store(gql: GraphQL, services: Services) -> tuple[Principal, UUID]:
+    """A retailer's principal and the id of its store on Dam Square, in a fresh Amsterdam area."""
+    area = await make_area(services)
+    shop = await gql.sign_up("owner@shop.example", "RETAILER", organization="Shop")
+    owner = Principal(
+        role=Role.RETAILER,
+        user_id=uuid_of(shop["id"], "User"),
+        organization_id=uuid_of(shop["organization"]["id"], "Organization"),
+    )
+    assert owner.organization_id is not None
+    store = await make_pickup_location(services, owner.organization_id, area)
+    return owner, store.id
+
+
+async def test_an_edit_made_while_another_is_in_flight_keeps_both(
+    gql: GraphQL, services: Services, db: asyncpg.Connection
+) -> None:
+    """Each edit rewrites the whole row, so the second must read after the first commits, or undo it."""
+    owner, store_id = await owner_of_a_store(gql, services)
+    async with services.db.uow() as uow:
+        mid_edit = await uow.repos.pickup_locations.get(store_id, owner.organization_id, for_update=True)
+        assert mid_edit is not None
+        editing = asyncio.create_task(
+            services.places.update_pickup_location(owner, store_id, opening_hours=[(1, time(9), time(17))])
+        )
+        await wait_until_blocked_on_a_lock(db, "the edit")
+        await uow.repos.pickup_locations.save(replace(mid_edit, name="Dam store"))
+        await uow.commit()
+    await editing
+    stored = await services.places.get_pickup_location(owner, store_id)
+    assert stored is not None
+    assert stored.name == "Dam store"
+    assert [(i.weekday, i.opens, i.closes) for i in stored.opening_hours.intervals] == [(1, time(9), time(17))]
+
+
+async def test_archiving_while_an_edit_is_in_flight_keeps_the_edit(
+    gql: GraphQL, services: Services, db: asyncpg.Connection
+) -> None:
+    owner, store_id = await owner_of_a_store(gql, services)
+    async with services.db.uow() as uow:
+        mid_edit = await uow.repos.pickup_locations.get(store_id, owner.organization_id, for_update=True)
+        assert mid_edit is not None
+        archiving = asyncio.create_task(services.places.archive_pickup_location(owner, store_id))
+        await wait_until_blocked_on_a_lock(db, "the archiving")
+        await uow.repos.pickup_locations.save(replace(mid_edit, name="Dam store"))
+        await uow.commit()
+    await archiving
+    stored = await db.fetchrow("SELECT name, archived_at FROM pickup_locations")
+    assert stored is not None
+    assert (stored["name"], stored["archived_at"]) == ("Dam store", services.clock.now())
+
+
+async def test_a_store_with_unfinished_jobs_keeps_its_place_but_may_be_renamed(
+    gql: GraphQL, services: Services, db: asyncpg.Connection
+) -> None:
+    """Jobs booked, assigned or in transit are picked up where the store is: moving it would strand them."""
+    shop = await open_shop(gql, services, await make_area(services), "owner@shop.example", "Shop")
+    quote = await request_quote(gql, shop.token, shop.request())
+    assert (await book_quote(gql, shop.token, quote["quote"]["id"]))["errors"] == []
+    oost = {"lat": OOST.lat, "lng": OOST.lng}
+    rokin = {**location_input()["address"], "street": "Rokin", "houseNumber": "2"}
+
+    for status in ("booked", "assigned", "in_transit"):
+        await db.execute("UPDATE jobs SET status = $1", status)
+        body = await gql(UPDATE, {"i": {"id": shop.location, "point": oost, "address": rokin}}, token=shop.token)
+        refused = body["data"]["updatePickupLocation"]
+        assert refused["pickupLocation"] is None
+        assert {(e["field"], e["code"]) for e in refused["errors"]} == {
+            ("point", "LOCATION_IN_USE"),
+            ("address", "LOCATION_IN_USE"),
+        }
+    row = await db.fetchrow("SELECT lat, street FROM pickup_locations")
+    assert row is not None
+    assert (row["lat"], row["street"]) == (DAM_SQUARE.lat, "Damrak")
+
+    # A new name, new hours, or the same address sent again change nothing a job relies on.
+    unchanged_address = location_input()["address"]
+    changes = {"name": "Dam store", "openingHours": WEEKDAYS, "address": unchanged_address, "point": None}
+    body = await gql(UPDATE, {"i": {"id": shop.location, **changes}}, token=shop.token)
+    assert body["data"]["updatePickupLocation"]["errors"] == []
+    assert body["data"]["updatePickupLocation"]["pickupLocation"]["name"] == "Dam store"
+
+    await db.execute("UPDATE jobs SET status = 'delivered'")
+    body = await gql(UPDATE, {"i": {"id": shop.location, "point": oost, "address": rokin}}, token=shop.token)
+    assert body["data"]["updatePickupLocation"]["errors"] == []
+    assert body["data"]["updatePickupLocation"]["pickupLocation"]["point"] == oost

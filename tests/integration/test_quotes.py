@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import time, timedelta
 
 import asyncpg
@@ -34,6 +35,9 @@ from tests.integration.ops_jobs import (
 
 ROTTERDAM = ((51.85, 4.35), (51.85, 4.60), (51.98, 4.60), (51.98, 4.35))
 ROTTERDAM_CENTRAAL = Point(51.9244, 4.4690)
+# Overlaps the test area's south-east: Dam Square and Zuid lie in both.
+AMSTEL = ((52.25, 4.85), (52.25, 5.10), (52.40, 5.10), (52.40, 4.85))
+DIEMEN_ZUID = Point(52.27, 5.00)  # in AMSTEL only
 
 
 @pytest.fixture
@@ -273,3 +277,28 @@ async def test_asking_again_with_the_same_key_returns_the_first_quote(
     assert await count(db, "quotes") == 1
     changed = await request_quote(gql, shop.token, shop.request(reference="NEW"), idempotencyKey="q-1")
     assert [e["code"] for e in changed["errors"]] == ["IDEMPOTENCY_KEY_REUSED"]
+
+
+async def test_a_job_is_priced_in_its_stores_own_area_even_where_areas_overlap(
+    gql: GraphQL, services: Services, shop: Shop, area: ServiceArea, clock: ManualClock, db: asyncpg.Connection
+) -> None:
+    """The store belongs to the older area; a newer one covers it too. The store's own area decides,
+    never whichever area the map finds at its point."""
+    clock.advance(timedelta(minutes=1))
+    newer = await make_area(services, name="Amstel", polygon=AMSTEL)
+    quoted = await request_quote(gql, shop.token, shop.request())
+    assert quoted["quote"]["areaId"] == str(global_id("ServiceArea", area.id))
+
+    outside_the_stores = await request_quote(
+        gql, shop.token, shop.request(dropoff=address(DIEMEN_ZUID, postalCode="1111 AB"))
+    )
+    assert problems(outside_the_stores) == {("dropoff.point", "OUTSIDE_SERVICE_AREA")}
+
+    async with services.db.uow() as uow:
+        assert await uow.repos.areas.save(replace(area, active=False))
+        await uow.commit()
+    paused = await request_quote(gql, shop.token, shop.request())
+    assert paused["quote"] is None
+    assert problems(paused) == {("pickupLocationId", "OUTSIDE_SERVICE_AREA")}
+    assert "paused" in paused["errors"][0]["message"]
+    assert await db.fetchval("SELECT count(*) FROM quotes WHERE area_id = $1", newer.id) == 0

@@ -212,6 +212,21 @@ def test_every_problem_is_reported_with_its_path_under_the_batch_prefix() -> Non
     }
 
 
+def test_the_job_is_priced_in_the_stores_own_area_which_must_hold_the_dropoff() -> None:
+    """Overlapping areas: the store's own area decides, not the oldest area found at its point."""
+    older = replace(AMSTERDAM, id=uuid4(), name="Greater Amsterdam", created_at=NOW - timedelta(days=1))
+    store = location(area_id=AMSTERDAM.id)
+    found = replace(lookups(store), areas=[older, AMSTERDAM])
+    order, problems = check(request(pickup_location_id=store.id), found)
+    assert problems == set()
+    assert order is not None
+    assert order.area_id == AMSTERDAM.id
+
+    small = replace(AMSTERDAM, polygon=Polygon((Point(52.36, 4.85), Point(52.36, 4.95), Point(52.40, 4.95))))
+    _, problems = check(request(pickup_location_id=store.id), replace(found, areas=[older, small]))
+    assert problems == {("dropoff.point", ErrorCode.OUTSIDE_SERVICE_AREA)}
+
+
 def test_a_request_nobody_could_serve_gets_no_order() -> None:
     order, problems = check(request(dropoff=replace(HOME, point=UTRECHT, postal_code="3511 AB")))
     assert order is None
@@ -221,13 +236,14 @@ def test_a_request_nobody_could_serve_gets_no_order() -> None:
     assert problems == {("dropoff.point", ErrorCode.OUTSIDE_SERVICE_AREA)}
 
 
-def test_a_pickup_location_outside_every_area_or_archived_or_foreign_is_refused() -> None:
-    outside = location(point=UTRECHT)
+def test_a_pickup_location_whose_area_is_paused_or_archived_or_foreign_is_refused() -> None:
+    paused_area = replace(AMSTERDAM, id=uuid4(), name="Amsterdam (old)", active=False)
+    paused = location(area_id=paused_area.id)
     archived = location(archived_at=NOW)
     foreign = location(organization_id=uuid4())
-    found = lookups(outside, archived, foreign)
+    found = replace(lookups(paused, archived, foreign), areas=[AMSTERDAM, paused_area])
     for place, code in (
-        (outside, ErrorCode.OUTSIDE_SERVICE_AREA),
+        (paused, ErrorCode.OUTSIDE_SERVICE_AREA),
         (archived, ErrorCode.LOCATION_ARCHIVED),
         (foreign, ErrorCode.NOT_FOUND),
     ):
@@ -458,17 +474,27 @@ def test_booking_rechecks_what_may_have_changed_since_the_quote() -> None:
     assert order is not None
     quote = new_quote(uuid4(), ORG, order, NOW)
     live = {box.id: box}
-    assert booking_problems(quote, NOW, STORE, live) == []
+    assert booking_problems(quote, NOW, STORE, live, AMSTERDAM) == []
     closed_at = NOW + timedelta(hours=3)
-    assert [p.code for p in booking_problems(quote, closed_at, STORE, live)] == [ErrorCode.WINDOW_CLOSED]
-    assert [p.code for p in booking_problems(quote, NOW, replace(STORE, archived_at=NOW), live)] == [
+    assert [p.code for p in booking_problems(quote, closed_at, STORE, live, AMSTERDAM)] == [ErrorCode.WINDOW_CLOSED]
+    assert [p.code for p in booking_problems(quote, NOW, replace(STORE, archived_at=NOW), live, AMSTERDAM)] == [
         ErrorCode.LOCATION_ARCHIVED
     ]
-    assert [p.code for p in booking_problems(quote, NOW, STORE, {box.id: replace(box, active=False)})] == [
+    assert [p.code for p in booking_problems(quote, NOW, STORE, {box.id: replace(box, active=False)}, AMSTERDAM)] == [
         ErrorCode.LOCKER_UNAVAILABLE
     ]
-    assert [p.code for p in booking_problems(quote, NOW, None, {})] == [
+    # A store moved since (no job held it in place): the quote priced a pickup that is no longer there.
+    assert [p.code for p in booking_problems(quote, NOW, replace(STORE, point=ZUID), live, AMSTERDAM)] == [
+        ErrorCode.QUOTE_EXPIRED
+    ]
+    assert [p.code for p in booking_problems(quote, NOW, STORE, live, replace(AMSTERDAM, active=False))] == [
+        ErrorCode.OUTSIDE_SERVICE_AREA
+    ]
+    shrunk = replace(AMSTERDAM, polygon=Polygon((Point(52.36, 4.85), Point(52.36, 4.95), Point(52.40, 4.95))))
+    assert [p.code for p in booking_problems(quote, NOW, STORE, live, shrunk)] == [ErrorCode.OUTSIDE_SERVICE_AREA]
+    assert [p.code for p in booking_problems(quote, NOW, None, {}, None)] == [
         ErrorCode.LOCATION_ARCHIVED,
+        ErrorCode.OUTSIDE_SERVICE_AREA,
         ErrorCode.LOCKER_UNAVAILABLE,
     ]
 
