@@ -7,6 +7,8 @@ PostgreSQL under .data/test-pg is used, so `make test` needs no database install
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +22,7 @@ from litestar import Litestar
 from marketplace.clock import ManualClock
 from marketplace.db import migrations
 from marketplace.db.pool import create_pool
+from marketplace.logs import configure_logging
 from marketplace.services.container import Services, build_services
 from marketplace.settings import Environment, Settings, load_settings
 from tests.helpers import GraphQL, running_app
@@ -128,3 +131,21 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(database_url)
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """The application's JSON log, whose per-request lines count SQL statements."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("INFO", stream)
+    yield stream
+    root.handlers, root.level = handlers, level
+
+
+@pytest.fixture
+async def logged_gql(log_stream: io.StringIO, database_url: str, clock: ManualClock) -> AsyncIterator[GraphQL]:
+    """The app on one pooled connection, so every request runs on the same warmed-up statement cache."""
+    async with running_app(make_settings(database_url, database_pool_max_size=1), clock) as (_, gql):
+        yield gql

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +15,8 @@ from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
 from marketplace.clock import Clock
+from marketplace.domain.accounts import Role
+from marketplace.services.container import Services
 from marketplace.settings import Settings
 
 PASSWORD = "correct horse battery staple"
@@ -109,3 +113,23 @@ async def wait_until_blocked_on_a_lock(db: asyncpg.Connection, what: str) -> Non
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{what} never waited")
+
+
+def statements_of_last_request(stream: io.StringIO) -> int:
+    """SQL statements of the last GraphQL request, from its summary line in the application's log."""
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request" and line.get("path") == "/graphql"]
+    return int(requests[-1]["sql_statements"])
+
+
+async def fresh_token(gql: GraphQL, email: str) -> str:
+    """A new access token: tests that move the clock by days outlive a token's lifetime."""
+    payload = await gql.login(email)
+    assert payload["errors"] == [], payload
+    return str(payload["session"]["accessToken"])
+
+
+async def admin_token(gql: GraphQL, services: Services, email: str = "ops@example.com") -> str:
+    """An operations user (only the command line makes them) and a token for it."""
+    await services.accounts.create_user(email=email, password=PASSWORD, role=Role.ADMIN)
+    return await fresh_token(gql, email)

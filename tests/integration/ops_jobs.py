@@ -12,14 +12,13 @@ from uuid import UUID
 
 import asyncpg
 
-from marketplace.domain.accounts import Role
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.geo import Point
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
 from tests.factories import ZUID, make_pickup_location, uuid_of
-from tests.helpers import PASSWORD, GraphQL
+from tests.helpers import GraphQL
 
 ERRORS = "errors { field code message }"
 JOB_FIELDS = """
@@ -156,11 +155,6 @@ async def open_shop(gql: GraphQL, services: Services, area: ServiceArea, email: 
     organization_id = await organization_of(services, session)
     location = await make_pickup_location(services, organization_id, area)
     return Shop(session["accessToken"], organization_id, location.id)
-
-
-async def admin_token(gql: GraphQL, services: Services) -> str:
-    await services.accounts.create_user(email="ops@example.com", password=PASSWORD, role=Role.ADMIN)
-    return str((await gql.login("ops@example.com"))["session"]["accessToken"])
 
 
 async def count(db: asyncpg.Connection, table: str) -> int:

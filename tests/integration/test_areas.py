@@ -12,7 +12,7 @@ from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Role
 from marketplace.services.container import Services
 from tests.factories import AMSTERDAM, DAM_SQUARE, UTRECHT, make_area, make_pickup_location, make_vehicle, uuid_of
-from tests.helpers import PASSWORD, GraphQL
+from tests.helpers import PASSWORD, GraphQL, admin_token
 
 AREA_FIELDS = (
     "id name countryCode currency timeZone polygon { lat lng } active fleetBaseMinor fleetPerKmMinor updatedAt"
@@ -56,11 +56,6 @@ def area_input(**changes: Any) -> dict[str, Any]:
         "fleetPerKmMinor": 60,
     }
     return base | changes
-
-
-async def admin_token(gql: GraphQL, services: Services) -> str:
-    await services.accounts.create_user(email="ops@example.com", password=PASSWORD, role=Role.ADMIN)
-    return str((await gql.login("ops@example.com"))["session"]["accessToken"])
 
 
 async def create(gql: GraphQL, token: str, **changes: Any) -> dict[str, Any]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
-import logging
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -14,17 +11,15 @@ from typing import Any
 import asyncpg
 import pytest
 
-from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.jobs import DropoffRequest, ParcelRequest, QuoteRequest, RecipientRequest
 from marketplace.domain.pricing import road_distance_m
-from marketplace.logs import configure_logging
 from marketplace.services.container import Services
-from tests.conftest import T0, make_settings
+from tests.conftest import T0
 from tests.factories import DAM_SQUARE, OOST, UTRECHT, ZUID, make_area
-from tests.helpers import GraphQL, running_app, wait_until_blocked_on_a_lock
+from tests.helpers import GraphQL, statements_of_last_request, wait_until_blocked_on_a_lock
 from tests.integration.ops_jobs import BOOK_JOBS, JOBS, Shop, address, count, open_shop, parcel
 
 
@@ -178,29 +173,6 @@ async def test_an_area_paused_while_a_batch_is_being_booked_stops_the_batch(
 
 
 # --- statement count ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("INFO", stream)
-    yield stream
-    root.handlers, root.level = handlers, level
-
-
-@pytest.fixture
-async def logged_gql(log_stream: io.StringIO, database_url: str, clock: ManualClock) -> AsyncIterator[GraphQL]:
-    # One connection, so every request runs on the same warmed-up statement cache.
-    async with running_app(make_settings(database_url, database_pool_max_size=1), clock) as (_, gql):
-        yield gql
-
-
-def statements_of_last_request(stream: io.StringIO) -> int:
-    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
-    requests = [line for line in lines if line.get("event") == "request" and line.get("path") == "/graphql"]
-    return int(requests[-1]["sql_statements"])
 
 
 async def test_five_hundred_jobs_take_as_few_statements_as_five(

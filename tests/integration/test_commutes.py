@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-import pytest
 
 from marketplace.clock import ManualClock
 from marketplace.domain.vehicles import VehicleKind
-from marketplace.logs import configure_logging
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import make_settings
 from tests.factories import DAM_SQUARE, UTRECHT, ZUID, make_area, make_vehicle
-from tests.helpers import GraphQL, running_app
+from tests.helpers import GraphQL, admin_token, running_app, statements_of_last_request
 from tests.integration.test_cli import crowdship
-from tests.integration.test_conventions import statements_of_last_graphql_request
-from tests.integration.test_trips import CANCEL_TRIP, TRIP_FIELDS, Courier, admin, courier, place
+from tests.integration.test_trips import CANCEL_TRIP, TRIP_FIELDS, Courier, courier, place
 
 COMMUTE_FIELDS = """
 fragment CommuteFields on Commute {
@@ -313,7 +308,7 @@ async def test_another_couriers_commute_is_not_found_exactly_like_a_missing_one(
     assert (await gql(COMMUTES, {}, token=other.token))["data"]["commutes"]["edges"] == []
     assert await db.fetchval("SELECT (active, weekdays) = (true, '{1,2,3,4,5}') FROM commute_templates")
     assert await count(db, "trips") == 0
-    token = await admin(gql, services)
+    token = await admin_token(gql, services)
     everyone = await gql(COMMUTES, {"courier": global_id("User", owner.id)}, token=token)
     assert [e["node"]["id"] for e in everyone["data"]["commutes"]["edges"]] == [commute["id"]]
 
@@ -346,17 +341,6 @@ async def test_crowdship_commutes_schedule_creates_trips_once(
     assert "Traceback" not in refused.stderr
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """The application's JSON log, whose request lines count SQL statements."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("INFO", stream)
-    yield stream
-    root.handlers, root.level = handlers, level
-
-
 async def test_scheduling_takes_the_same_few_statements_for_one_day_or_twenty_eight(
     log_stream: io.StringIO, database_url: str, clock: ManualClock, services: Services, db: asyncpg.Connection
 ) -> None:
@@ -369,7 +353,7 @@ async def test_scheduling_takes_the_same_few_statements_for_one_day_or_twenty_ei
             c = await courier(gql, services, email)
             await create_commute(gql, c, weekdays=[1, 2, 3, 4, 5, 6, 7], departTime="10:00:00", arriveTime="11:00:00")
             assert await schedule(gql, c.token, days=days) == {"created": days, "errors": []}
-            statements.append(statements_of_last_graphql_request(log_stream))
+            statements.append(statements_of_last_request(log_stream))
     assert statements[1] == statements[2] < 28
     assert await count(db, "trips") == 30
 
@@ -382,7 +366,7 @@ async def test_admins_schedule_every_couriers_commutes_and_may_switch_one_off(
     b = await courier(gql, services, "b@example.com")
     commute_a = await create_commute(gql, a)
     await create_commute(gql, b, weekdays=[3])
-    token = await admin(gql, services)
+    token = await admin_token(gql, services)
     off = await gql(SET_ACTIVE, {"i": {"id": commute_a["id"], "active": False}}, token=token)
     assert off["data"]["setCommuteActive"]["commute"]["active"] is False
     assert await schedule(gql, token) == {"created": 1, "errors": []}

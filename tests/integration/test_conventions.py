@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from marketplace.clock import ManualClock
-from marketplace.domain.accounts import Role
-from marketplace.logs import configure_logging
 from marketplace.services.container import Services
 from schema.export import printed_schema
 from tests.conftest import make_settings
-from tests.helpers import PASSWORD, GraphQL, running_app
+from tests.helpers import PASSWORD, GraphQL, admin_token, running_app, statements_of_last_request
 from tests.helpers import SIGN_UP as SIGN_UP_DOC
 
 USERS = """
@@ -34,11 +29,6 @@ query($first: Int, $after: String) {
 def test_committed_schema_matches_the_code() -> None:
     committed = (Path(__file__).resolve().parents[2] / "schema.graphql").read_text()
     assert committed == printed_schema(), "schema.graphql is stale: run `make schema` and commit it"
-
-
-async def admin_token(gql: GraphQL, services: Services) -> str:
-    await services.accounts.create_user(email="admin@example.com", password=PASSWORD, role=Role.ADMIN)
-    return str((await gql.login("admin@example.com"))["session"]["accessToken"])
 
 
 async def test_connections_page_through_every_item_once(gql: GraphQL, services: Services, clock: ManualClock) -> None:
@@ -99,22 +89,6 @@ async def test_queries_costlier_than_the_limit_are_refused(database_url: str, cl
     assert cheap["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("INFO", stream)
-    yield stream
-    root.handlers, root.level = handlers, level
-
-
-def statements_of_last_graphql_request(stream: io.StringIO) -> int:
-    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
-    requests = [line for line in lines if line.get("event") == "request" and line.get("path") == "/graphql"]
-    return int(requests[-1]["sql_statements"])
-
-
 async def test_list_fields_batch_their_lookups(
     log_stream: io.StringIO, database_url: str, clock: ManualClock, services: Services
 ) -> None:
@@ -126,11 +100,11 @@ async def test_list_fields_batch_their_lookups(
         for n in range(2):
             await gql.sign_up(f"shop{n}@example.com", "RETAILER", organization=f"Shop {n}")
         await gql(query, token=token)
-        few = statements_of_last_graphql_request(log_stream)
+        few = statements_of_last_request(log_stream)
         for n in range(2, 12):
             await gql.sign_up(f"shop{n}@example.com", "RETAILER", organization=f"Shop {n}")
         body = await gql(query, token=token)
-        many = statements_of_last_graphql_request(log_stream)
+        many = statements_of_last_request(log_stream)
     assert len(body["data"]["users"]["edges"]) == 13
     assert sum(1 for e in body["data"]["users"]["edges"] if e["node"]["organization"]) == 12
     assert many == few

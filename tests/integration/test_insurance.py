@@ -16,7 +16,7 @@ from marketplace.domain.couriers import DocumentClaim, DocumentKind, PolicyStatu
 from marketplace.domain.paging import PageRequest
 from marketplace.repositories.couriers import CourierRepository
 from marketplace.services.container import Services
-from tests.helpers import PASSWORD, GraphQL
+from tests.helpers import PASSWORD, GraphQL, admin_token, fresh_token
 
 US = timedelta(microseconds=1)
 DAY = timedelta(days=1)
@@ -65,18 +65,6 @@ def policy_input(clock: ManualClock, **overrides: Any) -> dict[str, Any]:
     return {"i": values}
 
 
-async def login(gql: GraphQL, email: str) -> str:
-    """A fresh access token: tests move the clock by days, far past a token's lifetime."""
-    payload = await gql.login(email)
-    assert payload["errors"] == [], payload
-    return str(payload["session"]["accessToken"])
-
-
-async def admin_token(gql: GraphQL, services: Services, email: str = "ops@example.com") -> str:
-    await services.accounts.create_user(email=email, password=PASSWORD, role=Role.ADMIN)
-    return await login(gql, email)
-
-
 async def register(gql: GraphQL, token: str, variables: dict[str, Any]) -> dict[str, Any]:
     payload: dict[str, Any] = (await gql(REGISTER, variables, token=token))["data"]["registerInsurancePolicy"]
     assert payload["errors"] == [], payload
@@ -118,7 +106,7 @@ async def test_a_verified_policy_counts_until_the_exact_instant_it_ends(
     assert (verified["decidedAt"], verified["decidedBy"]) == (clock.now().isoformat(), {"email": "ops@example.com"})
 
     clock.advance(ends - US - clock.now())
-    token = await login(gql, "rider@example.com")
+    token = await fresh_token(gql, "rider@example.com")
     seen = await read(gql, token, registered["id"])
     assert (seen["countsNow"], seen["decidedBy"]) == (True, None)  # the courier is not told who verified it
     clock.advance(US)

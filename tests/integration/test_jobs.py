@@ -18,12 +18,11 @@ from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
 from tests.factories import make_area, make_locker, uuid_of
-from tests.helpers import GraphQL, wait_until_blocked_on_a_lock
+from tests.helpers import GraphQL, admin_token, wait_until_blocked_on_a_lock
 from tests.integration.ops_jobs import (
     JOB,
     JOBS,
     Shop,
-    admin_token,
     book_quote,
     count,
     open_shop,

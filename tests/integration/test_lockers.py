@@ -14,7 +14,7 @@ from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Principal, Role
 from marketplace.services.container import Services
 from tests.factories import OOST, UTRECHT, make_area, make_locker
-from tests.helpers import PASSWORD, GraphQL, wait_until_blocked_on_a_lock
+from tests.helpers import GraphQL, admin_token, wait_until_blocked_on_a_lock
 
 FIELDS = """
 id kind name operator areaId active alwaysOpen
@@ -51,11 +51,6 @@ def locker_input(**changes: Any) -> dict[str, Any]:
         "compartments": [{"size": "M", "count": 6}, {"size": "S", "count": 10}],
     }
     return base | changes
-
-
-async def admin_token(gql: GraphQL, services: Services) -> str:
-    await services.accounts.create_user(email="ops@example.com", password=PASSWORD, role=Role.ADMIN)
-    return str((await gql.login("ops@example.com"))["session"]["accessToken"])
 
 
 async def create(gql: GraphQL, token: str, **changes: Any) -> dict[str, Any]:

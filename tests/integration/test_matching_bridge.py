@@ -29,8 +29,8 @@ from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
 from tests.factories import DAM_SQUARE, UTRECHT, ZUID, make_area, make_vehicle, uuid_of
-from tests.helpers import GraphQL
-from tests.integration.ops_jobs import Shop, admin_token, book_quote, open_shop, parcel, request_quote
+from tests.helpers import GraphQL, admin_token
+from tests.integration.ops_jobs import Shop, book_quote, open_shop, parcel, request_quote
 from tests.integration.test_cli import crowdship
 
 HOUR = timedelta(hours=1)

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
 import pytest
 
-from marketplace.clock import ManualClock
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.geo import Point
-from marketplace.logs import configure_logging
 from marketplace.services.container import Services
 from schema.types import global_id
-from tests.conftest import make_settings
 from tests.factories import OOST, UTRECHT, ZUID, make_area, make_locker, make_pickup_location, uuid_of
-from tests.helpers import GraphQL, running_app
+from tests.helpers import GraphQL, admin_token, statements_of_last_request
 from tests.integration.ops_jobs import Shop, book_quote, open_shop, request_quote
 from tests.integration.test_commutes import create_commute, schedule
-from tests.integration.test_conventions import statements_of_last_graphql_request
-from tests.integration.test_trips import UTRECHT_AREA, Courier, admin, courier, create_trip, place
+from tests.integration.test_trips import UTRECHT_AREA, Courier, courier, create_trip, place
 
 AREA = "id name fleetBaseMinor"
 TRIP = f"""
@@ -78,7 +72,7 @@ async def test_a_trip_shows_its_area_vehicle_courier_and_commute(
     assert read["commute"] is None
 
     # Admins see the same objects, and the area's fleet prices the courier does not.
-    admin_read = (await gql(TRIP, {"id": trip["id"]}, token=await admin(gql, services)))["data"]["trip"]
+    admin_read = (await gql(TRIP, {"id": trip["id"]}, token=await admin_token(gql, services)))["data"]["trip"]
     assert admin_read["vehicle"] == read["vehicle"]
     assert admin_read["area"]["fleetBaseMinor"] == 650
 
@@ -230,29 +224,12 @@ query {
 """
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("INFO", stream)
-    yield stream
-    root.handlers, root.level = handlers, level
-
-
-@pytest.fixture
-async def logged_gql(log_stream: io.StringIO, database_url: str, clock: ManualClock) -> AsyncIterator[GraphQL]:
-    # One connection, so every request runs on the same warmed-up statement cache.
-    async with running_app(make_settings(database_url, database_pool_max_size=1), clock) as (_, gql):
-        yield gql
-
-
 async def test_listing_trips_with_nested_objects_takes_the_same_statements_for_more_rows(
     logged_gql: GraphQL, log_stream: io.StringIO, services: Services, area: ServiceArea
 ) -> None:
     gql = logged_gql
     utrecht = await make_area(services, name="Utrecht", polygon=UTRECHT_AREA)
-    token = await admin(gql, services)
+    token = await admin_token(gql, services)
 
     async def couriers_with_trips(first: int, last: int) -> None:
         # Every courier has its own vehicle; every other one drives in the other area.
@@ -263,12 +240,12 @@ async def test_listing_trips_with_nested_objects_takes_the_same_statements_for_m
     await couriers_with_trips(0, 2)
     await gql(TRIPS_NESTED, token=token)  # warms the connection up: asyncpg looks types up once
     await gql(TRIPS_PLAIN, token=token)
-    plain = statements_of_last_graphql_request(log_stream)
+    plain = statements_of_last_request(log_stream)
     await gql(TRIPS_NESTED, token=token)
-    few = statements_of_last_graphql_request(log_stream)
+    few = statements_of_last_request(log_stream)
     await couriers_with_trips(2, 12)
     body = await gql(TRIPS_NESTED, token=token)
-    many = statements_of_last_graphql_request(log_stream)
+    many = statements_of_last_request(log_stream)
 
     nodes = [e["node"] for e in body["data"]["trips"]["edges"]]
     assert len(nodes) == 12
@@ -284,7 +261,7 @@ async def test_listing_jobs_with_nested_objects_takes_the_same_statements_for_mo
     logged_gql: GraphQL, log_stream: io.StringIO, services: Services, area: ServiceArea
 ) -> None:
     gql = logged_gql
-    token = await admin(gql, services)
+    token = await admin_token(gql, services)
     lockers = [await make_locker(services, area, point=p) for p in (OOST, ZUID, Point(52.36, 4.90))]
 
     async def shops_with_jobs(first: int, last: int) -> None:
@@ -300,12 +277,12 @@ async def test_listing_jobs_with_nested_objects_takes_the_same_statements_for_mo
     await shops_with_jobs(0, 2)
     await gql(JOBS_NESTED, token=token)  # warm-up
     await gql(JOBS_PLAIN, token=token)
-    plain = statements_of_last_graphql_request(log_stream)
+    plain = statements_of_last_request(log_stream)
     await gql(JOBS_NESTED, token=token)
-    few = statements_of_last_graphql_request(log_stream)
+    few = statements_of_last_request(log_stream)
     await shops_with_jobs(2, 10)
     body = await gql(JOBS_NESTED, token=token)
-    many = statements_of_last_graphql_request(log_stream)
+    many = statements_of_last_request(log_stream)
 
     nodes = [e["node"] for e in body["data"]["jobs"]["edges"]]
     assert len(nodes) == 10

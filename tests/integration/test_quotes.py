@@ -19,12 +19,11 @@ from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
 from tests.factories import DAM_SQUARE, UTRECHT, ZUID, make_area, make_locker, make_pickup_location
-from tests.helpers import GraphQL
+from tests.helpers import GraphQL, admin_token
 from tests.integration.ops_jobs import (
     QUOTE,
     Shop,
     address,
-    admin_token,
     book_quote,
     count,
     open_shop,

@@ -10,7 +10,6 @@ from uuid import UUID
 import asyncpg
 
 from marketplace.clock import ManualClock
-from marketplace.domain.accounts import Role
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.trips import TripStatus, transition
 from marketplace.domain.vehicles import KIND_SPECS, Vehicle, VehicleKind
@@ -18,7 +17,7 @@ from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
 from tests.factories import DAM_SQUARE, OOST, UTRECHT, ZUID, make_area, make_vehicle, uuid_of
-from tests.helpers import PASSWORD, GraphQL
+from tests.helpers import GraphQL, admin_token
 from tests.integration.test_cli import crowdship
 
 UTRECHT_AREA = ((52.03, 5.05), (52.03, 5.20), (52.15, 5.20), (52.15, 5.05))
@@ -77,11 +76,6 @@ async def courier(gql: GraphQL, services: Services, email: str, kind: VehicleKin
     session = await gql.session(email)
     courier_id = uuid_of(session["user"]["id"], "User")
     return Courier(email, session["accessToken"], courier_id, await make_vehicle(services, courier_id, kind))
-
-
-async def admin(gql: GraphQL, services: Services) -> str:
-    await services.accounts.create_user(email="ops@example.com", password=PASSWORD, role=Role.ADMIN)
-    return str((await gql.login("ops@example.com"))["session"]["accessToken"])
 
 
 def place(point: Any, label: str) -> dict[str, Any]:
@@ -419,7 +413,7 @@ async def test_admins_see_every_couriers_trips_and_may_cancel_an_open_one(
     trip_a = await create_trip(gql, a)
     clock.advance(timedelta(seconds=1))
     trip_b = await create_trip(gql, b)
-    token = await admin(gql, services)
+    token = await admin_token(gql, services)
     everyone = await gql(TRIPS, {}, token=token)
     assert [e["node"]["id"] for e in everyone["data"]["trips"]["edges"]] == [trip_a["id"], trip_b["id"]]
     only_b = await gql(TRIPS, {"courier": global_id("User", b.id)}, token=token)

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import io
-import json
-import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
 import asyncpg
-import pytest
 from strawberry import relay
 
 from marketplace.clock import ManualClock
-from marketplace.domain.accounts import Role
-from marketplace.logs import configure_logging
 from marketplace.services.container import Services
 from tests.conftest import make_settings
-from tests.helpers import PASSWORD, GraphQL, running_app
+from tests.helpers import GraphQL, admin_token, fresh_token, running_app, statements_of_last_request
 
 US = timedelta(microseconds=1)
 DAY = timedelta(days=1)
@@ -75,18 +69,6 @@ def document(kind: str, expires_at: str, last4: str = "ab12", country: str = "nl
 
 def level_1(clock: ManualClock, expires_in: timedelta = 365 * DAY, **extra: Any) -> dict[str, Any]:
     return {"i": {"level": 1, "documents": [document("PASSPORT", at(clock, expires_in))], **extra}}
-
-
-async def login(gql: GraphQL, email: str) -> str:
-    """A fresh access token: tests move the clock by days, far past a token's lifetime."""
-    payload = await gql.login(email)
-    assert payload["errors"] == [], payload
-    return str(payload["session"]["accessToken"])
-
-
-async def admin_token(gql: GraphQL, services: Services, email: str = "ops@example.com") -> str:
-    await services.accounts.create_user(email=email, password=PASSWORD, role=Role.ADMIN)
-    return await login(gql, email)
 
 
 async def submit(gql: GraphQL, token: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +193,7 @@ async def test_a_level_lapses_at_the_exact_instant_its_document_expires(
     await approve(gql, admin, request["id"])
 
     clock.advance(expiry - US - clock.now())
-    token = await login(gql, "rider@example.com")
+    token = await fresh_token(gql, "rider@example.com")
     just_before = await verification(gql, token)
     assert (just_before["level"], just_before["levelValidUntil"]) == (1, expiry.isoformat())
     assert [h["cause"] for h in just_before["history"]] == ["APPROVED"]
@@ -240,7 +222,7 @@ async def test_history_keeps_every_change_and_a_level_2_lapse_falls_back_to_leve
     await approve(gql, admin, first["id"], reason="passport seen")
 
     clock.advance(DAY)
-    token, admin = await login(gql, "rider@example.com"), await login(gql, "ops@example.com")
+    token, admin = await fresh_token(gql, "rider@example.com"), await fresh_token(gql, "ops@example.com")
     second = await submit(
         gql,
         token,
@@ -259,7 +241,7 @@ async def test_history_keeps_every_change_and_a_level_2_lapse_falls_back_to_leve
     assert (await verification(gql, token))["level"] == 2
 
     clock.advance(40 * DAY)
-    token, admin = await login(gql, "rider@example.com"), await login(gql, "ops@example.com")
+    token, admin = await fresh_token(gql, "rider@example.com"), await fresh_token(gql, "ops@example.com")
     now_level_1 = await verification(gql, token)
     assert (now_level_1["level"], now_level_1["levelValidUntil"]) == (1, (start + 365 * DAY).isoformat())
 
@@ -292,7 +274,7 @@ async def test_revoking_ends_the_level_now_and_needs_a_level_to_revoke(
     request = await submit(gql, courier["accessToken"], level_1(clock))
     await approve(gql, admin, request["id"])
     clock.advance(DAY)
-    admin = await login(gql, "ops@example.com")
+    admin = await fresh_token(gql, "ops@example.com")
 
     variables = {"i": {"courierId": courier["user"]["id"], "reason": "fraud"}}
     revoked = (await gql(REVOKE, variables, token=admin))["data"]["revokeVerification"]
@@ -354,7 +336,7 @@ async def test_a_request_whose_document_expired_while_waiting_cannot_be_approved
     admin = await admin_token(gql, services)
     request = await submit(gql, courier["accessToken"], level_1(clock, DAY))
     clock.advance(DAY)
-    admin = await login(gql, "ops@example.com")
+    admin = await fresh_token(gql, "ops@example.com")
     refused = (await gql(APPROVE, {"i": {"requestId": request["id"]}}, token=admin))["data"]["approveVerification"]
     assert [(e["field"], e["code"]) for e in refused["errors"]] == [("requestId", "DOCUMENT_EXPIRED")]
     assert await db.fetchval("SELECT count(*) FROM courier_level_grants") == 0
@@ -433,7 +415,7 @@ async def test_a_retried_submission_returns_the_first_request(
     assert first["data"]["submitVerification"]["errors"] == []
     # The document has expired since: the retry still answers with what the first call did.
     clock.advance(timedelta(hours=2))
-    token = await login(gql, "rider@example.com")
+    token = await fresh_token(gql, "rider@example.com")
     retry = await gql(SUBMIT, variables, token=token)
     assert retry == first
     assert await db.fetchval("SELECT count(*) FROM verification_requests") == 1
@@ -477,22 +459,6 @@ async def test_the_review_queue_pages_oldest_first(gql: GraphQL, services: Servi
     assert seen == [ids[0], ids[2]]
     approved = (await gql(REQUESTS, {"status": "APPROVED"}, token=admin))["data"]["verificationRequests"]["edges"]
     assert [edge["node"]["id"] for edge in approved] == [ids[1]]
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("INFO", stream)
-    yield stream
-    root.handlers, root.level = handlers, level
-
-
-def statements_of_last_request(stream: io.StringIO) -> int:
-    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
-    requests = [line for line in lines if line.get("event") == "request" and line.get("path") == "/graphql"]
-    return int(requests[-1]["sql_statements"])
 
 
 async def test_listing_requests_and_reading_a_long_history_cost_the_same_statements_for_more_rows(
