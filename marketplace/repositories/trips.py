@@ -181,6 +181,28 @@ class TripRepository:
         )
         return None if row is None else _trip(row)
 
+    async def apply_to_vehicle(self, vehicle_id: UUID, change: Transition, at: datetime) -> int:
+        """Moves every trip of the vehicle that is, at `at`, in the source status; one statement."""
+        status = await self._conn.execute(
+            f"""
+            UPDATE trips SET status = $3, updated_at = $4
+            WHERE vehicle_id = $1 AND {_effective_status("$4")} = $2
+            """,
+            vehicle_id,
+            change.source.value,
+            change.target.value,
+            at,
+        )
+        return int(status.split()[-1])
+
+    async def vehicle_has_trips_under_way(self, vehicle_id: UUID) -> bool:
+        """Matched or in progress: parcels are (about to be) on board."""
+        found = await self._conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM trips WHERE vehicle_id = $1 AND status IN ('matched', 'in_progress'))",
+            vehicle_id,
+        )
+        return bool(found)
+
     async def apply_overdue(self, change: Transition, now: datetime) -> int:
         """Moves every trip in the source status whose latest arrival has been reached, in one statement."""
         status = await self._conn.execute(

@@ -16,6 +16,7 @@ from marketplace.domain import validation
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.paging import Page, PageRequest
+from marketplace.domain.trips import TripStatus, transition
 from marketplace.domain.vehicles import KIND_SPECS, KindSpec, Vehicle, VehicleKind, resolve_capabilities
 from marketplace.services.idempotency import Idempotency
 
@@ -170,13 +171,23 @@ class VehicleService:
         return updated
 
     async def retire_vehicle(self, principal: Principal, vehicle_id: UUID) -> Vehicle:
-        """Retiring twice keeps the first time."""
+        """Retiring twice keeps the first time. The vehicle's open trips are cancelled with it, since
+        nobody could carry their parcels; a vehicle with a matched or running trip must finish it first."""
         courier_id = self._courier(principal)
         async with self._db.uow() as uow:
             vehicle = await uow.repos.vehicles.get(vehicle_id, courier_id, for_update=True)
             if vehicle is None:
                 raise _not_found()
             if not vehicle.retired:
+                if await uow.repos.trips.vehicle_has_trips_under_way(vehicle.id):
+                    raise DomainError.single(
+                        ErrorCode.VEHICLE_IN_USE,
+                        "the vehicle has a matched or running trip; finish it before retiring the vehicle",
+                        "id",
+                    )
+                await uow.repos.trips.apply_to_vehicle(
+                    vehicle.id, transition(TripStatus.OPEN, TripStatus.CANCELLED), self._clock.now()
+                )
                 vehicle = Vehicle(
                     id=vehicle.id,
                     courier_id=vehicle.courier_id,

@@ -483,3 +483,41 @@ async def test_maintenance_purge_stores_the_expiry_of_overdue_trips(
     assert purged.returncode == 0, purged.stderr
     assert "expired 1 overdue trips" in purged.stdout
     assert await db.fetchval("SELECT status FROM trips") == "expired"
+
+
+RETIRE_VEHICLE = (
+    "mutation($id: ID!) { retireVehicle(input: {id: $id}) { vehicle { retiredAt } errors { field code } } }"
+)
+
+
+async def test_retiring_a_vehicle_cancels_its_open_trips_and_waits_for_a_matched_one(
+    gql: GraphQL, services: Services, clock: ManualClock, db: asyncpg.Connection
+) -> None:
+    await make_area(services)
+    c = await courier(gql, services, "c@example.com")
+    first = await create_trip(gql, c)
+    second = await create_trip(gql, c, depart=timedelta(hours=3))
+    other = await courier(gql, services, "other@example.com")
+    untouched = await create_trip(gql, other)
+    async with services.db.uow() as uow:
+        matched = transition(TripStatus.OPEN, TripStatus.MATCHED)
+        assert await uow.repos.trips.apply(uuid_of(first["id"], "Trip"), matched, clock.now()) is not None
+        await uow.commit()
+
+    refused = (await gql(RETIRE_VEHICLE, {"id": c.vehicle_gid}, token=c.token))["data"]["retireVehicle"]
+    assert refused == {"vehicle": None, "errors": [{"field": "id", "code": "VEHICLE_IN_USE"}]}
+    assert await db.fetchval("SELECT retired_at FROM vehicles WHERE id = $1", c.vehicle.id) is None
+    assert await db.fetchval("SELECT status FROM trips WHERE id = $1", uuid_of(second["id"], "Trip")) == "open"
+
+    async with services.db.uow() as uow:
+        released = transition(TripStatus.MATCHED, TripStatus.OPEN)
+        assert await uow.repos.trips.apply(uuid_of(first["id"], "Trip"), released, clock.now()) is not None
+        await uow.commit()
+    retired = (await gql(RETIRE_VEHICLE, {"id": c.vehicle_gid}, token=c.token))["data"]["retireVehicle"]
+    assert retired["errors"] == []
+    statuses = {row["id"]: row["status"] for row in await db.fetch("SELECT id, status FROM trips")}
+    assert statuses == {
+        uuid_of(first["id"], "Trip"): "cancelled",
+        uuid_of(second["id"], "Trip"): "cancelled",
+        uuid_of(untouched["id"], "Trip"): "open",
+    }
