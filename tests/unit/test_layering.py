@@ -1,4 +1,4 @@
-"""The matching engine stays pure: it imports nothing of the service, the database or Stripe."""
+"""Layers: the matching engine stays pure, the domain does no I/O, SQL stays in repositories."""
 
 from __future__ import annotations
 
@@ -48,3 +48,14 @@ def test_only_repositories_run_sql() -> None:
                 if any(verb in text for verb in ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM")):
                     offending.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offending == []
+
+
+def test_only_the_bridge_hands_work_to_the_matching_engine() -> None:
+    """One place turns marketplace data into engine instances; nothing else depends on the engine."""
+    importers = {
+        str(path.relative_to(ROOT))
+        for package in ("marketplace", "schema")
+        for path in (ROOT / package).rglob("*.py")
+        if any(name == "matching" or name.startswith("matching.") for name in _imports(path))
+    }
+    assert importers == {"marketplace/services/matching_bridge.py"}
