@@ -42,8 +42,7 @@ async def _user(info: Info, user_id: UUID | None) -> User | None:
 
 
 async def _staff(info: Info, user_id: UUID | None) -> User | None:
-    """Operations staff are named to operations only: a courier learns the decision, not the decider."""
-    if (await info.context.principal()).role is not DomainRole.ADMIN:
+    if not domain.sees_decider((await info.context.principal()).role):
         return None
     return await _user(info, user_id)
 

@@ -36,8 +36,6 @@ SIGNED_IN = allow(DomainRole.COURIER, DomainRole.RETAILER, DomainRole.FINANCE, D
 OPERATIONS = allow(DomainRole.ADMIN)
 RETAILERS = allow(DomainRole.RETAILER, api_keys=True)
 RETAILERS_AND_OPERATIONS = allow(DomainRole.RETAILER, DomainRole.ADMIN, api_keys=True)
-# What the professional fleet costs is the platform's business, not its couriers' or retailers'.
-SEES_FLEET_PRICES = frozenset({DomainRole.ADMIN, DomainRole.FINANCE})
 
 PickupLocationKind = strawberry.enum(domain.PickupLocationKind, name="PickupLocationKind")
 LockerKind = strawberry.enum(domain.LockerKind, name="LockerKind")
@@ -88,11 +86,11 @@ class ServiceArea:
 
     @strawberry.field
     async def fleet_base_minor(self, info: Info) -> int | None:
-        return self.fleet[0] if (await info.context.principal()).role in SEES_FLEET_PRICES else None
+        return self.fleet[0] if area_domain.sees_fleet_prices((await info.context.principal()).role) else None
 
     @strawberry.field
     async def fleet_per_km_minor(self, info: Info) -> int | None:
-        return self.fleet[1] if (await info.context.principal()).role in SEES_FLEET_PRICES else None
+        return self.fleet[1] if area_domain.sees_fleet_prices((await info.context.principal()).role) else None
 
     @classmethod
     def from_domain(cls, area: area_domain.ServiceArea) -> ServiceArea:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from marketplace.domain.accounts import Role
 from marketplace.domain.geo import Point, Polygon
 
 
@@ -39,3 +40,8 @@ def locate(areas: Iterable[ServiceArea], p: Point) -> ServiceArea | None:
 # Caps that catch a price typed in whole units instead of cents (or the reverse) in any supported currency.
 MAX_FLEET_BASE_MINOR = 1_000_000
 MAX_FLEET_PER_KM_MINOR = 100_000
+
+
+def sees_fleet_prices(role: Role) -> bool:
+    """What the professional fleet costs is the platform's business, not its couriers' or retailers'."""
+    return role in (Role.ADMIN, Role.FINANCE)

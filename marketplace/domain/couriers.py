@@ -16,6 +16,7 @@ from enum import IntEnum, StrEnum
 from uuid import UUID
 
 from marketplace.domain import validation
+from marketplace.domain.accounts import Role
 from marketplace.domain.errors import ErrorCode, FieldError
 from marketplace.domain.money import Money
 
@@ -384,3 +385,8 @@ def matching_cover(policies: Sequence[InsurancePolicy]) -> InsurancePolicy | Non
         policies,
         key=lambda p: (p.cover_per_parcel.amount_minor, p.cover_per_trip.amount_minor, p.valid_until, p.id),
     )
+
+
+def sees_decider(role: Role) -> bool:
+    """Operations staff are named to operations only: a courier learns the decision, not the decider."""
+    return role is Role.ADMIN

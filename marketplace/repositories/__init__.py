@@ -10,7 +10,6 @@ from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.jobs import JobRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
-from marketplace.repositories.organization_users import OrganizationUserRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.sessions import SessionRepository
@@ -37,7 +36,6 @@ class Repositories:
         self.areas = ServiceAreaRepository(conn)
         self.pickup_locations = PickupLocationRepository(conn)
         self.lockers = LockerRepository(conn)
-        self.organization_users = OrganizationUserRepository(conn)
         # Couriers
         self.vehicles = VehicleRepository(conn)
         self.couriers = CourierRepository(conn)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from typing import TypeAlias
+from collections.abc import Callable, Sequence
+from typing import TypeAlias, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from marketplace.domain.paging import PageRequest
+from marketplace.domain.paging import Page, PageRequest
+
+T = TypeVar("T")
 
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
@@ -18,3 +21,8 @@ def keyset_clause(page: PageRequest, first_param: int) -> tuple[str, list[object
         f"(created_at, id) > (${first_param}, ${first_param + 1})",
         [page.after.created_at, page.after.id],
     )
+
+
+def page_of(rows: Sequence[asyncpg.Record], page: PageRequest, convert: Callable[[asyncpg.Record], T]) -> Page[T]:
+    """The page from rows fetched with `LIMIT page.first + 1`: the extra row only says there is more."""
+    return Page(items=tuple(convert(r) for r in rows[: page.first]), has_next=len(rows) > page.first)

@@ -7,7 +7,7 @@ import asyncpg
 
 from marketplace.domain.accounts import ApiKey
 from marketplace.domain.paging import Page, PageRequest
-from marketplace.repositories._base import Conn, keyset_clause
+from marketplace.repositories._base import Conn, keyset_clause, page_of
 
 _COLUMNS = "id, organization_id, created_by, name, prefix, created_at, last_used_at, revoked_at"
 
@@ -88,4 +88,4 @@ class ApiKeyRepository:
             organization_id,
             *args,
         )
-        return Page(items=tuple(_api_key(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
+        return page_of(rows, page, _api_key)

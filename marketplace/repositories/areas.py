@@ -9,7 +9,7 @@ import asyncpg
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.geo import Point, Polygon
 from marketplace.domain.paging import Page, PageRequest
-from marketplace.repositories._base import Conn, keyset_clause
+from marketplace.repositories._base import Conn, keyset_clause, page_of
 
 _COLUMNS = (
     "id, name, country_code, currency, time_zone, polygon, active, fleet_base_minor, fleet_per_km_minor,"
@@ -165,4 +165,4 @@ class ServiceAreaRepository:
             active,
             *args,
         )
-        return Page(items=tuple(_area(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
+        return page_of(rows, page, _area)

@@ -20,7 +20,7 @@ from marketplace.domain.couriers import (
 )
 from marketplace.domain.money import Money
 from marketplace.domain.paging import Page, PageRequest
-from marketplace.repositories._base import Conn, keyset_clause
+from marketplace.repositories._base import Conn, keyset_clause, page_of
 
 _REQUEST_COLUMNS = "id, courier_id, level, status, created_at, decided_at, decided_by, reason"
 _GRANT_COLUMNS = (
@@ -333,7 +333,7 @@ class CourierRepository:
             None if status is None else status.value,
             *args,
         )
-        return Page(items=tuple(_policy(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
+        return page_of(rows, page, _policy)
 
     async def decide_policy(
         self, policy_id: UUID, *, status: PolicyStatus, decided_at: datetime, decided_by: UUID, reason: str | None

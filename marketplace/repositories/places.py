@@ -18,7 +18,7 @@ from marketplace.domain.places import (
     PickupLocation,
     PickupLocationKind,
 )
-from marketplace.repositories._base import Conn, keyset_clause
+from marketplace.repositories._base import Conn, keyset_clause, page_of
 
 _ADDRESS = "street, house_number, postal_code, city, country_code, lat, lng, area_id, opening_hours"
 _LOCATION_COLUMNS = f"id, organization_id, kind, name, {_ADDRESS}, created_at, archived_at"
@@ -176,7 +176,7 @@ class PickupLocationRepository:
             include_archived,
             *args,
         )
-        return Page(items=tuple(_location(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
+        return page_of(rows, page, _location)
 
 
 class LockerRepository:
@@ -237,4 +237,4 @@ class LockerRepository:
             active,
             *args,
         )
-        return Page(items=tuple(_locker(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
+        return page_of(rows, page, _locker)

@@ -10,7 +10,7 @@ import asyncpg
 from marketplace.domain.geo import Point
 from marketplace.domain.paging import Page, PageRequest
 from marketplace.domain.trips import Commute, Transition, Trip, TripStatus, Waypoint
-from marketplace.repositories._base import Conn, keyset_clause
+from marketplace.repositories._base import Conn, keyset_clause, page_of
 
 _TRIP_COLUMNS = (
     "id, courier_id, vehicle_id, area_id, origin_lat, origin_lng, origin_label, destination_lat, destination_lng,"
@@ -247,7 +247,7 @@ class TripRepository:
             area_id,
             *args,
         )
-        return Page(items=tuple(_trip(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
+        return page_of(rows, page, _trip)
 
     async def add_for_commutes(self, wanted: Sequence[CommuteTrip], status: TripStatus, now: datetime) -> int:
         """One set-based insert of commute trips; a day a template already has (even cancelled) is left alone.
@@ -373,7 +373,7 @@ class CommuteRepository:
             courier_id,
             *args,
         )
-        return Page(items=tuple(_commute(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
+        return page_of(rows, page, _commute)
 
     async def active_page(
         self, page: PageRequest, *, courier_id: UUID | None, commute_id: UUID | None = None
@@ -392,4 +392,4 @@ class CommuteRepository:
             commute_id,
             *args,
         )
-        return Page(items=tuple(_commute(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
+        return page_of(rows, page, _commute)

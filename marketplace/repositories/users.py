@@ -7,7 +7,7 @@ import asyncpg
 
 from marketplace.domain.accounts import Organization, Role, User
 from marketplace.domain.paging import Page, PageRequest
-from marketplace.repositories._base import Conn, keyset_clause
+from marketplace.repositories._base import Conn, keyset_clause, page_of
 
 _USER_COLUMNS = "id, email, role, organization_id, created_at"
 
@@ -61,20 +61,23 @@ class UserRepository:
     async def set_password_hash(self, user_id: UUID, password_hash: str) -> None:
         await self._conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 
-    async def list(self, page: PageRequest, *, role: Role | None = None) -> Page[User]:
-        where, args = keyset_clause(page, 3)
+    async def list(
+        self, page: PageRequest, *, role: Role | None = None, organization_id: UUID | None = None
+    ) -> Page[User]:
+        where, args = keyset_clause(page, 4)
         rows = await self._conn.fetch(
             f"""
             SELECT {_USER_COLUMNS} FROM users
-            WHERE ($2::text IS NULL OR role = $2) AND {where}
+            WHERE ($2::text IS NULL OR role = $2) AND ($3::uuid IS NULL OR organization_id = $3) AND {where}
             ORDER BY created_at, id
             LIMIT $1
             """,
             page.first + 1,
             None if role is None else role.value,
+            organization_id,
             *args,
         )
-        return Page(items=tuple(_user(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
+        return page_of(rows, page, _user)
 
 
 class OrganizationRepository:

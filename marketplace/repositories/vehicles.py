@@ -7,7 +7,7 @@ import asyncpg
 
 from marketplace.domain.paging import Page, PageRequest
 from marketplace.domain.vehicles import Vehicle, VehicleKind
-from marketplace.repositories._base import Conn, keyset_clause
+from marketplace.repositories._base import Conn, keyset_clause, page_of
 
 _COLUMNS = (
     "id, courier_id, kind, name, max_weight_g, max_volume_cm3, zero_emission, co2_g_per_km, typical_speed_kmh,"
@@ -100,4 +100,4 @@ class VehicleRepository:
             include_retired,
             *args,
         )
-        return Page(items=tuple(_vehicle(r) for r in rows[: page.first]), has_next=len(rows) > page.first)
+        return page_of(rows, page, _vehicle)

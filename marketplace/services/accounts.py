@@ -179,7 +179,8 @@ class AccountService:
                 return Page(items=(), has_next=False)
             organization_id = principal.organization_id
         async with self._db.read() as repos:
-            return await repos.organization_users.list_page(page, organization_id=organization_id)
+            # Exactly the retailers belong to organisations (a constraint on users says so).
+            return await repos.users.list(page, role=Role.RETAILER, organization_id=organization_id)
 
     async def _create_user(
         self,
