@@ -18,6 +18,7 @@ from uuid import UUID
 from marketplace.domain import validation
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.areas import ServiceArea, locate
+from marketplace.domain.delivery import ParcelStatus
 from marketplace.domain.errors import ErrorCode, FieldError
 from marketplace.domain.geo import Point, point_problems
 from marketplace.domain.places import Address, Locker, LockerKind, PickupLocation
@@ -248,6 +249,9 @@ class Parcel:
     position: int
     spec: ParcelSpec
     created_at: datetime
+    area_id: UUID
+    status: ParcelStatus = ParcelStatus.BOOKED
+    status_changed_at: datetime | None = None
     assigned_courier_id: UUID | None = None
     assigned_trip_id: UUID | None = None
 
@@ -283,7 +287,9 @@ class JobView:
 def book(quote: Quote, job_id: UUID, parcel_ids: Sequence[UUID], principal: Principal, now: datetime) -> Job:
     order = quote.order
     parcels = tuple(
-        Parcel(id=pid, job_id=job_id, position=i, spec=spec, created_at=now)
+        Parcel(
+            id=pid, job_id=job_id, position=i, spec=spec, created_at=now, area_id=order.area_id, status_changed_at=now
+        )
         for i, (pid, spec) in enumerate(zip(parcel_ids, order.parcels, strict=True))
     )
     return Job(

@@ -10,6 +10,8 @@ from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.jobs import JobRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
+from marketplace.repositories.offers import OfferRepository
+from marketplace.repositories.parcel_events import ParcelEventRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.sessions import SessionRepository
@@ -46,3 +48,7 @@ class Repositories:
 
         # Jobs
         self.jobs = JobRepository(conn)
+
+        # Dispatch and delivery
+        self.parcel_events = ParcelEventRepository(conn)
+        self.offers = OfferRepository(conn)

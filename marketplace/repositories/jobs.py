@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from marketplace.domain.delivery import ParcelStatus
 from marketplace.domain.geo import Point
 from marketplace.domain.jobs import (
     UNFINISHED_JOB_STATUSES,
@@ -118,6 +119,9 @@ _PARCEL_SPEC = (
     ("assigned_courier_id", "uuid"),
     ("assigned_trip_id", "uuid"),
     ("created_at", "timestamptz"),
+    ("area_id", "uuid"),
+    ("status", "text"),
+    ("status_changed_at", "timestamptz"),
 )
 _PARCEL_COLUMNS = ", ".join(c for c, _ in _PARCEL_SPEC)
 _INSERT_PARCELS = _unnest_insert("parcels", _PARCEL_SPEC)
@@ -249,6 +253,9 @@ def _parcel(row: asyncpg.Record) -> Parcel:
             adults_only=row["adults_only"],
         ),
         created_at=row["created_at"],
+        area_id=row["area_id"],
+        status=ParcelStatus(row["status"]),
+        status_changed_at=row["status_changed_at"],
         assigned_courier_id=row["assigned_courier_id"],
         assigned_trip_id=row["assigned_trip_id"],
     )
@@ -372,6 +379,9 @@ def _parcel_values(parcel: Parcel) -> tuple[object, ...]:
         parcel.assigned_courier_id,
         parcel.assigned_trip_id,
         parcel.created_at,
+        parcel.area_id,
+        parcel.status.value,
+        parcel.status_changed_at or parcel.created_at,
     )
 
 

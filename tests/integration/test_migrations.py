@@ -30,6 +30,11 @@ EXPECTED_TABLES = {
     "quotes",
     "jobs",
     "parcels",
+    "parcel_events",
+    "matching_rounds",
+    "offers",
+    "offer_parcels",
+    "forbidden_pairs",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
