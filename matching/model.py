@@ -84,11 +84,24 @@ class Trip:
 
 
 @dataclass(frozen=True, slots=True)
+class Forbidden:
+    """A pairing the engine must never make again: the courier of `trip_id` declined an offer of
+    `parcel_id`, or let it expire."""
+
+    trip_id: str
+    parcel_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Instance:
     now: datetime
     rules: Rules
     parcels: tuple[Parcel, ...]
     trips: tuple[Trip, ...]
+    # Pairs no plan may contain, in any bundle. A pair listed twice is the same as once. Every id
+    # must name a trip or parcel of the instance: the codec reports one that does not as a bad
+    # field, and solving a hand-built instance with one raises ValueError.
+    forbidden: tuple[Forbidden, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
