@@ -384,10 +384,12 @@ class BookJobsPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.utcoffset() is None:
-        raise GraphQLError(f"{name} must carry a time zone", extensions={"code": "BAD_USER_INPUT"})
-    return value
+def _bad_input(exc: DomainError) -> GraphQLError:
+    """Filter arguments a query cannot use: the caller's input error, naming the argument."""
+    first = exc.errors[0]
+    return GraphQLError(
+        first.message, extensions={"code": "BAD_USER_INPUT", "field": first.field, "reason": first.code.value}
+    )
 
 
 # --- operations -----------------------------------------------------------------------------------
@@ -432,15 +434,18 @@ class JobQuery:
         organization_id: Annotated[strawberry.ID | None, strawberry.argument(description="Admins only.")] = None,
     ) -> Connection[Job]:
         page = page_or_error(first, after)
-        page_of_views = await info.context.services.jobs.list_jobs(
-            await info.context.principal(),
-            page,
-            status=None if status is None else domain.JobStatus(status),
-            pickup_from=_aware(pickup_from, "pickupFrom"),
-            pickup_until=_aware(pickup_until, "pickupUntil"),
-            area_id=_id(area_id, "ServiceArea"),
-            organization_id=_id(organization_id, "Organization"),
-        )
+        try:
+            page_of_views = await info.context.services.jobs.list_jobs(
+                await info.context.principal(),
+                page,
+                status=None if status is None else domain.JobStatus(status),
+                pickup_from=pickup_from,
+                pickup_until=pickup_until,
+                area_id=_id(area_id, "ServiceArea"),
+                organization_id=_id(organization_id, "Organization"),
+            )
+        except DomainError as exc:
+            raise _bad_input(exc) from None
         return Connection[Job].from_page(page_of_views, Job.from_view, _position, has_previous=after is not None)
 
 

@@ -506,14 +506,22 @@ def _recipient(req: QuoteRequest, p: str, problems: list[FieldError]) -> Recipie
     )
 
 
+def reference_key(raw: str | None) -> str | None:
+    """A reference as stored and compared: whitespace collapsed; None when blank or not storable text."""
+    if raw is None or not raw.strip() or validation.unstorable(raw):
+        return None
+    return " ".join(raw.split())
+
+
 def _reference(req: QuoteRequest, p: str, lookups: Lookups, problems: list[FieldError]) -> str | None:
     if req.reference is None or not req.reference.strip():
         return None
-    value = " ".join(req.reference.split())
     at = _path(p, "reference")
-    if len(value) > REFERENCE_MAX_LENGTH:
-        problems.append(FieldError(ErrorCode.TOO_LONG, f"must be at most {REFERENCE_MAX_LENGTH} characters", at))
-    elif value in lookups.taken_references:
+    before = len(problems)
+    value = validation.text(req.reference, at, problems, max_length=REFERENCE_MAX_LENGTH)
+    if len(problems) > before:
+        return value
+    if value in lookups.taken_references:
         problems.append(FieldError(ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", at))
     return value
 
@@ -680,10 +688,8 @@ def _dropoff(
                 f"{at}.houseNumber",
             )
         )
-    elif len(house_number) > HOUSE_NUMBER_MAX_LENGTH:
-        problems.append(
-            FieldError(ErrorCode.TOO_LONG, f"must be at most {HOUSE_NUMBER_MAX_LENGTH} characters", f"{at}.houseNumber")
-        )
+    else:
+        validation.text(house_number, f"{at}.houseNumber", problems, max_length=HOUSE_NUMBER_MAX_LENGTH)
     country = validation.country(raw.country_code or "", f"{at}.countryCode", problems)
     point = raw.point
     dropoff_area: ServiceArea | None = None
@@ -838,9 +844,9 @@ def batch_duplicates(requests: Sequence[QuoteRequest], prefix: str = "jobs") -> 
     seen: set[str] = set()
     problems = []
     for i, req in enumerate(requests):
-        if req.reference is None or not req.reference.strip():
+        value = reference_key(req.reference)
+        if value is None:
             continue
-        value = " ".join(req.reference.split())
         if value in seen:
             problems.append(
                 FieldError(
