@@ -417,6 +417,29 @@ class JobQuery:
             raise not_found("job")
         return Job.from_view(view)
 
+    @query(
+        RETAILERS_AND_ADMINS,
+        description="Your organisation's job with this order reference (the `reference` it was booked with). "
+        "References are unique per organisation: admins give `organizationId`.",
+    )
+    async def job_by_reference(
+        self,
+        info: Info,
+        reference: str,
+        organization_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Admins: required. Retailers: their own or none.")
+        ] = None,
+    ) -> Job | None:
+        try:
+            view = await info.context.services.jobs.get_job_by_reference(
+                await info.context.principal(), reference, organization_id=_id(organization_id, "Organization")
+            )
+        except DomainError as exc:
+            raise _bad_input(exc) from None
+        if view is None:
+            raise not_found("job")
+        return Job.from_view(view)
+
     @query(RETAILERS_AND_ADMINS, description="Your organisation's jobs (admins: all, or one organisation's).")
     async def jobs(
         self,

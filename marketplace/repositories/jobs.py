@@ -479,6 +479,16 @@ class JobRepository:
         found = await self.get_jobs([job_id])
         return found[0] if found else None
 
+    async def get_job_by_reference(self, organization_id: UUID, reference: str) -> Job | None:
+        """References are unique per organisation, so this is one job at most."""
+        row = await self._conn.fetchrow(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE organization_id = $1 AND reference = $2", organization_id, reference
+        )
+        if row is None:
+            return None
+        parcels = await self._parcels_of([row["id"]])
+        return _job(row, parcels.get(row["id"], ()))
+
     async def list_jobs(
         self,
         page: PageRequest,

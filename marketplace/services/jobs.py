@@ -266,6 +266,33 @@ class JobService:
             job = await repos.jobs.get_job(job_id)
         return None if job is None else view_for(job, principal)
 
+    async def get_job_by_reference(
+        self, principal: Principal, reference: str, *, organization_id: UUID | None = None
+    ) -> JobView | None:
+        """A job by the retailer's own order reference, as stored (whitespace collapsed).
+
+        References are unique only within an organisation: retailers look in their own (naming
+        another one finds nothing), admins must name the organisation. None reads as NOT_FOUND.
+        """
+        if principal.role is Role.ADMIN:
+            if organization_id is None:
+                raise DomainError.single(
+                    ErrorCode.REQUIRED, "references are unique per organisation: name it", "organizationId"
+                )
+            scope = organization_id
+        elif principal.role is Role.RETAILER and principal.organization_id is not None:
+            if organization_id is not None and organization_id != principal.organization_id:
+                return None
+            scope = principal.organization_id
+        else:
+            return None
+        key = reference_key(reference)
+        if key is None:
+            return None
+        async with self._db.read() as repos:
+            job = await repos.jobs.get_job_by_reference(scope, key)
+        return None if job is None else view_for(job, principal)
+
     async def list_jobs(
         self,
         principal: Principal,

@@ -46,6 +46,11 @@ BOOK_JOBS = f"""
 mutation($input: BookJobsInput!) {{ bookJobs(input: $input) {{ jobs {{ id reference }} {ERRORS} }} }}
 """
 QUOTE = f"query($id: ID!) {{ quote(id: $id) {{ {QUOTE_FIELDS} }} }}"
+JOB_BY_REFERENCE = f"""
+query($reference: String!, $organizationId: ID) {{
+  jobByReference(reference: $reference, organizationId: $organizationId) {{ {JOB_FIELDS} }}
+}}
+"""
 JOB = f"query($id: ID!) {{ job(id: $id) {{ {JOB_FIELDS} }} }}"
 JOBS = """
 query($first: Int, $after: String, $status: JobStatus, $pickupFrom: DateTime, $pickupUntil: DateTime,
@@ -131,6 +136,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "Query.quote": (QUOTE, {"id": "UXVvdGU6bm9uZQ=="}),
     "Query.job": (JOB, {"id": "Sm9iOm5vbmU="}),
     "Query.jobs": (JOBS, {"first": 1}),
+    "Query.jobByReference": (JOB_BY_REFERENCE, {"reference": "ORDER-1"}),
 }
 
 
