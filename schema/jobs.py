@@ -190,6 +190,20 @@ def _parts(price: pricing.Price) -> list[PricePart]:
     ]
 
 
+OPEN_PICKUP = (
+    "The part of the pickup window when the pickup location is open: what the courier is held to. Where the "
+    "opening hours split the window, its longest part still ahead."
+)
+OPEN_DELIVERY = (
+    "The part of the delivery window when a locker is open (an address: the whole window), ending after the "
+    "pickup can start: what was priced and what the courier is held to."
+)
+
+
+def _window(window: domain.Window) -> TimeWindow:
+    return TimeWindow(start=window.start_at, end=window.end_at)
+
+
 @strawberry.type(description="A price for one delivery, good until `expiresAt`; its parts sum to `price`.")
 class Quote:
     id: strawberry.ID
@@ -200,6 +214,8 @@ class Quote:
     expires_at: datetime
     area_id: strawberry.ID
     job_id: strawberry.ID | None = strawberry.field(description="The job it was booked into, once booked.")
+    pickup_window_open: TimeWindow = strawberry.field(description=OPEN_PICKUP)
+    delivery_window_open: TimeWindow = strawberry.field(description=OPEN_DELIVERY)
     area_uuid: strawberry.Private[UUID]
 
     @strawberry.field
@@ -217,6 +233,8 @@ class Quote:
             expires_at=quote.expires_at,
             area_id=global_id("ServiceArea", quote.area_id),
             job_id=None if quote.job_id is None else global_id("Job", quote.job_id),
+            pickup_window_open=_window(quote.order.pickup_window_open),
+            delivery_window_open=_window(quote.order.delivery_window_open),
             area_uuid=quote.area_id,
         )
 
@@ -296,6 +314,8 @@ class Job:
     dropoff: Dropoff
     pickup_window: TimeWindow
     delivery_window: TimeWindow
+    pickup_window_open: TimeWindow = strawberry.field(description=OPEN_PICKUP)
+    delivery_window_open: TimeWindow = strawberry.field(description=OPEN_DELIVERY)
     parcels: list[Parcel]
     price: Money
     parts: list[PricePart]
@@ -343,6 +363,8 @@ class Job:
             ),
             pickup_window=TimeWindow(start=order.pickup_window.start_at, end=order.pickup_window.end_at),
             delivery_window=TimeWindow(start=order.delivery_window.start_at, end=order.delivery_window.end_at),
+            pickup_window_open=_window(order.pickup_window_open),
+            delivery_window_open=_window(order.delivery_window_open),
             parcels=[Parcel.from_domain(p) for p in job.parcels],
             price=Money.of(job.price.total_minor, job.price.currency),
             parts=_parts(job.price),

@@ -25,6 +25,7 @@ JOB_FIELDS = """
 id reference status areaId pickupLocationId pickupPoint { lat lng }
 dropoff { kind lockerId point { lat lng } address { street houseNumber postalCode city countryCode } }
 pickupWindow { start end } deliveryWindow { start end }
+pickupWindowOpen { start end } deliveryWindowOpen { start end }
 parcels {
   id weightG lengthMm widthMm heightMm volumeCm3 declaredValue { amountMinor currency } fragile idCheck adultsOnly
 }
@@ -34,7 +35,7 @@ recipient { name phone instructions safePlace safePlaceConsent neighbourConsent 
 """
 QUOTE_FIELDS = """
 id price { amountMinor currency } parts { kind amount { amountMinor currency } description }
-distanceM createdAt expiresAt areaId jobId
+distanceM createdAt expiresAt areaId jobId pickupWindowOpen { start end } deliveryWindowOpen { start end }
 """
 REQUEST_QUOTE = f"""
 mutation($input: RequestQuoteInput!) {{ requestQuote(input: $input) {{ quote {{ {QUOTE_FIELDS} }} {ERRORS} }} }}
