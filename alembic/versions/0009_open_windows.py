@@ -5,14 +5,14 @@ and the matching engine is given: the pickup window clipped to the store's openi
 delivery window to the locker's. Jobs booked before keep their windows as they were.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30
 """
 
 from marketplace.db.migrations import run_script
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
