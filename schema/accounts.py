@@ -9,7 +9,7 @@ from uuid import UUID
 import strawberry
 
 from marketplace.domain.accounts import Role as DomainRole
-from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.errors import DomainError
 from marketplace.services.accounts import TokenPair
 from schema.access import PUBLIC, allow, mutation, query
 from schema.common import page_or_error
@@ -22,7 +22,7 @@ from schema.types import (
     Role,
     User,
     api_key_connection,
-    parse_global_id,
+    decode_id,
     user_connection,
 )
 
@@ -226,10 +226,8 @@ class AccountMutation:
 
     @mutation(allow(DomainRole.RETAILER))
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
-        key_id = parse_global_id(input.id, "ApiKey")
         try:
-            if key_id is None:
-                raise DomainError.single(ErrorCode.NOT_FOUND, "no such API key", "id")
+            key_id = decode_id(input.id, "ApiKey", what="API key")
             key = await info.context.services.accounts.revoke_api_key(await info.context.principal(), key_id=key_id)
         except DomainError as exc:
             return RevokeApiKeyPayload(errors=user_errors(exc))

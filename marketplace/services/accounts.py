@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
+from marketplace.domain.access import Scope
 from marketplace.domain.accounts import (
     SELF_SERVICE_ROLES,
     ApiKey,
@@ -157,15 +158,16 @@ class AccountService:
 
         Only a signed-in person may: an API key is a machine's credential, and accounts are for people.
         """
-        if principal.role is not Role.RETAILER or principal.user_id is None or principal.organization_id is None:
-            raise DomainError.single(ErrorCode.INVALID, "only retailer users can add colleagues")
+        scope = Scope(principal)
+        scope.person()
+        organization_id = scope.organization()
         return await self._create_user(
             email=email,
             password=password,
             role=Role.RETAILER,
             organization_name=None,
             idempotency_key=idempotency_key,
-            organization_id=principal.organization_id,
+            organization_id=organization_id,
             scope=principal.scope,
             operation="createOrganizationUser",
         )
@@ -174,13 +176,12 @@ class AccountService:
         self, principal: Principal, page: PageRequest, *, organization_id: UUID | None = None
     ) -> Page[User]:
         """A retailer's colleagues; operations see every organisation's users, or one's with `organization_id`."""
-        if principal.role is not Role.ADMIN:
-            if principal.organization_id is None or organization_id not in (None, principal.organization_id):
-                return Page(items=(), has_next=False)
-            organization_id = principal.organization_id
+        visible = Scope(principal).organization_filter(organization_id)
+        if visible.nothing:
+            return Page(items=(), has_next=False)
         async with self._db.read() as repos:
             # Exactly the retailers belong to organisations (a constraint on users says so).
-            return await repos.users.list(page, role=Role.RETAILER, organization_id=organization_id)
+            return await repos.users.list(page, role=Role.RETAILER, organization_id=visible.owner)
 
     async def _create_user(
         self,
@@ -325,11 +326,11 @@ class AccountService:
 
     async def logout(self, principal: Principal, *, everywhere: bool = False) -> None:
         """Ends this session (and with `everywhere`, all of the user's); their refresh tokens die with them."""
-        if principal.session_id is None or principal.user_id is None:
-            raise DomainError.single(ErrorCode.INVALID, "API keys have no session to end; revoke the key instead")
+        user_id = Scope(principal).person()
+        assert principal.session_id is not None  # every signed-in user's principal names its session
         async with self._db.uow() as uow:
             if everywhere:
-                await uow.repos.sessions.revoke_all(principal.user_id, self._clock.now(), "logout_everywhere")
+                await uow.repos.sessions.revoke_all(user_id, self._clock.now(), "logout_everywhere")
             else:
                 await uow.repos.sessions.revoke(principal.session_id, self._clock.now(), "logout")
             await uow.commit()
@@ -400,14 +401,15 @@ class AccountService:
     # --- API keys ---------------------------------------------------------------------------
 
     async def create_api_key(self, principal: Principal, *, name: str) -> CreatedApiKey:
-        if principal.organization_id is None or principal.user_id is None:
-            raise DomainError.single(ErrorCode.INVALID, "only retailer users can create API keys")
+        scope = Scope(principal)
+        user_id = scope.person()
+        organization_id = scope.organization()
         clean = clean_name(name, "name")
         prefix, secret = new_api_key()
         key = ApiKey(
             id=uuid4(),
-            organization_id=principal.organization_id,
-            created_by=principal.user_id,
+            organization_id=organization_id,
+            created_by=user_id,
             name=clean,
             prefix=prefix,
             created_at=self._clock.now(),
@@ -421,17 +423,15 @@ class AccountService:
 
     async def revoke_api_key(self, principal: Principal, *, key_id: UUID) -> ApiKey:
         """Revoking twice is harmless; another organisation's key looks exactly like a missing one."""
-        if principal.organization_id is None:
-            raise DomainError.single(ErrorCode.NOT_FOUND, "no such API key", "id")
+        organization_id = Scope(principal).organization()
         async with self._db.uow() as uow:
-            key = await uow.repos.api_keys.revoke(key_id, principal.organization_id, self._clock.now())
+            key = await uow.repos.api_keys.revoke(key_id, organization_id, self._clock.now())
             if key is None:
                 raise DomainError.single(ErrorCode.NOT_FOUND, "no such API key", "id")
             await uow.commit()
         return key
 
     async def list_api_keys(self, principal: Principal, page: PageRequest) -> Page[ApiKey]:
-        if principal.organization_id is None:
-            return Page(items=(), has_next=False)
+        organization_id = Scope(principal).organization()
         async with self._db.read() as repos:
-            return await repos.api_keys.list_for_organization(principal.organization_id, page)
+            return await repos.api_keys.list_for_organization(organization_id, page)

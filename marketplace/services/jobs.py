@@ -10,7 +10,9 @@ from uuid import UUID, uuid4
 
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
-from marketplace.domain.accounts import Principal, Role
+from marketplace.domain import validation
+from marketplace.domain.access import Scope
+from marketplace.domain.accounts import Principal
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, point_problems
 from marketplace.domain.jobs import (
@@ -50,12 +52,6 @@ def _ids_from_json(data: dict[str, Any]) -> list[UUID]:
 
 def _request_json(request: QuoteRequest) -> dict[str, Any]:
     return dataclasses.asdict(request)
-
-
-def _organization_of(principal: Principal) -> UUID:
-    if principal.role is not Role.RETAILER or principal.organization_id is None:
-        raise DomainError.single(ErrorCode.INVALID, "only retailers book deliveries")
-    return principal.organization_id
 
 
 async def _lookups(
@@ -100,7 +96,7 @@ class JobService:
         self, principal: Principal, request: QuoteRequest, *, idempotency_key: str | None = None
     ) -> Quote:
         """Checks the request in full and prices it; a request nobody could serve is refused, never priced at zero."""
-        organization_id = _organization_of(principal)
+        organization_id = Scope(principal).organization()
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -130,20 +126,15 @@ class JobService:
 
     async def get_quote(self, principal: Principal, quote_id: UUID) -> Quote | None:
         """Retailers see their organisation's quotes, admins all; anyone else's reads as missing."""
-        if principal.role is Role.ADMIN:
-            scope = None
-        elif principal.role is Role.RETAILER and principal.organization_id is not None:
-            scope = principal.organization_id
-        else:
-            return None
+        owner = Scope(principal).organization_filter().owner
         async with self._db.read() as repos:
-            return await repos.jobs.get_quote(quote_id, scope)
+            return await repos.jobs.get_quote(quote_id, owner)
 
     # --- booking ------------------------------------------------------------------------------------
 
     async def book_quote(self, principal: Principal, *, quote_id: UUID, idempotency_key: str | None) -> JobView:
         """Turns a live quote into a job, once: the quote row stays locked until the booking commits."""
-        organization_id = _organization_of(principal)
+        organization_id = Scope(principal).organization()
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -209,7 +200,7 @@ class JobService:
         Every row is checked against lookups made once for the batch; any problem in any row
         (each named `jobs[i]....`) refuses the whole batch and writes nothing.
         """
-        organization_id = _organization_of(principal)
+        organization_id = Scope(principal).organization()
         if not requests:
             raise DomainError.single(ErrorCode.REQUIRED, "give at least one job", "jobs")
         if len(requests) > MAX_BULK_JOBS:
@@ -276,18 +267,19 @@ class JobService:
         organization_id: UUID | None = None,
     ) -> Page[JobView]:
         """A retailer's own organisation's jobs; admins all, or one organisation's."""
-        if principal.role is Role.ADMIN:
-            scope = organization_id
-        elif principal.role is Role.RETAILER and principal.organization_id is not None:
-            if organization_id is not None and organization_id != principal.organization_id:
-                return Page(items=(), has_next=False)
-            scope = principal.organization_id
-        else:
+        problems: list[FieldError] = []
+        for value, field in ((pickup_from, "pickupFrom"), (pickup_until, "pickupUntil")):
+            if value is not None:
+                validation.aware(value, field, problems)
+        if problems:
+            raise DomainError(problems)
+        visible = Scope(principal).organization_filter(organization_id)
+        if visible.nothing:
             return Page(items=(), has_next=False)
         async with self._db.read() as repos:
             page_of_jobs = await repos.jobs.list_jobs(
                 page,
-                organization_id=scope,
+                organization_id=visible.owner,
                 status=status,
                 pickup_from=pickup_from,
                 pickup_until=pickup_until,

@@ -17,6 +17,7 @@ from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.domain import areas as area_rules
 from marketplace.domain import validation
+from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
@@ -98,6 +99,7 @@ class PlacesService:
         active: bool,
         idempotency_key: str | None = None,
     ) -> ServiceArea:
+        Scope(principal).require_role(Role.ADMIN)
         request = {
             "name": name,
             "country_code": country_code,
@@ -171,6 +173,7 @@ class PlacesService:
         """Changes only what is given. An area keeps its places: it cannot change country or currency
         once anything was offered or priced in it, nor time zone once places keep hours in it, nor
         shrink so that a place in use falls outside it."""
+        Scope(principal).require_role(Role.ADMIN)
         async with self._db.uow() as uow:
             area = await uow.repos.areas.get(area_id, for_update=True)
             if area is None:
@@ -306,12 +309,6 @@ class PlacesService:
 
     # --- pickup locations (retailers) --------------------------------------------------------
 
-    @staticmethod
-    def _own_organization(principal: Principal) -> UUID:
-        if principal.organization_id is None:
-            raise DomainError.single(ErrorCode.INVALID, "only retailer organisations have pickup locations")
-        return principal.organization_id
-
     async def create_pickup_location(
         self,
         principal: Principal,
@@ -323,7 +320,7 @@ class PlacesService:
         opening_hours: RawHours,
         idempotency_key: str | None = None,
     ) -> PickupLocation:
-        organization_id = self._own_organization(principal)
+        organization_id = Scope(principal).organization()
         request = {
             "kind": kind.value,
             "name": name,
@@ -382,7 +379,7 @@ class PlacesService:
         point: Point | None = None,
         opening_hours: RawHours | None = None,
     ) -> PickupLocation:
-        organization_id = self._own_organization(principal)
+        organization_id = Scope(principal).organization()
         async with self._db.uow() as uow:
             location = await uow.repos.pickup_locations.get(location_id, organization_id, for_update=True)
             if location is None:
@@ -432,7 +429,7 @@ class PlacesService:
 
     async def archive_pickup_location(self, principal: Principal, location_id: UUID) -> PickupLocation:
         """Archived locations take no new jobs but stay readable for the jobs that used them; twice is harmless."""
-        organization_id = self._own_organization(principal)
+        organization_id = Scope(principal).organization()
         async with self._db.uow() as uow:
             location = await uow.repos.pickup_locations.get(location_id, organization_id, for_update=True)
             if location is None:
@@ -463,22 +460,19 @@ class PlacesService:
         organization_id: UUID | None = None,
     ) -> Page[PickupLocation]:
         """A retailer's own locations; operations see all, or one organisation's with `organization_id`."""
-        if principal.role is not Role.ADMIN:
-            if principal.organization_id is None or organization_id not in (None, principal.organization_id):
-                return Page(items=(), has_next=False)
-            organization_id = principal.organization_id
+        visible = Scope(principal).organization_filter(organization_id)
+        if visible.nothing:
+            return Page(items=(), has_next=False)
         async with self._db.read() as repos:
             return await repos.pickup_locations.list_page(
-                page, organization_id=organization_id, include_archived=include_archived
+                page, organization_id=visible.owner, include_archived=include_archived
             )
 
     async def get_pickup_location(self, principal: Principal, location_id: UUID) -> PickupLocation | None:
         """Another organisation's location is None, exactly like a missing one."""
-        if principal.role is not Role.ADMIN and principal.organization_id is None:
-            return None
-        scope = None if principal.role is Role.ADMIN else principal.organization_id
+        owner = Scope(principal).organization_filter().owner
         async with self._db.read() as repos:
-            return await repos.pickup_locations.get(location_id, scope)
+            return await repos.pickup_locations.get(location_id, owner)
 
     async def pickup_locations_of_organizations(
         self, keys: list[tuple[UUID, UUID]]
@@ -504,6 +498,7 @@ class PlacesService:
         active: bool = True,
         idempotency_key: str | None = None,
     ) -> Locker:
+        Scope(principal).require_role(Role.ADMIN)
         request = {
             "kind": kind.value,
             "name": name,
@@ -575,6 +570,7 @@ class PlacesService:
         active: bool | None = None,
     ) -> Locker:
         """Switching a locker back on checks its point against the active areas again."""
+        Scope(principal).require_role(Role.ADMIN)
         async with self._db.uow() as uow:
             locker = await uow.repos.lockers.get(locker_id, for_update=True)
             if locker is None:

@@ -13,7 +13,8 @@ from uuid import UUID, uuid4
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.domain import validation
-from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.access import Scope
+from marketplace.domain.accounts import Principal
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.paging import Page, PageRequest
 from marketplace.domain.trips import TripStatus, transition
@@ -44,12 +45,6 @@ class VehicleService:
         """Every kind with its documented defaults and limits, in declaration order."""
         return [(kind, KIND_SPECS[kind]) for kind in VehicleKind]
 
-    @staticmethod
-    def _courier(principal: Principal) -> UUID:
-        if principal.role is not Role.COURIER or principal.user_id is None:
-            raise DomainError.single(ErrorCode.INVALID, "only couriers have vehicles")
-        return principal.user_id
-
     async def register_vehicle(
         self,
         principal: Principal,
@@ -64,7 +59,7 @@ class VehicleService:
         idempotency_key: str | None = None,
     ) -> Vehicle:
         """Figures not given take the kind's defaults (KIND_SPECS)."""
-        courier_id = self._courier(principal)
+        courier_id = Scope(principal).courier()
         problems: list[FieldError] = []
         clean_name = validation.text(name, "name", problems)
         capabilities = resolve_capabilities(
@@ -133,7 +128,7 @@ class VehicleService:
         typical_speed_kmh: int | None = None,
     ) -> Vehicle:
         """Changes what is given and re-checks the whole vehicle against its kind's limits."""
-        courier_id = self._courier(principal)
+        courier_id = Scope(principal).courier()
         async with self._db.uow() as uow:
             vehicle = await uow.repos.vehicles.get(vehicle_id, courier_id, for_update=True)
             if vehicle is None:
@@ -173,7 +168,7 @@ class VehicleService:
     async def retire_vehicle(self, principal: Principal, vehicle_id: UUID) -> Vehicle:
         """Retiring twice keeps the first time. The vehicle's open trips are cancelled with it, since
         nobody could carry their parcels; a vehicle with a matched or running trip must finish it first."""
-        courier_id = self._courier(principal)
+        courier_id = Scope(principal).courier()
         async with self._db.uow() as uow:
             vehicle = await uow.repos.vehicles.get(vehicle_id, courier_id, for_update=True)
             if vehicle is None:
@@ -214,19 +209,17 @@ class VehicleService:
         courier_id: UUID | None = None,
     ) -> Page[Vehicle]:
         """A courier's own vehicles; operations see all, or one courier's with `courier_id`."""
-        if principal.role is not Role.ADMIN:
-            if principal.user_id is None or courier_id not in (None, principal.user_id):
-                return Page(items=(), has_next=False)
-            courier_id = principal.user_id
+        visible = Scope(principal).courier_filter(courier_id)
+        if visible.nothing:
+            return Page(items=(), has_next=False)
         async with self._db.read() as repos:
-            return await repos.vehicles.list_page(page, courier_id=courier_id, include_retired=include_retired)
+            return await repos.vehicles.list_page(page, courier_id=visible.owner, include_retired=include_retired)
 
     async def get_vehicle(self, principal: Principal, vehicle_id: UUID) -> Vehicle | None:
         """Another courier's vehicle is None, exactly like a missing one."""
-        if principal.role is not Role.ADMIN and principal.user_id is None:
-            return None
+        owner = Scope(principal).courier_filter().owner
         async with self._db.read() as repos:
-            return await repos.vehicles.get(vehicle_id, None if principal.role is Role.ADMIN else principal.user_id)
+            return await repos.vehicles.get(vehicle_id, owner)
 
     async def vehicles_of_couriers(self, keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], Vehicle]:
         """By (vehicle id, courier id), for objects the caller was already allowed to read (a trip, a commute):
