@@ -8,6 +8,7 @@ from uuid import UUID
 
 import strawberry
 
+from marketplace.domain.accounts import NewUser
 from marketplace.domain.accounts import Role as DomainRole
 from marketplace.domain.errors import DomainError
 from marketplace.services.accounts import TokenPair
@@ -44,6 +45,14 @@ class SignUpInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
+
+    def to_domain(self) -> NewUser:
+        return NewUser(
+            email=self.email,
+            password=self.password,
+            role=DomainRole(self.role.value),
+            organization_name=self.organization_name,
+        )
 
 
 @strawberry.type
@@ -177,12 +186,7 @@ class AccountMutation:
     async def sign_up(self, info: Info, input: SignUpInput) -> SignUpPayload:
         try:
             user = await info.context.services.accounts.sign_up(
-                email=input.email,
-                password=input.password,
-                role=DomainRole(input.role.value),
-                organization_name=input.organization_name,
-                idempotency_key=input.idempotency_key,
-                client_address=info.context.client_address,
+                input.to_domain(), idempotency_key=input.idempotency_key, client_address=info.context.client_address
             )
         except DomainError as exc:
             return SignUpPayload(errors=user_errors(exc))

@@ -228,6 +228,17 @@ class SubmitVerificationInput:
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
 
+    def to_domain(self) -> domain.NewVerificationRequest:
+        return domain.NewVerificationRequest(
+            level=self.level,
+            documents=tuple(
+                domain.DocumentClaim(
+                    kind=d.kind, issuing_country=d.issuing_country, expires_at=d.expires_at, number_last4=d.number_last4
+                )
+                for d in self.documents
+            ),
+        )
+
 
 @strawberry.input
 class ApproveVerificationInput:
@@ -270,6 +281,16 @@ class RegisterInsurancePolicyInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
+
+    def to_domain(self) -> domain.NewPolicy:
+        return domain.NewPolicy(
+            insurer=self.insurer,
+            policy_number=self.policy_number,
+            cover_per_parcel=(self.cover_per_parcel.amount_minor, self.cover_per_parcel.currency),
+            cover_per_trip=(self.cover_per_trip.amount_minor, self.cover_per_trip.currency),
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+        )
 
 
 @strawberry.input
@@ -365,18 +386,9 @@ class CourierQuery:
 class CourierMutation:
     @mutation(COURIERS)
     async def submit_verification(self, info: Info, input: SubmitVerificationInput) -> VerificationRequestPayload:
-        claims = [
-            domain.DocumentClaim(
-                kind=d.kind, issuing_country=d.issuing_country, expires_at=d.expires_at, number_last4=d.number_last4
-            )
-            for d in input.documents
-        ]
         try:
             request = await info.context.services.couriers.submit_verification(
-                await info.context.principal(),
-                level=input.level,
-                documents=claims,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return VerificationRequestPayload(errors=user_errors(exc))
@@ -421,14 +433,7 @@ class CourierMutation:
     ) -> InsurancePolicyPayload:
         try:
             policy = await info.context.services.couriers.register_insurance_policy(
-                await info.context.principal(),
-                insurer=input.insurer,
-                policy_number=input.policy_number,
-                cover_per_parcel=(input.cover_per_parcel.amount_minor, input.cover_per_parcel.currency),
-                cover_per_trip=(input.cover_per_trip.amount_minor, input.cover_per_trip.currency),
-                valid_from=input.valid_from,
-                valid_until=input.valid_until,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return InsurancePolicyPayload(errors=user_errors(exc))

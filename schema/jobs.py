@@ -157,6 +157,9 @@ class BookQuoteInput:
         default=None, description="Repeat it on retries: the first job comes back and the quote is booked once."
     )
 
+    def to_domain(self) -> domain.QuoteBooking:
+        return domain.QuoteBooking(quote_id=decode_id(self.quote_id, "Quote", field="quoteId"))
+
 
 @strawberry.input
 class BookJobsInput:
@@ -451,9 +454,8 @@ class JobMutation:
     @mutation(RETAILERS)
     async def book_quote(self, info: Info, input: BookQuoteInput) -> BookQuotePayload:
         try:
-            quote_id = decode_id(input.quote_id, "Quote", field="quoteId")
             view = await info.context.services.jobs.book_quote(
-                await info.context.principal(), quote_id=quote_id, idempotency_key=input.idempotency_key
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return BookQuotePayload(errors=user_errors(exc))

@@ -10,6 +10,7 @@ import strawberry
 
 from marketplace.domain import areas as area_domain
 from marketplace.domain import places as domain
+from marketplace.domain.accounts import NewColleague
 from marketplace.domain.accounts import Role as DomainRole
 from marketplace.domain.errors import DomainError
 from marketplace.domain.paging import Page, Position
@@ -131,6 +132,18 @@ class CreateServiceAreaInput:
     active: bool = True
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
+    def to_domain(self) -> area_domain.NewServiceArea:
+        return area_domain.NewServiceArea(
+            name=self.name,
+            country_code=self.country_code,
+            currency=self.currency,
+            time_zone=self.time_zone,
+            polygon=tuple(_polygon(self.polygon)),
+            fleet_base_minor=self.fleet_base_minor,
+            fleet_per_km_minor=self.fleet_per_km_minor,
+            active=self.active,
+        )
+
 
 @strawberry.input(description="Only the fields given change.")
 class UpdateServiceAreaInput:
@@ -213,6 +226,15 @@ class CreatePickupLocationInput:
     opening_hours: list[OpeningIntervalInput] = strawberry.field(description="At least one interval, local time.")
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
+    def to_domain(self) -> domain.NewPickupLocation:
+        return domain.NewPickupLocation(
+            kind=domain.PickupLocationKind(self.kind),
+            name=self.name,
+            address=_address(self.address),
+            point=self.point.to_domain(),
+            opening_hours=tuple(opening_hours_input(self.opening_hours)),
+        )
+
 
 @strawberry.input(description="Only the fields given change; the result is validated as a whole.")
 class UpdatePickupLocationInput:
@@ -243,6 +265,9 @@ class CreateOrganizationUserInput:
     email: str
     password: str
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
+
+    def to_domain(self) -> NewColleague:
+        return NewColleague(email=self.email, password=self.password)
 
 
 @strawberry.type
@@ -358,6 +383,18 @@ class CreateLockerInput:
     )
     active: bool = True
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
+
+    def to_domain(self) -> domain.NewLocker:
+        return domain.NewLocker(
+            kind=domain.LockerKind(self.kind),
+            name=self.name,
+            operator=self.operator,
+            address=_address(self.address),
+            point=self.point.to_domain(),
+            opening_hours=tuple(opening_hours_input(self.opening_hours)),
+            compartments=tuple(_compartments(self.compartments)),
+            active=self.active,
+        )
 
 
 @strawberry.input(description="Only the fields given change; the result is validated as a whole.")
@@ -483,16 +520,7 @@ class PlacesMutation:
     async def create_service_area(self, info: Info, input: CreateServiceAreaInput) -> ServiceAreaPayload:
         try:
             area = await info.context.services.places.create_service_area(
-                await info.context.principal(),
-                name=input.name,
-                country_code=input.country_code,
-                currency=input.currency,
-                time_zone=input.time_zone,
-                polygon=_polygon(input.polygon),
-                fleet_base_minor=input.fleet_base_minor,
-                fleet_per_km_minor=input.fleet_per_km_minor,
-                active=input.active,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return ServiceAreaPayload(errors=user_errors(exc))
@@ -523,13 +551,7 @@ class PlacesMutation:
     async def create_pickup_location(self, info: Info, input: CreatePickupLocationInput) -> PickupLocationPayload:
         try:
             location = await info.context.services.places.create_pickup_location(
-                await info.context.principal(),
-                kind=domain.PickupLocationKind(input.kind),
-                name=input.name,
-                address=_address(input.address),
-                point=input.point.to_domain(),
-                opening_hours=opening_hours_input(input.opening_hours),
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return PickupLocationPayload(errors=user_errors(exc))
@@ -568,10 +590,7 @@ class PlacesMutation:
     async def create_organization_user(self, info: Info, input: CreateOrganizationUserInput) -> OrganizationUserPayload:
         try:
             user = await info.context.services.accounts.create_organization_user(
-                await info.context.principal(),
-                email=input.email,
-                password=input.password,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return OrganizationUserPayload(errors=user_errors(exc))
@@ -582,16 +601,7 @@ class PlacesMutation:
     async def create_locker(self, info: Info, input: CreateLockerInput) -> LockerPayload:
         try:
             locker = await info.context.services.places.create_locker(
-                await info.context.principal(),
-                kind=domain.LockerKind(input.kind),
-                name=input.name,
-                operator=input.operator,
-                address=_address(input.address),
-                point=input.point.to_domain(),
-                opening_hours=opening_hours_input(input.opening_hours),
-                compartments=_compartments(input.compartments),
-                active=input.active,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return LockerPayload(errors=user_errors(exc))

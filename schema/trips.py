@@ -193,6 +193,18 @@ class CreateTripInput:
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
 
+    def to_domain(self) -> domain.NewTrip:
+        return domain.NewTrip(
+            vehicle_id=decode_id(self.vehicle_id, "Vehicle", field="vehicleId"),
+            origin=self.origin.to_domain(),
+            destination=self.destination.to_domain(),
+            depart_after=self.depart_after,
+            arrive_by=self.arrive_by,
+            spare_weight_g=self.spare_weight_g,
+            spare_volume_cm3=self.spare_volume_cm3,
+            max_detour_m=self.max_detour_m,
+        )
+
 
 @strawberry.input(description="Only the fields given change; the edited trip is validated as a whole.")
 class UpdateTripInput:
@@ -235,6 +247,20 @@ class CreateCommuteInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
+
+    def to_domain(self) -> domain.NewCommute:
+        return domain.NewCommute(
+            vehicle_id=decode_id(self.vehicle_id, "Vehicle", field="vehicleId"),
+            origin=self.origin.to_domain(),
+            destination=self.destination.to_domain(),
+            weekdays=tuple(self.weekdays),
+            depart_time=self.depart_time,
+            arrive_time=self.arrive_time,
+            time_zone=self.time_zone,
+            spare_weight_g=self.spare_weight_g,
+            spare_volume_cm3=self.spare_volume_cm3,
+            max_detour_m=self.max_detour_m,
+        )
 
 
 @strawberry.input(description="Only the fields given change; trips already created keep their terms.")
@@ -333,16 +359,7 @@ class TripMutation:
     async def create_trip(self, info: Info, input: CreateTripInput) -> TripPayload:
         try:
             trip = await info.context.services.trips.create_trip(
-                await info.context.principal(),
-                vehicle_id=decode_id(input.vehicle_id, "Vehicle", field="vehicleId"),
-                origin=input.origin.to_domain(),
-                destination=input.destination.to_domain(),
-                depart_after=input.depart_after,
-                arrive_by=input.arrive_by,
-                spare_weight_g=input.spare_weight_g,
-                spare_volume_cm3=input.spare_volume_cm3,
-                max_detour_m=input.max_detour_m,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return TripPayload(errors=user_errors(exc))
@@ -381,18 +398,7 @@ class TripMutation:
     async def create_commute(self, info: Info, input: CreateCommuteInput) -> CommutePayload:
         try:
             commute = await info.context.services.trips.create_commute(
-                await info.context.principal(),
-                vehicle_id=decode_id(input.vehicle_id, "Vehicle", field="vehicleId"),
-                origin=input.origin.to_domain(),
-                destination=input.destination.to_domain(),
-                weekdays=input.weekdays,
-                depart_time=input.depart_time,
-                arrive_time=input.arrive_time,
-                time_zone=input.time_zone,
-                spare_weight_g=input.spare_weight_g,
-                spare_volume_cm3=input.spare_volume_cm3,
-                max_detour_m=input.max_detour_m,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return CommutePayload(errors=user_errors(exc))

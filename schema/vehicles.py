@@ -121,6 +121,17 @@ class RegisterVehicleInput:
     typical_speed_kmh: int | None = None
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
+    def to_domain(self) -> domain.NewVehicle:
+        return domain.NewVehicle(
+            kind=domain.VehicleKind(self.kind),
+            name=self.name,
+            max_weight_g=self.max_weight_g,
+            max_volume_cm3=self.max_volume_cm3,
+            zero_emission=self.zero_emission,
+            co2_g_per_km=self.co2_g_per_km,
+            typical_speed_kmh=self.typical_speed_kmh,
+        )
+
 
 @strawberry.input(description="Only the fields given change; the kind is fixed.")
 class UpdateVehicleInput:
@@ -185,15 +196,7 @@ class VehicleMutation:
     async def register_vehicle(self, info: Info, input: RegisterVehicleInput) -> VehiclePayload:
         try:
             vehicle = await info.context.services.vehicles.register_vehicle(
-                await info.context.principal(),
-                kind=domain.VehicleKind(input.kind),
-                name=input.name,
-                max_weight_g=input.max_weight_g,
-                max_volume_cm3=input.max_volume_cm3,
-                zero_emission=input.zero_emission,
-                co2_g_per_km=input.co2_g_per_km,
-                typical_speed_kmh=input.typical_speed_kmh,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return VehiclePayload(errors=user_errors(exc))

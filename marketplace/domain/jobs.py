@@ -128,6 +128,20 @@ class QuoteRequest:
     reference: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class QuoteBooking:
+    """A request to book a quote into a job."""
+
+    quote_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class BulkBooking:
+    """Deliveries quoted and booked in one call, all or none; row i is `jobs[i]`."""
+
+    jobs: tuple[QuoteRequest, ...]
+
+
 # --- what a valid request becomes ---------------------------------------------------------------
 
 

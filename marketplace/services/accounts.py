@@ -6,7 +6,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from marketplace.clock import Clock
@@ -15,6 +15,8 @@ from marketplace.domain.access import Scope
 from marketplace.domain.accounts import (
     SELF_SERVICE_ROLES,
     ApiKey,
+    NewColleague,
+    NewUser,
     Organization,
     Principal,
     Role,
@@ -37,6 +39,9 @@ from marketplace.services.tokens import (
     same_secret,
     secret_hash,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 API_KEY_TOUCH_INTERVAL_S = 60
 
@@ -118,41 +123,27 @@ class AccountService:
     # --- accounts ---------------------------------------------------------------------------
 
     async def sign_up(
-        self,
-        *,
-        email: str,
-        password: str,
-        role: Role,
-        organization_name: str | None = None,
-        idempotency_key: str | None = None,
-        client_address: str | None = None,
+        self, new: NewUser, *, idempotency_key: str | None = None, client_address: str | None = None
     ) -> User:
         """Self-service sign-up for couriers and retailers; a retailer also founds its organisation.
 
         Limited per client address: each sign-up costs an argon2 hash and tells whether an email
         has an account, so unlimited sign-ups would be both a CPU sink and an enumeration oracle.
         """
-        if role not in SELF_SERVICE_ROLES:
+        if new.role not in SELF_SERVICE_ROLES:
             raise DomainError.single(ErrorCode.INVALID, "only couriers and retailers can sign up", "role")
         if client_address:
             bucket = f"signup:address:{address_bucket(client_address)}"
             await self._hit_limits([(bucket, self._login_policy.max_sign_ups_per_address)], "too many sign-ups")
-        return await self._create_user(
-            email=email,
-            password=password,
-            role=role,
-            organization_name=organization_name,
-            idempotency_key=idempotency_key,
-        )
+        return await self._create_user(new, request=new, idempotency_key=idempotency_key)
 
     async def create_user(self, *, email: str, password: str, role: Role, organization_name: str | None = None) -> User:
         """Any role, for operators on the command line."""
-        return await self._create_user(
-            email=email, password=password, role=role, organization_name=organization_name, idempotency_key=None
-        )
+        new = NewUser(email=email, password=password, role=role, organization_name=organization_name)
+        return await self._create_user(new, request=new, idempotency_key=None)
 
     async def create_organization_user(
-        self, principal: Principal, *, email: str, password: str, idempotency_key: str | None = None
+        self, principal: Principal, new: NewColleague, *, idempotency_key: str | None = None
     ) -> User:
         """A retailer user adds a colleague to its own organisation, under the same email and password rules.
 
@@ -162,10 +153,8 @@ class AccountService:
         scope.person()
         organization_id = scope.organization()
         return await self._create_user(
-            email=email,
-            password=password,
-            role=Role.RETAILER,
-            organization_name=None,
+            NewUser(email=new.email, password=new.password, role=Role.RETAILER),
+            request=new,
             idempotency_key=idempotency_key,
             organization_id=organization_id,
             scope=principal.scope,
@@ -185,17 +174,19 @@ class AccountService:
 
     async def _create_user(
         self,
+        new: NewUser,
         *,
-        email: str,
-        password: str,
-        role: Role,
-        organization_name: str | None,
+        request: DataclassInstance,
         idempotency_key: str | None,
         organization_id: UUID | None = None,
         scope: str = "anonymous",
         operation: str = "signUp",
     ) -> User:
-        """`organization_id` joins an existing organisation; otherwise a retailer founds one by name."""
+        """`organization_id` joins an existing organisation; otherwise a retailer founds one by name.
+
+        `request` is the operation's whole input, for the idempotency fingerprint.
+        """
+        email, password, role, organization_name = new.email, new.password, new.role, new.organization_name
         errors: list[FieldError] = []
         normalized = ""
         try:
@@ -215,9 +206,6 @@ class AccountService:
             raise DomainError(errors)
 
         password_hash = await self._passwords.hash(password)
-        request = {"email": normalized, "password": password, "role": role.value, "organization_name": org_name}
-        if organization_id is not None:
-            request["organization_id"] = str(organization_id)
 
         async with self._db.uow() as uow:
 

@@ -15,11 +15,12 @@ from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.couriers import (
     CourierStanding,
-    DocumentClaim,
     DocumentKind,
     InsurancePolicy,
     LevelChange,
     LevelGrant,
+    NewPolicy,
+    NewVerificationRequest,
     PolicyStatus,
     VerificationDocument,
     VerificationRequest,
@@ -147,20 +148,11 @@ class CourierService:
     # --- verification: the courier's side ----------------------------------------------------
 
     async def submit_verification(
-        self,
-        principal: Principal,
-        *,
-        level: int,
-        documents: Sequence[DocumentClaim],
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewVerificationRequest, *, idempotency_key: str | None = None
     ) -> VerificationRequest:
         """One pending request per courier; documents are references only (kind, country, expiry, last 4)."""
         courier_id = Scope(principal).courier()
-        checked, problems = check_verification_request(level, documents, self._clock.now())
-        request_input = {
-            "level": level,
-            "documents": [[d.kind.value, d.issuing_country, d.expires_at.isoformat(), d.number_last4] for d in checked],
-        }
+        checked, problems = check_verification_request(new.level, new.documents, self._clock.now())
         async with self._db.uow() as uow:
 
             async def submit() -> VerificationRequest:
@@ -170,7 +162,7 @@ class CourierService:
                 request = VerificationRequest(
                     id=uuid4(),
                     courier_id=courier_id,
-                    level=level,
+                    level=new.level,
                     status=VerificationStatus.PENDING,
                     documents=checked,
                     created_at=self._clock.now(),
@@ -186,7 +178,7 @@ class CourierService:
                 scope=principal.scope,
                 operation="submitVerification",
                 key=idempotency_key,
-                request=request_input,
+                request=new,
                 action=submit,
                 dump=_request_to_json,
                 load=_request_from_json,
@@ -333,36 +325,19 @@ class CourierService:
     # --- insurance ------------------------------------------------------------------------------
 
     async def register_insurance_policy(
-        self,
-        principal: Principal,
-        *,
-        insurer: str,
-        policy_number: str,
-        cover_per_parcel: tuple[int, str],
-        cover_per_trip: tuple[int, str],
-        valid_from: datetime,
-        valid_until: datetime,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewPolicy, *, idempotency_key: str | None = None
     ) -> CheckedPolicy:
         """Covers are (amount_minor, currency). The policy counts only once operations verified it."""
         courier_id = Scope(principal).courier()
         terms, problems = check_policy(
-            insurer=insurer,
-            policy_number=policy_number,
-            cover_per_parcel=cover_per_parcel,
-            cover_per_trip=cover_per_trip,
-            valid_from=valid_from,
-            valid_until=valid_until,
+            insurer=new.insurer,
+            policy_number=new.policy_number,
+            cover_per_parcel=new.cover_per_parcel,
+            cover_per_trip=new.cover_per_trip,
+            valid_from=new.valid_from,
+            valid_until=new.valid_until,
             now=self._clock.now(),
         )
-        request_input = {
-            "insurer": terms.insurer,
-            "policy_number": terms.policy_number,
-            "cover_per_parcel": [cover_per_parcel[0], cover_per_parcel[1].strip().upper()],
-            "cover_per_trip": [cover_per_trip[0], cover_per_trip[1].strip().upper()],
-            "valid_from": valid_from.isoformat(),
-            "valid_until": valid_until.isoformat(),
-        }
         async with self._db.uow() as uow:
 
             async def register() -> InsurancePolicy:
@@ -391,7 +366,7 @@ class CourierService:
                 scope=principal.scope,
                 operation="registerInsurancePolicy",
                 key=idempotency_key,
-                request=request_input,
+                request=new,
                 action=register,
                 dump=_policy_to_json,
                 load=_policy_from_json,

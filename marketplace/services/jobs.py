@@ -17,10 +17,12 @@ from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, point_problems
 from marketplace.domain.jobs import (
     MAX_BULK_JOBS,
+    BulkBooking,
     JobStatus,
     JobView,
     Lookups,
     Quote,
+    QuoteBooking,
     QuoteRequest,
     batch_duplicates,
     book,
@@ -48,10 +50,6 @@ def _ids_to_json(values: list[UUID]) -> dict[str, Any]:
 
 def _ids_from_json(data: dict[str, Any]) -> list[UUID]:
     return [UUID(v) for v in data["ids"]]
-
-
-def _request_json(request: QuoteRequest) -> dict[str, Any]:
-    return dataclasses.asdict(request)
 
 
 async def _lookups(
@@ -114,7 +112,7 @@ class JobService:
                 scope=principal.scope,
                 operation="requestQuote",
                 key=idempotency_key,
-                request=_request_json(request),
+                request=request,
                 action=create,
                 dump=_id_to_json,
                 load=_id_from_json,
@@ -132,9 +130,12 @@ class JobService:
 
     # --- booking ------------------------------------------------------------------------------------
 
-    async def book_quote(self, principal: Principal, *, quote_id: UUID, idempotency_key: str | None) -> JobView:
+    async def book_quote(
+        self, principal: Principal, booking: QuoteBooking, *, idempotency_key: str | None = None
+    ) -> JobView:
         """Turns a live quote into a job, once: the quote row stays locked until the booking commits."""
         organization_id = Scope(principal).organization()
+        quote_id = booking.quote_id
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -180,7 +181,7 @@ class JobService:
                 scope=principal.scope,
                 operation="bookQuote",
                 key=idempotency_key,
-                request={"quote_id": str(quote_id)},
+                request=booking,
                 action=create,
                 dump=_id_to_json,
                 load=_id_from_json,
@@ -237,7 +238,7 @@ class JobService:
                 scope=principal.scope,
                 operation="bookJobs",
                 key=idempotency_key,
-                request={"jobs": [_request_json(r) for r in requests]},
+                request=BulkBooking(jobs=tuple(requests)),
                 action=create,
                 dump=_ids_to_json,
                 load=_ids_from_json,

@@ -19,7 +19,7 @@ from marketplace.domain import areas as area_rules
 from marketplace.domain import validation
 from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal, Role
-from marketplace.domain.areas import ServiceArea
+from marketplace.domain.areas import NewServiceArea, ServiceArea
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, parse_polygon, point_problems
 from marketplace.domain.hours import OpeningHours, parse_opening_hours
@@ -30,6 +30,8 @@ from marketplace.domain.places import (
     CompartmentSize,
     Locker,
     LockerKind,
+    NewLocker,
+    NewPickupLocation,
     PickupLocation,
     PickupLocationKind,
     parse_address,
@@ -59,20 +61,6 @@ def _raw_hours(hours: OpeningHours) -> list[tuple[int, time, time]]:
     return [(i.weekday, i.opens, i.closes) for i in hours.intervals]
 
 
-def _hours_request(raw: RawHours) -> list[list[object]]:
-    return [[d, o.isoformat(), c.isoformat()] for d, o, c in raw]
-
-
-def _address_request(address: Address) -> dict[str, str]:
-    return {
-        "street": address.street,
-        "house_number": address.house_number,
-        "postal_code": address.postal_code,
-        "city": address.city,
-        "country_code": address.country_code,
-    }
-
-
 def _not_found(what: str) -> DomainError:
     return DomainError.single(ErrorCode.NOT_FOUND, f"no such {what}", "id")
 
@@ -86,41 +74,20 @@ class PlacesService:
     # --- service areas (operations) ----------------------------------------------------------
 
     async def create_service_area(
-        self,
-        principal: Principal,
-        *,
-        name: str,
-        country_code: str,
-        currency: str,
-        time_zone: str,
-        polygon: Sequence[tuple[float, float]],
-        fleet_base_minor: int,
-        fleet_per_km_minor: int,
-        active: bool,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewServiceArea, *, idempotency_key: str | None = None
     ) -> ServiceArea:
         Scope(principal).require_role(Role.ADMIN)
-        request = {
-            "name": name,
-            "country_code": country_code,
-            "currency": currency,
-            "time_zone": time_zone,
-            "polygon": [list(p) for p in polygon],
-            "fleet_base_minor": fleet_base_minor,
-            "fleet_per_km_minor": fleet_per_km_minor,
-            "active": active,
-        }
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
                 problems: list[FieldError] = []
-                clean_name = validation.text(name, "name", problems)
-                country = self._area_country(country_code, problems)
-                money = validation.currency(currency, "currency", problems)
-                zone = validation.time_zone(time_zone, "timeZone", problems)
-                shape, polygon_problems = parse_polygon(polygon, "polygon")
+                clean_name = validation.text(new.name, "name", problems)
+                country = self._area_country(new.country_code, problems)
+                money = validation.currency(new.currency, "currency", problems)
+                zone = validation.time_zone(new.time_zone, "timeZone", problems)
+                shape, polygon_problems = parse_polygon(new.polygon, "polygon")
                 problems.extend(polygon_problems)
-                self._fleet_prices(fleet_base_minor, fleet_per_km_minor, problems)
+                self._fleet_prices(new.fleet_base_minor, new.fleet_per_km_minor, problems)
                 if problems or shape is None:
                     raise DomainError(problems)
                 now = self._clock.now()
@@ -131,9 +98,9 @@ class PlacesService:
                     currency=money,
                     time_zone=zone,
                     polygon=shape,
-                    active=active,
-                    fleet_base_minor=fleet_base_minor,
-                    fleet_per_km_minor=fleet_per_km_minor,
+                    active=new.active,
+                    fleet_base_minor=new.fleet_base_minor,
+                    fleet_per_km_minor=new.fleet_per_km_minor,
                     created_at=now,
                     updated_at=now,
                 )
@@ -146,7 +113,7 @@ class PlacesService:
                 scope=principal.scope,
                 operation="createServiceArea",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=create,
                 dump=_id_dump,
                 load=_id_load,
@@ -310,42 +277,27 @@ class PlacesService:
     # --- pickup locations (retailers) --------------------------------------------------------
 
     async def create_pickup_location(
-        self,
-        principal: Principal,
-        *,
-        kind: PickupLocationKind,
-        name: str,
-        address: Address,
-        point: Point,
-        opening_hours: RawHours,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewPickupLocation, *, idempotency_key: str | None = None
     ) -> PickupLocation:
         organization_id = Scope(principal).organization()
-        request = {
-            "kind": kind.value,
-            "name": name,
-            "address": _address_request(address),
-            "point": [point.lat, point.lng],
-            "opening_hours": _hours_request(opening_hours),
-        }
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
                 problems: list[FieldError] = []
-                clean_name = validation.text(name, "name", problems)
+                clean_name = validation.text(new.name, "name", problems)
                 clean_address, area = await self._place(
-                    uow.repos, problems, address=address, point=point, relocate=True, current_area_id=None
+                    uow.repos, problems, address=new.address, point=new.point, relocate=True, current_area_id=None
                 )
-                hours = self._hours(opening_hours, problems)
+                hours = self._hours(new.opening_hours, problems)
                 if problems or area is None:
                     raise DomainError(problems)
                 location = PickupLocation(
                     id=uuid4(),
                     organization_id=organization_id,
-                    kind=kind,
+                    kind=new.kind,
                     name=clean_name,
                     address=clean_address,
-                    point=point,
+                    point=new.point,
                     area_id=area.id,
                     opening_hours=hours,
                     created_at=self._clock.now(),
@@ -358,7 +310,7 @@ class PlacesService:
                 scope=principal.scope,
                 operation="createPickupLocation",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=create,
                 dump=_id_dump,
                 load=_id_load,
@@ -485,55 +437,34 @@ class PlacesService:
     # --- lockers and pickup points (operations write, everyone reads) ------------------------
 
     async def create_locker(
-        self,
-        principal: Principal,
-        *,
-        kind: LockerKind,
-        name: str,
-        operator: str,
-        address: Address,
-        point: Point,
-        opening_hours: RawHours,
-        compartments: Sequence[tuple[CompartmentSize, int]],
-        active: bool = True,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewLocker, *, idempotency_key: str | None = None
     ) -> Locker:
         Scope(principal).require_role(Role.ADMIN)
-        request = {
-            "kind": kind.value,
-            "name": name,
-            "operator": operator,
-            "address": _address_request(address),
-            "point": [point.lat, point.lng],
-            "opening_hours": _hours_request(opening_hours),
-            "compartments": [[size.value, count] for size, count in compartments],
-            "active": active,
-        }
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
                 problems: list[FieldError] = []
-                clean_name = validation.text(name, "name", problems)
-                clean_operator = validation.text(operator, "operator", problems)
+                clean_name = validation.text(new.name, "name", problems)
+                clean_operator = validation.text(new.operator, "operator", problems)
                 clean_address, area = await self._place(
-                    uow.repos, problems, address=address, point=point, relocate=True, current_area_id=None
+                    uow.repos, problems, address=new.address, point=new.point, relocate=True, current_area_id=None
                 )
-                hours = self._hours(opening_hours, problems)
-                boxes = parse_compartments(compartments, "compartments", problems)
+                hours = self._hours(new.opening_hours, problems)
+                boxes = parse_compartments(new.compartments, "compartments", problems)
                 if problems or area is None:
                     raise DomainError(problems)
                 now = self._clock.now()
                 locker = Locker(
                     id=uuid4(),
-                    kind=kind,
+                    kind=new.kind,
                     name=clean_name,
                     operator=clean_operator,
                     address=clean_address,
-                    point=point,
+                    point=new.point,
                     area_id=area.id,
                     opening_hours=hours,
                     compartments=boxes,
-                    active=active,
+                    active=new.active,
                     created_at=now,
                     updated_at=now,
                 )
@@ -545,7 +476,7 @@ class PlacesService:
                 scope=principal.scope,
                 operation="createLocker",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=create,
                 dump=_id_dump,
                 load=_id_load,

@@ -16,7 +16,7 @@ from marketplace.domain.accounts import Principal
 from marketplace.domain.areas import ServiceArea, locate
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.paging import Page, PageRequest, Position
-from marketplace.domain.trips import Commute, Trip, TripStatus, Waypoint
+from marketplace.domain.trips import Commute, NewCommute, NewTrip, Trip, TripStatus, Waypoint
 from marketplace.domain.vehicles import Vehicle
 from marketplace.logs import get_logger
 from marketplace.repositories import Repositories
@@ -27,14 +27,6 @@ log = get_logger("crowdship.trips")
 
 # Templates read per scheduling batch: bounds memory and the size of the one insert per batch.
 SCHEDULE_BATCH = 500
-
-
-def _instant(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat() if value.tzinfo is not None else value.isoformat()
-
-
-def _waypoint_request(w: Waypoint) -> dict[str, Any]:
-    return {"lat": w.point.lat, "lng": w.point.lng, "label": " ".join(w.label.split())}
 
 
 def _id_to_json(value: UUID) -> dict[str, Any]:
@@ -84,31 +76,8 @@ class TripService:
 
     # --- trips ------------------------------------------------------------------------------
 
-    async def create_trip(
-        self,
-        principal: Principal,
-        *,
-        vehicle_id: UUID | None,
-        origin: Waypoint,
-        destination: Waypoint,
-        depart_after: datetime,
-        arrive_by: datetime,
-        spare_weight_g: int | None = None,
-        spare_volume_cm3: int | None = None,
-        max_detour_m: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> Trip:
+    async def create_trip(self, principal: Principal, new: NewTrip, *, idempotency_key: str | None = None) -> Trip:
         courier_id = Scope(principal).courier()
-        request = {
-            "vehicle_id": str(vehicle_id),
-            "origin": _waypoint_request(origin),
-            "destination": _waypoint_request(destination),
-            "depart_after": _instant(depart_after),
-            "arrive_by": _instant(arrive_by),
-            "spare_weight_g": spare_weight_g,
-            "spare_volume_cm3": spare_volume_cm3,
-            "max_detour_m": max_detour_m,
-        }
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -116,14 +85,14 @@ class TripService:
                 terms = await self._checked_terms(
                     uow,
                     courier_id,
-                    vehicle_id=vehicle_id,
-                    origin=origin,
-                    destination=destination,
-                    depart_after=depart_after,
-                    arrive_by=arrive_by,
-                    spare_weight_g=spare_weight_g,
-                    spare_volume_cm3=spare_volume_cm3,
-                    max_detour_m=rules.DEFAULT_MAX_DETOUR_M if max_detour_m is None else max_detour_m,
+                    vehicle_id=new.vehicle_id,
+                    origin=new.origin,
+                    destination=new.destination,
+                    depart_after=new.depart_after,
+                    arrive_by=new.arrive_by,
+                    spare_weight_g=new.spare_weight_g,
+                    spare_volume_cm3=new.spare_volume_cm3,
+                    max_detour_m=rules.DEFAULT_MAX_DETOUR_M if new.max_detour_m is None else new.max_detour_m,
                     now=now,
                 )
                 trip = Trip(
@@ -143,7 +112,7 @@ class TripService:
                 scope=principal.scope,
                 operation="createTrip",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=create,
                 dump=_id_to_json,
                 load=_id_from_json,
@@ -328,35 +297,10 @@ class TripService:
     # --- commutes ---------------------------------------------------------------------------
 
     async def create_commute(
-        self,
-        principal: Principal,
-        *,
-        vehicle_id: UUID | None,
-        origin: Waypoint,
-        destination: Waypoint,
-        weekdays: list[int],
-        depart_time: time,
-        arrive_time: time,
-        time_zone: str | None = None,
-        spare_weight_g: int | None = None,
-        spare_volume_cm3: int | None = None,
-        max_detour_m: int | None = None,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewCommute, *, idempotency_key: str | None = None
     ) -> Commute:
         """A weekly template; `time_zone` defaults to the service area's. Trips come from scheduling it."""
         courier_id = Scope(principal).courier()
-        request = {
-            "vehicle_id": str(vehicle_id),
-            "origin": _waypoint_request(origin),
-            "destination": _waypoint_request(destination),
-            "weekdays": weekdays,
-            "depart_time": depart_time.isoformat(),
-            "arrive_time": arrive_time.isoformat(),
-            "time_zone": time_zone,
-            "spare_weight_g": spare_weight_g,
-            "spare_volume_cm3": spare_volume_cm3,
-            "max_detour_m": max_detour_m,
-        }
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -365,16 +309,16 @@ class TripService:
                     uow,
                     courier_id,
                     commute_id=uuid4(),
-                    vehicle_id=vehicle_id,
-                    origin=origin,
-                    destination=destination,
-                    weekdays=weekdays,
-                    depart_time=depart_time,
-                    arrive_time=arrive_time,
-                    time_zone=time_zone,
-                    spare_weight_g=spare_weight_g,
-                    spare_volume_cm3=spare_volume_cm3,
-                    max_detour_m=rules.DEFAULT_MAX_DETOUR_M if max_detour_m is None else max_detour_m,
+                    vehicle_id=new.vehicle_id,
+                    origin=new.origin,
+                    destination=new.destination,
+                    weekdays=list(new.weekdays),
+                    depart_time=new.depart_time,
+                    arrive_time=new.arrive_time,
+                    time_zone=new.time_zone,
+                    spare_weight_g=new.spare_weight_g,
+                    spare_volume_cm3=new.spare_volume_cm3,
+                    max_detour_m=rules.DEFAULT_MAX_DETOUR_M if new.max_detour_m is None else new.max_detour_m,
                     active=True,
                     created_at=now,
                     now=now,
@@ -387,7 +331,7 @@ class TripService:
                 scope=principal.scope,
                 operation="createCommute",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=create,
                 dump=_id_to_json,
                 load=_id_from_json,

@@ -18,7 +18,7 @@ from marketplace.domain.accounts import Principal
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.paging import Page, PageRequest
 from marketplace.domain.trips import TripStatus, transition
-from marketplace.domain.vehicles import KIND_SPECS, KindSpec, Vehicle, VehicleKind, resolve_capabilities
+from marketplace.domain.vehicles import KIND_SPECS, KindSpec, NewVehicle, Vehicle, VehicleKind, resolve_capabilities
 from marketplace.services.idempotency import Idempotency
 
 
@@ -46,49 +46,30 @@ class VehicleService:
         return [(kind, KIND_SPECS[kind]) for kind in VehicleKind]
 
     async def register_vehicle(
-        self,
-        principal: Principal,
-        *,
-        kind: VehicleKind,
-        name: str,
-        max_weight_g: int | None = None,
-        max_volume_cm3: int | None = None,
-        zero_emission: bool | None = None,
-        co2_g_per_km: int | None = None,
-        typical_speed_kmh: int | None = None,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewVehicle, *, idempotency_key: str | None = None
     ) -> Vehicle:
         """Figures not given take the kind's defaults (KIND_SPECS)."""
         courier_id = Scope(principal).courier()
         problems: list[FieldError] = []
-        clean_name = validation.text(name, "name", problems)
+        clean_name = validation.text(new.name, "name", problems)
         capabilities = resolve_capabilities(
-            kind,
+            new.kind,
             problems,
-            max_weight_g=max_weight_g,
-            max_volume_cm3=max_volume_cm3,
-            zero_emission=zero_emission,
-            co2_g_per_km=co2_g_per_km,
-            typical_speed_kmh=typical_speed_kmh,
+            max_weight_g=new.max_weight_g,
+            max_volume_cm3=new.max_volume_cm3,
+            zero_emission=new.zero_emission,
+            co2_g_per_km=new.co2_g_per_km,
+            typical_speed_kmh=new.typical_speed_kmh,
         )
         if problems:
             raise DomainError(problems)
-        request = {
-            "kind": kind.value,
-            "name": name,
-            "max_weight_g": max_weight_g,
-            "max_volume_cm3": max_volume_cm3,
-            "zero_emission": zero_emission,
-            "co2_g_per_km": co2_g_per_km,
-            "typical_speed_kmh": typical_speed_kmh,
-        }
         async with self._db.uow() as uow:
 
             async def register() -> UUID:
                 vehicle = Vehicle(
                     id=uuid4(),
                     courier_id=courier_id,
-                    kind=kind,
+                    kind=new.kind,
                     name=clean_name,
                     max_weight_g=capabilities.max_weight_g,
                     max_volume_cm3=capabilities.max_volume_cm3,
@@ -105,7 +86,7 @@ class VehicleService:
                 scope=principal.scope,
                 operation="registerVehicle",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=register,
                 dump=_id_dump,
                 load=_id_load,
