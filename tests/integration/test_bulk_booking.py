@@ -77,6 +77,20 @@ async def test_one_bad_row_among_many_rejects_the_batch_names_the_row_and_writes
         assert await count(db, table) == 0, table
 
 
+async def test_ids_that_name_nothing_are_reported_at_their_rows(
+    gql: GraphQL, shop: Shop, db: asyncpg.Connection
+) -> None:
+    jobs = rows(shop, 6)
+    jobs[2]["pickupLocationId"] = "garbage"
+    jobs[4]["dropoff"] = {"lockerId": "TG9ja2VyOm5vbmU="}
+    payload = await book_jobs(gql, shop, jobs)
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [
+        ("jobs[2].pickupLocationId", "NOT_FOUND"),
+        ("jobs[4].dropoff.lockerId", "NOT_FOUND"),
+    ]
+    assert await count(db, "jobs") == 0
+
+
 SATURDAYS = OpeningHours((OpeningInterval(6, time(9), time(17)),))  # T0 is a Tuesday
 
 
