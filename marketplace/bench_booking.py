@@ -36,6 +36,7 @@ from marketplace.clock import ManualClock
 from marketplace.db import migrations
 from marketplace.db.pool import create_pool
 from marketplace.domain.areas import ServiceArea
+from marketplace.domain.errors import DomainError
 from marketplace.domain.geo import Point, Polygon
 from marketplace.domain.hours import ALWAYS_OPEN
 from marketplace.domain.places import Address, PickupLocation, PickupLocationKind
@@ -43,7 +44,7 @@ from marketplace.logs import configure_logging
 from marketplace.repositories.meta import MetaRepository
 from marketplace.services.container import Services, build_services
 from marketplace.settings import Settings, SettingsError, load_settings
-from schema.types import global_id, parse_global_id
+from schema.types import decode_id, global_id
 
 # A fixed instant: the requests' windows are valid (not in the past) whatever the machine's date.
 BENCH_AT = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -343,9 +344,10 @@ async def seed_retailer(client: Client, services: Services, area: ServiceArea) -
     )
     session = await client.mutate(LOGIN, "login", {"input": credentials}, "bench-login")
     client.token = str(session["session"]["accessToken"])
-    organization_id = parse_global_id(user["user"]["organization"]["id"], "Organization")
-    if organization_id is None:
-        raise BenchError(f"signUp returned no organisation: {user}")
+    try:
+        organization_id = decode_id(user["user"]["organization"]["id"], "Organization")
+    except DomainError:
+        raise BenchError(f"signUp returned no organisation: {user}") from None
     location = PickupLocation(
         id=uuid.uuid4(),
         organization_id=organization_id,

@@ -177,7 +177,7 @@ def _export_instance(settings: Settings, args: argparse.Namespace) -> int:
     from marketplace.db.pool import create_pool
     from marketplace.domain.errors import DomainError
     from marketplace.services.container import build_services
-    from schema.types import parse_global_id
+    from schema.types import decode_id
 
     async def export(dsn: str) -> dict[str, Any] | None:
         pool = await create_pool(dsn, min_size=1, max_size=2)
@@ -187,7 +187,11 @@ def _export_instance(settings: Settings, args: argparse.Namespace) -> int:
             start = args.start or now
             end = args.until or start + timedelta(hours=24)
             # Operations copy an area's ID from the API as often as they type its name.
-            area_id = parse_global_id(args.area.strip(), "ServiceArea") or await bridge.find_area(args.area.strip())
+            text = args.area.strip()
+            try:
+                area_id = decode_id(text, "ServiceArea", field="area")
+            except DomainError:
+                area_id = await bridge.find_area(text)
             return await bridge.instance_json(area_id=area_id, start=start, end=end, now=now)
         except DomainError as exc:
             for err in exc.errors:

@@ -1,8 +1,10 @@
 """Who may call each operation: declared on the field itself, enforced before its resolver runs.
 
-Every root field is built with `query`, `mutation` or `subscription` from this module, so each
-carries an `Access`; the authorization test reads these declarations from the schema and fails
-for any operation that lacks one.
+Every root field is built with `query` or `mutation` from this module, so each carries an `Access`;
+the authorization test checks these declarations against its own hand-written table and fails for
+any operation that lacks one. The same builders make a `DomainError` that leaves a resolver one
+GraphQL error (`schema.errors.graphql_error`): queries raise their argument problems instead of
+building errors of their own.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types.field import StrawberryField
 
 from marketplace.domain.accounts import Role
+from marketplace.domain.errors import DomainError
 from schema.context import Info
+from schema.errors import forbidden_error, graphql_error
 
 UNAUTHENTICATED = "UNAUTHENTICATED"
-FORBIDDEN = "FORBIDDEN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +64,28 @@ class RequireAccess(BasePermission):
             raise GraphQLError("authentication required", extensions={"code": UNAUTHENTICATED, "reason": reason})
         principal = auth.principal
         if not self.access.allows(principal.role, via_api_key=principal.api_key_id is not None):
-            raise GraphQLError("not allowed for this account", extensions={"code": FORBIDDEN})
+            raise forbidden_error()
         return True
 
 
+class DomainErrorsAsGraphQL(FieldExtension):
+    """A DomainError that leaves a root resolver (a query's bad argument, a refusal) becomes one GraphQL error."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        try:
+            return next_(source, info, **kwargs)
+        except DomainError as exc:
+            raise graphql_error(exc) from None
+
+    async def resolve_async(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        try:
+            return await next_(source, info, **kwargs)
+        except DomainError as exc:
+            raise graphql_error(exc) from None
+
+
 def _extensions(access: Access) -> list[Any]:
-    return [PermissionExtension(permissions=[RequireAccess(access)], use_directives=False)]
+    return [PermissionExtension(permissions=[RequireAccess(access)], use_directives=False), DomainErrorsAsGraphQL()]
 
 
 def query(access: Access, **kwargs: Any) -> Callable[..., StrawberryField]:

@@ -8,8 +8,9 @@ from uuid import UUID
 
 import strawberry
 
+from marketplace.domain.accounts import NewUser
 from marketplace.domain.accounts import Role as DomainRole
-from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.errors import DomainError
 from marketplace.services.accounts import TokenPair
 from schema.access import PUBLIC, allow, mutation, query
 from schema.common import page_or_error
@@ -22,7 +23,7 @@ from schema.types import (
     Role,
     User,
     api_key_connection,
-    parse_global_id,
+    decode_id,
     user_connection,
 )
 
@@ -44,6 +45,14 @@ class SignUpInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
+
+    def to_domain(self) -> NewUser:
+        return NewUser(
+            email=self.email,
+            password=self.password,
+            role=DomainRole(self.role.value),
+            organization_name=self.organization_name,
+        )
 
 
 @strawberry.type
@@ -177,12 +186,7 @@ class AccountMutation:
     async def sign_up(self, info: Info, input: SignUpInput) -> SignUpPayload:
         try:
             user = await info.context.services.accounts.sign_up(
-                email=input.email,
-                password=input.password,
-                role=DomainRole(input.role.value),
-                organization_name=input.organization_name,
-                idempotency_key=input.idempotency_key,
-                client_address=info.context.client_address,
+                input.to_domain(), idempotency_key=input.idempotency_key, client_address=info.context.client_address
             )
         except DomainError as exc:
             return SignUpPayload(errors=user_errors(exc))
@@ -226,10 +230,8 @@ class AccountMutation:
 
     @mutation(allow(DomainRole.RETAILER))
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
-        key_id = parse_global_id(input.id, "ApiKey")
         try:
-            if key_id is None:
-                raise DomainError.single(ErrorCode.NOT_FOUND, "no such API key", "id")
+            key_id = decode_id(input.id, "ApiKey", what="API key")
             key = await info.context.services.accounts.revoke_api_key(await info.context.principal(), key_id=key_id)
         except DomainError as exc:
             return RevokeApiKeyPayload(errors=user_errors(exc))

@@ -12,15 +12,13 @@ from marketplace.domain.hours import OpeningHours as DomainOpeningHours
 from marketplace.domain.money import Money as DomainMoney
 from marketplace.domain.paging import PageRequest
 from marketplace.domain.places import Address as DomainAddress
-from schema.types import PageArgumentError, page_request
+from schema.errors import not_found_error
+from schema.types import page_request
 
 
 def page_or_error(first: int | None, after: str | None) -> PageRequest:
-    """Bad paging arguments are the caller's input error, reported like any other BAD_USER_INPUT."""
-    try:
-        return page_request(first, after)
-    except PageArgumentError as exc:
-        raise GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"}) from None
+    """A connection's paging arguments; bad ones are the query's BAD_USER_INPUT, naming `first` or `after`."""
+    return page_request(first, after)
 
 
 @strawberry.type(description="An amount in integer minor units (cents) of an ISO 4217 currency.")
@@ -128,4 +126,4 @@ def opening_hours_input(intervals: list[OpeningIntervalInput]) -> list[tuple[int
 
 def not_found(what: str) -> GraphQLError:
     """For single-object queries: another tenant's object and a missing one read exactly the same."""
-    return GraphQLError(f"no such {what}", extensions={"code": "NOT_FOUND"})
+    return not_found_error(f"no such {what}")

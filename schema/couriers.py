@@ -9,15 +9,15 @@ import strawberry
 
 from marketplace.domain import couriers as domain
 from marketplace.domain.accounts import Role as DomainRole
-from marketplace.domain.errors import DomainError, ErrorCode
-from marketplace.domain.paging import Page, Position
+from marketplace.domain.errors import DomainError
+from marketplace.domain.paging import Position
 from marketplace.services import couriers as service
 from marketplace.services.couriers import CheckedPolicy
 from schema.access import allow, mutation, query
 from schema.common import Money, MoneyInput, not_found, page_or_error
 from schema.context import Info
 from schema.errors import UserError, user_errors
-from schema.types import Connection, User, global_id, parse_global_id
+from schema.types import Connection, User, decode_id, global_id
 
 COURIERS_AND_OPERATIONS = allow(DomainRole.COURIER, DomainRole.ADMIN)
 COURIERS = allow(DomainRole.COURIER)
@@ -209,14 +209,6 @@ def _policy_position(checked: CheckedPolicy) -> Position:
     return Position(created_at=checked.policy.created_at, id=checked.policy.id)
 
 
-def _courier_filter(courier_id: strawberry.ID | None) -> tuple[bool, UUID | None]:
-    """(known, uuid): an ID that names no user matches nothing."""
-    if courier_id is None:
-        return True, None
-    parsed = parse_global_id(courier_id, "User")
-    return parsed is not None, parsed
-
-
 # --- inputs and payloads ---------------------------------------------------------------------------
 
 
@@ -235,6 +227,17 @@ class SubmitVerificationInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
+
+    def to_domain(self) -> domain.NewVerificationRequest:
+        return domain.NewVerificationRequest(
+            level=self.level,
+            documents=tuple(
+                domain.DocumentClaim(
+                    kind=d.kind, issuing_country=d.issuing_country, expires_at=d.expires_at, number_last4=d.number_last4
+                )
+                for d in self.documents
+            ),
+        )
 
 
 @strawberry.input
@@ -279,6 +282,16 @@ class RegisterInsurancePolicyInput:
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
 
+    def to_domain(self) -> domain.NewPolicy:
+        return domain.NewPolicy(
+            insurer=self.insurer,
+            policy_number=self.policy_number,
+            cover_per_parcel=(self.cover_per_parcel.amount_minor, self.cover_per_parcel.currency),
+            cover_per_trip=(self.cover_per_trip.amount_minor, self.cover_per_trip.currency),
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+        )
+
 
 @strawberry.input
 class VerifyInsurancePolicyInput:
@@ -297,13 +310,6 @@ class InsurancePolicyPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _id_or_not_found(value: strawberry.ID, type_name: str, message: str, field: str) -> UUID:
-    parsed = parse_global_id(value, type_name)
-    if parsed is None:
-        raise DomainError.single(ErrorCode.NOT_FOUND, message, field)
-    return parsed
-
-
 # --- root fields -----------------------------------------------------------------------------------
 
 
@@ -312,22 +318,18 @@ class CourierQuery:
     @query(COURIERS_AND_OPERATIONS, description="A courier's level now, when it lapses, and how it changed.")
     async def verification(self, info: Info, courier_id: strawberry.ID | None = None) -> CourierVerification | None:
         """Couriers omit `courierId` (or pass their own); operations name the courier."""
-        known, target = _courier_filter(courier_id)
-        found = None
-        if known:
-            found = await info.context.services.couriers.verification(await info.context.principal(), target)
+        found = await info.context.services.couriers.verification(
+            await info.context.principal(), decode_id(courier_id, "User", field="courierId", what="courier")
+        )
         if found is None:
             raise not_found("courier")
         return CourierVerification.from_service(found)
 
     @query(COURIERS_AND_OPERATIONS)
     async def verification_request(self, info: Info, id: strawberry.ID) -> VerificationRequest | None:
-        request_id = parse_global_id(id, "VerificationRequest")
-        found = None
-        if request_id is not None:
-            found = await info.context.services.couriers.verification_request(
-                await info.context.principal(), request_id
-            )
+        found = await info.context.services.couriers.verification_request(
+            await info.context.principal(), decode_id(id, "VerificationRequest")
+        )
         if found is None:
             raise not_found("verification request")
         return VerificationRequest.from_domain(found)
@@ -341,23 +343,21 @@ class CourierQuery:
         status: VerificationStatus | None = None,  # type: ignore[valid-type]
         courier_id: strawberry.ID | None = None,
     ) -> Connection[VerificationRequest]:
-        request = page_or_error(first, after)
-        known, target = _courier_filter(courier_id)
-        page: Page[domain.VerificationRequest] = Page(items=(), has_next=False)
-        if known:
-            page = await info.context.services.couriers.verification_requests(
-                await info.context.principal(), request, courier_id=target, status=status
-            )
+        page = await info.context.services.couriers.verification_requests(
+            await info.context.principal(),
+            page_or_error(first, after),
+            courier_id=decode_id(courier_id, "User", field="courierId", what="courier"),
+            status=status,
+        )
         return Connection[VerificationRequest].from_page(
             page, VerificationRequest.from_domain, _request_position, has_previous=after is not None
         )
 
     @query(COURIERS_AND_OPERATIONS)
     async def insurance_policy(self, info: Info, id: strawberry.ID) -> InsurancePolicy | None:
-        policy_id = parse_global_id(id, "InsurancePolicy")
-        found = None
-        if policy_id is not None:
-            found = await info.context.services.couriers.insurance_policy(await info.context.principal(), policy_id)
+        found = await info.context.services.couriers.insurance_policy(
+            await info.context.principal(), decode_id(id, "InsurancePolicy")
+        )
         if found is None:
             raise not_found("insurance policy")
         return InsurancePolicy.from_service(found)
@@ -371,13 +371,12 @@ class CourierQuery:
         status: PolicyStatus | None = None,  # type: ignore[valid-type]
         courier_id: strawberry.ID | None = None,
     ) -> Connection[InsurancePolicy]:
-        request = page_or_error(first, after)
-        known, target = _courier_filter(courier_id)
-        page: Page[CheckedPolicy] = Page(items=(), has_next=False)
-        if known:
-            page = await info.context.services.couriers.insurance_policies(
-                await info.context.principal(), request, courier_id=target, status=status
-            )
+        page = await info.context.services.couriers.insurance_policies(
+            await info.context.principal(),
+            page_or_error(first, after),
+            courier_id=decode_id(courier_id, "User", field="courierId", what="courier"),
+            status=status,
+        )
         return Connection[InsurancePolicy].from_page(
             page, InsurancePolicy.from_service, _policy_position, has_previous=after is not None
         )
@@ -387,18 +386,9 @@ class CourierQuery:
 class CourierMutation:
     @mutation(COURIERS)
     async def submit_verification(self, info: Info, input: SubmitVerificationInput) -> VerificationRequestPayload:
-        claims = [
-            domain.DocumentClaim(
-                kind=d.kind, issuing_country=d.issuing_country, expires_at=d.expires_at, number_last4=d.number_last4
-            )
-            for d in input.documents
-        ]
         try:
             request = await info.context.services.couriers.submit_verification(
-                await info.context.principal(),
-                level=input.level,
-                documents=claims,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return VerificationRequestPayload(errors=user_errors(exc))
@@ -407,7 +397,7 @@ class CourierMutation:
     @mutation(OPERATIONS)
     async def approve_verification(self, info: Info, input: ApproveVerificationInput) -> VerificationRequestPayload:
         try:
-            request_id = _id_or_not_found(input.request_id, "VerificationRequest", service.NO_REQUEST, "requestId")
+            request_id = decode_id(input.request_id, "VerificationRequest", field="requestId")
             request = await info.context.services.couriers.approve_verification(
                 await info.context.principal(), request_id=request_id, reason=input.reason
             )
@@ -418,7 +408,7 @@ class CourierMutation:
     @mutation(OPERATIONS)
     async def reject_verification(self, info: Info, input: RejectVerificationInput) -> VerificationRequestPayload:
         try:
-            request_id = _id_or_not_found(input.request_id, "VerificationRequest", service.NO_REQUEST, "requestId")
+            request_id = decode_id(input.request_id, "VerificationRequest", field="requestId")
             request = await info.context.services.couriers.reject_verification(
                 await info.context.principal(), request_id=request_id, reason=input.reason
             )
@@ -429,7 +419,7 @@ class CourierMutation:
     @mutation(OPERATIONS, description="Ends every level the courier holds, now.")
     async def revoke_verification(self, info: Info, input: RevokeVerificationInput) -> RevokeVerificationPayload:
         try:
-            courier_id = _id_or_not_found(input.courier_id, "User", service.NO_COURIER, "courierId")
+            courier_id = decode_id(input.courier_id, "User", field="courierId", what="courier")
             verification = await info.context.services.couriers.revoke_verification(
                 await info.context.principal(), courier_id=courier_id, reason=input.reason
             )
@@ -443,14 +433,7 @@ class CourierMutation:
     ) -> InsurancePolicyPayload:
         try:
             policy = await info.context.services.couriers.register_insurance_policy(
-                await info.context.principal(),
-                insurer=input.insurer,
-                policy_number=input.policy_number,
-                cover_per_parcel=(input.cover_per_parcel.amount_minor, input.cover_per_parcel.currency),
-                cover_per_trip=(input.cover_per_trip.amount_minor, input.cover_per_trip.currency),
-                valid_from=input.valid_from,
-                valid_until=input.valid_until,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return InsurancePolicyPayload(errors=user_errors(exc))
@@ -459,7 +442,7 @@ class CourierMutation:
     @mutation(OPERATIONS)
     async def verify_insurance_policy(self, info: Info, input: VerifyInsurancePolicyInput) -> InsurancePolicyPayload:
         try:
-            policy_id = _id_or_not_found(input.policy_id, "InsurancePolicy", service.NO_POLICY, "policyId")
+            policy_id = decode_id(input.policy_id, "InsurancePolicy", field="policyId")
             policy = await info.context.services.couriers.verify_insurance_policy(
                 await info.context.principal(), policy_id=policy_id
             )
@@ -470,7 +453,7 @@ class CourierMutation:
     @mutation(OPERATIONS)
     async def reject_insurance_policy(self, info: Info, input: RejectInsurancePolicyInput) -> InsurancePolicyPayload:
         try:
-            policy_id = _id_or_not_found(input.policy_id, "InsurancePolicy", service.NO_POLICY, "policyId")
+            policy_id = decode_id(input.policy_id, "InsurancePolicy", field="policyId")
             policy = await info.context.services.couriers.reject_insurance_policy(
                 await info.context.principal(), policy_id=policy_id, reason=input.reason
             )

@@ -7,12 +7,11 @@ from typing import Annotated
 from uuid import UUID
 
 import strawberry
-from graphql import GraphQLError
 
 from marketplace.domain import jobs as domain
 from marketplace.domain import pricing
 from marketplace.domain.accounts import Role as DomainRole
-from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.errors import DomainError, FieldError
 from marketplace.domain.paging import Position
 from schema.access import allow, mutation, query
 from schema.common import (
@@ -29,14 +28,11 @@ from schema.common import (
 from schema.context import Info
 from schema.errors import UserError, user_errors
 from schema.places import Locker, PickupLocation, ServiceArea, load_locker, load_pickup_location, load_service_area
-from schema.types import Connection, global_id, parse_global_id
+from schema.types import Connection, decode_id, global_id
 
 RETAILERS = allow(DomainRole.RETAILER, api_keys=True)
 RETAILERS_AND_ADMINS = allow(DomainRole.RETAILER, DomainRole.ADMIN, api_keys=True)
 JOB_READERS = allow(DomainRole.RETAILER, DomainRole.ADMIN, DomainRole.COURIER, api_keys=True)
-
-# An ID that does not parse names nothing: it is then looked up as this and found missing like any other.
-_NOTHING = UUID(int=0)
 
 JobStatus = strawberry.enum(domain.JobStatus, name="JobStatus")
 FailureAction = strawberry.enum(
@@ -44,12 +40,6 @@ FailureAction = strawberry.enum(
 )
 DropoffKind = strawberry.enum(domain.DropoffKind, name="DropoffKind")
 PricePartKind = strawberry.enum(pricing.PricePartKind, name="PricePartKind")
-
-
-def _id(value: str | None, type_name: str) -> UUID | None:
-    if value is None:
-        return None
-    return parse_global_id(value, type_name) or _NOTHING
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -67,9 +57,9 @@ class DropoffInput:
     country_code: str | None = strawberry.field(default=None, description="ISO 3166 alpha-2; the area's country.")
     point: GeoPointInput | None = None
 
-    def to_domain(self) -> domain.DropoffRequest:
+    def to_domain(self, path: str) -> domain.DropoffRequest:
         return domain.DropoffRequest(
-            locker_id=_id(self.locker_id, "Locker"),
+            locker_id=decode_id(self.locker_id, "Locker", field=f"{path}.lockerId"),
             street=self.street,
             house_number=self.house_number,
             postal_code=self.postal_code,
@@ -136,10 +126,11 @@ class QuoteRequestInput:
     fallback_locker_id: strawberry.ID | None = strawberry.field(default=None, description="Required for LOCKER.")
     reference: str | None = strawberry.field(default=None, description="Your order reference; unique per organisation.")
 
-    def to_domain(self) -> domain.QuoteRequest:
+    def to_domain(self, prefix: str = "") -> domain.QuoteRequest:
+        """`prefix` names the request within a batch (`jobs[17].`), so an ID naming nothing points at its row."""
         return domain.QuoteRequest(
-            pickup_location_id=_id(self.pickup_location_id, "PickupLocation") or _NOTHING,
-            dropoff=self.dropoff.to_domain(),
+            pickup_location_id=decode_id(self.pickup_location_id, "PickupLocation", field=f"{prefix}pickupLocationId"),
+            dropoff=self.dropoff.to_domain(f"{prefix}dropoff"),
             pickup_from=self.pickup_window.start,
             pickup_until=self.pickup_window.end,
             deliver_from=self.delivery_window.start,
@@ -147,7 +138,7 @@ class QuoteRequestInput:
             parcels=tuple(p.to_domain() for p in self.parcels),
             recipient=self.recipient.to_domain(),
             on_failure=domain.FailureAction(self.on_failure),
-            fallback_locker_id=_id(self.fallback_locker_id, "Locker"),
+            fallback_locker_id=decode_id(self.fallback_locker_id, "Locker", field=f"{prefix}fallbackLockerId"),
             reference=self.reference,
         )
 
@@ -165,6 +156,9 @@ class BookQuoteInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeat it on retries: the first job comes back and the quote is booked once."
     )
+
+    def to_domain(self) -> domain.QuoteBooking:
+        return domain.QuoteBooking(quote_id=decode_id(self.quote_id, "Quote", field="quoteId"))
 
 
 @strawberry.input
@@ -406,12 +400,18 @@ class BookJobsPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _bad_input(exc: DomainError) -> GraphQLError:
-    """Filter arguments a query cannot use: the caller's input error, naming the argument."""
-    first = exc.errors[0]
-    return GraphQLError(
-        first.message, extensions={"code": "BAD_USER_INPUT", "field": first.field, "reason": first.code.value}
-    )
+def _batch(rows: list[QuoteRequestInput]) -> list[domain.QuoteRequest]:
+    """Every row of a batch; the IDs that name nothing are reported together, each at its row."""
+    requests: list[domain.QuoteRequest] = []
+    problems: list[FieldError] = []
+    for i, row in enumerate(rows):
+        try:
+            requests.append(row.to_domain(f"jobs[{i}]."))
+        except DomainError as exc:
+            problems.extend(exc.errors)
+    if problems:
+        raise DomainError(problems)
+    return requests
 
 
 # --- operations -----------------------------------------------------------------------------------
@@ -421,20 +421,14 @@ def _bad_input(exc: DomainError) -> GraphQLError:
 class JobQuery:
     @query(RETAILERS_AND_ADMINS)
     async def quote(self, info: Info, id: strawberry.ID) -> Quote | None:
-        quote_id = parse_global_id(id, "Quote")
-        found = None
-        if quote_id is not None:
-            found = await info.context.services.jobs.get_quote(await info.context.principal(), quote_id)
+        found = await info.context.services.jobs.get_quote(await info.context.principal(), decode_id(id, "Quote"))
         if found is None:
             raise not_found("quote")
         return Quote.from_domain(found)
 
     @query(JOB_READERS, description="A courier reads a job only once a parcel of it is assigned to them.")
     async def job(self, info: Info, id: strawberry.ID) -> Job | None:
-        job_id = parse_global_id(id, "Job")
-        view = None
-        if job_id is not None:
-            view = await info.context.services.jobs.get_job(await info.context.principal(), job_id)
+        view = await info.context.services.jobs.get_job(await info.context.principal(), decode_id(id, "Job"))
         if view is None:
             raise not_found("job")
         return Job.from_view(view)
@@ -452,12 +446,11 @@ class JobQuery:
             strawberry.ID | None, strawberry.argument(description="Admins: required. Retailers: their own or none.")
         ] = None,
     ) -> Job | None:
-        try:
-            view = await info.context.services.jobs.get_job_by_reference(
-                await info.context.principal(), reference, organization_id=_id(organization_id, "Organization")
-            )
-        except DomainError as exc:
-            raise _bad_input(exc) from None
+        view = await info.context.services.jobs.get_job_by_reference(
+            await info.context.principal(),
+            reference,
+            organization_id=decode_id(organization_id, "Organization", field="organizationId"),
+        )
         if view is None:
             raise not_found("job")
         return Job.from_view(view)
@@ -478,19 +471,15 @@ class JobQuery:
         area_id: strawberry.ID | None = None,
         organization_id: Annotated[strawberry.ID | None, strawberry.argument(description="Admins only.")] = None,
     ) -> Connection[Job]:
-        page = page_or_error(first, after)
-        try:
-            page_of_views = await info.context.services.jobs.list_jobs(
-                await info.context.principal(),
-                page,
-                status=None if status is None else domain.JobStatus(status),
-                pickup_from=pickup_from,
-                pickup_until=pickup_until,
-                area_id=_id(area_id, "ServiceArea"),
-                organization_id=_id(organization_id, "Organization"),
-            )
-        except DomainError as exc:
-            raise _bad_input(exc) from None
+        page_of_views = await info.context.services.jobs.list_jobs(
+            await info.context.principal(),
+            page_or_error(first, after),
+            status=None if status is None else domain.JobStatus(status),
+            pickup_from=pickup_from,
+            pickup_until=pickup_until,
+            area_id=decode_id(area_id, "ServiceArea", field="areaId"),
+            organization_id=decode_id(organization_id, "Organization", field="organizationId"),
+        )
         return Connection[Job].from_page(page_of_views, Job.from_view, _position, has_previous=after is not None)
 
 
@@ -508,12 +497,9 @@ class JobMutation:
 
     @mutation(RETAILERS)
     async def book_quote(self, info: Info, input: BookQuoteInput) -> BookQuotePayload:
-        quote_id = parse_global_id(input.quote_id, "Quote")
         try:
-            if quote_id is None:
-                raise DomainError.single(ErrorCode.NOT_FOUND, "no such quote", "quoteId")
             view = await info.context.services.jobs.book_quote(
-                await info.context.principal(), quote_id=quote_id, idempotency_key=input.idempotency_key
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return BookQuotePayload(errors=user_errors(exc))
@@ -524,7 +510,7 @@ class JobMutation:
         try:
             views = await info.context.services.jobs.book_jobs(
                 await info.context.principal(),
-                [j.to_domain() for j in input.jobs],
+                _batch(input.jobs),
                 idempotency_key=input.idempotency_key,
             )
         except DomainError as exc:

@@ -7,12 +7,12 @@ from typing import Annotated
 from uuid import UUID
 
 import strawberry
-from graphql import GraphQLError
 
 from marketplace.domain import areas as area_domain
 from marketplace.domain import places as domain
+from marketplace.domain.accounts import NewColleague
 from marketplace.domain.accounts import Role as DomainRole
-from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.errors import DomainError
 from marketplace.domain.paging import Page, Position
 from schema.access import allow, mutation, query
 from schema.common import (
@@ -29,7 +29,7 @@ from schema.common import (
 )
 from schema.context import Info
 from schema.errors import UserError, user_errors
-from schema.types import Connection, Organization, User, global_id, parse_global_id, user_connection
+from schema.types import Connection, Organization, User, decode_id, global_id, user_connection
 
 # Where the service runs is no secret from anyone signed in: couriers and retailers plan around it.
 SIGNED_IN = allow(DomainRole.COURIER, DomainRole.RETAILER, DomainRole.FINANCE, DomainRole.ADMIN, api_keys=True)
@@ -132,6 +132,18 @@ class CreateServiceAreaInput:
     active: bool = True
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
+    def to_domain(self) -> area_domain.NewServiceArea:
+        return area_domain.NewServiceArea(
+            name=self.name,
+            country_code=self.country_code,
+            currency=self.currency,
+            time_zone=self.time_zone,
+            polygon=tuple(_polygon(self.polygon)),
+            fleet_base_minor=self.fleet_base_minor,
+            fleet_per_km_minor=self.fleet_per_km_minor,
+            active=self.active,
+        )
+
 
 @strawberry.input(description="Only the fields given change.")
 class UpdateServiceAreaInput:
@@ -214,6 +226,15 @@ class CreatePickupLocationInput:
     opening_hours: list[OpeningIntervalInput] = strawberry.field(description="At least one interval, local time.")
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
+    def to_domain(self) -> domain.NewPickupLocation:
+        return domain.NewPickupLocation(
+            kind=domain.PickupLocationKind(self.kind),
+            name=self.name,
+            address=_address(self.address),
+            point=self.point.to_domain(),
+            opening_hours=tuple(opening_hours_input(self.opening_hours)),
+        )
+
 
 @strawberry.input(description="Only the fields given change; the result is validated as a whole.")
 class UpdatePickupLocationInput:
@@ -244,6 +265,9 @@ class CreateOrganizationUserInput:
     email: str
     password: str
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
+
+    def to_domain(self) -> NewColleague:
+        return NewColleague(email=self.email, password=self.password)
 
 
 @strawberry.type
@@ -360,6 +384,18 @@ class CreateLockerInput:
     active: bool = True
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
+    def to_domain(self) -> domain.NewLocker:
+        return domain.NewLocker(
+            kind=domain.LockerKind(self.kind),
+            name=self.name,
+            operator=self.operator,
+            address=_address(self.address),
+            point=self.point.to_domain(),
+            opening_hours=tuple(opening_hours_input(self.opening_hours)),
+            compartments=tuple(_compartments(self.compartments)),
+            active=self.active,
+        )
+
 
 @strawberry.input(description="Only the fields given change; the result is validated as a whole.")
 class UpdateLockerInput:
@@ -380,16 +416,6 @@ class LockerPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _missing(what: str) -> DomainError:
-    return DomainError.single(ErrorCode.NOT_FOUND, f"no such {what}", "id")
-
-
-def _bad_input(exc: DomainError) -> GraphQLError:
-    """Queries have no payload: their input problems travel as a BAD_USER_INPUT error with the details."""
-    details = [{"field": e.field, "code": e.code.value, "message": e.message} for e in exc.errors]
-    return GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT", "errors": details})
-
-
 @strawberry.type
 class PlacesQuery:
     # --- service areas
@@ -402,18 +428,14 @@ class PlacesQuery:
 
     @query(SIGNED_IN)
     async def service_area(self, info: Info, id: strawberry.ID) -> ServiceArea | None:
-        area_id = parse_global_id(id, "ServiceArea")
-        area = None if area_id is None else await info.context.services.places.get_service_area(area_id)
+        area = await info.context.services.places.get_service_area(decode_id(id, "ServiceArea"))
         if area is None:
             raise not_found("service area")
         return ServiceArea.from_domain(area)
 
     @query(SIGNED_IN, description="The active service area holding the point, or null outside every one.")
     async def locate_service_area(self, info: Info, point: GeoPointInput) -> ServiceArea | None:
-        try:
-            area = await info.context.services.places.locate_service_area(point.to_domain())
-        except DomainError as exc:
-            raise _bad_input(exc) from None
+        area = await info.context.services.places.locate_service_area(point.to_domain())
         return None if area is None else ServiceArea.from_domain(area)
 
     # --- pickup locations
@@ -428,25 +450,19 @@ class PlacesQuery:
             strawberry.ID | None, strawberry.argument(description="Operations only: one organisation's locations.")
         ] = None,
     ) -> Connection[PickupLocation]:
-        page_request = page_or_error(first, after)
-        org_id: UUID | None = None
-        if organization_id is not None:
-            org_id = parse_global_id(organization_id, "Organization")
-            if org_id is None:
-                return pickup_location_connection(Page(items=(), has_next=False), has_previous=after is not None)
         page = await info.context.services.places.list_pickup_locations(
-            await info.context.principal(), page_request, include_archived=include_archived, organization_id=org_id
+            await info.context.principal(),
+            page_or_error(first, after),
+            include_archived=include_archived,
+            organization_id=decode_id(organization_id, "Organization", field="organizationId"),
         )
         return pickup_location_connection(page, has_previous=after is not None)
 
     @query(RETAILERS_AND_OPERATIONS)
     async def pickup_location(self, info: Info, id: strawberry.ID) -> PickupLocation | None:
-        location_id = parse_global_id(id, "PickupLocation")
-        location = None
-        if location_id is not None:
-            location = await info.context.services.places.get_pickup_location(
-                await info.context.principal(), location_id
-            )
+        location = await info.context.services.places.get_pickup_location(
+            await info.context.principal(), decode_id(id, "PickupLocation")
+        )
         if location is None:
             raise not_found("pickup location")
         return PickupLocation.from_domain(location)
@@ -463,14 +479,10 @@ class PlacesQuery:
             strawberry.argument(description="Operations only: one organisation's users (default: all of them)."),
         ] = None,
     ) -> Connection[User]:
-        page_request = page_or_error(first, after)
-        org_id: UUID | None = None
-        if organization_id is not None:
-            org_id = parse_global_id(organization_id, "Organization")
-            if org_id is None:
-                return user_connection(Page(items=(), has_next=False), has_previous=after is not None)
         page = await info.context.services.accounts.list_organization_users(
-            await info.context.principal(), page_request, organization_id=org_id
+            await info.context.principal(),
+            page_or_error(first, after),
+            organization_id=decode_id(organization_id, "Organization", field="organizationId"),
         )
         return user_connection(page, has_previous=after is not None)
 
@@ -484,19 +496,14 @@ class PlacesQuery:
         area_id: strawberry.ID | None = None,
         active: bool | None = None,
     ) -> Connection[Locker]:
-        page_request = page_or_error(first, after)
-        parsed_area: UUID | None = None
-        if area_id is not None:
-            parsed_area = parse_global_id(area_id, "ServiceArea")
-            if parsed_area is None:
-                return locker_connection(Page(items=(), has_next=False), has_previous=after is not None)
-        page = await info.context.services.places.list_lockers(page_request, area_id=parsed_area, active=active)
+        page = await info.context.services.places.list_lockers(
+            page_or_error(first, after), area_id=decode_id(area_id, "ServiceArea", field="areaId"), active=active
+        )
         return locker_connection(page, has_previous=after is not None)
 
     @query(SIGNED_IN)
     async def locker(self, info: Info, id: strawberry.ID) -> Locker | None:
-        locker_id = parse_global_id(id, "Locker")
-        locker = None if locker_id is None else await info.context.services.places.get_locker(locker_id)
+        locker = await info.context.services.places.get_locker(decode_id(id, "Locker"))
         if locker is None:
             raise not_found("locker")
         return Locker.from_domain(locker)
@@ -513,16 +520,7 @@ class PlacesMutation:
     async def create_service_area(self, info: Info, input: CreateServiceAreaInput) -> ServiceAreaPayload:
         try:
             area = await info.context.services.places.create_service_area(
-                await info.context.principal(),
-                name=input.name,
-                country_code=input.country_code,
-                currency=input.currency,
-                time_zone=input.time_zone,
-                polygon=_polygon(input.polygon),
-                fleet_base_minor=input.fleet_base_minor,
-                fleet_per_km_minor=input.fleet_per_km_minor,
-                active=input.active,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return ServiceAreaPayload(errors=user_errors(exc))
@@ -530,10 +528,8 @@ class PlacesMutation:
 
     @mutation(OPERATIONS)
     async def update_service_area(self, info: Info, input: UpdateServiceAreaInput) -> ServiceAreaPayload:
-        area_id = parse_global_id(input.id, "ServiceArea")
         try:
-            if area_id is None:
-                raise _missing("service area")
+            area_id = decode_id(input.id, "ServiceArea")
             area = await info.context.services.places.update_service_area(
                 await info.context.principal(),
                 area_id,
@@ -555,13 +551,7 @@ class PlacesMutation:
     async def create_pickup_location(self, info: Info, input: CreatePickupLocationInput) -> PickupLocationPayload:
         try:
             location = await info.context.services.places.create_pickup_location(
-                await info.context.principal(),
-                kind=domain.PickupLocationKind(input.kind),
-                name=input.name,
-                address=_address(input.address),
-                point=input.point.to_domain(),
-                opening_hours=opening_hours_input(input.opening_hours),
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return PickupLocationPayload(errors=user_errors(exc))
@@ -569,10 +559,8 @@ class PlacesMutation:
 
     @mutation(RETAILERS)
     async def update_pickup_location(self, info: Info, input: UpdatePickupLocationInput) -> PickupLocationPayload:
-        location_id = parse_global_id(input.id, "PickupLocation")
         try:
-            if location_id is None:
-                raise _missing("pickup location")
+            location_id = decode_id(input.id, "PickupLocation")
             location = await info.context.services.places.update_pickup_location(
                 await info.context.principal(),
                 location_id,
@@ -588,10 +576,8 @@ class PlacesMutation:
 
     @mutation(RETAILERS)
     async def archive_pickup_location(self, info: Info, input: ArchivePickupLocationInput) -> PickupLocationPayload:
-        location_id = parse_global_id(input.id, "PickupLocation")
         try:
-            if location_id is None:
-                raise _missing("pickup location")
+            location_id = decode_id(input.id, "PickupLocation")
             location = await info.context.services.places.archive_pickup_location(
                 await info.context.principal(), location_id
             )
@@ -604,10 +590,7 @@ class PlacesMutation:
     async def create_organization_user(self, info: Info, input: CreateOrganizationUserInput) -> OrganizationUserPayload:
         try:
             user = await info.context.services.accounts.create_organization_user(
-                await info.context.principal(),
-                email=input.email,
-                password=input.password,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return OrganizationUserPayload(errors=user_errors(exc))
@@ -618,16 +601,7 @@ class PlacesMutation:
     async def create_locker(self, info: Info, input: CreateLockerInput) -> LockerPayload:
         try:
             locker = await info.context.services.places.create_locker(
-                await info.context.principal(),
-                kind=domain.LockerKind(input.kind),
-                name=input.name,
-                operator=input.operator,
-                address=_address(input.address),
-                point=input.point.to_domain(),
-                opening_hours=opening_hours_input(input.opening_hours),
-                compartments=_compartments(input.compartments),
-                active=input.active,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return LockerPayload(errors=user_errors(exc))
@@ -635,10 +609,8 @@ class PlacesMutation:
 
     @mutation(OPERATIONS)
     async def update_locker(self, info: Info, input: UpdateLockerInput) -> LockerPayload:
-        locker_id = parse_global_id(input.id, "Locker")
         try:
-            if locker_id is None:
-                raise _missing("locker")
+            locker_id = decode_id(input.id, "Locker")
             locker = await info.context.services.places.update_locker(
                 await info.context.principal(),
                 locker_id,

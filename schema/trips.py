@@ -6,18 +6,17 @@ from datetime import date, datetime, time
 from uuid import UUID
 
 import strawberry
-from graphql import GraphQLError
 
 from marketplace.domain import trips as domain
 from marketplace.domain.accounts import Role as DomainRole
-from marketplace.domain.errors import DomainError, ErrorCode
-from marketplace.domain.paging import Page, Position
+from marketplace.domain.errors import DomainError
+from marketplace.domain.paging import Position
 from schema.access import allow, mutation, query
 from schema.common import GeoPoint, GeoPointInput, not_found, page_or_error
 from schema.context import Info
 from schema.errors import UserError, user_errors
 from schema.places import ServiceArea, load_service_area
-from schema.types import Connection, User, global_id, parse_global_id
+from schema.types import Connection, User, decode_id, global_id
 from schema.vehicles import Vehicle, load_vehicle
 
 COURIERS = allow(DomainRole.COURIER)
@@ -51,16 +50,6 @@ class WaypointInput:
 
 def _waypoint(value: WaypointInput | None) -> domain.Waypoint | None:
     return None if value is None else value.to_domain()
-
-
-def _optional_id(value: strawberry.ID | None, type_name: str, field: str, what: str) -> UUID | None:
-    """None when not given; an ID that cannot name a `type_name` is NOT_FOUND, exactly like a missing one."""
-    if value is None:
-        return None
-    parsed = parse_global_id(value, type_name)
-    if parsed is None:
-        raise DomainError.single(ErrorCode.NOT_FOUND, f"no such {what}", field)
-    return parsed
 
 
 @strawberry.type(description="Capacity a courier offers on a journey they make anyway.")
@@ -204,6 +193,18 @@ class CreateTripInput:
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
 
+    def to_domain(self) -> domain.NewTrip:
+        return domain.NewTrip(
+            vehicle_id=decode_id(self.vehicle_id, "Vehicle", field="vehicleId"),
+            origin=self.origin.to_domain(),
+            destination=self.destination.to_domain(),
+            depart_after=self.depart_after,
+            arrive_by=self.arrive_by,
+            spare_weight_g=self.spare_weight_g,
+            spare_volume_cm3=self.spare_volume_cm3,
+            max_detour_m=self.max_detour_m,
+        )
+
 
 @strawberry.input(description="Only the fields given change; the edited trip is validated as a whole.")
 class UpdateTripInput:
@@ -246,6 +247,20 @@ class CreateCommuteInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
+
+    def to_domain(self) -> domain.NewCommute:
+        return domain.NewCommute(
+            vehicle_id=decode_id(self.vehicle_id, "Vehicle", field="vehicleId"),
+            origin=self.origin.to_domain(),
+            destination=self.destination.to_domain(),
+            weekdays=tuple(self.weekdays),
+            depart_time=self.depart_time,
+            arrive_time=self.arrive_time,
+            time_zone=self.time_zone,
+            spare_weight_g=self.spare_weight_g,
+            spare_volume_cm3=self.spare_volume_cm3,
+            max_detour_m=self.max_detour_m,
+        )
 
 
 @strawberry.input(description="Only the fields given change; trips already created keep their terms.")
@@ -291,14 +306,6 @@ class ScheduleCommuteTripsPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _bad_input(exc: DomainError) -> GraphQLError:
-    """Filter arguments a query cannot use: the caller's input error, naming the argument."""
-    first = exc.errors[0]
-    return GraphQLError(
-        first.message, extensions={"code": "BAD_USER_INPUT", "field": first.field, "reason": first.code.value}
-    )
-
-
 @strawberry.type
 class TripQuery:
     @query(COURIERS_AND_ADMINS)
@@ -314,35 +321,21 @@ class TripQuery:
         courier_id: strawberry.ID | None = None,
     ) -> Connection[Trip]:
         """A courier's own trips; admins see everyone's and may filter by courier. Departure in [from, until)."""
-        page = page_or_error(first, after)
-        area = None if area_id is None else parse_global_id(area_id, "ServiceArea")
-        courier = None if courier_id is None else parse_global_id(courier_id, "User")
-        if (area_id is not None and area is None) or (courier_id is not None and courier is None):
-            # An ID that names no area or courier filters everything out, as a missing one would.
-            return Connection[Trip].from_page(
-                Page(items=(), has_next=False), Trip.from_domain, _position, has_previous=after is not None
-            )
-        try:
-            found = await info.context.services.trips.list_trips(
-                await info.context.principal(),
-                page,
-                status=status,
-                depart_from=depart_from,
-                depart_until=depart_until,
-                area_id=area,
-                courier_id=courier,
-            )
-        except DomainError as exc:
-            raise _bad_input(exc) from None
+        found = await info.context.services.trips.list_trips(
+            await info.context.principal(),
+            page_or_error(first, after),
+            status=status,
+            depart_from=depart_from,
+            depart_until=depart_until,
+            area_id=decode_id(area_id, "ServiceArea", field="areaId"),
+            courier_id=decode_id(courier_id, "User", field="courierId", what="courier"),
+        )
         return Connection[Trip].from_page(found, Trip.from_domain, _position, has_previous=after is not None)
 
     @query(COURIERS_AND_ADMINS)
     async def trip(self, info: Info, id: strawberry.ID) -> Trip | None:
         """Another courier's trip is NOT_FOUND, exactly like a missing one."""
-        trip_id = parse_global_id(id, "Trip")
-        found = (
-            None if trip_id is None else await info.context.services.trips.trip(await info.context.principal(), trip_id)
-        )
+        found = await info.context.services.trips.trip(await info.context.principal(), decode_id(id, "Trip"))
         if found is None:
             raise not_found("trip")
         return Trip.from_domain(found)
@@ -352,14 +345,10 @@ class TripQuery:
         self, info: Info, first: int | None = None, after: str | None = None, courier_id: strawberry.ID | None = None
     ) -> Connection[Commute]:
         """A courier's own commute templates; admins see everyone's and may filter by courier."""
-        page = page_or_error(first, after)
-        courier = None if courier_id is None else parse_global_id(courier_id, "User")
-        if courier_id is not None and courier is None:
-            return Connection[Commute].from_page(
-                Page(items=(), has_next=False), Commute.from_domain, _position, has_previous=after is not None
-            )
         found = await info.context.services.trips.list_commutes(
-            await info.context.principal(), page, courier_id=courier
+            await info.context.principal(),
+            page_or_error(first, after),
+            courier_id=decode_id(courier_id, "User", field="courierId", what="courier"),
         )
         return Connection[Commute].from_page(found, Commute.from_domain, _position, has_previous=after is not None)
 
@@ -370,16 +359,7 @@ class TripMutation:
     async def create_trip(self, info: Info, input: CreateTripInput) -> TripPayload:
         try:
             trip = await info.context.services.trips.create_trip(
-                await info.context.principal(),
-                vehicle_id=parse_global_id(input.vehicle_id, "Vehicle"),
-                origin=input.origin.to_domain(),
-                destination=input.destination.to_domain(),
-                depart_after=input.depart_after,
-                arrive_by=input.arrive_by,
-                spare_weight_g=input.spare_weight_g,
-                spare_volume_cm3=input.spare_volume_cm3,
-                max_detour_m=input.max_detour_m,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return TripPayload(errors=user_errors(exc))
@@ -390,8 +370,8 @@ class TripMutation:
         try:
             trip = await info.context.services.trips.update_trip(
                 await info.context.principal(),
-                trip_id=parse_global_id(input.id, "Trip"),
-                vehicle_id=_optional_id(input.vehicle_id, "Vehicle", "vehicleId", "vehicle"),
+                trip_id=decode_id(input.id, "Trip"),
+                vehicle_id=decode_id(input.vehicle_id, "Vehicle", field="vehicleId"),
                 origin=_waypoint(input.origin),
                 destination=_waypoint(input.destination),
                 depart_after=input.depart_after,
@@ -408,7 +388,7 @@ class TripMutation:
     async def cancel_trip(self, info: Info, input: CancelTripInput) -> TripPayload:
         try:
             trip = await info.context.services.trips.cancel_trip(
-                await info.context.principal(), trip_id=parse_global_id(input.id, "Trip")
+                await info.context.principal(), trip_id=decode_id(input.id, "Trip")
             )
         except DomainError as exc:
             return TripPayload(errors=user_errors(exc))
@@ -418,18 +398,7 @@ class TripMutation:
     async def create_commute(self, info: Info, input: CreateCommuteInput) -> CommutePayload:
         try:
             commute = await info.context.services.trips.create_commute(
-                await info.context.principal(),
-                vehicle_id=parse_global_id(input.vehicle_id, "Vehicle"),
-                origin=input.origin.to_domain(),
-                destination=input.destination.to_domain(),
-                weekdays=input.weekdays,
-                depart_time=input.depart_time,
-                arrive_time=input.arrive_time,
-                time_zone=input.time_zone,
-                spare_weight_g=input.spare_weight_g,
-                spare_volume_cm3=input.spare_volume_cm3,
-                max_detour_m=input.max_detour_m,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return CommutePayload(errors=user_errors(exc))
@@ -440,8 +409,8 @@ class TripMutation:
         try:
             commute = await info.context.services.trips.update_commute(
                 await info.context.principal(),
-                commute_id=parse_global_id(input.id, "Commute"),
-                vehicle_id=_optional_id(input.vehicle_id, "Vehicle", "vehicleId", "vehicle"),
+                commute_id=decode_id(input.id, "Commute"),
+                vehicle_id=decode_id(input.vehicle_id, "Vehicle", field="vehicleId"),
                 origin=_waypoint(input.origin),
                 destination=_waypoint(input.destination),
                 weekdays=input.weekdays,
@@ -460,7 +429,7 @@ class TripMutation:
     async def set_commute_active(self, info: Info, input: SetCommuteActiveInput) -> CommutePayload:
         try:
             commute = await info.context.services.trips.set_commute_active(
-                await info.context.principal(), commute_id=parse_global_id(input.id, "Commute"), active=input.active
+                await info.context.principal(), commute_id=decode_id(input.id, "Commute"), active=input.active
             )
         except DomainError as exc:
             return CommutePayload(errors=user_errors(exc))
@@ -472,7 +441,7 @@ class TripMutation:
     )
     async def schedule_commute_trips(self, info: Info, input: ScheduleCommuteTripsInput) -> ScheduleCommuteTripsPayload:
         try:
-            commute_id = _optional_id(input.commute_id, "Commute", "commuteId", "commute")
+            commute_id = decode_id(input.commute_id, "Commute", field="commuteId")
             created = await info.context.services.trips.schedule_commute_trips(
                 await info.context.principal(), commute_id=commute_id, days=input.days
             )

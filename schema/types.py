@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, overload
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
 from marketplace.domain import accounts as domain
+from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.paging import MAX_PAGE_SIZE, Page, PageRequest, Position
 from schema.context import Info
 
@@ -28,17 +30,35 @@ def global_id(type_name: str, node_id: UUID) -> strawberry.ID:
     return strawberry.ID(str(relay.GlobalID(type_name, str(node_id))))
 
 
-def parse_global_id(value: str, type_name: str) -> UUID | None:
-    """None for anything that is not an ID of `type_name`; callers answer NOT_FOUND, never 'malformed'."""
+def _what(kind: str) -> str:
+    """'ServiceArea' -> 'service area', for messages."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", kind).lower()
+
+
+@overload
+def decode_id(value: str, kind: str, *, field: str = "id", what: str | None = None) -> UUID: ...
+
+
+@overload
+def decode_id(value: None, kind: str, *, field: str = "id", what: str | None = None) -> None: ...
+
+
+def decode_id(value: str | None, kind: str, *, field: str = "id", what: str | None = None) -> UUID | None:
+    """The UUID behind an opaque global ID of `kind`; None (an optional ID left out) stays None.
+
+    The one way every resolver reads an ID. Anything else, another kind's ID or a string that is no
+    ID at all, names nothing: DomainError NOT_FOUND at `field` ("no such <what>"), exactly as a missing
+    object answers, never "malformed". A mutation returns it as a UserError; a query, as NOT_FOUND.
+    """
+    if value is None:
+        return None
     try:
         gid = relay.GlobalID.from_id(value)
-        return UUID(gid.node_id) if gid.type_name == type_name else None
+        if gid.type_name == kind:
+            return UUID(gid.node_id)
     except (ValueError, TypeError, binascii.Error):
-        return None
-
-
-class PageArgumentError(ValueError):
-    pass
+        pass
+    raise DomainError.single(ErrorCode.NOT_FOUND, f"no such {what or _what(kind)}", field)
 
 
 def encode_cursor(position: Position) -> str:
@@ -47,9 +67,10 @@ def encode_cursor(position: Position) -> str:
 
 
 def page_request(first: int | None, after: str | None) -> PageRequest:
+    """`first` and `after` of a connection; bad ones are DomainErrors, which a query answers as BAD_USER_INPUT."""
     size = DEFAULT_PAGE_SIZE if first is None else first
     if not 1 <= size <= MAX_PAGE_SIZE:
-        raise PageArgumentError(f"first must be between 1 and {MAX_PAGE_SIZE}")
+        raise DomainError.single(ErrorCode.OUT_OF_RANGE, f"first must be between 1 and {MAX_PAGE_SIZE}", "first")
     if after is None:
         return PageRequest(first=size)
     try:
@@ -59,7 +80,7 @@ def page_request(first: int | None, after: str | None) -> PageRequest:
             raise ValueError("naive")
         return PageRequest(first=size, after=Position(created_at=created_at, id=UUID(ident)))
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise PageArgumentError("after is not a cursor from this connection") from None
+        raise DomainError.single(ErrorCode.INVALID, "after is not a cursor from this connection", "after") from None
 
 
 @strawberry.type

@@ -10,13 +10,13 @@ import strawberry
 
 from marketplace.domain import vehicles as domain
 from marketplace.domain.accounts import Role as DomainRole
-from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.errors import DomainError
 from marketplace.domain.paging import Page, Position
 from schema.access import allow, mutation, query
 from schema.common import not_found, page_or_error
 from schema.context import Info
 from schema.errors import UserError, user_errors
-from schema.types import Connection, User, global_id, parse_global_id
+from schema.types import Connection, User, decode_id, global_id
 
 VehicleKind = strawberry.enum(domain.VehicleKind, name="VehicleKind")
 
@@ -121,6 +121,17 @@ class RegisterVehicleInput:
     typical_speed_kmh: int | None = None
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
+    def to_domain(self) -> domain.NewVehicle:
+        return domain.NewVehicle(
+            kind=domain.VehicleKind(self.kind),
+            name=self.name,
+            max_weight_g=self.max_weight_g,
+            max_volume_cm3=self.max_volume_cm3,
+            zero_emission=self.zero_emission,
+            co2_g_per_km=self.co2_g_per_km,
+            typical_speed_kmh=self.typical_speed_kmh,
+        )
+
 
 @strawberry.input(description="Only the fields given change; the kind is fixed.")
 class UpdateVehicleInput:
@@ -144,10 +155,6 @@ class VehiclePayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _missing() -> DomainError:
-    return DomainError.single(ErrorCode.NOT_FOUND, "no such vehicle", "id")
-
-
 @strawberry.type
 class VehicleQuery:
     @query(COURIERS_AND_OPERATIONS)
@@ -161,23 +168,19 @@ class VehicleQuery:
             strawberry.ID | None, strawberry.argument(description="Operations only: one courier's vehicles.")
         ] = None,
     ) -> Connection[Vehicle]:
-        page_request = page_or_error(first, after)
-        parsed: UUID | None = None
-        if courier_id is not None:
-            parsed = parse_global_id(courier_id, "User")
-            if parsed is None:
-                return vehicle_connection(Page(items=(), has_next=False), has_previous=after is not None)
         page = await info.context.services.vehicles.list_vehicles(
-            await info.context.principal(), page_request, include_retired=include_retired, courier_id=parsed
+            await info.context.principal(),
+            page_or_error(first, after),
+            include_retired=include_retired,
+            courier_id=decode_id(courier_id, "User", field="courierId", what="courier"),
         )
         return vehicle_connection(page, has_previous=after is not None)
 
     @query(COURIERS_AND_OPERATIONS)
     async def vehicle(self, info: Info, id: strawberry.ID) -> Vehicle | None:
-        vehicle_id = parse_global_id(id, "Vehicle")
-        vehicle = None
-        if vehicle_id is not None:
-            vehicle = await info.context.services.vehicles.get_vehicle(await info.context.principal(), vehicle_id)
+        vehicle = await info.context.services.vehicles.get_vehicle(
+            await info.context.principal(), decode_id(id, "Vehicle")
+        )
         if vehicle is None:
             raise not_found("vehicle")
         return Vehicle.from_domain(vehicle)
@@ -193,15 +196,7 @@ class VehicleMutation:
     async def register_vehicle(self, info: Info, input: RegisterVehicleInput) -> VehiclePayload:
         try:
             vehicle = await info.context.services.vehicles.register_vehicle(
-                await info.context.principal(),
-                kind=domain.VehicleKind(input.kind),
-                name=input.name,
-                max_weight_g=input.max_weight_g,
-                max_volume_cm3=input.max_volume_cm3,
-                zero_emission=input.zero_emission,
-                co2_g_per_km=input.co2_g_per_km,
-                typical_speed_kmh=input.typical_speed_kmh,
-                idempotency_key=input.idempotency_key,
+                await info.context.principal(), input.to_domain(), idempotency_key=input.idempotency_key
             )
         except DomainError as exc:
             return VehiclePayload(errors=user_errors(exc))
@@ -209,10 +204,8 @@ class VehicleMutation:
 
     @mutation(COURIERS)
     async def update_vehicle(self, info: Info, input: UpdateVehicleInput) -> VehiclePayload:
-        vehicle_id = parse_global_id(input.id, "Vehicle")
         try:
-            if vehicle_id is None:
-                raise _missing()
+            vehicle_id = decode_id(input.id, "Vehicle")
             vehicle = await info.context.services.vehicles.update_vehicle(
                 await info.context.principal(),
                 vehicle_id,
@@ -229,10 +222,8 @@ class VehicleMutation:
 
     @mutation(COURIERS)
     async def retire_vehicle(self, info: Info, input: RetireVehicleInput) -> VehiclePayload:
-        vehicle_id = parse_global_id(input.id, "Vehicle")
         try:
-            if vehicle_id is None:
-                raise _missing()
+            vehicle_id = decode_id(input.id, "Vehicle")
             vehicle = await info.context.services.vehicles.retire_vehicle(await info.context.principal(), vehicle_id)
         except DomainError as exc:
             return VehiclePayload(errors=user_errors(exc))

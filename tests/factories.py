@@ -23,7 +23,7 @@ from marketplace.domain.places import (
 )
 from marketplace.domain.vehicles import KIND_SPECS, Vehicle, VehicleKind
 from marketplace.services.container import Services
-from schema.types import parse_global_id
+from schema.types import decode_id
 
 # Central Amsterdam, roughly: a rectangle of about 20 x 17 km.
 AMSTERDAM = ((52.30, 4.75), (52.30, 5.05), (52.45, 5.05), (52.45, 4.75))
@@ -34,9 +34,7 @@ UTRECHT = Point(52.0907, 5.1214)  # outside AMSTERDAM
 
 
 def uuid_of(global_id: str, type_name: str) -> UUID:
-    value = parse_global_id(global_id, type_name)
-    assert value is not None, (global_id, type_name)
-    return value
+    return decode_id(global_id, type_name)
 
 
 async def make_area(

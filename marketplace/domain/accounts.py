@@ -79,6 +79,24 @@ class ApiKey:
 
 
 @dataclass(frozen=True, slots=True)
+class NewUser:
+    """An account as asked for; a retailer names the organisation it founds."""
+
+    email: str
+    password: str
+    role: Role
+    organization_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewColleague:
+    """A retailer user's colleague, joining the same organisation."""
+
+    email: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: a signed-in user, or a retailer organisation through an API key."""
 

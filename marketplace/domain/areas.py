@@ -31,6 +31,20 @@ class ServiceArea:
         return self.polygon.bbox.contains(p) and self.polygon.contains(p)
 
 
+@dataclass(frozen=True, slots=True)
+class NewServiceArea:
+    """An area as operations define it, before it is checked; `polygon` is (lat, lng) vertices in order."""
+
+    name: str
+    country_code: str
+    currency: str
+    time_zone: str
+    polygon: tuple[tuple[float, float], ...]
+    fleet_base_minor: int
+    fleet_per_km_minor: int
+    active: bool = True
+
+
 def locate(areas: Iterable[ServiceArea], p: Point) -> ServiceArea | None:
     """The active area holding the point; overlapping areas resolve to the oldest, deterministically."""
     found = [a for a in areas if a.active and a.contains(p)]

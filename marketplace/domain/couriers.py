@@ -77,6 +77,26 @@ class DocumentClaim:
 
 
 @dataclass(frozen=True, slots=True)
+class NewVerificationRequest:
+    """What a courier submits: the level asked for and references to the documents that prove it."""
+
+    level: int
+    documents: tuple[DocumentClaim, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPolicy:
+    """An insurance policy as the courier registers it; covers are (amount_minor, currency)."""
+
+    insurer: str
+    policy_number: str
+    cover_per_parcel: tuple[int, str]
+    cover_per_trip: tuple[int, str]
+    valid_from: datetime
+    valid_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class VerificationDocument:
     """A reference to a document the courier showed: never an image, never the full number."""
 

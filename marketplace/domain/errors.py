@@ -12,6 +12,8 @@ class ErrorCode(StrEnum):
     REQUIRED = "REQUIRED"
     TOO_LONG = "TOO_LONG"
     NOT_FOUND = "NOT_FOUND"
+    # The caller may not do this at all (marketplace/domain/access.py); answered like an access rule.
+    FORBIDDEN = "FORBIDDEN"
     INVALID_EMAIL = "INVALID_EMAIL"
     DUPLICATE_EMAIL = "DUPLICATE_EMAIL"
     WEAK_PASSWORD = "WEAK_PASSWORD"

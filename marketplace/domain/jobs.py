@@ -16,7 +16,8 @@ from enum import StrEnum
 from uuid import UUID
 
 from marketplace.domain import validation
-from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.access import Scope
+from marketplace.domain.accounts import Principal
 from marketplace.domain.areas import ServiceArea, locate
 from marketplace.domain.delivery import ParcelStatus
 from marketplace.domain.errors import ErrorCode, FieldError
@@ -127,6 +128,20 @@ class QuoteRequest:
     on_failure: FailureAction = FailureAction.RETURN_TO_PICKUP
     fallback_locker_id: UUID | None = None
     reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteBooking:
+    """A request to book a quote into a job."""
+
+    quote_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class BulkBooking:
+    """Deliveries quoted and booked in one call, all or none; row i is `jobs[i]`."""
+
+    jobs: tuple[QuoteRequest, ...]
 
 
 # --- what a valid request becomes ---------------------------------------------------------------
@@ -350,30 +365,20 @@ def book(quote: Quote, job_id: UUID, parcel_ids: Sequence[UUID], principal: Prin
 # --- who sees what --------------------------------------------------------------------------------
 
 
-def _assigned_to(job: Job, principal: Principal) -> bool:
-    return (
-        principal.role is Role.COURIER
-        and principal.user_id is not None
-        and any(p.assigned_courier_id == principal.user_id for p in job.parcels)
-    )
+def _assigned_to(job: Job, scope: Scope) -> bool:
+    return any(p.assigned_courier_id is not None and scope.sees_courier(p.assigned_courier_id) for p in job.parcels)
 
 
 def may_read_job(job: Job, principal: Principal) -> bool:
     """The booking organisation and admins; a courier only once a parcel of the job is theirs."""
-    if principal.role is Role.ADMIN:
-        return True
-    if principal.role is Role.RETAILER:
-        return principal.organization_id == job.organization_id
-    return _assigned_to(job, principal)
+    scope = Scope(principal)
+    return scope.sees_organization(job.organization_id) or _assigned_to(job, scope)
 
 
 def may_see_recipient(job: Job, principal: Principal) -> bool:
     """Recipient contact details are personal data: no courier sees them before being assigned."""
-    if principal.role is Role.ADMIN:
-        return True
-    if principal.role is Role.RETAILER:
-        return principal.organization_id == job.organization_id
-    return _assigned_to(job, principal)
+    scope = Scope(principal)
+    return scope.sees_organization(job.organization_id) or _assigned_to(job, scope)
 
 
 def view_for(job: Job, principal: Principal) -> JobView | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from uuid import UUID
 
@@ -78,6 +78,35 @@ class PickupLocationKind(StrEnum):
     STORE = "store"
     WAREHOUSE = "warehouse"
     MICRO_HUB = "micro_hub"
+
+
+# Weekly opening hours as given: (ISO weekday, opens, closes) in the area's local time.
+RawHours = tuple[tuple[int, time, time], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPickupLocation:
+    """A retailer's store as registered, before it is checked against its service area."""
+
+    kind: PickupLocationKind
+    name: str
+    address: Address
+    point: Point
+    opening_hours: RawHours
+
+
+@dataclass(frozen=True, slots=True)
+class NewLocker:
+    """A locker or pickup point as operations register it, before it is checked."""
+
+    kind: LockerKind
+    name: str
+    operator: str
+    address: Address
+    point: Point
+    opening_hours: RawHours
+    compartments: tuple[tuple[CompartmentSize, int], ...]
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,36 @@ class Waypoint:
 
 
 @dataclass(frozen=True, slots=True)
+class NewTrip:
+    """A trip as the courier offers it, before it is checked; capacities left out take the vehicle's."""
+
+    vehicle_id: UUID
+    origin: Waypoint
+    destination: Waypoint
+    depart_after: datetime
+    arrive_by: datetime
+    spare_weight_g: int | None = None
+    spare_volume_cm3: int | None = None
+    max_detour_m: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCommute:
+    """A weekly template as the courier sets it up; `time_zone` left out is the service area's."""
+
+    vehicle_id: UUID
+    origin: Waypoint
+    destination: Waypoint
+    weekdays: tuple[int, ...]
+    depart_time: time
+    arrive_time: time
+    time_zone: str | None = None
+    spare_weight_g: int | None = None
+    spare_volume_cm3: int | None = None
+    max_detour_m: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Trip:
     id: UUID
     courier_id: UUID

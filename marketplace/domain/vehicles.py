@@ -59,6 +59,19 @@ MAX_CO2_G_PER_KM = 1_000
 
 
 @dataclass(frozen=True, slots=True)
+class NewVehicle:
+    """A vehicle as the courier registers it; figures left out take the kind's defaults."""
+
+    kind: VehicleKind
+    name: str
+    max_weight_g: int | None = None
+    max_volume_cm3: int | None = None
+    zero_emission: bool | None = None
+    co2_g_per_km: int | None = None
+    typical_speed_kmh: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Vehicle:
     id: UUID
     courier_id: UUID

@@ -6,15 +6,18 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.domain import validation
+from marketplace.domain.access import Scope
 from marketplace.domain.accounts import (
     SELF_SERVICE_ROLES,
     ApiKey,
+    NewColleague,
+    NewUser,
     Organization,
     Principal,
     Role,
@@ -37,6 +40,9 @@ from marketplace.services.tokens import (
     same_secret,
     secret_hash,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 API_KEY_TOUCH_INTERVAL_S = 60
 
@@ -118,55 +124,40 @@ class AccountService:
     # --- accounts ---------------------------------------------------------------------------
 
     async def sign_up(
-        self,
-        *,
-        email: str,
-        password: str,
-        role: Role,
-        organization_name: str | None = None,
-        idempotency_key: str | None = None,
-        client_address: str | None = None,
+        self, new: NewUser, *, idempotency_key: str | None = None, client_address: str | None = None
     ) -> User:
         """Self-service sign-up for couriers and retailers; a retailer also founds its organisation.
 
         Limited per client address: each sign-up costs an argon2 hash and tells whether an email
         has an account, so unlimited sign-ups would be both a CPU sink and an enumeration oracle.
         """
-        if role not in SELF_SERVICE_ROLES:
+        if new.role not in SELF_SERVICE_ROLES:
             raise DomainError.single(ErrorCode.INVALID, "only couriers and retailers can sign up", "role")
         if client_address:
             bucket = f"signup:address:{address_bucket(client_address)}"
             await self._hit_limits([(bucket, self._login_policy.max_sign_ups_per_address)], "too many sign-ups")
-        return await self._create_user(
-            email=email,
-            password=password,
-            role=role,
-            organization_name=organization_name,
-            idempotency_key=idempotency_key,
-        )
+        return await self._create_user(new, request=new, idempotency_key=idempotency_key)
 
     async def create_user(self, *, email: str, password: str, role: Role, organization_name: str | None = None) -> User:
         """Any role, for operators on the command line."""
-        return await self._create_user(
-            email=email, password=password, role=role, organization_name=organization_name, idempotency_key=None
-        )
+        new = NewUser(email=email, password=password, role=role, organization_name=organization_name)
+        return await self._create_user(new, request=new, idempotency_key=None)
 
     async def create_organization_user(
-        self, principal: Principal, *, email: str, password: str, idempotency_key: str | None = None
+        self, principal: Principal, new: NewColleague, *, idempotency_key: str | None = None
     ) -> User:
         """A retailer user adds a colleague to its own organisation, under the same email and password rules.
 
         Only a signed-in person may: an API key is a machine's credential, and accounts are for people.
         """
-        if principal.role is not Role.RETAILER or principal.user_id is None or principal.organization_id is None:
-            raise DomainError.single(ErrorCode.INVALID, "only retailer users can add colleagues")
+        scope = Scope(principal)
+        scope.person()
+        organization_id = scope.organization()
         return await self._create_user(
-            email=email,
-            password=password,
-            role=Role.RETAILER,
-            organization_name=None,
+            NewUser(email=new.email, password=new.password, role=Role.RETAILER),
+            request=new,
             idempotency_key=idempotency_key,
-            organization_id=principal.organization_id,
+            organization_id=organization_id,
             scope=principal.scope,
             operation="createOrganizationUser",
         )
@@ -175,27 +166,28 @@ class AccountService:
         self, principal: Principal, page: PageRequest, *, organization_id: UUID | None = None
     ) -> Page[User]:
         """A retailer's colleagues; operations see every organisation's users, or one's with `organization_id`."""
-        if principal.role is not Role.ADMIN:
-            if principal.organization_id is None or organization_id not in (None, principal.organization_id):
-                return Page(items=(), has_next=False)
-            organization_id = principal.organization_id
+        visible = Scope(principal).organization_filter(organization_id)
+        if visible.nothing:
+            return Page(items=(), has_next=False)
         async with self._db.read() as repos:
             # Exactly the retailers belong to organisations (a constraint on users says so).
-            return await repos.users.list(page, role=Role.RETAILER, organization_id=organization_id)
+            return await repos.users.list(page, role=Role.RETAILER, organization_id=visible.owner)
 
     async def _create_user(
         self,
+        new: NewUser,
         *,
-        email: str,
-        password: str,
-        role: Role,
-        organization_name: str | None,
+        request: DataclassInstance,
         idempotency_key: str | None,
         organization_id: UUID | None = None,
         scope: str = "anonymous",
         operation: str = "signUp",
     ) -> User:
-        """`organization_id` joins an existing organisation; otherwise a retailer founds one by name."""
+        """`organization_id` joins an existing organisation; otherwise a retailer founds one by name.
+
+        `request` is the operation's whole input, for the idempotency fingerprint.
+        """
+        email, password, role, organization_name = new.email, new.password, new.role, new.organization_name
         errors: list[FieldError] = []
         normalized = ""
         try:
@@ -215,9 +207,6 @@ class AccountService:
             raise DomainError(errors)
 
         password_hash = await self._passwords.hash(password)
-        request = {"email": normalized, "password": password, "role": role.value, "organization_name": org_name}
-        if organization_id is not None:
-            request["organization_id"] = str(organization_id)
 
         async with self._db.uow() as uow:
 
@@ -329,11 +318,11 @@ class AccountService:
 
     async def logout(self, principal: Principal, *, everywhere: bool = False) -> None:
         """Ends this session (and with `everywhere`, all of the user's); their refresh tokens die with them."""
-        if principal.session_id is None or principal.user_id is None:
-            raise DomainError.single(ErrorCode.INVALID, "API keys have no session to end; revoke the key instead")
+        user_id = Scope(principal).person()
+        assert principal.session_id is not None  # every signed-in user's principal names its session
         async with self._db.uow() as uow:
             if everywhere:
-                await uow.repos.sessions.revoke_all(principal.user_id, self._clock.now(), "logout_everywhere")
+                await uow.repos.sessions.revoke_all(user_id, self._clock.now(), "logout_everywhere")
             else:
                 await uow.repos.sessions.revoke(principal.session_id, self._clock.now(), "logout")
             await uow.commit()
@@ -406,14 +395,15 @@ class AccountService:
     # --- API keys ---------------------------------------------------------------------------
 
     async def create_api_key(self, principal: Principal, *, name: str) -> CreatedApiKey:
-        if principal.organization_id is None or principal.user_id is None:
-            raise DomainError.single(ErrorCode.INVALID, "only retailer users can create API keys")
+        scope = Scope(principal)
+        user_id = scope.person()
+        organization_id = scope.organization()
         clean = clean_name(name, "name")
         prefix, secret = new_api_key()
         key = ApiKey(
             id=uuid4(),
-            organization_id=principal.organization_id,
-            created_by=principal.user_id,
+            organization_id=organization_id,
+            created_by=user_id,
             name=clean,
             prefix=prefix,
             created_at=self._clock.now(),
@@ -427,17 +417,15 @@ class AccountService:
 
     async def revoke_api_key(self, principal: Principal, *, key_id: UUID) -> ApiKey:
         """Revoking twice is harmless; another organisation's key looks exactly like a missing one."""
-        if principal.organization_id is None:
-            raise DomainError.single(ErrorCode.NOT_FOUND, "no such API key", "id")
+        organization_id = Scope(principal).organization()
         async with self._db.uow() as uow:
-            key = await uow.repos.api_keys.revoke(key_id, principal.organization_id, self._clock.now())
+            key = await uow.repos.api_keys.revoke(key_id, organization_id, self._clock.now())
             if key is None:
                 raise DomainError.single(ErrorCode.NOT_FOUND, "no such API key", "id")
             await uow.commit()
         return key
 
     async def list_api_keys(self, principal: Principal, page: PageRequest) -> Page[ApiKey]:
-        if principal.organization_id is None:
-            return Page(items=(), has_next=False)
+        organization_id = Scope(principal).organization()
         async with self._db.read() as repos:
-            return await repos.api_keys.list_for_organization(principal.organization_id, page)
+            return await repos.api_keys.list_for_organization(organization_id, page)

@@ -11,14 +11,16 @@ from uuid import UUID, uuid4
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.domain import validation
+from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.couriers import (
     CourierStanding,
-    DocumentClaim,
     DocumentKind,
     InsurancePolicy,
     LevelChange,
     LevelGrant,
+    NewPolicy,
+    NewVerificationRequest,
     PolicyStatus,
     VerificationDocument,
     VerificationRequest,
@@ -125,35 +127,6 @@ def _policy_from_json(data: dict[str, Any]) -> InsurancePolicy:
     )
 
 
-def _scope(principal: Principal) -> UUID | None:
-    """The courier whose records the caller may see; None means all of them (operations)."""
-    if principal.role is Role.ADMIN:
-        return None
-    if principal.role is Role.COURIER and principal.user_id is not None:
-        return principal.user_id
-    raise PermissionError("only couriers and operations see couriers' records")
-
-
-def _admin(principal: Principal) -> UUID:
-    """Deciding is for operations only; the access rule already says so, this keeps the service honest."""
-    if principal.role is not Role.ADMIN or principal.user_id is None:
-        raise PermissionError("only operations decide on verification and insurance")
-    return principal.user_id
-
-
-def _courier(principal: Principal) -> UUID:
-    if principal.role is not Role.COURIER or principal.user_id is None:
-        raise PermissionError("only couriers submit their own documents")
-    return principal.user_id
-
-
-def _filter(scope: UUID | None, courier_id: UUID | None) -> tuple[bool, UUID | None]:
-    """(visible, courier to filter on): a courier asking for another courier's rows sees none."""
-    if scope is None:
-        return True, courier_id
-    return courier_id is None or courier_id == scope, scope
-
-
 def _reason(raw: str | None, problems: list[FieldError], *, required: bool) -> str | None:
     reason = validation.optional_text(raw, "reason", problems, max_length=validation.LONG_TEXT)
     if reason is None and required:
@@ -175,20 +148,11 @@ class CourierService:
     # --- verification: the courier's side ----------------------------------------------------
 
     async def submit_verification(
-        self,
-        principal: Principal,
-        *,
-        level: int,
-        documents: Sequence[DocumentClaim],
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewVerificationRequest, *, idempotency_key: str | None = None
     ) -> VerificationRequest:
         """One pending request per courier; documents are references only (kind, country, expiry, last 4)."""
-        courier_id = _courier(principal)
-        checked, problems = check_verification_request(level, documents, self._clock.now())
-        request_input = {
-            "level": level,
-            "documents": [[d.kind.value, d.issuing_country, d.expires_at.isoformat(), d.number_last4] for d in checked],
-        }
+        courier_id = Scope(principal).courier()
+        checked, problems = check_verification_request(new.level, new.documents, self._clock.now())
         async with self._db.uow() as uow:
 
             async def submit() -> VerificationRequest:
@@ -198,7 +162,7 @@ class CourierService:
                 request = VerificationRequest(
                     id=uuid4(),
                     courier_id=courier_id,
-                    level=level,
+                    level=new.level,
                     status=VerificationStatus.PENDING,
                     documents=checked,
                     created_at=self._clock.now(),
@@ -214,7 +178,7 @@ class CourierService:
                 scope=principal.scope,
                 operation="submitVerification",
                 key=idempotency_key,
-                request=request_input,
+                request=new,
                 action=submit,
                 dump=_request_to_json,
                 load=_request_from_json,
@@ -228,7 +192,7 @@ class CourierService:
         self, principal: Principal, *, request_id: UUID, reason: str | None = None
     ) -> VerificationRequest:
         """Grants the requested level until the first of the request's documents expires."""
-        admin_id = _admin(principal)
+        admin_id = Scope(principal).admin()
         problems: list[FieldError] = []
         clean_reason = _reason(reason, problems, required=False)
         if problems:
@@ -261,7 +225,7 @@ class CourierService:
         return decided
 
     async def reject_verification(self, principal: Principal, *, request_id: UUID, reason: str) -> VerificationRequest:
-        admin_id = _admin(principal)
+        admin_id = Scope(principal).admin()
         problems: list[FieldError] = []
         clean_reason = _reason(reason, problems, required=True)
         if problems:
@@ -291,7 +255,7 @@ class CourierService:
 
     async def revoke_verification(self, principal: Principal, *, courier_id: UUID, reason: str) -> CourierVerification:
         """Ends every grant the courier holds now; the level drops to 0 at this instant."""
-        admin_id = _admin(principal)
+        admin_id = Scope(principal).admin()
         problems: list[FieldError] = []
         clean_reason = _reason(reason, problems, required=True)
         if problems:
@@ -312,9 +276,9 @@ class CourierService:
 
     async def verification(self, principal: Principal, courier_id: UUID | None = None) -> CourierVerification | None:
         """None for another courier's id, exactly as for an id that names nobody."""
-        scope = _scope(principal)
-        target = courier_id if scope is None else (courier_id or scope)
-        if target is None or (scope is not None and target != scope):
+        visible = Scope(principal).courier_filter(courier_id)
+        target = visible.owner
+        if target is None or visible.nothing:
             return None
         async with self._db.read() as repos:
             if not await self._is_courier(repos, target):
@@ -341,7 +305,7 @@ class CourierService:
 
     async def verification_request(self, principal: Principal, request_id: UUID) -> VerificationRequest | None:
         async with self._db.read() as repos:
-            return await repos.couriers.get_request(request_id, _scope(principal))
+            return await repos.couriers.get_request(request_id, Scope(principal).courier_filter().owner)
 
     async def verification_requests(
         self,
@@ -352,45 +316,28 @@ class CourierService:
         status: VerificationStatus | None = None,
     ) -> Page[VerificationRequest]:
         """Oldest first; operations filtering on PENDING get the review queue."""
-        visible, courier = _filter(_scope(principal), courier_id)
-        if not visible:
+        visible = Scope(principal).courier_filter(courier_id)
+        if visible.nothing:
             return Page(items=(), has_next=False)
         async with self._db.read() as repos:
-            return await repos.couriers.list_requests(page, courier_id=courier, status=status)
+            return await repos.couriers.list_requests(page, courier_id=visible.owner, status=status)
 
     # --- insurance ------------------------------------------------------------------------------
 
     async def register_insurance_policy(
-        self,
-        principal: Principal,
-        *,
-        insurer: str,
-        policy_number: str,
-        cover_per_parcel: tuple[int, str],
-        cover_per_trip: tuple[int, str],
-        valid_from: datetime,
-        valid_until: datetime,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewPolicy, *, idempotency_key: str | None = None
     ) -> CheckedPolicy:
         """Covers are (amount_minor, currency). The policy counts only once operations verified it."""
-        courier_id = _courier(principal)
+        courier_id = Scope(principal).courier()
         terms, problems = check_policy(
-            insurer=insurer,
-            policy_number=policy_number,
-            cover_per_parcel=cover_per_parcel,
-            cover_per_trip=cover_per_trip,
-            valid_from=valid_from,
-            valid_until=valid_until,
+            insurer=new.insurer,
+            policy_number=new.policy_number,
+            cover_per_parcel=new.cover_per_parcel,
+            cover_per_trip=new.cover_per_trip,
+            valid_from=new.valid_from,
+            valid_until=new.valid_until,
             now=self._clock.now(),
         )
-        request_input = {
-            "insurer": terms.insurer,
-            "policy_number": terms.policy_number,
-            "cover_per_parcel": [cover_per_parcel[0], cover_per_parcel[1].strip().upper()],
-            "cover_per_trip": [cover_per_trip[0], cover_per_trip[1].strip().upper()],
-            "valid_from": valid_from.isoformat(),
-            "valid_until": valid_until.isoformat(),
-        }
         async with self._db.uow() as uow:
 
             async def register() -> InsurancePolicy:
@@ -419,7 +366,7 @@ class CourierService:
                 scope=principal.scope,
                 operation="registerInsurancePolicy",
                 key=idempotency_key,
-                request=request_input,
+                request=new,
                 action=register,
                 dump=_policy_to_json,
                 load=_policy_from_json,
@@ -436,7 +383,7 @@ class CourierService:
     async def _decide_policy(
         self, principal: Principal, policy_id: UUID, status: PolicyStatus, reason: str | None
     ) -> CheckedPolicy:
-        admin_id = _admin(principal)
+        admin_id = Scope(principal).admin()
         problems: list[FieldError] = []
         clean_reason = _reason(reason, problems, required=status is PolicyStatus.REJECTED)
         if problems:
@@ -457,7 +404,7 @@ class CourierService:
 
     async def insurance_policy(self, principal: Principal, policy_id: UUID) -> CheckedPolicy | None:
         async with self._db.read() as repos:
-            policy = await repos.couriers.get_policy(policy_id, _scope(principal))
+            policy = await repos.couriers.get_policy(policy_id, Scope(principal).courier_filter().owner)
         return None if policy is None else self._checked(policy)
 
     async def insurance_policies(
@@ -468,11 +415,11 @@ class CourierService:
         courier_id: UUID | None = None,
         status: PolicyStatus | None = None,
     ) -> Page[CheckedPolicy]:
-        visible, courier = _filter(_scope(principal), courier_id)
-        if not visible:
+        visible = Scope(principal).courier_filter(courier_id)
+        if visible.nothing:
             return Page(items=(), has_next=False)
         async with self._db.read() as repos:
-            found = await repos.couriers.list_policies(page, courier_id=courier, status=status)
+            found = await repos.couriers.list_policies(page, courier_id=visible.owner, status=status)
         now = self._clock.now()
         return Page(items=tuple(CheckedPolicy(p, p.counts_at(now)) for p in found.items), has_next=found.has_next)
 

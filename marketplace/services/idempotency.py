@@ -1,13 +1,23 @@
-"""Retried mutations return their first result: the generic mechanism every retryable mutation uses."""
+"""Retried mutations return their first result: the generic mechanism every retryable mutation uses.
+
+A retry is recognised by its key and its fingerprint, and the fingerprint is made from the whole
+input object the service was given (a dataclass: `dataclasses.asdict`), never from a dict built by
+hand: a field left out of such a dict makes a changed retry silently return the old result, and a
+field added to the input later would be left out the same way.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from marketplace.clock import Clock
 from marketplace.db.uow import UnitOfWork
@@ -24,9 +34,10 @@ class Idempotency:
         self._ttl = timedelta(seconds=ttl_s)
         self._fingerprint_key = fingerprint_key
 
-    def fingerprint(self, request: Mapping[str, Any]) -> bytes:
-        """Keyed, so a stored fingerprint of a request holding a password cannot be brute-forced offline."""
-        canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    def fingerprint(self, request: DataclassInstance) -> bytes:
+        """Every field of the input, recursively; keyed, so a stored fingerprint of an input holding a
+        password cannot be brute-forced offline."""
+        canonical = json.dumps(dataclasses.asdict(request), sort_keys=True, separators=(",", ":"), default=_json)
         return hmac.new(self._fingerprint_key, canonical.encode(), hashlib.sha256).digest()
 
     async def run(
@@ -36,12 +47,14 @@ class Idempotency:
         scope: str,
         operation: str,
         key: str | None,
-        request: Mapping[str, Any],
+        request: DataclassInstance,
         action: Callable[[], Awaitable[T]],
         dump: Callable[[T], dict[str, Any]],
         load: Callable[[dict[str, Any]], T],
     ) -> T:
         """Runs `action` once per key inside the caller's transaction; the caller commits.
+
+        `request` is the whole input object of the operation, as the caller gave it.
 
         The key row is written in the same transaction as the action's effects, so both land or
         neither does, and a concurrent duplicate waits for the first and then reads its result.
@@ -70,3 +83,17 @@ class Idempotency:
         result = await action()
         await uow.repos.idempotency.complete(scope, operation, key, dump(result))
         return result
+
+
+def _json(value: object) -> str:
+    """Instants as UTC, so the same instant written with another offset is the same input.
+
+    An instant UTC cannot hold (year 1 at +14:00) is kept as sent: the input rules refuse it later,
+    and a fingerprint must never be where a request fails.
+    """
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        try:
+            return value.astimezone(UTC).isoformat()
+        except OverflowError:
+            return value.isoformat()
+    return str(value)

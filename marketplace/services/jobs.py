@@ -11,15 +11,18 @@ from uuid import UUID, uuid4
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.domain import validation
-from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.access import Scope
+from marketplace.domain.accounts import Principal
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, point_problems
 from marketplace.domain.jobs import (
     MAX_BULK_JOBS,
+    BulkBooking,
     JobStatus,
     JobView,
     Lookups,
     Quote,
+    QuoteBooking,
     QuoteRequest,
     batch_duplicates,
     book,
@@ -48,16 +51,6 @@ def _ids_to_json(values: list[UUID]) -> dict[str, Any]:
 
 def _ids_from_json(data: dict[str, Any]) -> list[UUID]:
     return [UUID(v) for v in data["ids"]]
-
-
-def _request_json(request: QuoteRequest) -> dict[str, Any]:
-    return dataclasses.asdict(request)
-
-
-def _organization_of(principal: Principal) -> UUID:
-    if principal.role is not Role.RETAILER or principal.organization_id is None:
-        raise DomainError.single(ErrorCode.INVALID, "only retailers book deliveries")
-    return principal.organization_id
 
 
 async def _lookups(
@@ -102,7 +95,7 @@ class JobService:
         self, principal: Principal, request: QuoteRequest, *, idempotency_key: str | None = None
     ) -> Quote:
         """Checks the request in full and prices it; a request nobody could serve is refused, never priced at zero."""
-        organization_id = _organization_of(principal)
+        organization_id = Scope(principal).organization()
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -120,7 +113,7 @@ class JobService:
                 scope=principal.scope,
                 operation="requestQuote",
                 key=idempotency_key,
-                request=_request_json(request),
+                request=request,
                 action=create,
                 dump=_id_to_json,
                 load=_id_from_json,
@@ -132,20 +125,18 @@ class JobService:
 
     async def get_quote(self, principal: Principal, quote_id: UUID) -> Quote | None:
         """Retailers see their organisation's quotes, admins all; anyone else's reads as missing."""
-        if principal.role is Role.ADMIN:
-            scope = None
-        elif principal.role is Role.RETAILER and principal.organization_id is not None:
-            scope = principal.organization_id
-        else:
-            return None
+        owner = Scope(principal).organization_filter().owner
         async with self._db.read() as repos:
-            return await repos.jobs.get_quote(quote_id, scope)
+            return await repos.jobs.get_quote(quote_id, owner)
 
     # --- booking ------------------------------------------------------------------------------------
 
-    async def book_quote(self, principal: Principal, *, quote_id: UUID, idempotency_key: str | None) -> JobView:
+    async def book_quote(
+        self, principal: Principal, booking: QuoteBooking, *, idempotency_key: str | None = None
+    ) -> JobView:
         """Turns a live quote into a job, once: the quote row stays locked until the booking commits."""
-        organization_id = _organization_of(principal)
+        organization_id = Scope(principal).organization()
+        quote_id = booking.quote_id
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -191,7 +182,7 @@ class JobService:
                 scope=principal.scope,
                 operation="bookQuote",
                 key=idempotency_key,
-                request={"quote_id": str(quote_id)},
+                request=booking,
                 action=create,
                 dump=_id_to_json,
                 load=_id_from_json,
@@ -211,7 +202,7 @@ class JobService:
         Every row is checked against lookups made once for the batch; any problem in any row
         (each named `jobs[i]....`) refuses the whole batch and writes nothing.
         """
-        organization_id = _organization_of(principal)
+        organization_id = Scope(principal).organization()
         if not requests:
             raise DomainError.single(ErrorCode.REQUIRED, "give at least one job", "jobs")
         if len(requests) > MAX_BULK_JOBS:
@@ -248,7 +239,7 @@ class JobService:
                 scope=principal.scope,
                 operation="bookJobs",
                 key=idempotency_key,
-                request={"jobs": [_request_json(r) for r in requests]},
+                request=BulkBooking(jobs=tuple(requests)),
                 action=create,
                 dump=_ids_to_json,
                 load=_ids_from_json,
@@ -274,23 +265,19 @@ class JobService:
         References are unique only within an organisation: retailers look in their own (naming
         another one finds nothing), admins must name the organisation. None reads as NOT_FOUND.
         """
-        if principal.role is Role.ADMIN:
-            if organization_id is None:
-                raise DomainError.single(
-                    ErrorCode.REQUIRED, "references are unique per organisation: name it", "organizationId"
-                )
-            scope = organization_id
-        elif principal.role is Role.RETAILER and principal.organization_id is not None:
-            if organization_id is not None and organization_id != principal.organization_id:
-                return None
-            scope = principal.organization_id
-        else:
+        scope = Scope(principal)
+        if scope.is_admin and organization_id is None:
+            raise DomainError.single(
+                ErrorCode.REQUIRED, "references are unique per organisation: name it", "organizationId"
+            )
+        visible = scope.organization_filter(organization_id)
+        if visible.nothing or visible.owner is None:
             return None
         key = reference_key(reference)
         if key is None:
             return None
         async with self._db.read() as repos:
-            job = await repos.jobs.get_job_by_reference(scope, key)
+            job = await repos.jobs.get_job_by_reference(visible.owner, key)
         return None if job is None else view_for(job, principal)
 
     async def list_jobs(
@@ -306,23 +293,18 @@ class JobService:
     ) -> Page[JobView]:
         """A retailer's own organisation's jobs; admins all, or one organisation's."""
         problems: list[FieldError] = []
-        for value, name in ((pickup_from, "pickupFrom"), (pickup_until, "pickupUntil")):
+        for value, field in ((pickup_from, "pickupFrom"), (pickup_until, "pickupUntil")):
             if value is not None:
-                validation.instant(value, name, problems)
+                validation.instant(value, field, problems)
         if problems:
             raise DomainError(problems)
-        if principal.role is Role.ADMIN:
-            scope = organization_id
-        elif principal.role is Role.RETAILER and principal.organization_id is not None:
-            if organization_id is not None and organization_id != principal.organization_id:
-                return Page(items=(), has_next=False)
-            scope = principal.organization_id
-        else:
+        visible = Scope(principal).organization_filter(organization_id)
+        if visible.nothing:
             return Page(items=(), has_next=False)
         async with self._db.read() as repos:
             page_of_jobs = await repos.jobs.list_jobs(
                 page,
-                organization_id=scope,
+                organization_id=visible.owner,
                 status=status,
                 pickup_from=pickup_from,
                 pickup_until=pickup_until,

@@ -17,8 +17,9 @@ from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.domain import areas as area_rules
 from marketplace.domain import validation
+from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal, Role
-from marketplace.domain.areas import ServiceArea
+from marketplace.domain.areas import NewServiceArea, ServiceArea
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, parse_polygon, point_problems
 from marketplace.domain.hours import OpeningHours, parse_opening_hours
@@ -29,6 +30,8 @@ from marketplace.domain.places import (
     CompartmentSize,
     Locker,
     LockerKind,
+    NewLocker,
+    NewPickupLocation,
     PickupLocation,
     PickupLocationKind,
     parse_address,
@@ -58,20 +61,6 @@ def _raw_hours(hours: OpeningHours) -> list[tuple[int, time, time]]:
     return [(i.weekday, i.opens, i.closes) for i in hours.intervals]
 
 
-def _hours_request(raw: RawHours) -> list[list[object]]:
-    return [[d, o.isoformat(), c.isoformat()] for d, o, c in raw]
-
-
-def _address_request(address: Address) -> dict[str, str]:
-    return {
-        "street": address.street,
-        "house_number": address.house_number,
-        "postal_code": address.postal_code,
-        "city": address.city,
-        "country_code": address.country_code,
-    }
-
-
 def _not_found(what: str) -> DomainError:
     return DomainError.single(ErrorCode.NOT_FOUND, f"no such {what}", "id")
 
@@ -85,40 +74,20 @@ class PlacesService:
     # --- service areas (operations) ----------------------------------------------------------
 
     async def create_service_area(
-        self,
-        principal: Principal,
-        *,
-        name: str,
-        country_code: str,
-        currency: str,
-        time_zone: str,
-        polygon: Sequence[tuple[float, float]],
-        fleet_base_minor: int,
-        fleet_per_km_minor: int,
-        active: bool,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewServiceArea, *, idempotency_key: str | None = None
     ) -> ServiceArea:
-        request = {
-            "name": name,
-            "country_code": country_code,
-            "currency": currency,
-            "time_zone": time_zone,
-            "polygon": [list(p) for p in polygon],
-            "fleet_base_minor": fleet_base_minor,
-            "fleet_per_km_minor": fleet_per_km_minor,
-            "active": active,
-        }
+        Scope(principal).require_role(Role.ADMIN)
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
                 problems: list[FieldError] = []
-                clean_name = validation.text(name, "name", problems)
-                country = self._area_country(country_code, problems)
-                money = validation.currency(currency, "currency", problems)
-                zone = validation.time_zone(time_zone, "timeZone", problems)
-                shape, polygon_problems = parse_polygon(polygon, "polygon")
+                clean_name = validation.text(new.name, "name", problems)
+                country = self._area_country(new.country_code, problems)
+                money = validation.currency(new.currency, "currency", problems)
+                zone = validation.time_zone(new.time_zone, "timeZone", problems)
+                shape, polygon_problems = parse_polygon(new.polygon, "polygon")
                 problems.extend(polygon_problems)
-                self._fleet_prices(fleet_base_minor, fleet_per_km_minor, problems)
+                self._fleet_prices(new.fleet_base_minor, new.fleet_per_km_minor, problems)
                 if problems or shape is None:
                     raise DomainError(problems)
                 now = self._clock.now()
@@ -129,9 +98,9 @@ class PlacesService:
                     currency=money,
                     time_zone=zone,
                     polygon=shape,
-                    active=active,
-                    fleet_base_minor=fleet_base_minor,
-                    fleet_per_km_minor=fleet_per_km_minor,
+                    active=new.active,
+                    fleet_base_minor=new.fleet_base_minor,
+                    fleet_per_km_minor=new.fleet_per_km_minor,
                     created_at=now,
                     updated_at=now,
                 )
@@ -144,7 +113,7 @@ class PlacesService:
                 scope=principal.scope,
                 operation="createServiceArea",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=create,
                 dump=_id_dump,
                 load=_id_load,
@@ -171,6 +140,7 @@ class PlacesService:
         """Changes only what is given. An area keeps its places: it cannot change country or currency
         once anything was offered or priced in it, nor time zone once places keep hours in it, nor
         shrink so that a place in use falls outside it."""
+        Scope(principal).require_role(Role.ADMIN)
         async with self._db.uow() as uow:
             area = await uow.repos.areas.get(area_id, for_update=True)
             if area is None:
@@ -306,49 +276,28 @@ class PlacesService:
 
     # --- pickup locations (retailers) --------------------------------------------------------
 
-    @staticmethod
-    def _own_organization(principal: Principal) -> UUID:
-        if principal.organization_id is None:
-            raise DomainError.single(ErrorCode.INVALID, "only retailer organisations have pickup locations")
-        return principal.organization_id
-
     async def create_pickup_location(
-        self,
-        principal: Principal,
-        *,
-        kind: PickupLocationKind,
-        name: str,
-        address: Address,
-        point: Point,
-        opening_hours: RawHours,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewPickupLocation, *, idempotency_key: str | None = None
     ) -> PickupLocation:
-        organization_id = self._own_organization(principal)
-        request = {
-            "kind": kind.value,
-            "name": name,
-            "address": _address_request(address),
-            "point": [point.lat, point.lng],
-            "opening_hours": _hours_request(opening_hours),
-        }
+        organization_id = Scope(principal).organization()
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
                 problems: list[FieldError] = []
-                clean_name = validation.text(name, "name", problems)
+                clean_name = validation.text(new.name, "name", problems)
                 clean_address, area = await self._place(
-                    uow.repos, problems, address=address, point=point, relocate=True, current_area_id=None
+                    uow.repos, problems, address=new.address, point=new.point, relocate=True, current_area_id=None
                 )
-                hours = self._hours(opening_hours, problems)
+                hours = self._hours(new.opening_hours, problems)
                 if problems or area is None:
                     raise DomainError(problems)
                 location = PickupLocation(
                     id=uuid4(),
                     organization_id=organization_id,
-                    kind=kind,
+                    kind=new.kind,
                     name=clean_name,
                     address=clean_address,
-                    point=point,
+                    point=new.point,
                     area_id=area.id,
                     opening_hours=hours,
                     created_at=self._clock.now(),
@@ -361,7 +310,7 @@ class PlacesService:
                 scope=principal.scope,
                 operation="createPickupLocation",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=create,
                 dump=_id_dump,
                 load=_id_load,
@@ -382,7 +331,7 @@ class PlacesService:
         point: Point | None = None,
         opening_hours: RawHours | None = None,
     ) -> PickupLocation:
-        organization_id = self._own_organization(principal)
+        organization_id = Scope(principal).organization()
         async with self._db.uow() as uow:
             location = await uow.repos.pickup_locations.get(location_id, organization_id, for_update=True)
             if location is None:
@@ -432,7 +381,7 @@ class PlacesService:
 
     async def archive_pickup_location(self, principal: Principal, location_id: UUID) -> PickupLocation:
         """Archived locations take no new jobs but stay readable for the jobs that used them; twice is harmless."""
-        organization_id = self._own_organization(principal)
+        organization_id = Scope(principal).organization()
         async with self._db.uow() as uow:
             location = await uow.repos.pickup_locations.get(location_id, organization_id, for_update=True)
             if location is None:
@@ -463,22 +412,19 @@ class PlacesService:
         organization_id: UUID | None = None,
     ) -> Page[PickupLocation]:
         """A retailer's own locations; operations see all, or one organisation's with `organization_id`."""
-        if principal.role is not Role.ADMIN:
-            if principal.organization_id is None or organization_id not in (None, principal.organization_id):
-                return Page(items=(), has_next=False)
-            organization_id = principal.organization_id
+        visible = Scope(principal).organization_filter(organization_id)
+        if visible.nothing:
+            return Page(items=(), has_next=False)
         async with self._db.read() as repos:
             return await repos.pickup_locations.list_page(
-                page, organization_id=organization_id, include_archived=include_archived
+                page, organization_id=visible.owner, include_archived=include_archived
             )
 
     async def get_pickup_location(self, principal: Principal, location_id: UUID) -> PickupLocation | None:
         """Another organisation's location is None, exactly like a missing one."""
-        if principal.role is not Role.ADMIN and principal.organization_id is None:
-            return None
-        scope = None if principal.role is Role.ADMIN else principal.organization_id
+        owner = Scope(principal).organization_filter().owner
         async with self._db.read() as repos:
-            return await repos.pickup_locations.get(location_id, scope)
+            return await repos.pickup_locations.get(location_id, owner)
 
     async def pickup_locations_of_organizations(
         self, keys: list[tuple[UUID, UUID]]
@@ -491,54 +437,34 @@ class PlacesService:
     # --- lockers and pickup points (operations write, everyone reads) ------------------------
 
     async def create_locker(
-        self,
-        principal: Principal,
-        *,
-        kind: LockerKind,
-        name: str,
-        operator: str,
-        address: Address,
-        point: Point,
-        opening_hours: RawHours,
-        compartments: Sequence[tuple[CompartmentSize, int]],
-        active: bool = True,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewLocker, *, idempotency_key: str | None = None
     ) -> Locker:
-        request = {
-            "kind": kind.value,
-            "name": name,
-            "operator": operator,
-            "address": _address_request(address),
-            "point": [point.lat, point.lng],
-            "opening_hours": _hours_request(opening_hours),
-            "compartments": [[size.value, count] for size, count in compartments],
-            "active": active,
-        }
+        Scope(principal).require_role(Role.ADMIN)
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
                 problems: list[FieldError] = []
-                clean_name = validation.text(name, "name", problems)
-                clean_operator = validation.text(operator, "operator", problems)
+                clean_name = validation.text(new.name, "name", problems)
+                clean_operator = validation.text(new.operator, "operator", problems)
                 clean_address, area = await self._place(
-                    uow.repos, problems, address=address, point=point, relocate=True, current_area_id=None
+                    uow.repos, problems, address=new.address, point=new.point, relocate=True, current_area_id=None
                 )
-                hours = self._hours(opening_hours, problems)
-                boxes = parse_compartments(compartments, "compartments", problems)
+                hours = self._hours(new.opening_hours, problems)
+                boxes = parse_compartments(new.compartments, "compartments", problems)
                 if problems or area is None:
                     raise DomainError(problems)
                 now = self._clock.now()
                 locker = Locker(
                     id=uuid4(),
-                    kind=kind,
+                    kind=new.kind,
                     name=clean_name,
                     operator=clean_operator,
                     address=clean_address,
-                    point=point,
+                    point=new.point,
                     area_id=area.id,
                     opening_hours=hours,
                     compartments=boxes,
-                    active=active,
+                    active=new.active,
                     created_at=now,
                     updated_at=now,
                 )
@@ -550,7 +476,7 @@ class PlacesService:
                 scope=principal.scope,
                 operation="createLocker",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=create,
                 dump=_id_dump,
                 load=_id_load,
@@ -575,6 +501,7 @@ class PlacesService:
         active: bool | None = None,
     ) -> Locker:
         """Switching a locker back on checks its point against the active areas again."""
+        Scope(principal).require_role(Role.ADMIN)
         async with self._db.uow() as uow:
             locker = await uow.repos.lockers.get(locker_id, for_update=True)
             if locker is None:

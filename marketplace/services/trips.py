@@ -11,11 +11,12 @@ from marketplace.clock import Clock
 from marketplace.db.uow import Database, UnitOfWork
 from marketplace.domain import trips as rules
 from marketplace.domain import validation
-from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.access import Scope
+from marketplace.domain.accounts import Principal
 from marketplace.domain.areas import ServiceArea, locate
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.paging import Page, PageRequest, Position
-from marketplace.domain.trips import Commute, Trip, TripStatus, Waypoint
+from marketplace.domain.trips import Commute, NewCommute, NewTrip, Trip, TripStatus, Waypoint
 from marketplace.domain.vehicles import Vehicle
 from marketplace.logs import get_logger
 from marketplace.repositories import Repositories
@@ -26,30 +27,6 @@ log = get_logger("crowdship.trips")
 
 # Templates read per scheduling batch: bounds memory and the size of the one insert per batch.
 SCHEDULE_BATCH = 500
-
-
-def _owner(principal: Principal) -> UUID | None:
-    """Whose rows the caller reaches: a courier its own, an admin everyone's (None)."""
-    if principal.role is Role.ADMIN:
-        return None
-    if principal.role is Role.COURIER and principal.user_id is not None:
-        return principal.user_id
-    raise PermissionError("trips are for couriers and admins")  # the access rule keeps others out
-
-
-def _courier(principal: Principal) -> UUID:
-    if principal.role is not Role.COURIER or principal.user_id is None:
-        raise PermissionError("only couriers offer trips")
-    return principal.user_id
-
-
-def _instant(value: datetime) -> str:
-    """In UTC for the idempotency fingerprint; an instant the rules refuse (naive, year 1) is kept as sent."""
-    return value.astimezone(UTC).isoformat() if validation.instant(value, "", []) else value.isoformat()
-
-
-def _waypoint_request(w: Waypoint) -> dict[str, Any]:
-    return {"lat": w.point.lat, "lng": w.point.lng, "label": " ".join(w.label.split())}
 
 
 def _id_to_json(value: UUID) -> dict[str, Any]:
@@ -99,32 +76,8 @@ class TripService:
 
     # --- trips ------------------------------------------------------------------------------
 
-    async def create_trip(
-        self,
-        principal: Principal,
-        *,
-        vehicle_id: UUID | None,
-        origin: Waypoint,
-        destination: Waypoint,
-        depart_after: datetime,
-        arrive_by: datetime,
-        spare_weight_g: int | None = None,
-        spare_volume_cm3: int | None = None,
-        max_detour_m: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> Trip:
-        """A `vehicle_id` of None (an ID that names no vehicle) is NOT_FOUND, like another courier's."""
-        courier_id = _courier(principal)
-        request = {
-            "vehicle_id": str(vehicle_id),
-            "origin": _waypoint_request(origin),
-            "destination": _waypoint_request(destination),
-            "depart_after": _instant(depart_after),
-            "arrive_by": _instant(arrive_by),
-            "spare_weight_g": spare_weight_g,
-            "spare_volume_cm3": spare_volume_cm3,
-            "max_detour_m": max_detour_m,
-        }
+    async def create_trip(self, principal: Principal, new: NewTrip, *, idempotency_key: str | None = None) -> Trip:
+        courier_id = Scope(principal).courier()
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -132,14 +85,14 @@ class TripService:
                 terms = await self._checked_terms(
                     uow,
                     courier_id,
-                    vehicle_id=vehicle_id,
-                    origin=origin,
-                    destination=destination,
-                    depart_after=depart_after,
-                    arrive_by=arrive_by,
-                    spare_weight_g=spare_weight_g,
-                    spare_volume_cm3=spare_volume_cm3,
-                    max_detour_m=rules.DEFAULT_MAX_DETOUR_M if max_detour_m is None else max_detour_m,
+                    vehicle_id=new.vehicle_id,
+                    origin=new.origin,
+                    destination=new.destination,
+                    depart_after=new.depart_after,
+                    arrive_by=new.arrive_by,
+                    spare_weight_g=new.spare_weight_g,
+                    spare_volume_cm3=new.spare_volume_cm3,
+                    max_detour_m=rules.DEFAULT_MAX_DETOUR_M if new.max_detour_m is None else new.max_detour_m,
                     now=now,
                 )
                 trip = Trip(
@@ -159,7 +112,7 @@ class TripService:
                 scope=principal.scope,
                 operation="createTrip",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=create,
                 dump=_id_to_json,
                 load=_id_from_json,
@@ -173,7 +126,7 @@ class TripService:
         self,
         principal: Principal,
         *,
-        trip_id: UUID | None,
+        trip_id: UUID,
         vehicle_id: UUID | None = None,
         origin: Waypoint | None = None,
         destination: Waypoint | None = None,
@@ -187,10 +140,10 @@ class TripService:
 
         Capacities not given stay as they were, and are checked against a newly chosen vehicle.
         """
-        courier_id = _courier(principal)
+        courier_id = Scope(principal).courier()
         async with self._db.uow() as uow:
             now = self._clock.now()
-            trip = None if trip_id is None else await uow.repos.trips.get(trip_id, courier_id, for_update=True)
+            trip = await uow.repos.trips.get(trip_id, courier_id, for_update=True)
             if trip is None:
                 raise _not_found("trip")
             self._require_open(trip, now)
@@ -212,12 +165,12 @@ class TripService:
             await uow.commit()
         return updated
 
-    async def cancel_trip(self, principal: Principal, *, trip_id: UUID | None) -> Trip:
+    async def cancel_trip(self, principal: Principal, *, trip_id: UUID) -> Trip:
         """Only an open trip: once matched, parcels depend on it and operations must reassign them."""
-        owner = _owner(principal)
+        owner = Scope(principal).courier_filter().owner
         async with self._db.uow() as uow:
             now = self._clock.now()
-            trip = None if trip_id is None else await uow.repos.trips.get(trip_id, owner, for_update=True)
+            trip = await uow.repos.trips.get(trip_id, owner, for_update=True)
             if trip is None:
                 raise _not_found("trip")
             self._require_open(trip, now)
@@ -237,7 +190,7 @@ class TripService:
 
     async def trip(self, principal: Principal, trip_id: UUID) -> Trip | None:
         async with self._db.read() as repos:
-            trip = await repos.trips.get(trip_id, _owner(principal))
+            trip = await repos.trips.get(trip_id, Scope(principal).courier_filter().owner)
         return None if trip is None else trip.as_of(self._clock.now())
 
     async def list_trips(
@@ -260,15 +213,15 @@ class TripService:
             problems.append(FieldError(ErrorCode.WINDOW_ORDER, "must be after departFrom", "departUntil"))
         if problems:
             raise DomainError(problems)
-        owner = _owner(principal)
-        if owner is not None and courier_id is not None and courier_id != owner:
+        visible = Scope(principal).courier_filter(courier_id)
+        if visible.nothing:
             return Page(items=(), has_next=False)
         now = self._clock.now()
         async with self._db.read() as repos:
             found = await repos.trips.list_page(
                 page,
                 now=now,
-                courier_id=owner or courier_id,
+                courier_id=visible.owner,
                 status=status,
                 depart_from=depart_from,
                 depart_until=depart_until,
@@ -344,35 +297,10 @@ class TripService:
     # --- commutes ---------------------------------------------------------------------------
 
     async def create_commute(
-        self,
-        principal: Principal,
-        *,
-        vehicle_id: UUID | None,
-        origin: Waypoint,
-        destination: Waypoint,
-        weekdays: list[int],
-        depart_time: time,
-        arrive_time: time,
-        time_zone: str | None = None,
-        spare_weight_g: int | None = None,
-        spare_volume_cm3: int | None = None,
-        max_detour_m: int | None = None,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewCommute, *, idempotency_key: str | None = None
     ) -> Commute:
         """A weekly template; `time_zone` defaults to the service area's. Trips come from scheduling it."""
-        courier_id = _courier(principal)
-        request = {
-            "vehicle_id": str(vehicle_id),
-            "origin": _waypoint_request(origin),
-            "destination": _waypoint_request(destination),
-            "weekdays": weekdays,
-            "depart_time": depart_time.isoformat(),
-            "arrive_time": arrive_time.isoformat(),
-            "time_zone": time_zone,
-            "spare_weight_g": spare_weight_g,
-            "spare_volume_cm3": spare_volume_cm3,
-            "max_detour_m": max_detour_m,
-        }
+        courier_id = Scope(principal).courier()
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -381,16 +309,16 @@ class TripService:
                     uow,
                     courier_id,
                     commute_id=uuid4(),
-                    vehicle_id=vehicle_id,
-                    origin=origin,
-                    destination=destination,
-                    weekdays=weekdays,
-                    depart_time=depart_time,
-                    arrive_time=arrive_time,
-                    time_zone=time_zone,
-                    spare_weight_g=spare_weight_g,
-                    spare_volume_cm3=spare_volume_cm3,
-                    max_detour_m=rules.DEFAULT_MAX_DETOUR_M if max_detour_m is None else max_detour_m,
+                    vehicle_id=new.vehicle_id,
+                    origin=new.origin,
+                    destination=new.destination,
+                    weekdays=list(new.weekdays),
+                    depart_time=new.depart_time,
+                    arrive_time=new.arrive_time,
+                    time_zone=new.time_zone,
+                    spare_weight_g=new.spare_weight_g,
+                    spare_volume_cm3=new.spare_volume_cm3,
+                    max_detour_m=rules.DEFAULT_MAX_DETOUR_M if new.max_detour_m is None else new.max_detour_m,
                     active=True,
                     created_at=now,
                     now=now,
@@ -403,7 +331,7 @@ class TripService:
                 scope=principal.scope,
                 operation="createCommute",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=create,
                 dump=_id_to_json,
                 load=_id_from_json,
@@ -417,7 +345,7 @@ class TripService:
         self,
         principal: Principal,
         *,
-        commute_id: UUID | None,
+        commute_id: UUID,
         vehicle_id: UUID | None = None,
         origin: Waypoint | None = None,
         destination: Waypoint | None = None,
@@ -431,11 +359,9 @@ class TripService:
     ) -> Commute:
         """A partial edit, validated as a whole. It shapes trips scheduled from now on; trips already
         created are trips of their own, edited or cancelled one by one."""
-        courier_id = _courier(principal)
+        courier_id = Scope(principal).courier()
         async with self._db.uow() as uow:
-            current = None
-            if commute_id is not None:
-                current = await uow.repos.commutes.get(commute_id, courier_id, for_update=True)
+            current = await uow.repos.commutes.get(commute_id, courier_id, for_update=True)
             if current is None:
                 raise _not_found("commute")
             now = self._clock.now()
@@ -461,11 +387,11 @@ class TripService:
             await uow.commit()
         return commute
 
-    async def set_commute_active(self, principal: Principal, *, commute_id: UUID | None, active: bool) -> Commute:
+    async def set_commute_active(self, principal: Principal, *, commute_id: UUID, active: bool) -> Commute:
         """An inactive template schedules nothing; the trips it already created stay as they are."""
-        owner = _owner(principal)
+        owner = Scope(principal).courier_filter().owner
         async with self._db.uow() as uow:
-            current = None if commute_id is None else await uow.repos.commutes.get(commute_id, owner, for_update=True)
+            current = await uow.repos.commutes.get(commute_id, owner, for_update=True)
             if current is None:
                 raise _not_found("commute")
             commute = current
@@ -478,11 +404,11 @@ class TripService:
     async def list_commutes(
         self, principal: Principal, page: PageRequest, *, courier_id: UUID | None = None
     ) -> Page[Commute]:
-        owner = _owner(principal)
-        if owner is not None and courier_id is not None and courier_id != owner:
+        visible = Scope(principal).courier_filter(courier_id)
+        if visible.nothing:
             return Page(items=(), has_next=False)
         async with self._db.read() as repos:
-            return await repos.commutes.list_page(page, courier_id=owner or courier_id)
+            return await repos.commutes.list_page(page, courier_id=visible.owner)
 
     async def commutes_of_couriers(self, keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], Commute]:
         """By (commute id, courier id), for trips the caller was already allowed to read: the courier comes
@@ -499,7 +425,7 @@ class TripService:
         inactive one creates nothing. Returns how many trips were created (0 on a repeat run).
         """
         rules.schedule_days(days)
-        owner = _owner(principal)
+        owner = Scope(principal).courier_filter().owner
         if commute_id is not None:
             async with self._db.read() as repos:
                 if await repos.commutes.get(commute_id, owner) is None:

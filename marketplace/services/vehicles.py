@@ -13,11 +13,12 @@ from uuid import UUID, uuid4
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.domain import validation
-from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.access import Scope
+from marketplace.domain.accounts import Principal
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.paging import Page, PageRequest
 from marketplace.domain.trips import TripStatus, transition
-from marketplace.domain.vehicles import KIND_SPECS, KindSpec, Vehicle, VehicleKind, resolve_capabilities
+from marketplace.domain.vehicles import KIND_SPECS, KindSpec, NewVehicle, Vehicle, VehicleKind, resolve_capabilities
 from marketplace.services.idempotency import Idempotency
 
 
@@ -44,56 +45,31 @@ class VehicleService:
         """Every kind with its documented defaults and limits, in declaration order."""
         return [(kind, KIND_SPECS[kind]) for kind in VehicleKind]
 
-    @staticmethod
-    def _courier(principal: Principal) -> UUID:
-        if principal.role is not Role.COURIER or principal.user_id is None:
-            raise DomainError.single(ErrorCode.INVALID, "only couriers have vehicles")
-        return principal.user_id
-
     async def register_vehicle(
-        self,
-        principal: Principal,
-        *,
-        kind: VehicleKind,
-        name: str,
-        max_weight_g: int | None = None,
-        max_volume_cm3: int | None = None,
-        zero_emission: bool | None = None,
-        co2_g_per_km: int | None = None,
-        typical_speed_kmh: int | None = None,
-        idempotency_key: str | None = None,
+        self, principal: Principal, new: NewVehicle, *, idempotency_key: str | None = None
     ) -> Vehicle:
         """Figures not given take the kind's defaults (KIND_SPECS)."""
-        courier_id = self._courier(principal)
+        courier_id = Scope(principal).courier()
         problems: list[FieldError] = []
-        clean_name = validation.text(name, "name", problems)
+        clean_name = validation.text(new.name, "name", problems)
         capabilities = resolve_capabilities(
-            kind,
+            new.kind,
             problems,
-            max_weight_g=max_weight_g,
-            max_volume_cm3=max_volume_cm3,
-            zero_emission=zero_emission,
-            co2_g_per_km=co2_g_per_km,
-            typical_speed_kmh=typical_speed_kmh,
+            max_weight_g=new.max_weight_g,
+            max_volume_cm3=new.max_volume_cm3,
+            zero_emission=new.zero_emission,
+            co2_g_per_km=new.co2_g_per_km,
+            typical_speed_kmh=new.typical_speed_kmh,
         )
         if problems:
             raise DomainError(problems)
-        request = {
-            "kind": kind.value,
-            "name": name,
-            "max_weight_g": max_weight_g,
-            "max_volume_cm3": max_volume_cm3,
-            "zero_emission": zero_emission,
-            "co2_g_per_km": co2_g_per_km,
-            "typical_speed_kmh": typical_speed_kmh,
-        }
         async with self._db.uow() as uow:
 
             async def register() -> UUID:
                 vehicle = Vehicle(
                     id=uuid4(),
                     courier_id=courier_id,
-                    kind=kind,
+                    kind=new.kind,
                     name=clean_name,
                     max_weight_g=capabilities.max_weight_g,
                     max_volume_cm3=capabilities.max_volume_cm3,
@@ -110,7 +86,7 @@ class VehicleService:
                 scope=principal.scope,
                 operation="registerVehicle",
                 key=idempotency_key,
-                request=request,
+                request=new,
                 action=register,
                 dump=_id_dump,
                 load=_id_load,
@@ -133,7 +109,7 @@ class VehicleService:
         typical_speed_kmh: int | None = None,
     ) -> Vehicle:
         """Changes what is given and re-checks the whole vehicle against its kind's limits."""
-        courier_id = self._courier(principal)
+        courier_id = Scope(principal).courier()
         async with self._db.uow() as uow:
             vehicle = await uow.repos.vehicles.get(vehicle_id, courier_id, for_update=True)
             if vehicle is None:
@@ -173,7 +149,7 @@ class VehicleService:
     async def retire_vehicle(self, principal: Principal, vehicle_id: UUID) -> Vehicle:
         """Retiring twice keeps the first time. The vehicle's open trips are cancelled with it, since
         nobody could carry their parcels; a vehicle with a matched or running trip must finish it first."""
-        courier_id = self._courier(principal)
+        courier_id = Scope(principal).courier()
         async with self._db.uow() as uow:
             vehicle = await uow.repos.vehicles.get(vehicle_id, courier_id, for_update=True)
             if vehicle is None:
@@ -214,19 +190,17 @@ class VehicleService:
         courier_id: UUID | None = None,
     ) -> Page[Vehicle]:
         """A courier's own vehicles; operations see all, or one courier's with `courier_id`."""
-        if principal.role is not Role.ADMIN:
-            if principal.user_id is None or courier_id not in (None, principal.user_id):
-                return Page(items=(), has_next=False)
-            courier_id = principal.user_id
+        visible = Scope(principal).courier_filter(courier_id)
+        if visible.nothing:
+            return Page(items=(), has_next=False)
         async with self._db.read() as repos:
-            return await repos.vehicles.list_page(page, courier_id=courier_id, include_retired=include_retired)
+            return await repos.vehicles.list_page(page, courier_id=visible.owner, include_retired=include_retired)
 
     async def get_vehicle(self, principal: Principal, vehicle_id: UUID) -> Vehicle | None:
         """Another courier's vehicle is None, exactly like a missing one."""
-        if principal.role is not Role.ADMIN and principal.user_id is None:
-            return None
+        owner = Scope(principal).courier_filter().owner
         async with self._db.read() as repos:
-            return await repos.vehicles.get(vehicle_id, None if principal.role is Role.ADMIN else principal.user_id)
+            return await repos.vehicles.get(vehicle_id, owner)
 
     async def vehicles_of_couriers(self, keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], Vehicle]:
         """By (vehicle id, courier id), for objects the caller was already allowed to read (a trip, a commute):

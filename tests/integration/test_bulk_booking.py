@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import replace
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 import asyncpg
@@ -14,11 +14,13 @@ import pytest
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.hours import OpeningHours, OpeningInterval
 from marketplace.domain.jobs import DropoffRequest, ParcelRequest, QuoteRequest, RecipientRequest
 from marketplace.domain.pricing import road_distance_m
 from marketplace.services.container import Services
+from schema.types import global_id
 from tests.conftest import T0
-from tests.factories import DAM_SQUARE, OOST, UTRECHT, ZUID, make_area
+from tests.factories import DAM_SQUARE, OOST, UTRECHT, ZUID, make_area, make_locker, make_pickup_location
 from tests.helpers import GraphQL, statements_of_last_request, wait_until_blocked_on_a_lock
 from tests.integration.ops_jobs import BOOK_JOBS, JOBS, Shop, address, count, open_shop, parcel
 
@@ -71,6 +73,44 @@ async def test_one_bad_row_among_many_rejects_the_batch_names_the_row_and_writes
         ("jobs[17].dropoff.postalCode", "INVALID_POSTAL_CODE"),
         ("jobs[31].dropoff.point", "OUTSIDE_SERVICE_AREA"),
     ]
+    for table in ("jobs", "parcels", "quotes", "idempotency_keys"):
+        assert await count(db, table) == 0, table
+
+
+async def test_ids_that_name_nothing_are_reported_at_their_rows(
+    gql: GraphQL, shop: Shop, db: asyncpg.Connection
+) -> None:
+    jobs = rows(shop, 6)
+    jobs[2]["pickupLocationId"] = "garbage"
+    jobs[4]["dropoff"] = {"lockerId": "TG9ja2VyOm5vbmU="}
+    payload = await book_jobs(gql, shop, jobs)
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [
+        ("jobs[2].pickupLocationId", "NOT_FOUND"),
+        ("jobs[4].dropoff.lockerId", "NOT_FOUND"),
+    ]
+    assert await count(db, "jobs") == 0
+
+
+SATURDAYS = OpeningHours((OpeningInterval(6, time(9), time(17)),))  # T0 is a Tuesday
+
+
+@pytest.mark.parametrize("closed", ["store", "locker"])
+async def test_a_row_whose_only_problem_is_a_closed_place_refuses_the_whole_batch(
+    gql: GraphQL, services: Services, shop: Shop, area: ServiceArea, db: asyncpg.Connection, closed: str
+) -> None:
+    """LOCATION_CLOSED is a problem like any other: the other rows are not booked without it."""
+    jobs = rows(shop, 6)
+    if closed == "store":
+        weekend = await make_pickup_location(services, shop.organization_id, area, name="Weekend", hours=SATURDAYS)
+        jobs[3]["pickupLocationId"] = str(global_id("PickupLocation", weekend.id))
+        where = "jobs[3].pickupWindow"
+    else:
+        locker = await make_locker(services, area, hours=SATURDAYS)
+        jobs[3]["dropoff"] = {"lockerId": str(global_id("Locker", locker.id))}
+        where = "jobs[3].deliveryWindow"
+    payload = await book_jobs(gql, shop, jobs, "with-a-closed-place")
+    assert payload["jobs"] == []
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [(where, "LOCATION_CLOSED")]
     for table in ("jobs", "parcels", "quotes", "idempotency_keys"):
         assert await count(db, table) == 0, table
 

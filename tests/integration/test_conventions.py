@@ -8,13 +8,19 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from strawberry.permission import PermissionExtension
+from strawberry.types.base import StrawberryObjectDefinition
 
 from marketplace.clock import ManualClock
+from marketplace.domain.accounts import Role
 from marketplace.services.container import Services
+from schema import build_schema
+from schema.access import RequireAccess, allow
 from schema.export import printed_schema
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD, GraphQL, admin_token, running_app, statements_of_last_request
 from tests.helpers import SIGN_UP as SIGN_UP_DOC
+from tests.integration.test_authorization import OPERATIONS
 
 USERS = """
 query($first: Int, $after: String) {
@@ -57,6 +63,57 @@ async def test_bad_page_arguments_are_typed_errors(
     body = await gql(USERS, {"first": first, "after": after}, token=token)
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert body["errors"][0]["extensions"]["field"] == ("first" if after is None else "after")
+
+
+# One shape for every bad query argument, whichever part of the marketplace the query belongs to.
+BAD_ARGUMENTS = [
+    ("query { users(first: 101) { edges { cursor } } }", "ADMIN", "first", "OUT_OF_RANGE"),
+    ('query { lockers(after: "bm9wZQ==") { edges { cursor } } }', "COURIER", "after", "INVALID"),
+    ('query { trips(departFrom: "2026-11-24T09:00:00") { edges { cursor } } }', "COURIER", "departFrom", "INVALID"),
+    (
+        'query { trips(departFrom: "2026-11-24T09:00:00Z", departUntil: "2026-11-24T08:00:00Z") { edges { cursor } } }',
+        "COURIER",
+        "departUntil",
+        "WINDOW_ORDER",
+    ),
+    ('query { jobs(pickupFrom: "2026-11-24T09:00:00") { edges { cursor } } }', "RETAILER", "pickupFrom", "INVALID"),
+    ("query { locateServiceArea(point: {lat: 95, lng: 4.9}) { id } }", "COURIER", "point.lat", "OUT_OF_RANGE"),
+]
+
+
+@pytest.mark.parametrize(("document", "role", "field", "code"), BAD_ARGUMENTS)
+async def test_bad_query_arguments_are_one_shape(
+    gql: GraphQL, services: Services, document: str, role: str, field: str, code: str
+) -> None:
+    if role == "ADMIN":
+        token = await admin_token(gql, services)
+    else:
+        organization = "Shop" if role == "RETAILER" else None
+        token = (await gql.session(f"{role.lower()}@example.com", role, organization=organization))["accessToken"]
+    body = await gql(document, token=token)
+    assert body["data"] is None or set(body["data"].values()) == {None}
+    [error] = body["errors"]
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "field": field,
+        "errors": [{"field": field, "code": code, "message": error["message"]}],
+    }
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        'query { trips(areaId: "nonsense") { edges { cursor } } }',
+        'query { vehicles(courierId: "nonsense") { edges { cursor } } }',
+        'query { verificationRequests(courierId: "nonsense") { edges { cursor } } }',
+        'query { trip(id: "nonsense") { id } }',
+    ],
+)
+async def test_an_id_that_does_not_decode_in_a_query_is_not_found(gql: GraphQL, document: str) -> None:
+    token = (await gql.session("courier@example.com"))["accessToken"]
+    body = await gql(document, token=token)
+    assert [e["extensions"] for e in body["errors"]] == [{"code": "NOT_FOUND"}]
 
 
 async def test_ids_are_opaque_global_ids_and_times_are_utc(gql: GraphQL) -> None:
@@ -188,3 +245,42 @@ async def test_a_malformed_get_request_is_bad_user_input_too(gql: GraphQL) -> No
     response = await gql.client.get("/graphql", params={"query": "{ me { role } }", "variables": "x"})
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+# An access rule widened by mistake: the service still refuses, and the caller gets exactly the
+# answer the rule would have given (FORBIDDEN), never an internal error or a silent empty page.
+WIDENED = [
+    ("Query.trips", "RETAILER"),
+    ("Mutation.createTrip", "RETAILER"),
+    ("Query.vehicles", "RETAILER"),
+    ("Mutation.registerVehicle", "RETAILER"),
+    ("Query.verificationRequests", "RETAILER"),
+    ("Mutation.submitVerification", "RETAILER"),
+    ("Mutation.createServiceArea", "COURIER"),
+    ("Query.pickupLocations", "COURIER"),
+    ("Query.jobs", "COURIER"),
+    ("Mutation.requestQuote", "COURIER"),
+    ("Query.apiKeys", "COURIER"),
+]
+
+
+@pytest.mark.parametrize(("operation", "role"), WIDENED)
+async def test_a_service_refuses_a_caller_a_widened_access_rule_lets_through(
+    gql: GraphQL, monkeypatch: pytest.MonkeyPatch, operation: str, role: str
+) -> None:
+    root, _, name = operation.partition(".")
+    schema = build_schema()
+    definition = schema.get_type_by_name(root)
+    assert isinstance(definition, StrawberryObjectDefinition)
+    field = next(f for f in definition.fields if schema.config.name_converter.get_graphql_name(f) == name)
+    rule = next(p for e in field.extensions if isinstance(e, PermissionExtension) for p in e.permissions)
+    assert isinstance(rule, RequireAccess)
+    monkeypatch.setattr(rule, "access", allow(*Role, api_keys=True))
+
+    session = await gql.session(
+        f"{role.lower()}@example.com", role, organization="Shop" if role == "RETAILER" else None
+    )
+    document, variables = OPERATIONS[operation]
+    body = await gql(document, variables, token=session["accessToken"])
+    assert [e["extensions"] for e in body["errors"]] == [{"code": "FORBIDDEN"}]
+    assert body["data"] is None or body["data"][name] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,6 +15,11 @@ from marketplace.domain.accounts import Organization
 from marketplace.services.container import Services
 from marketplace.services.idempotency import Idempotency
 from tests.helpers import PASSWORD, SIGN_UP, GraphQL, wait_until_blocked_on_a_lock
+
+
+@dataclass(frozen=True)
+class NewOrganization:
+    name: str
 
 
 def sign_up_input(email: str, key: str, **extra: Any) -> dict[str, Any]:
@@ -108,7 +114,7 @@ async def test_a_duplicate_arriving_mid_flight_waits_and_returns_the_first_resul
                 scope="test",
                 operation="createOrganization",
                 key="same",
-                request={"name": "x"},
+                request=NewOrganization(name="x"),
                 action=action,
                 dump=lambda value: {"id": str(value)},
                 load=lambda data: UUID(data["id"]),

@@ -12,7 +12,14 @@ from strawberry import relay
 
 from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Principal, Role
-from marketplace.domain.couriers import DocumentClaim, DocumentKind, PolicyStatus, matching_cover
+from marketplace.domain.couriers import (
+    DocumentClaim,
+    DocumentKind,
+    NewPolicy,
+    NewVerificationRequest,
+    PolicyStatus,
+    matching_cover,
+)
 from marketplace.domain.paging import PageRequest
 from marketplace.repositories.couriers import CourierRepository
 from marketplace.services.container import Services
@@ -269,12 +276,14 @@ async def verified_policy(
     now = services.clock.now()
     checked = await services.couriers.register_insurance_policy(
         courier,
-        insurer="Acme Mutual",
-        policy_number=number,
-        cover_per_parcel=(per_parcel, "EUR"),
-        cover_per_trip=(per_parcel * 4, "EUR"),
-        valid_from=now - DAY,
-        valid_until=now + until,
+        NewPolicy(
+            insurer="Acme Mutual",
+            policy_number=number,
+            cover_per_parcel=(per_parcel, "EUR"),
+            cover_per_trip=(per_parcel * 4, "EUR"),
+            valid_from=now - DAY,
+            valid_until=now + until,
+        ),
     )
     await services.couriers.verify_insurance_policy(admin, policy_id=checked.policy.id)
     return checked.policy.id
@@ -285,7 +294,7 @@ async def granted(services: Services, courier: Principal, admin: Principal, leve
     documents = [DocumentClaim(DocumentKind.PASSPORT, "NL", expires_at, "1234")]
     if level == 2:
         documents.append(DocumentClaim(DocumentKind.BACKGROUND_CHECK, "NL", expires_at, "5678"))
-    request = await services.couriers.submit_verification(courier, level=level, documents=documents)
+    request = await services.couriers.submit_verification(courier, NewVerificationRequest(level, tuple(documents)))
     await services.couriers.approve_verification(admin, request_id=request.id)
 
 
@@ -308,12 +317,14 @@ async def test_standings_carry_each_couriers_level_and_counting_policies_at_the_
     await verified_policy(services, expiring, admin, "E-1", 50_000, 10 * DAY)
     await services.couriers.register_insurance_policy(
         pending,
-        insurer="Acme Mutual",
-        policy_number="P-1",
-        cover_per_parcel=(50_000, "EUR"),
-        cover_per_trip=(50_000, "EUR"),
-        valid_from=clock.now(),
-        valid_until=clock.now() + 60 * DAY,
+        NewPolicy(
+            insurer="Acme Mutual",
+            policy_number="P-1",
+            cover_per_parcel=(50_000, "EUR"),
+            cover_per_trip=(50_000, "EUR"),
+            valid_from=clock.now(),
+            valid_until=clock.now() + 60 * DAY,
+        ),
     )
     stranger = uuid4()
     ids = [valid.user_id, expiring.user_id, pending.user_id, stranger]

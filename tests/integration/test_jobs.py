@@ -14,6 +14,7 @@ from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.jobs import QuoteBooking
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
@@ -227,7 +228,7 @@ async def test_two_bookings_of_one_quote_with_different_keys_book_it_once(
 
     async def attempt(key: str) -> str:
         try:
-            await services.jobs.book_quote(principal, quote_id=quote_id, idempotency_key=key)
+            await services.jobs.book_quote(principal, QuoteBooking(quote_id), idempotency_key=key)
         except DomainError as exc:
             return exc.errors[0].code.value
         return "BOOKED"
@@ -282,7 +283,7 @@ async def test_a_store_archived_while_its_quote_is_being_booked_stops_the_bookin
         store = await uow.repos.pickup_locations.get(shop.location_id, shop.organization_id, for_update=True)
         assert store is not None
         await uow.repos.pickup_locations.save(replace(store, archived_at=T0))
-        booking = asyncio.create_task(services.jobs.book_quote(principal, quote_id=quote_id, idempotency_key=None))
+        booking = asyncio.create_task(services.jobs.book_quote(principal, QuoteBooking(quote_id)))
         await wait_until_blocked_on_a_lock(db, "the booking")
         await uow.commit()
     with pytest.raises(DomainError) as refused:
@@ -300,7 +301,7 @@ async def test_a_locker_switched_off_while_a_quote_to_it_is_being_booked_stops_t
     async with services.db.uow() as uow:
         assert await uow.repos.lockers.get(locker.id, for_update=True) is not None
         await uow.repos.lockers.save(replace(locker, active=False))
-        booking = asyncio.create_task(services.jobs.book_quote(principal, quote_id=quote_id, idempotency_key=None))
+        booking = asyncio.create_task(services.jobs.book_quote(principal, QuoteBooking(quote_id)))
         await wait_until_blocked_on_a_lock(db, "the booking")
         await uow.commit()
     with pytest.raises(DomainError) as refused:

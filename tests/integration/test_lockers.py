@@ -206,7 +206,10 @@ async def test_lockers_filter_by_area_and_state(gql: GraphQL, services: Services
     assert await names(gql, token, area=amsterdam_id) == ["Oost", "Oost (off)"]
     assert await names(gql, token, area=amsterdam_id, active=True) == ["Oost"]
     assert await names(gql, token, active=False) == ["Oost (off)"]
-    assert await names(gql, token, area="not-an-area") == []
+    # An ID that does not decode names no area: NOT_FOUND, as every ID that names nothing.
+    unknown = await gql(LIST, {"area": "not-an-area"}, token=token)
+    assert unknown["data"] is None
+    assert [e["extensions"] for e in unknown["errors"]] == [{"code": "NOT_FOUND"}]
 
 
 async def test_retrying_a_registration_with_its_key_creates_one_locker(

@@ -92,15 +92,17 @@ async def verified(gql: GraphQL, courier: str, admin: str, *, level: int, docume
     await ok(gql, APPROVE, {"requestId": request["request"]["id"]}, admin)
 
 
-async def insured(gql: GraphQL, courier: str, admin: str | None, *, until: datetime, per_parcel: int = 100_000) -> None:
+async def insured(
+    gql: GraphQL, courier: str, admin: str | None, *, until: datetime, per_parcel: int = 100_000, currency: str = "EUR"
+) -> None:
     policy = await ok(
         gql,
         REGISTER,
         {
             "insurer": "Crowd Mutual",
-            "policyNumber": f"CM-{until.timestamp():.0f}-{per_parcel}",
-            "coverPerParcel": {"amountMinor": per_parcel, "currency": "EUR"},
-            "coverPerTrip": {"amountMinor": 3 * per_parcel, "currency": "EUR"},
+            "policyNumber": f"CM-{until.timestamp():.0f}-{per_parcel}-{currency}",
+            "coverPerParcel": {"amountMinor": per_parcel, "currency": currency},
+            "coverPerTrip": {"amountMinor": 3 * per_parcel, "currency": currency},
             "validFrom": iso(T0 - timedelta(days=1)),
             "validUntil": iso(until),
         },
@@ -263,6 +265,34 @@ async def test_a_trip_is_insured_by_the_best_policy_valid_over_all_of_it(
     trip = trips_by_courier(await export(services, day, T0))[str(day.valid.id)]
     assert trip.insurance is not None
     assert (trip.insurance.per_parcel, trip.insurance.valid_until) == (100_000, T0 + YEAR)
+
+
+async def test_a_cover_in_another_currency_than_the_areas_never_insures_a_trip(
+    gql: GraphQL, services: Services
+) -> None:
+    """Parcels of a EUR area are valued in EUR: a bigger GBP cover protects none of them, over all of the
+    trip or not, so the engine must see the EUR policy, or none."""
+    area = await make_area(services)
+    admin = await admin_token(gql, services)
+    both = await courier_with_trip(gql, services, "both@example.com")
+    await insured(gql, both.token, admin, until=T0 + YEAR, per_parcel=100_000)
+    await insured(gql, both.token, admin, until=T0 + YEAR, per_parcel=500_000, currency="GBP")
+    foreign = await courier_with_trip(gql, services, "foreign@example.com")
+    await insured(gql, foreign.token, admin, until=T0 + YEAR, per_parcel=500_000, currency="GBP")
+    # Only a GBP policy lasts the whole trip; the EUR one ends mid-trip and is the one to show.
+    short = await courier_with_trip(gql, services, "short@example.com")
+    await insured(gql, short.token, admin, until=T0 + 3 * HOUR, per_parcel=100_000)
+    await insured(gql, short.token, admin, until=T0 + YEAR, per_parcel=50_000, currency="GBP")
+
+    instance = await services.matching.instance(area_id=area.id, start=T0, end=T0 + timedelta(days=1), now=T0)
+    trips = trips_by_courier(instance)
+    cover = trips[str(both.id)].insurance
+    assert cover is not None
+    assert (cover.per_parcel, cover.currency, cover.valid_until) == (100_000, "EUR", T0 + YEAR)
+    assert trips[str(foreign.id)].insurance is None
+    cover = trips[str(short.id)].insurance
+    assert cover is not None
+    assert (cover.per_parcel, cover.currency, cover.valid_until) == (100_000, "EUR", T0 + 3 * HOUR)
 
 
 async def test_a_retired_or_shrunk_vehicle_limits_its_open_trips(day: Day, services: Services) -> None:

@@ -105,4 +105,5 @@ async def test_each_organisation_sees_only_its_own_users_and_operations_see_all(
     # Couriers and operations belong to no organisation and are not listed.
     assert await emails(gql, ops) == ["alice@a.example", "bob@b.example", "carol@a.example"]
     assert await emails(gql, ops, a_id) == ["alice@a.example", "carol@a.example"]
-    assert await emails(gql, ops, "not-an-id") == []
+    unknown = await gql(LIST, {"org": "not-an-id"}, token=ops)
+    assert [e["extensions"] for e in unknown["errors"]] == [{"code": "NOT_FOUND"}]

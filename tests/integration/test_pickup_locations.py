@@ -16,7 +16,7 @@ from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.geo import Point
-from marketplace.domain.places import Address, PickupLocationKind
+from marketplace.domain.places import Address, NewPickupLocation, PickupLocationKind
 from marketplace.services.container import Services
 from tests.factories import DAM_SQUARE, OOST, UTRECHT, make_area, make_pickup_location, uuid_of
 from tests.helpers import PASSWORD, GraphQL, wait_until_blocked_on_a_lock
@@ -309,11 +309,13 @@ async def test_a_store_added_while_its_area_is_being_paused_waits_and_is_refused
         creating = asyncio.create_task(
             services.places.create_pickup_location(
                 owner,
-                kind=PickupLocationKind.STORE,
-                name="Flagship store",
-                address=Address("Damrak", "1", "1012 LG", "Amsterdam", "NL"),
-                point=DAM_SQUARE,
-                opening_hours=[(1, time(9), time(17))],
+                NewPickupLocation(
+                    kind=PickupLocationKind.STORE,
+                    name="Flagship store",
+                    address=Address("Damrak", "1", "1012 LG", "Amsterdam", "NL"),
+                    point=DAM_SQUARE,
+                    opening_hours=((1, time(9), time(17)),),
+                ),
             )
         )
         await wait_until_blocked_on_a_lock(db, "the creation")
