@@ -15,7 +15,7 @@ class MatchingInputRepository:
         self._conn = conn
 
     async def open_trips(self, area_id: UUID, start: datetime, end: datetime, now: datetime) -> list[OpenTrip]:
-        """Open trips of the area that overlap [start, end) and have not yet had to arrive.
+        """Open trips of the area that overlap [start, end), have not yet had to arrive and await no offer.
 
         A vehicle retired or shrunk since the trip was offered limits what the trip can carry now.
         """
@@ -28,6 +28,7 @@ class MatchingInputRepository:
             FROM trips t JOIN vehicles v ON v.id = t.vehicle_id
             WHERE t.area_id = $1 AND t.status = 'open' AND v.retired_at IS NULL
               AND t.arrive_by > $4 AND t.arrive_by > $2 AND t.depart_after < $3
+              AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.trip_id = t.id AND o.status IN ('open', 'accepted'))
             ORDER BY t.id
             """,
             area_id,
@@ -55,14 +56,15 @@ class MatchingInputRepository:
     async def waiting_parcels(
         self, area_id: UUID, start: datetime, end: datetime, now: datetime
     ) -> list[WaitingParcel]:
-        """Parcels of booked jobs with no trip yet, whose windows overlap [start, end) and can still be met."""
+        """Parcels waiting for a round (status booked: not offered, not assigned) of booked jobs, whose
+        windows overlap [start, end) and can still be met."""
         rows = await self._conn.fetch(
             """
             SELECT p.id, p.job_id, j.pickup_lat, j.pickup_lng, j.dropoff_lat, j.dropoff_lng,
                    j.pickup_from, j.pickup_until, j.deliver_from, j.deliver_until,
                    p.weight_g, p.volume_cm3, p.declared_value_minor, p.currency
             FROM jobs j JOIN parcels p ON p.job_id = j.id
-            WHERE j.area_id = $1 AND j.status = 'booked' AND p.assigned_trip_id IS NULL
+            WHERE j.area_id = $1 AND j.status = 'booked' AND p.status = 'booked' AND p.assigned_trip_id IS NULL
               AND j.deliver_until > $4 AND j.deliver_until > $2 AND j.pickup_from < $3
             ORDER BY p.id
             """,
