@@ -37,11 +37,20 @@ P_COLS = 11
 ) = range(12)
 T_COLS = 12
 
-# Reason codes, in the order the rules are checked.
-INSURANCE_MISSING, CURRENCY, INSURANCE_EXPIRED, INSURANCE_COVER, VERIFICATION_LEVEL, CAPACITY, DETOUR, TIME_WINDOW = (
-    range(8)
-)
-FEASIBLE = 8
+# Reason codes, in the order the rules are checked. FORBIDDEN comes last: a declined or expired
+# offer is named only for a trip that every other rule would allow.
+(
+    INSURANCE_MISSING,
+    CURRENCY,
+    INSURANCE_EXPIRED,
+    INSURANCE_COVER,
+    VERIFICATION_LEVEL,
+    CAPACITY,
+    DETOUR,
+    TIME_WINDOW,
+    FORBIDDEN,
+) = range(9)
+FEASIBLE = 9
 REASON_CODES = (
     "insurance_missing",
     "currency",
@@ -51,6 +60,7 @@ REASON_CODES = (
     "capacity",
     "detour",
     "time_window",
+    "forbidden",
     "not_chosen",
 )
 
@@ -73,6 +83,7 @@ class Arrays:
     max_bundle: int
     per_parcel: int
     per_detour_km: int
+    forbidden: I64  # sorted, distinct keys trip * n_parcels + parcel of the pairs never to make
 
     @property
     def rules(self) -> tuple[I64, I64, npt.NDArray[np.bool_], I64, npt.NDArray[np.bool_], I64, I64]:
@@ -96,6 +107,21 @@ def great_circle_m(lat1: F64, lon1: F64, lat2: F64, lon2: F64) -> F64:
     dp, dl = p2 - p1, np.radians(lon2) - np.radians(lon1)
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))  # type: ignore[no-any-return]
+
+
+def forbidden_keys(instance: Instance) -> I64:
+    """The forbidden pairs as sorted, distinct keys `trip index * n_parcels + parcel index`
+    (`kernels.is_forbidden` looks them up); empty, and free, when none are listed."""
+    if not instance.forbidden:
+        return np.empty(0, dtype=np.int64)
+    parcel_index = {p.id: i for i, p in enumerate(instance.parcels)}
+    trip_index = {t.id: i for i, t in enumerate(instance.trips)}
+    keys = []
+    for pair in instance.forbidden:
+        if pair.trip_id not in trip_index or pair.parcel_id not in parcel_index:
+            raise ValueError(f"forbidden pair ({pair.trip_id!r}, {pair.parcel_id!r}) names an unknown trip or parcel")
+        keys.append(trip_index[pair.trip_id] * len(instance.parcels) + parcel_index[pair.parcel_id])
+    return np.unique(np.array(keys, dtype=np.int64))
 
 
 def build_arrays(instance: Instance) -> Arrays:
@@ -177,4 +203,5 @@ def build_arrays(instance: Instance) -> Arrays:
         max_bundle=rules.max_parcels_per_trip,
         per_parcel=rules.pay.per_parcel,
         per_detour_km=rules.pay.per_detour_km,
+        forbidden=forbidden_keys(instance),
     )

@@ -1,5 +1,10 @@
 """Which trips could carry which parcels: a latitude-sorted index narrows each trip to a band,
 compiled checks settle every survivor, and feasible pairs per trip are found once.
+
+A forbidden (trip, parcel) pair is dropped here, before any rule is checked. Every bundle the
+engine builds (pairs, triples from triangles of pairs, greedy insertions, enumerated columns)
+comes from these singles, so none can contain it, and the Lagrangian bound, a minimum over the
+same candidates, stays a bound over the plans that honour it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from matching.arrays import (
     T_OLON,
     Arrays,
 )
-from matching.kernels import best_order_given, hav, single_reason, stop_orders
+from matching.kernels import best_order_given, hav, is_forbidden, single_reason, stop_orders
 
 METRES_PER_DEGREE = 6_371_008.8 * math.pi / 180
 
@@ -70,8 +75,9 @@ class Candidates:
 
 
 @nb.njit(cache=True)
-def _singles(pm, tm, order_lat, sorted_lat, rules, order1, road_factor, service_s):
+def _singles(pm, tm, order_lat, sorted_lat, rules, forbidden, order1, road_factor, service_s):
     n_trips = tm.shape[0]
+    n_parcels = pm.shape[0]
     ptr = np.zeros(n_trips + 1, dtype=np.int64)
     cap = 1024
     out_p = np.empty(cap, dtype=np.int64)
@@ -93,6 +99,10 @@ def _singles(pm, tm, order_lat, sorted_lat, rules, order1, road_factor, service_
         limit = tm[t, T_DIRECT] + tm[t, T_MAX_DETOUR]
         for s in range(start, stop):
             p = order_lat[s]
+            # A declined or expired offer is never made again: the pair is no candidate, so no
+            # column, pair, triple or greedy insertion can contain it.
+            if is_forbidden(forbidden, n_parcels, t, p):
+                continue
             # The pickup and the drop-off must each lie inside the detour ellipse.
             via_pickup = road_factor * (
                 hav(tm[t, T_OLAT], tm[t, T_OLON], pm[p, P_PLAT], pm[p, P_PLON])
@@ -222,8 +232,9 @@ def find_candidates(arrays: Arrays, *, pairs: bool = True) -> Candidates:
     order_lat = np.argsort(pm[:, P_PLAT], kind="stable").astype(np.int64)
     sorted_lat = pm[order_lat, P_PLAT].copy()
     single_ptr, single_parcel, single_detour = _singles(
-        pm, tm, order_lat, sorted_lat, arrays.rules, stop_orders(1), arrays.road_factor, arrays.service_s
-    )
+        pm, tm, order_lat, sorted_lat, arrays.rules, arrays.forbidden, stop_orders(1), arrays.road_factor,
+        arrays.service_s,
+    )  # fmt: skip
     if pairs and arrays.max_bundle >= 2:
         pair_ptr, pair_a, pair_b, pair_detour, pair_la, pair_lb = _feasible_pairs(
             pm, tm, single_ptr, single_parcel, stop_orders(2), arrays.road_factor, arrays.service_s

@@ -181,6 +181,7 @@ def check(instance: Instance, solution: Any, *, reasons_every: int = 1) -> Repor
         return report
     trips = {t.id: t for t in instance.trips}
     parcels = {p.id: p for p in instance.parcels}
+    forbidden = forbidden_pairs(instance)
     carried: dict[str, str] = {}
     used_trips: set[str] = set()
     crowd = 0
@@ -205,6 +206,8 @@ def check(instance: Instance, solution: Any, *, reasons_every: int = 1) -> Repor
             if pid in carried:
                 report.add("parcel_twice", f"parcel {pid} is on trips {carried[pid]} and {trip.id}")
             carried[pid] = trip.id
+            if (trip.id, pid) in forbidden:
+                report.add("forbidden", f"trip {trip.id}, parcel {pid}: a forbidden pair (offer declined or expired)")
         try:
             cost = _check_assignment(report, instance, trip, [parcels[i] for i in ids], raw)
             expected_co2 = trip.co2_g_per_km * float(raw.get("detour_m", 0.0)) / 1000
@@ -241,7 +244,7 @@ def check(instance: Instance, solution: Any, *, reasons_every: int = 1) -> Repor
             if sum(v for v in reasons.values() if isinstance(v, int)) != len(instance.trips):
                 report.add("reasons", f"parcel {pid}: reason counts do not add up to the number of trips")
             continue
-        expected = explain(instance, parcels[pid])
+        expected = explain(instance, parcels[pid], forbidden)
         if reasons != expected:
             report.add("reasons", f"parcel {pid}: reasons {reasons}, recomputed {expected}")
     for pid in parcels:
@@ -269,8 +272,14 @@ def check(instance: Instance, solution: Any, *, reasons_every: int = 1) -> Repor
     return report
 
 
-def _alone(instance: Instance, trip: Trip, parcel: Parcel) -> str:
-    """The first rule that stops `trip` from carrying `parcel` alone, or "not_chosen"."""
+def forbidden_pairs(instance: Instance) -> frozenset[tuple[str, str]]:
+    """The (trip id, parcel id) pairs no plan may contain."""
+    return frozenset((f.trip_id, f.parcel_id) for f in instance.forbidden)
+
+
+def _alone(instance: Instance, trip: Trip, parcel: Parcel, forbidden: frozenset[tuple[str, str]]) -> str:
+    """The first rule that stops `trip` from carrying `parcel` alone, or "not_chosen"; a forbidden
+    pair is named only when every other rule holds."""
     rules = instance.rules
     ins = trip.insurance
     if ins is None:
@@ -301,12 +310,17 @@ def _alone(instance: Instance, trip: Trip, parcel: Parcel) -> str:
         return "time_window"
     if clock + rules.service_s + legs[2] / trip.speed_mps > _epoch(trip.arrive_by) + TOLERANCE_S:
         return "time_window"
+    if (trip.id, parcel.id) in forbidden:
+        return "forbidden"
     return "not_chosen"
 
 
-def explain(instance: Instance, parcel: Parcel) -> dict[str, int]:
+def explain(instance: Instance, parcel: Parcel, forbidden: frozenset[tuple[str, str]] | None = None) -> dict[str, int]:
+    """Trips per reason code for `parcel`; `forbidden` defaults to the instance's own pairs."""
+    if forbidden is None:
+        forbidden = forbidden_pairs(instance)
     counts: dict[str, int] = {}
     for trip in instance.trips:
-        code = _alone(instance, trip, parcel)
+        code = _alone(instance, trip, parcel, forbidden)
         counts[code] = counts.get(code, 0) + 1
     return counts

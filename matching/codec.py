@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from matching.currencies import ISO_4217
 from matching.model import (
     Assignment,
+    Forbidden,
     Instance,
     Insurance,
     Parcel,
@@ -251,6 +252,39 @@ def _list(r: _Reader, root: Mapping[str, Any], key: str) -> list[Any]:
     return items
 
 
+def _ids(items: list[Any]) -> set[str]:
+    return {item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)}
+
+
+def _forbidden(r: _Reader, root: Mapping[str, Any], parcel_ids: set[str], trip_ids: set[str]) -> list[Forbidden]:
+    """The optional list of pairs never to make again. Ids are matched against the raw ids, so a
+    pair naming a trip or parcel that has problems of its own is not reported a second time. A
+    pair listed twice is allowed (and kept, so the instance serialises back as it came)."""
+    if "forbidden" not in root:
+        return []
+    items = root["forbidden"]
+    if not isinstance(items, list):
+        r.bad("forbidden", "must be a list")
+        return []
+    pairs: list[Forbidden] = []
+    for i, item in enumerate(items):
+        path = f"forbidden[{i}]"
+        o = r.obj(item, path)
+        if o is None:
+            continue
+        trip_id = r.get(o, "trip_id", path, r.text)
+        parcel_id = r.get(o, "parcel_id", path, r.text)
+        if trip_id is not None and trip_id not in trip_ids:
+            r.bad(f"{path}.trip_id", f"unknown trip {trip_id!r}")
+            trip_id = None
+        if parcel_id is not None and parcel_id not in parcel_ids:
+            r.bad(f"{path}.parcel_id", f"unknown parcel {parcel_id!r}")
+            parcel_id = None
+        if trip_id is not None and parcel_id is not None:
+            pairs.append(Forbidden(trip_id=trip_id, parcel_id=parcel_id))
+    return pairs
+
+
 def parse_instance(data: Any) -> Instance:
     """Builds an Instance from decoded JSON, or raises InstanceError naming every bad field."""
     r = _Reader()
@@ -268,6 +302,7 @@ def parse_instance(data: Any) -> Instance:
     trips = [_trip(r, item, f"trips[{i}]") for i, item in enumerate(raw_trips)]
     _unique(r, raw_parcels, "parcels")
     _unique(r, raw_trips, "trips")
+    forbidden = _forbidden(r, root, _ids(raw_parcels), _ids(raw_trips))
     if r.problems:
         raise InstanceError(r.problems)
     assert now is not None
@@ -277,6 +312,7 @@ def parse_instance(data: Any) -> Instance:
         rules=rules,
         parcels=tuple(p for p in parcels if p is not None),
         trips=tuple(t for t in trips if t is not None),
+        forbidden=tuple(forbidden),
     )
 
 
@@ -289,8 +325,10 @@ def _point(p: Point) -> list[float]:
 
 
 def instance_to_json(instance: Instance) -> dict[str, Any]:
+    """The instance in the interchange format; `forbidden` is written only when it lists a pair,
+    so instances without it serialise exactly as before the key existed."""
     rules = instance.rules
-    return {
+    data: dict[str, Any] = {
         "now": format_time(instance.now),
         "rules": {
             "road_factor": rules.road_factor,
@@ -343,6 +381,9 @@ def instance_to_json(instance: Instance) -> dict[str, Any]:
             for t in instance.trips
         ],
     }
+    if instance.forbidden:
+        data["forbidden"] = [{"trip_id": f.trip_id, "parcel_id": f.parcel_id} for f in instance.forbidden]
+    return data
 
 
 def _assignment(a: Assignment) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from matching.arrays import (
     DETOUR,
     EARTH_RADIUS_M,
     FEASIBLE,
+    FORBIDDEN,
     I64,
     INSURANCE_COVER,
     INSURANCE_EXPIRED,
@@ -239,14 +240,29 @@ def single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times):
     return FEASIBLE, detour
 
 
+@nb.njit(cache=True, inline="always")
+def is_forbidden(forbidden, n_parcels, t, p):
+    """Whether (trip t, parcel p) is among `Arrays.forbidden` (sorted keys t * n_parcels + p)."""
+    if forbidden.shape[0] == 0:
+        return False
+    key = t * n_parcels + p
+    i = np.searchsorted(forbidden, key)
+    return i < forbidden.shape[0] and forbidden[i] == key
+
+
 @nb.njit(cache=True, parallel=True)
-def reasons_for(pm, tm, parcels, rules, order1, road_factor, service_s):
-    """Counts, for each listed parcel, the trips stopped by each rule (column FEASIBLE: none)."""
+def reasons_for(pm, tm, parcels, rules, forbidden, order1, road_factor, service_s):
+    """Counts, for each listed parcel, the trips stopped by each rule (column FEASIBLE: none).
+
+    A forbidden pair counts as FORBIDDEN only when every other rule would allow it."""
     counts = np.zeros((parcels.shape[0], FEASIBLE + 1), dtype=np.int64)
+    n_parcels = pm.shape[0]
     for i in nb.prange(parcels.shape[0]):
         p = parcels[i]
         times = np.empty(2)
         for t in range(tm.shape[0]):
             code, _ = single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times)
+            if code == FEASIBLE and is_forbidden(forbidden, n_parcels, t, p):
+                code = FORBIDDEN
             counts[i, code] += 1
     return counts

@@ -84,11 +84,23 @@ class Trip:
 
 
 @dataclass(frozen=True, slots=True)
+class Forbidden:
+    """A pairing the engine must never make again: the courier of `trip_id` declined an offer of
+    `parcel_id`, or let it expire."""
+
+    trip_id: str
+    parcel_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Instance:
     now: datetime
     rules: Rules
     parcels: tuple[Parcel, ...]
     trips: tuple[Trip, ...]
+    # Pairs no plan may contain, in any bundle. A pair listed twice is the same as once; every id
+    # must name a parcel or trip of the instance (the codec reports those that do not).
+    forbidden: tuple[Forbidden, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -596,8 +596,9 @@ def _assemble(instance: Instance, arrays: Arrays, cols: _Columns, chosen: set[in
         )
     left = np.flatnonzero(~carried).astype(np.int64)
     counts = reasons_for(
-        arrays.parcels, arrays.trips, left, arrays.rules, stop_orders(1), arrays.road_factor, arrays.service_s
-    )
+        arrays.parcels, arrays.trips, left, arrays.rules, arrays.forbidden, stop_orders(1), arrays.road_factor,
+        arrays.service_s,
+    )  # fmt: skip
     unassigned = tuple(
         Unassigned(
             parcel_id=instance.parcels[p].id,

@@ -1,7 +1,8 @@
 """A deliberately plain reference implementation of the rules, for brute force and hand checks.
 
 It shares no code with the engine or with `matching.check`: its own great-circle distance, its
-own enumeration of stop orders and its own schedule simulation, written straight from issue 5.
+own enumeration of stop orders and its own schedule simulation, written straight from issue 5
+(and issue 10's forbidden pairs).
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ def simulate(instance: Instance, trip: Trip, bundle: Sequence[Parcel], order: Se
     return Route(tuple(order), tuple(starts), max(0.0, detour))
 
 
+def is_forbidden(instance: Instance, trip: Trip, parcel: Parcel) -> bool:
+    """The courier of `trip` declined `parcel`, or let its offer expire: never pair them again."""
+    return any(f.trip_id == trip.id and f.parcel_id == parcel.id for f in instance.forbidden)
+
+
 def reason_alone(instance: Instance, trip: Trip, parcel: Parcel) -> str:
     """The first rule, in the issue's order, that stops `trip` from carrying `parcel` alone."""
     ins = trip.insurance
@@ -135,6 +141,8 @@ def reason_alone(instance: Instance, trip: Trip, parcel: Parcel) -> str:
         return "detour"
     if simulate(instance, trip, [parcel], ((0, "pickup"), (0, "dropoff"))) is None:
         return "time_window"
+    if is_forbidden(instance, trip, parcel):
+        return "forbidden"
     return "not_chosen"
 
 
@@ -162,7 +170,7 @@ def best_route(instance: Instance, trip: Trip, bundle: Sequence[Parcel]) -> Carr
     """The cheapest feasible stop order of `bundle` on `trip` (None when no order is feasible)."""
     if not 0 < len(bundle) <= instance.rules.max_parcels_per_trip:
         return None
-    if not all(static_ok(instance, trip, p) for p in bundle):
+    if not all(static_ok(instance, trip, p) and not is_forbidden(instance, trip, p) for p in bundle):
         return None
     best: Route | None = None
     for order in stop_orders(len(bundle)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from matching.model import (
     Assignment,
     Bound,
     Cost,
+    Forbidden,
     Instance,
     Insurance,
     Parcel,
@@ -92,6 +94,7 @@ def test_issue_example_parses_to_the_stated_values() -> None:
         ),
     )
     assert parsed.parcels[0].pickup_from.utcoffset() is not None
+    assert parsed.forbidden == ()
 
 
 def test_valid_instance_with_null_insurance_and_offset_times_parses() -> None:
@@ -212,6 +215,34 @@ MALFORMED: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     "empty id": (_set(("parcels", 0, "id"), ""), "parcels[0].id", ("non-empty",)),
     "parcels not a list": (_set(("parcels",), {"id": "p1"}), "parcels", ("list",)),
     "insurance not an object": (_set(("trips", 0, "insurance"), "full cover"), "trips[0].insurance", ("object",)),
+    "forbidden not a list": (_set(("forbidden",), {"trip_id": "t1", "parcel_id": "p1"}), "forbidden", ("list",)),
+    "forbidden null": (_set(("forbidden",), None), "forbidden", ("list",)),
+    "forbidden pair not an object": (_set(("forbidden",), [["t1", "p1"]]), "forbidden[0]", ("object",)),
+    "forbidden pair without a parcel": (
+        _set(("forbidden",), [{"trip_id": "t1"}]),
+        "forbidden[0].parcel_id",
+        ("missing",),
+    ),
+    "forbidden pair with an empty trip id": (
+        _set(("forbidden",), [{"trip_id": "", "parcel_id": "p1"}]),
+        "forbidden[0].trip_id",
+        ("non-empty",),
+    ),
+    "forbidden pair with a numeric parcel id": (
+        _set(("forbidden",), [{"trip_id": "t1", "parcel_id": 1}]),
+        "forbidden[0].parcel_id",
+        ("non-empty",),
+    ),
+    "forbidden pair naming an unknown trip": (
+        _set(("forbidden",), [{"trip_id": "t1", "parcel_id": "p1"}, {"trip_id": "t9", "parcel_id": "p1"}]),
+        "forbidden[1].trip_id",
+        ("unknown trip", "'t9'"),
+    ),
+    "forbidden pair naming an unknown parcel": (
+        _set(("forbidden",), [{"trip_id": "t1", "parcel_id": "p9"}]),
+        "forbidden[0].parcel_id",
+        ("unknown parcel", "'p9'"),
+    ),
 }
 
 
@@ -229,6 +260,52 @@ def test_malformed_instance_names_the_bad_field(case: str) -> None:
     assert field == path
     for word in words:
         assert word in message
+
+
+def test_forbidden_pair_with_its_ids_swapped_names_both_fields() -> None:
+    """A parcel id where the trip id belongs, and the other way round: neither is known as such."""
+    data = factory.issue_example()
+    data["forbidden"] = [{"trip_id": "p1", "parcel_id": "t1"}]
+
+    assert problems_of(data) == [
+        "forbidden[0].trip_id: unknown trip 'p1'",
+        "forbidden[0].parcel_id: unknown parcel 't1'",
+    ]
+
+
+def test_forbidden_pair_naming_a_broken_trip_reports_only_the_trip() -> None:
+    """Ids are matched against the listed ids, so a trip with a problem of its own is still known."""
+    data = factory.issue_example()
+    data["trips"][0]["speed_mps"] = 0
+    data["forbidden"] = [{"trip_id": "t1", "parcel_id": "p1"}]
+
+    assert [p.partition(": ")[0] for p in problems_of(data)] == ["trips[0].speed_mps"]
+
+
+def test_forbidden_pairs_parse_in_order_and_a_pair_listed_twice_is_kept() -> None:
+    data = factory.issue_example()
+    data["parcels"].append(dict(data["parcels"][0], id="p2"))
+    data["forbidden"] = [
+        {"trip_id": "t1", "parcel_id": "p2"},
+        {"trip_id": "t1", "parcel_id": "p1"},
+        {"trip_id": "t1", "parcel_id": "p2"},
+    ]
+
+    parsed = parse_instance(data)
+
+    assert parsed.forbidden == (Forbidden("t1", "p2"), Forbidden("t1", "p1"), Forbidden("t1", "p2"))
+    assert instance_to_json(parsed) == data
+
+
+def test_empty_forbidden_list_parses_and_is_left_out_when_serialised() -> None:
+    data = factory.issue_example()
+    data["forbidden"] = []
+
+    parsed = parse_instance(data)
+
+    assert parsed.forbidden == ()
+    assert "forbidden" not in instance_to_json(parsed)
+    assert parsed == parse_instance(factory.issue_example())
 
 
 def test_instance_that_is_not_an_object_is_reported() -> None:
@@ -303,6 +380,25 @@ def test_hand_built_instance_round_trips_through_json() -> None:
     )
 
     assert parse_instance(json.loads(json.dumps(instance_to_json(original)))) == original
+
+
+def test_instance_with_forbidden_pairs_round_trips_through_json() -> None:
+    original = factory.instance(
+        [factory.parcel("a"), factory.parcel("b")], [factory.trip("t1"), factory.trip("t2", courier_id="c2")]
+    )
+    original = dataclasses.replace(original, forbidden=(Forbidden("t2", "b"), Forbidden("t1", "b")))
+
+    data = instance_to_json(original)
+
+    assert data["forbidden"] == [{"trip_id": "t2", "parcel_id": "b"}, {"trip_id": "t1", "parcel_id": "b"}]
+    assert parse_instance(json.loads(json.dumps(data))) == original
+
+
+def test_instance_without_forbidden_pairs_serialises_without_the_key() -> None:
+    """The format only grows: an instance with nothing forbidden is written exactly as before."""
+    data = instance_to_json(generate(5, 3, seed=1))
+
+    assert list(data) == ["now", "rules", "parcels", "trips"]
 
 
 def test_issue_example_survives_parse_then_serialise() -> None:

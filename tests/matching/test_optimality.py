@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from matching.check import check
 from matching.codec import solution_to_json
-from matching.model import Instance, Insurance, Parcel, Pay, Point, Rules, Solution, Trip, VerificationRule
+from matching.model import Forbidden, Instance, Insurance, Parcel, Pay, Point, Rules, Solution, Trip, VerificationRule
 from matching.solver import SolveParams, solve
 from tests.matching import factory
 from tests.matching.factory import T0, at
@@ -147,6 +147,26 @@ def test_brute_force_plan_passes_the_checker(seed: int) -> None:
 
     assert report.ok, report.violations
     assert report.recomputed["total"] == best.total
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_engine_total_equals_the_brute_force_optimum_with_its_pairs_forbidden(seed: int, solver: str) -> None:
+    """Every pair of the unrestricted optimum is forbidden (as if each courier had declined), so the
+    engine must find the best plan without them, and its bound must still hold."""
+    instance = dense_instance(seed)
+    pairs = [Forbidden(trip, parcel) for trip, parcels in optimum(seed).plan.items() for parcel in parcels]
+    restricted = dataclasses.replace(instance, forbidden=tuple(pairs))
+    best = brute_force(restricted)
+
+    solution = engine(restricted, solver)
+
+    assert solution.cost.total == best.total, (best.plan, [(a.trip_id, a.parcel_ids) for a in solution.assignments])
+    assert solution.bound.lower is not None
+    assert solution.bound.lower <= best.total
+    assert not {(a.trip_id, pid) for a in solution.assignments for pid in a.parcel_ids} & {
+        (f.trip_id, f.parcel_id) for f in pairs
+    }
 
 
 @settings(max_examples=20, deadline=None)

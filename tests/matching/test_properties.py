@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from matching.check import Report, check
 from matching.codec import solution_to_json
 from matching.generate import generate
-from matching.model import Instance, Parcel, Solution, Trip, VerificationRule
-from matching.solver import SolveParams, solve
+from matching.model import Forbidden, Instance, Parcel, Solution, Trip, VerificationRule
+from matching.solver import SolveParams, solve, solve_greedy
 from tests.matching import reference
 
 Json = dict[str, Any]
@@ -125,6 +125,52 @@ def test_every_assignment_is_a_route_the_reference_can_drive(city: City) -> None
         best = reference.best_route(instance, trips[a.trip_id], bundle)
         assert best is not None
         assert a.cost == best.cost
+
+
+# --------------------------------------------------------------------------------------------
+# Forbidden pairs (declined or expired offers)
+
+
+@st.composite
+def forbidding(draw: st.DrawFn) -> tuple[City, Instance, Solution]:
+    """A solved city, then the same city with random pairs forbidden: some its plan made (so the
+    engine must change the plan) and some drawn from all trips and parcels."""
+    city = draw(cities)
+    instance, solution = solved(city)
+    made = sorted((a.trip_id, pid) for a in solution.assignments for pid in a.parcel_ids)
+    pairs = draw(st.lists(st.sampled_from(made), min_size=1, unique=True)) if made else []
+    everything = [(t.id, p.id) for t in instance.trips for p in instance.parcels]
+    pairs += draw(st.lists(st.sampled_from(everything), max_size=20))
+    forbidden = tuple(Forbidden(trip_id=t, parcel_id=p) for t, p in pairs)
+    return city, dataclasses.replace(instance, forbidden=forbidden), solution
+
+
+def forbidden_made(instance: Instance, solution: Solution) -> list[tuple[str, str]]:
+    pairs = {(f.trip_id, f.parcel_id) for f in instance.forbidden}
+    return [(a.trip_id, pid) for a in solution.assignments for pid in a.parcel_ids if (a.trip_id, pid) in pairs]
+
+
+@PROPERTY
+@given(case=forbidding())
+def test_no_solution_makes_a_forbidden_pair(case: tuple[City, Instance, Solution]) -> None:
+    """Neither the engine nor the greedy makes a forbidden pair; both plans pass the checker, the
+    reasons agree with the reference, and the total is no better than the unrestricted city's bound."""
+    city, instance, unrestricted = case
+
+    solution = solve(instance, SolveParams(time_limit_s=10, solver=city.solver))
+    greedy = solve_greedy(instance)
+
+    by_id = {p.id: p for p in instance.parcels}
+    for plan in (solution, greedy):
+        assert forbidden_made(instance, plan) == []
+        report = check(instance, solution_to_json(plan))
+        assert report.ok, report.violations
+        for entry in plan.unassigned:
+            assert {r.code: r.trips for r in entry.reasons} == reference.reasons(instance, by_id[entry.parcel_id])
+    assert solution.bound.lower is not None
+    assert solution.bound.lower <= solution.cost.total
+    assert unrestricted.bound.lower is not None
+    assert solution.cost.total >= unrestricted.bound.lower
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,6 +379,18 @@ def test_courier_below_the_required_verification_level_is_rejected(case: tuple[I
     broken = dataclasses.replace(instance, rules=dataclasses.replace(instance.rules, verification=verification))
 
     flagged(check(broken, data), "verification_level")
+
+
+@MUTATION
+@given(case=carrying())
+def test_carrying_a_forbidden_pair_is_rejected(case: tuple[Instance, Solution]) -> None:
+    instance, solution = case
+    data = as_json(solution)
+    a = data["assignments"][-1]
+
+    broken = dataclasses.replace(instance, forbidden=(Forbidden(a["trip_id"], a["parcel_ids"][-1]),))
+
+    flagged(check(broken, data), "forbidden", also=frozenset())
 
 
 @MUTATION
