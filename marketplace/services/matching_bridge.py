@@ -68,6 +68,7 @@ class MatchingBridge:
             trips = await uow.repos.matching_input.open_trips(area.id, start, end, at)
             parcels = await uow.repos.matching_input.waiting_parcels(area.id, start, end, at)
             standings = await uow.repos.couriers.standings(sorted({t.courier_id for t in trips}), at)
+            forbidden = await uow.repos.offers.forbidden_pairs(area.id)
         tariff = rules.FleetTariff.of(area)
         engine_trips = []
         for trip in trips:
@@ -78,6 +79,7 @@ class MatchingBridge:
             rules=engine_rules(area.currency),
             parcels=tuple(_parcel(p, tariff) for p in parcels),
             trips=tuple(engine_trips),
+            forbidden=_forbidden(forbidden, {t.id for t in trips}, {p.id for p in parcels}),
         )
 
     async def find_area(self, name_or_id: str) -> UUID:
@@ -103,6 +105,15 @@ class MatchingBridge:
     async def solve(self, instance: matching.Instance, time_limit_s: float, executor: Executor | None) -> Plan:
         """Solves in `executor` (the worker's process pool), so the event loop keeps serving other jobs."""
         return await asyncio.get_running_loop().run_in_executor(executor, solve_plan, instance, time_limit_s)
+
+
+def _forbidden(
+    pairs: list[tuple[UUID, UUID]], trip_ids: set[UUID], parcel_ids: set[UUID]
+) -> tuple[matching.Forbidden, ...]:
+    """Pairs a declined, expired or withdrawn offer rules out, of the trips and parcels in the instance."""
+    return tuple(
+        matching.Forbidden(trip_id=str(t), parcel_id=str(p)) for t, p in pairs if t in trip_ids and p in parcel_ids
+    )
 
 
 def _cover(standing: CourierStanding, trip: OpenTrip, area: ServiceArea) -> InsurancePolicy | None:
