@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 run: install
-	$(BIN)/crowdship serve --migrate
+	$(BIN)/crowdship serve --migrate --with-worker
 
 lint: install
 	$(BIN)/ruff check .

@@ -169,8 +169,13 @@ async def _enqueue_periodic(services: Services, name: str, schedule: Schedule) -
         await uow.commit()
 
 
-async def run_worker(services: Services, dsn: str, *, processes: int = 1) -> None:
-    """Runs until SIGTERM or SIGINT; the pool is warmed before the first job is taken."""
+async def run_worker(
+    services: Services, dsn: str, *, processes: int = 1, heartbeat_timeout: timedelta = timedelta(seconds=30)
+) -> None:
+    """Runs until SIGTERM or SIGINT; the pool is warmed before the first job is taken.
+
+    A job whose worker died (no heartbeat for `heartbeat_timeout`) is picked up again by another.
+    """
     pool = solve_pool(processes)
     services.rounds.executor = pool
     try:
@@ -184,7 +189,7 @@ async def run_worker(services: Services, dsn: str, *, processes: int = 1) -> Non
                 loop.add_signal_handler(sig, pgq.shutdown.set)
             log.info("worker started", entrypoints=sorted(pgq.qm.entrypoint_registry))
             print("crowdship: worker ready", file=sys.stderr, flush=True)
-            await pgq.run(dequeue_timeout=timedelta(seconds=5))
+            await pgq.run(dequeue_timeout=timedelta(seconds=5), heartbeat_timeout=heartbeat_timeout)
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()

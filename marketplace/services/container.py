@@ -15,6 +15,7 @@ from marketplace.services.idempotency import Idempotency
 from marketplace.services.jobs import JobService
 from marketplace.services.maintenance import MaintenanceService
 from marketplace.services.matching_bridge import MatchingBridge
+from marketplace.services.operations import OperationsService
 from marketplace.services.passwords import Passwords
 from marketplace.services.places import PlacesService
 from marketplace.services.rounds import RoundService
@@ -39,6 +40,7 @@ class Services:
     matching: MatchingBridge
     rounds: RoundService
     fleet: FleetService
+    operations: OperationsService
 
 
 def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Services:
@@ -84,4 +86,5 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
         matching=bridge,
         rounds=RoundService(db, clock, bridge),
         fleet=FleetService(db, clock),
+        operations=OperationsService(db),
     )
