@@ -103,7 +103,7 @@ async def seed_instance(
             currency, price_parts, distance_m, created_at, updated_at)
         SELECT id, $2, $3, 'booked', loc, plat, plng, 'address', 'Nebenstrasse', n::text, '10117', 'Berlin', 'DE',
                dlat, dlng, pf, pu, df, du, 'Recipient ' || n, '+4930123456', FALSE, FALSE, 'return_to_pickup',
-               1000, 'EUR', '{}'::jsonb, 0, $4, $4
+               1000, 'EUR', '[{"kind": "base", "amount_minor": 1000, "description": "seeded"}]'::jsonb, 0, $4, $4
         FROM unnest($1::uuid[], $5::uuid[], $6::float8[], $7::float8[], $8::float8[], $9::float8[],
                     $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
              WITH ORDINALITY AS t(id, loc, plat, plng, dlat, dlng, pf, pu, df, du, n)

@@ -84,7 +84,7 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
         trips=TripService(db, clock, idempotency),
         jobs=JobService(db, clock, idempotency),
         matching=bridge,
-        rounds=RoundService(db, clock, bridge),
+        rounds=RoundService(db, clock, bridge, idempotency),
         fleet=FleetService(db, clock),
         operations=OperationsService(db),
     )

@@ -21,7 +21,8 @@ from enum import StrEnum
 from uuid import UUID
 
 from marketplace.clock import Clock
-from marketplace.db.uow import Database
+from marketplace.db.uow import Database, UnitOfWork
+from marketplace.domain.accounts import Principal
 from marketplace.domain.delivery import SYSTEM, ParcelEvent, ParcelStatus, transition
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.money import Money
@@ -33,12 +34,14 @@ from marketplace.domain.rounds import (
     Placement,
     Plan,
     RoundResult,
+    RoundStatus,
     RoundTrigger,
     placement,
     round_due,
 )
 from marketplace.logs import get_logger
 from marketplace.repositories import Repositories
+from marketplace.services.idempotency import Idempotency
 from marketplace.services.matching_bridge import MatchingBridge
 
 log = get_logger("crowdship.rounds")
@@ -65,10 +68,11 @@ class RoundRequest:
 
 
 class RoundService:
-    def __init__(self, db: Database, clock: Clock, bridge: MatchingBridge) -> None:
+    def __init__(self, db: Database, clock: Clock, bridge: MatchingBridge, idempotency: Idempotency) -> None:
         self._db = db
         self._clock = clock
         self._bridge = bridge
+        self._idempotency = idempotency
         # The worker sets its process pool here; without one, solves run on the default thread pool.
         self.executor: Executor | None = None
 
@@ -76,34 +80,63 @@ class RoundService:
 
     async def request(self, area_id: UUID, trigger: RoundTrigger, requested_by: UUID | None = None) -> RoundRequest:
         """A new queued round and its job, or the area's live round when it has one."""
-        now = self._clock.now()
         async with self._db.uow() as uow:
-            settings = await uow.repos.rounds.settings(area_id)
-            if settings is None:
-                raise DomainError.single(ErrorCode.NOT_FOUND, "no such service area", "areaId")
-            live = await uow.repos.rounds.live(area_id)
-            if live is not None and live.status.value == "running" and await uow.repos.rounds.lock_is_free(area_id):
-                # Running, yet nobody holds the area: its worker died. Fail it and queue a new one.
-                await uow.repos.rounds.abandon_running(area_id, ABANDONED, now)
-                live = None
-            if live is not None:
-                await uow.commit()
-                return RoundRequest(live, created=False)
-            round_id = uuid.uuid4()
-            if not await uow.repos.rounds.add_queued(round_id, area_id, trigger, requested_by, now):
-                await uow.commit()
-                raced = await self._live(area_id)
-                if raced is None:  # finished between our two reads: ask again
-                    return await self.request(area_id, trigger, requested_by)
-                return RoundRequest(raced, created=False)
-            # At most one round job per area is queued or running; that job takes the queued round.
-            await uow.repos.job_queue.enqueue(
-                ROUND_JOB, {"area_id": str(area_id)}, dedupe_key=round_dedupe_key(area_id)
-            )
+            round_id, created = await self._request_in(uow, area_id, trigger, requested_by)
             queued = await uow.repos.rounds.get(round_id)
             await uow.commit()
         assert queued is not None
-        return RoundRequest(queued, created=True)
+        return RoundRequest(queued, created=created)
+
+    async def request_by_operations(
+        self, principal: Principal, area_id: UUID | None, *, idempotency_key: str | None = None
+    ) -> RoundRequest:
+        """`runMatchingRound`: a retried request (same key) answers with the round the first one got."""
+        if area_id is None:
+            raise DomainError.single(ErrorCode.NOT_FOUND, "no such service area", "areaId")
+        async with self._db.uow() as uow:
+
+            async def act() -> tuple[UUID, bool]:
+                return await self._request_in(uow, area_id, RoundTrigger.OPERATIONS, principal.user_id)
+
+            round_id, created = await self._idempotency.run(
+                uow,
+                scope=principal.scope,
+                operation="runMatchingRound",
+                key=idempotency_key,
+                request={"areaId": str(area_id)},
+                action=act,
+                dump=lambda r: {"round_id": str(r[0]), "created": r[1]},
+                load=lambda d: (UUID(d["round_id"]), bool(d["created"])),
+            )
+            found = await uow.repos.rounds.get(round_id)
+            await uow.commit()
+        assert found is not None
+        return RoundRequest(found, created=created)
+
+    async def _request_in(
+        self, uow: UnitOfWork, area_id: UUID, trigger: RoundTrigger, requested_by: UUID | None
+    ) -> tuple[UUID, bool]:
+        now = self._clock.now()
+        settings = await uow.repos.rounds.settings(area_id)
+        if settings is None:
+            raise DomainError.single(ErrorCode.NOT_FOUND, "no such service area", "areaId")
+        live = await uow.repos.rounds.live(area_id)
+        if live is not None and live.status is RoundStatus.RUNNING and await uow.repos.rounds.lock_is_free(area_id):
+            # Running, yet nobody holds the area: its worker died. Fail it and queue a new one.
+            await uow.repos.rounds.abandon_running(area_id, ABANDONED, now)
+            live = None
+        if live is not None:
+            return live.id, False
+        round_id = uuid.uuid4()
+        if not await uow.repos.rounds.add_queued(round_id, area_id, trigger, requested_by, now):
+            # A concurrent request queued one first (the insert waited for it): answer with that one.
+            raced = await uow.repos.rounds.live(area_id)
+            if raced is None:
+                raise RuntimeError("the area's live round finished while this request was queuing one; ask again")
+            return raced.id, False
+        # At most one round job per area is queued or running; that job takes the queued round.
+        await uow.repos.job_queue.enqueue(ROUND_JOB, {"area_id": str(area_id)}, dedupe_key=round_dedupe_key(area_id))
+        return round_id, True
 
     async def _live(self, area_id: UUID) -> MatchingRound | None:
         async with self._db.read() as repos:
