@@ -29,7 +29,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from pgqueuer import DatabaseRetryEntrypointExecutor, PgQueuer
+from pgqueuer import DatabaseRetryEntrypointExecutor, PgQueuer, RetryRequested
 from pgqueuer.executors import EntrypointExecutorParameters
 from pgqueuer.models import Job, Schedule
 
@@ -37,20 +37,21 @@ from marketplace.logs import get_logger
 from marketplace.services import matching_bridge
 from marketplace.services.container import Services
 from marketplace.services.offers_release import expire_offers
-from marketplace.services.rounds import ROUND_JOB
+from marketplace.services.rounds import EXPIRE_OFFERS_JOB, ROUND_JOB, RunOutcome
 
 log = get_logger("crowdship.worker")
 
 # Job names (pgqueuer entrypoints).
 SCHEDULE_ROUNDS = "schedule_rounds"
-EXPIRE_OFFERS = "expire_offers"
+EXPIRE_OFFERS = EXPIRE_OFFERS_JOB
 FLEET_HANDOFF = "fleet_handoff"
 MAINTENANCE_PURGE = "maintenance_purge"
 SCHEDULE_COMMUTES = "schedule_commutes"
 PING = "ping"
 
 # When each periodic job is enqueued (cron, UTC). Rounds are checked every minute against each
-# area's `roundIntervalS`; offers also expire at their exact instant on reads, the sweep follows.
+# area's `roundIntervalS`. Offers read as expired from their exact instant; each round also enqueues
+# a sweep due at its offers' expiry, and the minutely sweep catches anything left.
 SCHEDULES: dict[str, str] = {
     SCHEDULE_ROUNDS: "* * * * *",
     EXPIRE_OFFERS: "* * * * *",
@@ -115,6 +116,10 @@ def build_worker(
     async def matching_round(job: Job) -> None:
         area_id = UUID(_payload(job)["area_id"])
         outcome, done = await services.rounds.run(area_id)
+        if outcome is RunOutcome.BUSY:
+            # Another worker holds the area (or a request is probing it): look again shortly; by then
+            # its round is over and a queued one, if any, is ours.
+            raise RetryRequested(delay=timedelta(seconds=2), reason="the area's round is running elsewhere")
         log.info(
             "matching round",
             area_id=str(area_id),

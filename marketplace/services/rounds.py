@@ -49,6 +49,7 @@ log = get_logger("crowdship.rounds")
 # A round plans the parcels and trips of the coming day.
 HORIZON = timedelta(hours=24)
 ROUND_JOB = "matching_round"
+EXPIRE_OFFERS_JOB = "expire_offers"
 
 
 def round_dedupe_key(area_id: UUID) -> str:
@@ -126,6 +127,11 @@ class RoundService:
             await uow.repos.rounds.abandon_running(area_id, ABANDONED, now)
             live = None
         if live is not None:
+            if live.status is RoundStatus.QUEUED:
+                # Make sure a job will take it (a no-op while the area's job is queued or running).
+                await uow.repos.job_queue.enqueue(
+                    ROUND_JOB, {"area_id": str(area_id)}, dedupe_key=round_dedupe_key(area_id)
+                )
             return live.id, False
         round_id = uuid.uuid4()
         if not await uow.repos.rounds.add_queued(round_id, area_id, trigger, requested_by, now):
@@ -288,6 +294,14 @@ class RoundService:
                     for u in plan.unplaced
                 ],
             )
+            if offers:
+                # Sweep these offers right at their instant, not at the next minute's sweep.
+                await repos.job_queue.enqueue(
+                    EXPIRE_OFFERS_JOB,
+                    {"round_id": str(current.id)},
+                    dedupe_key=f"{EXPIRE_OFFERS_JOB}:{current.id}",
+                    execute_after=timedelta(seconds=offer_ttl_s),
+                )
             written = time.perf_counter()
             await repos.rounds.succeed(
                 current.id,
