@@ -1,7 +1,7 @@
 """Which trips could carry which parcels: a latitude-sorted index narrows each trip to a band,
 compiled checks settle every survivor, and feasible pairs per trip are found once.
 
-A forbidden (trip, parcel) pair is dropped here, before any rule is checked. Every bundle the
+A forbidden (trip, parcel) pair is dropped here, once every rule allows it. Every bundle the
 engine builds (pairs, triples from triangles of pairs, greedy insertions, enumerated columns)
 comes from these singles, so none can contain it, and the Lagrangian bound, a minimum over the
 same candidates, stays a bound over the plans that honour it.
@@ -99,10 +99,6 @@ def _singles(pm, tm, order_lat, sorted_lat, rules, forbidden, order1, road_facto
         limit = tm[t, T_DIRECT] + tm[t, T_MAX_DETOUR]
         for s in range(start, stop):
             p = order_lat[s]
-            # A declined or expired offer is never made again: the pair is no candidate, so no
-            # column, pair, triple or greedy insertion can contain it.
-            if is_forbidden(forbidden, n_parcels, t, p):
-                continue
             # The pickup and the drop-off must each lie inside the detour ellipse.
             via_pickup = road_factor * (
                 hav(tm[t, T_OLAT], tm[t, T_OLON], pm[p, P_PLAT], pm[p, P_PLON])
@@ -118,6 +114,11 @@ def _singles(pm, tm, order_lat, sorted_lat, rules, forbidden, order1, road_facto
                 continue
             code, detour = single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times)
             if code != FEASIBLE:
+                continue
+            # A declined or expired offer is never made again: the pair is no candidate, so no
+            # column, pair, triple or greedy insertion can contain it. Looked up last, for the
+            # few pairs every rule allows.
+            if is_forbidden(forbidden, n_parcels, t, p):
                 continue
             if count == cap:
                 cap *= 2

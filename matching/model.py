@@ -98,8 +98,9 @@ class Instance:
     rules: Rules
     parcels: tuple[Parcel, ...]
     trips: tuple[Trip, ...]
-    # Pairs no plan may contain, in any bundle. A pair listed twice is the same as once; every id
-    # must name a parcel or trip of the instance (the codec reports those that do not).
+    # Pairs no plan may contain, in any bundle. A pair listed twice is the same as once. Every id
+    # must name a trip or parcel of the instance: the codec reports one that does not as a bad
+    # field, and solving a hand-built instance with one raises ValueError.
     forbidden: tuple[Forbidden, ...] = ()
 
 

@@ -1,6 +1,7 @@
 """The matching model: set partitioning over (trip, bundle) columns, priced exactly.
 
-1. Candidates: which trips could carry each parcel alone, and which pairs fit together.
+1. Candidates: which trips could carry each parcel alone (never a forbidden pair), and which
+   pairs fit together.
 2. Greedy: a first plan, used as starting columns and as the fallback answer.
 3. Column generation on the LP relaxation (HiGHS): every feasible single starts in the master;
    exact pricing over all bundles adds the ones with negative reduced cost. At every round the

@@ -166,6 +166,32 @@ def test_check_rejects_a_tampered_solution(
     assert [v["code"] for v in report["violations"]] == ["cost"]
 
 
+def test_declined_pair_in_the_file_is_honoured_by_solve_and_check(
+    city: Path, solved_city: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """With the solved plan's first pair forbidden in the instance file, `check` rejects the old plan
+    and `solve` makes a new one without that pair, which `check` accepts."""
+    old_path, old = solved_city
+    trip_id, parcel_id = old["assignments"][0]["trip_id"], old["assignments"][0]["parcel_ids"][0]
+    data = json.loads(city.read_text())
+    data["forbidden"] = [{"trip_id": trip_id, "parcel_id": parcel_id}]
+    restricted = tmp_path / "declined.json"
+    restricted.write_text(json.dumps(data))
+
+    rejected = run("check", str(restricted), str(old_path))
+    solved = run("solve", str(restricted), "--quiet", "--time-limit", "20")
+    new_path = tmp_path / "replanned.json"
+    new_path.write_text(solved.stdout)
+    accepted = run("check", str(restricted), str(new_path))
+
+    assert rejected.returncode == 1
+    assert [v["code"] for v in json.loads(rejected.stdout)["violations"]] == ["forbidden"]
+    assert solved.returncode == 0, solved.stderr
+    new = assert_only_solution_json(solved.stdout)
+    assert all(parcel_id not in a["parcel_ids"] for a in new["assignments"] if a["trip_id"] == trip_id)
+    assert accepted.returncode == 0, accepted.stdout
+
+
 def test_check_of_a_malformed_instance_exits_2(tmp_path: Path, solved_city: tuple[Path, dict[str, Any]]) -> None:
     solution_path, _ = solved_city
     data = factory.issue_example()
