@@ -305,6 +305,7 @@ def _export_instance(settings: Settings, args: argparse.Namespace) -> int:
     from marketplace.db.pool import create_pool
     from marketplace.domain.errors import DomainError
     from marketplace.services.container import build_services
+    from schema.types import parse_global_id
 
     async def export(dsn: str) -> dict[str, Any] | None:
         pool = await create_pool(dsn, min_size=1, max_size=2)
@@ -313,7 +314,8 @@ def _export_instance(settings: Settings, args: argparse.Namespace) -> int:
             now = args.now or datetime.now(UTC)
             start = args.start or now
             end = args.until or start + timedelta(hours=24)
-            area_id = await bridge.find_area(args.area)
+            # Operations copy an area's ID from the API as often as they type its name.
+            area_id = parse_global_id(args.area.strip(), "ServiceArea") or await bridge.find_area(args.area.strip())
             return await bridge.instance_json(area_id=area_id, start=start, end=end, now=now)
         except DomainError as exc:
             for err in exc.errors:
@@ -425,7 +427,9 @@ def parser() -> argparse.ArgumentParser:
         description="Write the matching engine's instance JSON for one service area and time range, with each "
         "courier's verification level and valid insurance as of --now; feed it to `python -m matching solve`.",
     )
-    export.add_argument("--area", required=True, help="service area name or id")
+    export.add_argument(
+        "--area", required=True, help="the service area: its name, its UUID or its GraphQL ID (as `serviceArea` shows)"
+    )
     export.add_argument("--from", dest="start", type=_instant, help="range start, ISO 8601 (default: --now)")
     export.add_argument("--until", type=_instant, help="range end, ISO 8601 (default: 24 hours after the start)")
     export.add_argument("--now", type=_instant, help="the instant rules are judged at (default: the current time)")

@@ -191,6 +191,20 @@ def _parts(price: pricing.Price) -> list[PricePart]:
     ]
 
 
+OPEN_PICKUP = (
+    "The part of the pickup window when the pickup location is open: what the courier is held to. Where the "
+    "opening hours split the window, its longest part still ahead."
+)
+OPEN_DELIVERY = (
+    "The part of the delivery window when a locker is open (an address: the whole window), ending after the "
+    "pickup can start: what was priced and what the courier is held to."
+)
+
+
+def _window(window: domain.Window) -> TimeWindow:
+    return TimeWindow(start=window.start_at, end=window.end_at)
+
+
 @strawberry.type(description="A price for one delivery, good until `expiresAt`; its parts sum to `price`.")
 class Quote:
     id: strawberry.ID
@@ -201,6 +215,8 @@ class Quote:
     expires_at: datetime
     area_id: strawberry.ID
     job_id: strawberry.ID | None = strawberry.field(description="The job it was booked into, once booked.")
+    pickup_window_open: TimeWindow = strawberry.field(description=OPEN_PICKUP)
+    delivery_window_open: TimeWindow = strawberry.field(description=OPEN_DELIVERY)
     area_uuid: strawberry.Private[UUID]
 
     @strawberry.field
@@ -218,6 +234,8 @@ class Quote:
             expires_at=quote.expires_at,
             area_id=global_id("ServiceArea", quote.area_id),
             job_id=None if quote.job_id is None else global_id("Job", quote.job_id),
+            pickup_window_open=_window(quote.order.pickup_window_open),
+            delivery_window_open=_window(quote.order.delivery_window_open),
             area_uuid=quote.area_id,
         )
 
@@ -304,6 +322,8 @@ class Job:
     dropoff: Dropoff
     pickup_window: TimeWindow
     delivery_window: TimeWindow
+    pickup_window_open: TimeWindow = strawberry.field(description=OPEN_PICKUP)
+    delivery_window_open: TimeWindow = strawberry.field(description=OPEN_DELIVERY)
     parcels: list[Parcel]
     price: Money
     parts: list[PricePart]
@@ -351,6 +371,8 @@ class Job:
             ),
             pickup_window=TimeWindow(start=order.pickup_window.start_at, end=order.pickup_window.end_at),
             delivery_window=TimeWindow(start=order.delivery_window.start_at, end=order.delivery_window.end_at),
+            pickup_window_open=_window(order.pickup_window_open),
+            delivery_window_open=_window(order.delivery_window_open),
             parcels=[Parcel.from_domain(p) for p in job.parcels],
             price=Money.of(job.price.total_minor, job.price.currency),
             parts=_parts(job.price),
@@ -392,10 +414,12 @@ class BookJobsPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.utcoffset() is None:
-        raise GraphQLError(f"{name} must carry a time zone", extensions={"code": "BAD_USER_INPUT"})
-    return value
+def _bad_input(exc: DomainError) -> GraphQLError:
+    """Filter arguments a query cannot use: the caller's input error, naming the argument."""
+    first = exc.errors[0]
+    return GraphQLError(
+        first.message, extensions={"code": "BAD_USER_INPUT", "field": first.field, "reason": first.code.value}
+    )
 
 
 # --- operations -----------------------------------------------------------------------------------
@@ -423,6 +447,29 @@ class JobQuery:
             raise not_found("job")
         return Job.from_view(view)
 
+    @query(
+        RETAILERS_AND_ADMINS,
+        description="Your organisation's job with this order reference (the `reference` it was booked with). "
+        "References are unique per organisation: admins give `organizationId`.",
+    )
+    async def job_by_reference(
+        self,
+        info: Info,
+        reference: str,
+        organization_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Admins: required. Retailers: their own or none.")
+        ] = None,
+    ) -> Job | None:
+        try:
+            view = await info.context.services.jobs.get_job_by_reference(
+                await info.context.principal(), reference, organization_id=_id(organization_id, "Organization")
+            )
+        except DomainError as exc:
+            raise _bad_input(exc) from None
+        if view is None:
+            raise not_found("job")
+        return Job.from_view(view)
+
     @query(RETAILERS_AND_ADMINS, description="Your organisation's jobs (admins: all, or one organisation's).")
     async def jobs(
         self,
@@ -440,15 +487,18 @@ class JobQuery:
         organization_id: Annotated[strawberry.ID | None, strawberry.argument(description="Admins only.")] = None,
     ) -> Connection[Job]:
         page = page_or_error(first, after)
-        page_of_views = await info.context.services.jobs.list_jobs(
-            await info.context.principal(),
-            page,
-            status=None if status is None else domain.JobStatus(status),
-            pickup_from=_aware(pickup_from, "pickupFrom"),
-            pickup_until=_aware(pickup_until, "pickupUntil"),
-            area_id=_id(area_id, "ServiceArea"),
-            organization_id=_id(organization_id, "Organization"),
-        )
+        try:
+            page_of_views = await info.context.services.jobs.list_jobs(
+                await info.context.principal(),
+                page,
+                status=None if status is None else domain.JobStatus(status),
+                pickup_from=pickup_from,
+                pickup_until=pickup_until,
+                area_id=_id(area_id, "ServiceArea"),
+                organization_id=_id(organization_id, "Organization"),
+            )
+        except DomainError as exc:
+            raise _bad_input(exc) from None
         return Connection[Job].from_page(page_of_views, Job.from_view, _position, has_previous=after is not None)
 
 

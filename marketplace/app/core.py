@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -11,12 +12,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import strawberry
 import structlog
-from litestar import Litestar, get
+from cross_web import HTTPException
+from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.response import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.litestar import make_graphql_controller
+from strawberry.litestar.controller import GraphQLController
 
 from marketplace.app.client import client_address
 from marketplace.app.fleet_csv import fleet_manifest_csv
@@ -125,6 +129,55 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     return Response({"status": "ready", "revision": current}, status_code=200)
 
 
+# A request refused before any GraphQL runs still answers in GraphQL's shape, with a code to act on.
+_REFUSED_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def graphql_controller(schema: strawberry.Schema, *, graphql_ide: bool) -> type[GraphQLController]:
+    """Strawberry's controller, with every malformed request answered as a GraphQL error body.
+
+    Strawberry answers a body that is not JSON, a `variables` that is not an object or a missing
+    query with plain text; JSON nested past Python's recursion limit, or a body that is JSON but not
+    an object, would even fail with a 500. All of these get their HTTP status (400 for bad input)
+    and `{"errors": [{"message", "extensions": {"code": "BAD_USER_INPUT"}}]}`.
+    """
+    base = make_graphql_controller(
+        schema, path="/graphql", context_getter=graphql_context, graphql_ide="graphiql" if graphql_ide else None
+    )
+
+    class Controller(base):  # type: ignore[valid-type,misc]
+        def decode_json(self, data: str | bytes) -> object:
+            try:
+                return super().decode_json(data)
+            except RecursionError:
+                # Told apart from other bad JSON by its message only; the WebSocket handler closes on it too.
+                raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
+
+        def parse_json(self, data: str | bytes) -> Any:
+            parsed = super().parse_json(data)
+            if not isinstance(parsed, dict | list):  # a list is a batch, which strawberry refuses itself
+                raise HTTPException(400, "The request body must be a JSON object")
+            return parsed
+
+        async def execute_request(
+            self, request: Request[Any, Any, Any], context: Any, root_value: Any
+        ) -> Response[Any]:
+            try:
+                response: Response[Any] = await self.run(request, context=context, root_value=root_value)
+            except HTTPException as exc:
+                code = _REFUSED_CODES.get(exc.status_code, "BAD_USER_INPUT")
+                # The reason is strawberry's own fixed sentence, never the caller's text.
+                log.info("graphql_request_refused", status=exc.status_code, code=code, reason=exc.reason)
+                return Response(
+                    {"errors": [{"message": exc.reason, "extensions": {"code": code}}]},
+                    status_code=exc.status_code,
+                    media_type="application/json",
+                )
+            return response
+
+    return Controller
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Clock | None = None, database_url: str | None = None
 ) -> Litestar:
@@ -151,13 +204,11 @@ def create_app(
             log.info("stopped")
 
     production = settings.environment is Environment.PRODUCTION
-    graphql = make_graphql_controller(
+    graphql = graphql_controller(
         build_schema(
             max_depth=settings.graphql_max_depth, max_cost=settings.graphql_max_cost, introspection=not production
         ),
-        path="/graphql",
-        context_getter=graphql_context,
-        graphql_ide=None if production else "graphiql",
+        graphql_ide=not production,
     )
     return Litestar(
         route_handlers=[health, ready, graphql, fleet_manifest_csv],

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
 
+from marketplace.domain import validation
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 
 EMAIL_MAX_LENGTH = 254
@@ -99,6 +100,8 @@ def normalize_email(raw: str, field: str = "email") -> str:
     """Returns the address we store (domain lower-cased), or raises INVALID_EMAIL."""
     if len(raw) > EMAIL_MAX_LENGTH:
         raise DomainError.single(ErrorCode.INVALID_EMAIL, "email address is too long", field)
+    if validation.unstorable(raw.strip()):
+        raise DomainError.single(ErrorCode.INVALID_EMAIL, "email address must not contain control characters", field)
     try:
         result = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
@@ -116,6 +119,9 @@ def password_problems(password: str, email: str, field: str = "password") -> lis
         return [
             FieldError(ErrorCode.WEAK_PASSWORD, f"password must be at least {PASSWORD_MIN_LENGTH} characters", field)
         ]
+    if validation.unstorable(password):
+        # A lone surrogate cannot even be hashed (UTF-8 has no encoding for it), and nobody types a NUL.
+        return [FieldError(ErrorCode.INVALID, "password must not contain control characters", field)]
     lowered = password.lower()
     local_part = email.split("@", 1)[0].lower()
     if lowered in _COMMON_PASSWORDS or len(set(password)) < 5:
@@ -126,9 +132,9 @@ def password_problems(password: str, email: str, field: str = "password") -> lis
 
 
 def clean_name(raw: str, field: str) -> str:
-    name = " ".join(raw.split())
-    if not name:
-        raise DomainError.single(ErrorCode.REQUIRED, "must not be empty", field)
-    if len(name) > NAME_MAX_LENGTH:
-        raise DomainError.single(ErrorCode.TOO_LONG, f"must be at most {NAME_MAX_LENGTH} characters", field)
+    """Organisation and API key names follow the shared text rules (domain/validation.py)."""
+    problems: list[FieldError] = []
+    name = validation.text(raw, field, problems, max_length=NAME_MAX_LENGTH)
+    if problems:
+        raise DomainError(problems)
     return name

@@ -291,7 +291,7 @@ def check_verification_request(
                 FieldError(ErrorCode.INVALID, "must be exactly the last 4 letters or digits", f"{field}.numberLast4")
             )
         last4 = raw_last4.upper()
-        if validation.aware(claim.expires_at, f"{field}.expiresAt", problems) and claim.expires_at <= now:
+        if validation.instant(claim.expires_at, f"{field}.expiresAt", problems) and claim.expires_at <= now:
             problems.append(FieldError(ErrorCode.DOCUMENT_EXPIRED, "the document has expired", f"{field}.expiresAt"))
         identity = (claim.kind, country, last4)
         if identity in seen:
@@ -354,8 +354,8 @@ def check_policy(
         problems.append(
             FieldError(ErrorCode.OUT_OF_RANGE, "must be at least the cover per parcel", "coverPerTrip.amountMinor")
         )
-    from_ok = validation.aware(valid_from, "validFrom", problems)
-    until_ok = validation.aware(valid_until, "validUntil", problems)
+    from_ok = validation.instant(valid_from, "validFrom", problems)
+    until_ok = validation.instant(valid_until, "validUntil", problems)
     if from_ok and until_ok and valid_until <= valid_from:
         problems.append(FieldError(ErrorCode.WINDOW_ORDER, "must be after validFrom", "validUntil"))
     elif until_ok and valid_until <= now:

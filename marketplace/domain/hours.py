@@ -62,6 +62,53 @@ class OpeningHours:
                 return True
         return False
 
+    def open_periods(self, start_at: datetime, end_at: datetime, tz: str) -> list[tuple[datetime, datetime]]:
+        """The parts of [start_at, end_at) during which the place is open, in UTC, in order.
+
+        Intervals that meet (Monday 20:00-00:00 and Tuesday 00:00-02:00) make one period.
+        """
+        if start_at.tzinfo is None or end_at.tzinfo is None:
+            raise ValueError("open_periods needs timezone-aware instants")
+        start_utc, end_utc = start_at.astimezone(UTC), end_at.astimezone(UTC)
+        occurrences = sorted(
+            (opens.astimezone(UTC), closes.astimezone(UTC))
+            for opens, closes in self._occurrences(start_at, end_at, ZoneInfo(tz))
+        )
+        periods: list[tuple[datetime, datetime]] = []
+        for opens, closes in occurrences:
+            if periods and opens <= periods[-1][1]:
+                periods[-1] = (periods[-1][0], max(periods[-1][1], closes))
+            else:
+                periods.append((opens, closes))
+        clipped = ((max(opens, start_utc), min(closes, end_utc)) for opens, closes in periods)
+        return [(opens, closes) for opens, closes in clipped if opens < closes]
+
+    def open_part(
+        self,
+        start_at: datetime,
+        end_at: datetime,
+        tz: str,
+        *,
+        now: datetime | None = None,
+        ends_after: datetime | None = None,
+    ) -> tuple[datetime, datetime] | None:
+        """The one stretch of [start_at, end_at) a courier is held to: the place open throughout.
+
+        Where the hours split the window, the part with the most time left after `now` wins (the
+        earliest of equals); parts over by `now`, or not ending after `ends_after` (a delivery must
+        end after its pickup can start), do not count. None when no part is left.
+        """
+        floor = max((t for t in (now, ends_after) if t is not None), default=None)
+        best: tuple[datetime, datetime] | None = None
+        best_left = None
+        for opens, closes in self.open_periods(start_at, end_at, tz):
+            if floor is not None and closes <= floor:
+                continue
+            left = closes - (opens if now is None else max(opens, now))
+            if best_left is None or left > best_left:
+                best, best_left = (opens, closes), left
+        return best
+
     def _occurrences(self, start_at: datetime, end_at: datetime, zone: ZoneInfo) -> Iterator[tuple[datetime, datetime]]:
         day = start_at.astimezone(zone).date() - timedelta(days=1)
         last = end_at.astimezone(zone).date()

@@ -21,6 +21,7 @@ from marketplace.domain.areas import ServiceArea, locate
 from marketplace.domain.delivery import ParcelStatus
 from marketplace.domain.errors import ErrorCode, FieldError
 from marketplace.domain.geo import Point, point_problems
+from marketplace.domain.hours import OpeningHours
 from marketplace.domain.places import Address, Locker, LockerKind, PickupLocation
 from marketplace.domain.pricing import PRICE_LEVEL_PERCENT, Price, local_minor, price_delivery, road_distance_m
 from marketplace.domain.vehicles import LARGEST_SIDE_MM, LARGEST_VOLUME_CM3, LARGEST_WEIGHT_G
@@ -137,6 +138,39 @@ class Window:
     end_at: datetime
 
 
+def open_windows(
+    pickup: Window,
+    delivery: Window,
+    *,
+    store_hours: OpeningHours | None,
+    locker_hours: OpeningHours | None,
+    time_zone: str,
+    now: datetime | None,
+) -> tuple[Window | None, Window | None]:
+    """The pickup window clipped to the store's hours, and a locker's delivery window to the locker's.
+
+    A courier may only be sent when the place is open. Where the hours split a window, the longest
+    part still ahead at `now` (if given) is the one (OpeningHours.open_part); a locker's part must
+    also end after the pickup part starts. A home has no hours, so an address keeps its delivery
+    window (and hours not given are not judged). None where no part is left: the place is closed for
+    the whole (rest of the) window.
+    """
+    pickup_open: Window | None = pickup
+    if store_hours is not None:
+        pickup_part = store_hours.open_part(pickup.start_at, pickup.end_at, time_zone, now=now)
+        pickup_open = None if pickup_part is None else Window(*pickup_part)
+    if locker_hours is None:
+        return pickup_open, delivery
+    delivery_part = locker_hours.open_part(
+        delivery.start_at,
+        delivery.end_at,
+        time_zone,
+        now=now,
+        ends_after=None if pickup_open is None else pickup_open.start_at,
+    )
+    return pickup_open, None if delivery_part is None else Window(*delivery_part)
+
+
 @dataclass(frozen=True, slots=True)
 class ParcelSpec:
     weight_g: int
@@ -194,18 +228,23 @@ class DeliveryOrder:
     failure_action: FailureAction
     fallback_locker_id: UUID | None
     reference: str | None
+    # The parts of the windows during which the places are open (see `open_windows`): what the courier is
+    # held to, what is priced, and what the matching engine is given.
+    pickup_window_open: Window
+    delivery_window_open: Window
 
     @property
     def distance_m(self) -> int:
         return road_distance_m(self.pickup_point, self.dropoff.point)
 
     def price(self, now: datetime) -> Price:
+        """Urgency is that of the delivery window as the drop-off is open: a locker closing early is urgent."""
         return price_delivery(
             currency=self.currency,
             distance_m=self.distance_m,
             parcels=self.parcels,
-            deliver_from=self.delivery_window.start_at,
-            deliver_until=self.delivery_window.end_at,
+            deliver_from=self.delivery_window_open.start_at,
+            deliver_until=self.delivery_window_open.end_at,
             now=now,
         )
 
@@ -512,14 +551,22 @@ def _recipient(req: QuoteRequest, p: str, problems: list[FieldError]) -> Recipie
     )
 
 
+def reference_key(raw: str | None) -> str | None:
+    """A reference as stored and compared: whitespace collapsed; None when blank or not storable text."""
+    if raw is None or not raw.strip() or validation.unstorable(raw):
+        return None
+    return " ".join(raw.split())
+
+
 def _reference(req: QuoteRequest, p: str, lookups: Lookups, problems: list[FieldError]) -> str | None:
     if req.reference is None or not req.reference.strip():
         return None
-    value = " ".join(req.reference.split())
     at = _path(p, "reference")
-    if len(value) > REFERENCE_MAX_LENGTH:
-        problems.append(FieldError(ErrorCode.TOO_LONG, f"must be at most {REFERENCE_MAX_LENGTH} characters", at))
-    elif value in lookups.taken_references:
+    before = len(problems)
+    value = validation.text(req.reference, at, problems, max_length=REFERENCE_MAX_LENGTH)
+    if len(problems) > before:
+        return value
+    if value in lookups.taken_references:
         problems.append(FieldError(ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", at))
     return value
 
@@ -590,14 +637,6 @@ def check_request(
                     location_at,
                 )
             )
-        elif windows_ok and not location.opening_hours.open_during(req.pickup_from, req.pickup_until, area.time_zone):
-            problems.append(
-                FieldError(
-                    ErrorCode.LOCATION_CLOSED,
-                    "the pickup location is closed throughout the pickup window",
-                    _path(p, "pickupWindow"),
-                )
-            )
 
     # Currency: declared values are in the area's currency, which is what the price is in.
     if area is not None:
@@ -612,11 +651,16 @@ def check_request(
                     )
                 )
 
-    dropoff = _dropoff(req, p, lookups, area, parcels if parcels_ok else [], windows_ok, problems)
+    dropoff = _dropoff(req, p, lookups, area, parcels if parcels_ok else [], problems)
+    pickup_open, delivery_open = None, None
+    if windows_ok:
+        pickup_open, delivery_open = _open_windows(req, p, lookups, location, area, dropoff, problems)
     fallback_locker_id = _failure_action(req, p, lookups, area, parcels if parcels_ok else [], recipient, problems)
 
     if problems or area is None or location is None or dropoff is None:
         return None, problems
+    assert pickup_open is not None
+    assert delivery_open is not None
     if area.currency not in PRICE_LEVEL_PERCENT:  # pragma: no cover - areas are created with a supported currency
         return None, [FieldError(ErrorCode.UNSUPPORTED_CURRENCY, "the service area has no tariff", location_at)]
     order = DeliveryOrder(
@@ -632,8 +676,57 @@ def check_request(
         failure_action=req.on_failure,
         fallback_locker_id=fallback_locker_id,
         reference=reference,
+        pickup_window_open=_utc(pickup_open),
+        delivery_window_open=_utc(delivery_open),
     )
     return order, []
+
+
+def _open_windows(
+    req: QuoteRequest,
+    p: str,
+    lookups: Lookups,
+    location: PickupLocation | None,
+    area: ServiceArea | None,
+    dropoff: Dropoff | None,
+    problems: list[FieldError],
+) -> tuple[Window | None, Window | None]:
+    """The windows as the store and a locker are open; a place closed throughout is LOCATION_CLOSED."""
+    store = location if area is not None else None
+    locker = None if dropoff is None or dropoff.locker_id is None else lookups.lockers[dropoff.locker_id]
+    # A locker lies in the pickup's area; without a usable one (its own problem), in the area around it.
+    zone = area or (None if locker is None else _in_area(locker.point, lookups))
+    if zone is None:
+        return None, None
+    pickup_open, delivery_open = open_windows(
+        Window(req.pickup_from, req.pickup_until),
+        Window(req.deliver_from, req.deliver_until),
+        store_hours=None if store is None else store.opening_hours,
+        locker_hours=None if locker is None else locker.opening_hours,
+        time_zone=zone.time_zone,
+        now=lookups.now,
+    )
+    if store is not None and pickup_open is None:
+        problems.append(
+            FieldError(
+                ErrorCode.LOCATION_CLOSED,
+                "the pickup location is closed throughout the rest of the pickup window",
+                _path(p, "pickupWindow"),
+            )
+        )
+    if locker is not None and delivery_open is None:
+        problems.append(
+            FieldError(
+                ErrorCode.LOCATION_CLOSED,
+                "the locker is closed throughout the rest of the delivery window after the pickup can start",
+                _path(p, "deliveryWindow"),
+            )
+        )
+    return pickup_open, delivery_open
+
+
+def _utc(window: Window) -> Window:
+    return Window(window.start_at.astimezone(UTC), window.end_at.astimezone(UTC))
 
 
 def _dropoff(
@@ -642,7 +735,6 @@ def _dropoff(
     lookups: Lookups,
     area: ServiceArea | None,
     parcels: Sequence[ParcelSpec],
-    windows_ok: bool,
     problems: list[FieldError],
 ) -> Dropoff | None:
     raw = req.dropoff
@@ -655,19 +747,7 @@ def _dropoff(
         locker = _usable_locker(raw.locker_id, locker_at, lookups, parcels, problems)
         if locker is None:
             return None
-        locker_area = _within(area, locker.point, lookups, locker_at, "the locker", problems)
-        if locker_area is None:
-            return None
-        if windows_ok and not locker.opening_hours.open_during(
-            req.deliver_from, req.deliver_until, locker_area.time_zone
-        ):
-            problems.append(
-                FieldError(
-                    ErrorCode.LOCATION_CLOSED,
-                    "the locker is closed throughout the delivery window",
-                    _path(p, "deliveryWindow"),
-                )
-            )
+        if _within(area, locker.point, lookups, locker_at, "the locker", problems) is None:
             return None
         return Dropoff(kind=DropoffKind.LOCKER, point=locker.point, address=locker.address, locker_id=locker.id)
 
@@ -686,10 +766,8 @@ def _dropoff(
                 f"{at}.houseNumber",
             )
         )
-    elif len(house_number) > HOUSE_NUMBER_MAX_LENGTH:
-        problems.append(
-            FieldError(ErrorCode.TOO_LONG, f"must be at most {HOUSE_NUMBER_MAX_LENGTH} characters", f"{at}.houseNumber")
-        )
+    else:
+        validation.text(house_number, f"{at}.houseNumber", problems, max_length=HOUSE_NUMBER_MAX_LENGTH)
     country = validation.country(raw.country_code or "", f"{at}.countryCode", problems)
     point = raw.point
     dropoff_area: ServiceArea | None = None
@@ -808,7 +886,7 @@ def booking_problems(
     """What may have changed in the quote's fifteen minutes: the clock, the store, the lockers, the area."""
     order = quote.order
     problems: list[FieldError] = []
-    if now >= min(order.pickup_window.end_at, order.delivery_window.end_at):
+    if now >= min(order.pickup_window_open.end_at, order.delivery_window_open.end_at):
         problems.append(FieldError(ErrorCode.WINDOW_CLOSED, "a window of the quote has closed since", "quoteId"))
     if location is None or location.archived_at is not None:
         problems.append(
@@ -844,9 +922,9 @@ def batch_duplicates(requests: Sequence[QuoteRequest], prefix: str = "jobs") -> 
     seen: set[str] = set()
     problems = []
     for i, req in enumerate(requests):
-        if req.reference is None or not req.reference.strip():
+        value = reference_key(req.reference)
+        if value is None:
             continue
-        value = " ".join(req.reference.split())
         if value in seen:
             problems.append(
                 FieldError(

@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from marketplace.domain.geo import Point
+from marketplace.domain.hours import OpeningHours
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,9 @@ class OpenTrip:
 
 @dataclass(frozen=True, slots=True)
 class WaitingParcel:
+    """A parcel with its job's open windows (the parts when the store and a locker are open, as booked),
+    and the hours those places keep now, in the area's time zone."""
+
     id: UUID
     job_id: UUID
     pickup: Point
@@ -38,3 +42,6 @@ class WaitingParcel:
     volume_cm3: int
     declared_value_minor: int
     currency: str
+    store_hours: OpeningHours
+    locker_hours: OpeningHours | None
+    time_zone: str

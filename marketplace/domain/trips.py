@@ -136,8 +136,8 @@ def waypoint(raw: Waypoint, field: str, problems: list[FieldError]) -> Waypoint:
 
 def trip_window(depart_after: datetime, arrive_by: datetime, now: datetime, problems: list[FieldError]) -> None:
     """Ordered, at most MAX_TRIP_SPAN long, not over yet, not beyond MAX_TRIP_LEAD; departure may have begun."""
-    depart_ok = validation.aware(depart_after, "departAfter", problems)
-    arrive_ok = validation.aware(arrive_by, "arriveBy", problems)
+    depart_ok = validation.instant(depart_after, "departAfter", problems)
+    arrive_ok = validation.instant(arrive_by, "arriveBy", problems)
     if not (depart_ok and arrive_ok):
         return
     if arrive_by <= depart_after:

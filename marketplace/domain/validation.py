@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import available_timezones
 
@@ -106,9 +106,36 @@ def optional_text(
     return value
 
 
+# Every instant a client sends lies in this range: nothing the marketplace plans, insures or filters on is
+# earlier or later, and year 1 at +14:00 or 9999 at -14:00 overflow Python and PostgreSQL in arithmetic.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def aware(value: datetime, field: str, problems: list[FieldError]) -> bool:
     if value.tzinfo is None or value.utcoffset() is None:
         problems.append(FieldError(ErrorCode.INVALID, "must carry a time zone (ISO 8601 with offset)", field))
+        return False
+    return True
+
+
+def instant(value: datetime, field: str, problems: list[FieldError]) -> bool:
+    """The rule for every instant a client sends: aware, and within EARLIEST_INSTANT..LATEST_INSTANT.
+
+    Checked before any arithmetic on it: the local year is compared first, since converting year 1 at
+    +14:00 to UTC already overflows; within those years an offset (under a day) cannot.
+    """
+    if not aware(value, field, problems):
+        return False
+    in_years = EARLIEST_INSTANT.year - 1 <= value.year <= LATEST_INSTANT.year
+    if not (in_years and EARLIEST_INSTANT <= value < LATEST_INSTANT):
+        problems.append(
+            FieldError(
+                ErrorCode.OUT_OF_RANGE,
+                f"must lie between {EARLIEST_INSTANT.year} and {LATEST_INSTANT.year} (UTC)",
+                field,
+            )
+        )
         return False
     return True
 
@@ -122,7 +149,8 @@ def window(
     now: datetime | None = None,
 ) -> None:
     """A window is ordered and, when `now` is given, not already over."""
-    if not (aware(start, f"{field}.start", problems) and aware(end, f"{field}.end", problems)):
+    start_ok = instant(start, f"{field}.start", problems)
+    if not (instant(end, f"{field}.end", problems) and start_ok):
         return
     if end <= start:
         problems.append(FieldError(ErrorCode.WINDOW_ORDER, "the end must be after the start", field))

@@ -205,14 +205,14 @@ class DispatchRepository:
         )
 
     async def fleet_due(self, area_id: UUID, now: datetime, cutoff_s: int) -> list[FleetCandidate]:
-        """Waiting parcels whose pickup window closes within the cut-off, locked (skipping those busy elsewhere)."""
+        """Waiting parcels whose open pickup window closes within the cut-off, locked (skipping busy ones)."""
         rows = await self._conn.fetch(
             """
             SELECT p.id, p.job_id, j.organization_id, p.area_id, p.status, j.pickup_lat, j.pickup_lng,
                    j.dropoff_lat, j.dropoff_lng, p.fallback_cost_minor, p.placement_reasons::text AS reasons
             FROM parcels p JOIN jobs j ON j.id = p.job_id
             WHERE p.area_id = $1 AND p.status = 'booked'
-              AND j.pickup_until - make_interval(secs => $3) <= $2
+              AND j.pickup_open_until - make_interval(secs => $3) <= $2
             ORDER BY p.id FOR UPDATE OF p SKIP LOCKED
             """,
             area_id,
@@ -242,14 +242,15 @@ class DispatchRepository:
             )
 
     async def fleet_manifest(self, area_id: UUID, start: datetime, end: datetime) -> list[ManifestLine]:
-        """Parcels handed to the fleet whose pickup window opens in [start, end), by pickup time."""
+        """Parcels handed to the fleet whose open pickup window opens in [start, end), with their open windows."""
         rows = await self._conn.fetch(
             """
             SELECT p.id, p.job_id, j.reference, o.name AS organization_name, l.name AS pickup_name,
                    l.street, l.house_number, l.postal_code, l.city, l.country_code, j.pickup_lat, j.pickup_lng,
                    j.dropoff_kind, j.dropoff_street, j.dropoff_house_number, j.dropoff_postal_code, j.dropoff_city,
                    j.dropoff_country_code, k.name AS locker_name, j.dropoff_lat, j.dropoff_lng,
-                   j.pickup_from, j.pickup_until, j.deliver_from, j.deliver_until, p.weight_g, p.volume_cm3,
+                   j.pickup_open_from AS pickup_from, j.pickup_open_until AS pickup_until,
+                   j.deliver_open_from AS deliver_from, j.deliver_open_until AS deliver_until, p.weight_g, p.volume_cm3,
                    p.fallback_cost_minor, a.currency, p.status_changed_at, p.placement_reasons::text AS reasons
             FROM parcels p
             JOIN jobs j ON j.id = p.job_id
@@ -257,8 +258,9 @@ class DispatchRepository:
             JOIN pickup_locations l ON l.id = j.pickup_location_id
             JOIN service_areas a ON a.id = p.area_id
             LEFT JOIN lockers k ON k.id = j.dropoff_locker_id
-            WHERE p.area_id = $1 AND p.status = 'handed_to_fleet' AND j.pickup_from >= $2 AND j.pickup_from < $3
-            ORDER BY j.pickup_from, p.id
+            WHERE p.area_id = $1 AND p.status = 'handed_to_fleet'
+              AND j.pickup_open_from >= $2 AND j.pickup_open_from < $3
+            ORDER BY j.pickup_open_from, p.id
             """,
             area_id,
             start,

@@ -26,6 +26,10 @@ class Seeded:
     courier_ids: dict[str, UUID]
 
 
+# Stores open around the clock: the generator's windows are the windows the engine must see.
+ALWAYS_OPEN = json.dumps([{"weekday": d, "opens": "00:00", "closes": "00:00"} for d in range(1, 8)])
+
+
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -84,7 +88,7 @@ async def seed_instance(
         INSERT INTO pickup_locations (id, organization_id, kind, name, street, house_number, postal_code, city,
             country_code, lat, lng, area_id, opening_hours, created_at)
         SELECT id, $2, 'store', 'Store ' || n, 'Hauptstrasse', n::text, '10115', 'Berlin', 'DE', lat, lng, $3,
-               '{}'::jsonb, $4
+               $7::jsonb, $4
         FROM unnest($1::uuid[], $5::float8[], $6::float8[]) WITH ORDINALITY AS t(id, lat, lng, n)
         """,
         location_ids,
@@ -93,6 +97,7 @@ async def seed_instance(
         now,
         [p["pickup"][0] for p in parcels],
         [p["pickup"][1] for p in parcels],
+        ALWAYS_OPEN,
     )
     await conn.execute(
         """
@@ -100,10 +105,12 @@ async def seed_instance(
             dropoff_kind, dropoff_street, dropoff_house_number, dropoff_postal_code, dropoff_city,
             dropoff_country_code, dropoff_lat, dropoff_lng, pickup_from, pickup_until, deliver_from, deliver_until,
             recipient_name, recipient_phone, safe_place_consent, neighbour_consent, failure_action, price_minor,
-            currency, price_parts, distance_m, created_at, updated_at)
+            currency, price_parts, distance_m, created_at, updated_at, pickup_open_from, pickup_open_until,
+            deliver_open_from, deliver_open_until)
         SELECT id, $2, $3, 'booked', loc, plat, plng, 'address', 'Nebenstrasse', n::text, '10117', 'Berlin', 'DE',
                dlat, dlng, pf, pu, df, du, 'Recipient ' || n, '+4930123456', FALSE, FALSE, 'return_to_pickup',
-               1000, 'EUR', '[{"kind": "base", "amount_minor": 1000, "description": "seeded"}]'::jsonb, 0, $4, $4
+               1000, 'EUR', '[{"kind": "base", "amount_minor": 1000, "description": "seeded"}]'::jsonb, 0, $4, $4,
+               pf, pu, df, du
         FROM unnest($1::uuid[], $5::uuid[], $6::float8[], $7::float8[], $8::float8[], $9::float8[],
                     $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
              WITH ORDINALITY AS t(id, loc, plat, plng, dlat, dlng, pf, pu, df, du, n)

@@ -82,6 +82,10 @@ _JOB_SPEC = (
     ("pickup_until", "timestamptz"),
     ("deliver_from", "timestamptz"),
     ("deliver_until", "timestamptz"),
+    ("pickup_open_from", "timestamptz"),
+    ("pickup_open_until", "timestamptz"),
+    ("deliver_open_from", "timestamptz"),
+    ("deliver_open_until", "timestamptz"),
     ("recipient_name", "text"),
     ("recipient_phone", "text"),
     ("delivery_instructions", "text"),
@@ -163,6 +167,8 @@ def _order_to_json(order: DeliveryOrder) -> str:
         },
         "pickup_window": [order.pickup_window.start_at.isoformat(), order.pickup_window.end_at.isoformat()],
         "delivery_window": [order.delivery_window.start_at.isoformat(), order.delivery_window.end_at.isoformat()],
+        "pickup_window_open": _window_to_json(order.pickup_window_open),
+        "delivery_window_open": _window_to_json(order.delivery_window_open),
         "parcels": [
             {
                 "weight_g": s.weight_g,
@@ -192,6 +198,14 @@ def _order_to_json(order: DeliveryOrder) -> str:
     return json.dumps(data)
 
 
+def _window_to_json(window: Window) -> list[str]:
+    return [window.start_at.isoformat(), window.end_at.isoformat()]
+
+
+def _window_from_json(raw: list[str]) -> Window:
+    return Window(*(datetime.fromisoformat(t) for t in raw))
+
+
 def _uuid_or_none(value: str | None) -> UUID | None:
     return None if value is None else UUID(value)
 
@@ -210,8 +224,11 @@ def _order_from_json(raw: str) -> DeliveryOrder:
             address=Address(d["street"], d["house_number"], d["postal_code"], d["city"], d["country_code"]),
             locker_id=_uuid_or_none(d["locker_id"]),
         ),
-        pickup_window=Window(*(datetime.fromisoformat(t) for t in data["pickup_window"])),
-        delivery_window=Window(*(datetime.fromisoformat(t) for t in data["delivery_window"])),
+        pickup_window=_window_from_json(data["pickup_window"]),
+        delivery_window=_window_from_json(data["delivery_window"]),
+        # Quotes made before open windows were kept were priced for the windows as asked.
+        pickup_window_open=_window_from_json(data.get("pickup_window_open", data["pickup_window"])),
+        delivery_window_open=_window_from_json(data.get("delivery_window_open", data["delivery_window"])),
         parcels=tuple(ParcelSpec(**p) for p in data["parcels"]),
         recipient=Recipient(**r),
         failure_action=FailureAction(data["failure_action"]),
@@ -281,6 +298,8 @@ def _job(row: asyncpg.Record, parcels: tuple[Parcel, ...]) -> Job:
         ),
         pickup_window=Window(row["pickup_from"], row["pickup_until"]),
         delivery_window=Window(row["deliver_from"], row["deliver_until"]),
+        pickup_window_open=Window(row["pickup_open_from"], row["pickup_open_until"]),
+        delivery_window_open=Window(row["deliver_open_from"], row["deliver_open_until"]),
         parcels=tuple(p.spec for p in parcels),
         recipient=Recipient(
             name=row["recipient_name"],
@@ -341,6 +360,10 @@ def _job_values(job: Job) -> tuple[object, ...]:
         o.pickup_window.end_at,
         o.delivery_window.start_at,
         o.delivery_window.end_at,
+        o.pickup_window_open.start_at,
+        o.pickup_window_open.end_at,
+        o.delivery_window_open.start_at,
+        o.delivery_window_open.end_at,
         r.name,
         r.phone,
         r.instructions,
@@ -488,6 +511,16 @@ class JobRepository:
     async def get_job(self, job_id: UUID) -> Job | None:
         found = await self.get_jobs([job_id])
         return found[0] if found else None
+
+    async def get_job_by_reference(self, organization_id: UUID, reference: str) -> Job | None:
+        """References are unique per organisation, so this is one job at most."""
+        row = await self._conn.fetchrow(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE organization_id = $1 AND reference = $2", organization_id, reference
+        )
+        if row is None:
+            return None
+        parcels = await self._parcels_of([row["id"]])
+        return _job(row, parcels.get(row["id"], ()))
 
     async def list_jobs(
         self,

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from uuid import UUID
 
 from marketplace.domain.geo import Point
+from marketplace.domain.hours import hours_from_json
 from marketplace.domain.matching_input import OpenTrip, WaitingParcel
 from marketplace.repositories._base import Conn
 
@@ -56,16 +58,24 @@ class MatchingInputRepository:
     async def waiting_parcels(
         self, area_id: UUID, start: datetime, end: datetime, now: datetime
     ) -> list[WaitingParcel]:
-        """Parcels waiting for a round (status booked: not offered, not assigned) of booked jobs, whose
-        windows overlap [start, end) and can still be met."""
+        """Parcels waiting for a round (status booked: not offered, not assigned) of booked jobs, whose open
+        windows overlap [start, end) and can still be met.
+
+        Each comes with the open windows its job was booked with and the hours its store and locker keep
+        now, so the bridge can hold a courier to times the places are still open.
+        """
         rows = await self._conn.fetch(
             """
             SELECT p.id, p.job_id, j.pickup_lat, j.pickup_lng, j.dropoff_lat, j.dropoff_lng,
-                   j.pickup_from, j.pickup_until, j.deliver_from, j.deliver_until,
-                   p.weight_g, p.volume_cm3, p.declared_value_minor, p.currency
+                   j.pickup_open_from, j.pickup_open_until, j.deliver_open_from, j.deliver_open_until,
+                   p.weight_g, p.volume_cm3, p.declared_value_minor, p.currency,
+                   pl.opening_hours AS store_hours, lk.opening_hours AS locker_hours, a.time_zone
             FROM jobs j JOIN parcels p ON p.job_id = j.id
+            JOIN pickup_locations pl ON pl.id = j.pickup_location_id
+            JOIN service_areas a ON a.id = j.area_id
+            LEFT JOIN lockers lk ON lk.id = j.dropoff_locker_id
             WHERE j.area_id = $1 AND j.status = 'booked' AND p.status = 'booked' AND p.assigned_trip_id IS NULL
-              AND j.deliver_until > $4 AND j.deliver_until > $2 AND j.pickup_from < $3
+              AND j.deliver_open_until > $4 AND j.deliver_open_until > $2 AND j.pickup_open_from < $3
             ORDER BY p.id
             """,
             area_id,
@@ -79,14 +89,17 @@ class MatchingInputRepository:
                 job_id=r["job_id"],
                 pickup=Point(r["pickup_lat"], r["pickup_lng"]),
                 dropoff=Point(r["dropoff_lat"], r["dropoff_lng"]),
-                pickup_from=r["pickup_from"],
-                pickup_until=r["pickup_until"],
-                deliver_from=r["deliver_from"],
-                deliver_until=r["deliver_until"],
+                pickup_from=r["pickup_open_from"],
+                pickup_until=r["pickup_open_until"],
+                deliver_from=r["deliver_open_from"],
+                deliver_until=r["deliver_open_until"],
                 weight_g=r["weight_g"],
                 volume_cm3=r["volume_cm3"],
                 declared_value_minor=r["declared_value_minor"],
                 currency=r["currency"],
+                store_hours=hours_from_json(json.loads(r["store_hours"])),
+                locker_hours=None if r["locker_hours"] is None else hours_from_json(json.loads(r["locker_hours"])),
+                time_zone=r["time_zone"],
             )
             for r in rows
         ]

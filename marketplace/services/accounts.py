@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
+from marketplace.domain import validation
 from marketplace.domain.accounts import (
     SELF_SERVICE_ROLES,
     ApiKey,
@@ -296,6 +297,9 @@ class AccountService:
 
     async def refresh(self, *, refresh_token: str) -> TokenPair:
         """Rotates the refresh token; a second use of one revokes the whole session."""
+        if validation.unstorable(refresh_token):
+            # We never issue one with a NUL or a lone surrogate: it is simply not a token of ours.
+            raise DomainError.single(ErrorCode.INVALID_REFRESH_TOKEN, "refresh token is not valid", "refreshToken")
         token_hash = secret_hash(refresh_token)
         now = self._clock.now()
         async with self._db.uow() as uow:
@@ -360,6 +364,8 @@ class AccountService:
     async def authenticate(self, bearer: str) -> Principal:
         """A bearer is an access token or a retailer API key; raises InvalidTokenError otherwise."""
         now = self._clock.now()
+        if validation.unstorable(bearer):  # a WebSocket's connection parameters are JSON, and may hold anything
+            raise InvalidTokenError(TokenProblem.MALFORMED)
         prefix = api_key_prefix(bearer)
         if prefix is not None:
             async with self._db.read() as repos:

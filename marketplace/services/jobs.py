@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
+from marketplace.domain import validation
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, point_problems
@@ -25,6 +26,7 @@ from marketplace.domain.jobs import (
     booking_problems,
     check_request,
     new_quote,
+    reference_key,
     view_for,
 )
 from marketplace.domain.paging import Page, PageRequest
@@ -83,7 +85,7 @@ async def _lookups(
         if p is not None and not point_problems(p.lat, p.lng, "point"):
             points.add(p)
     areas = await repos.areas.containing(sorted(points, key=lambda p: (p.lat, p.lng)), for_share=for_share)
-    references = [" ".join(r.reference.split()) for r in requests if r.reference is not None and r.reference.strip()]
+    references = [key for key in (reference_key(r.reference) for r in requests) if key is not None]
     taken = await repos.jobs.references_taken(organization_id, references)
     return Lookups(now=now, pickup_locations=locations, lockers=lockers, areas=areas, taken_references=taken)
 
@@ -264,6 +266,33 @@ class JobService:
             job = await repos.jobs.get_job(job_id)
         return None if job is None else view_for(job, principal)
 
+    async def get_job_by_reference(
+        self, principal: Principal, reference: str, *, organization_id: UUID | None = None
+    ) -> JobView | None:
+        """A job by the retailer's own order reference, as stored (whitespace collapsed).
+
+        References are unique only within an organisation: retailers look in their own (naming
+        another one finds nothing), admins must name the organisation. None reads as NOT_FOUND.
+        """
+        if principal.role is Role.ADMIN:
+            if organization_id is None:
+                raise DomainError.single(
+                    ErrorCode.REQUIRED, "references are unique per organisation: name it", "organizationId"
+                )
+            scope = organization_id
+        elif principal.role is Role.RETAILER and principal.organization_id is not None:
+            if organization_id is not None and organization_id != principal.organization_id:
+                return None
+            scope = principal.organization_id
+        else:
+            return None
+        key = reference_key(reference)
+        if key is None:
+            return None
+        async with self._db.read() as repos:
+            job = await repos.jobs.get_job_by_reference(scope, key)
+        return None if job is None else view_for(job, principal)
+
     async def list_jobs(
         self,
         principal: Principal,
@@ -276,6 +305,12 @@ class JobService:
         organization_id: UUID | None = None,
     ) -> Page[JobView]:
         """A retailer's own organisation's jobs; admins all, or one organisation's."""
+        problems: list[FieldError] = []
+        for value, name in ((pickup_from, "pickupFrom"), (pickup_until, "pickupUntil")):
+            if value is not None:
+                validation.instant(value, name, problems)
+        if problems:
+            raise DomainError(problems)
         if principal.role is Role.ADMIN:
             scope = organization_id
         elif principal.role is Role.RETAILER and principal.organization_id is not None:

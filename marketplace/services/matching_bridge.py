@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Executor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -22,9 +23,13 @@ from marketplace.domain.areas import ServiceArea
 from marketplace.domain.couriers import CourierStanding, InsurancePolicy, matching_cover
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, haversine_m
+from marketplace.domain.jobs import Window, open_windows
 from marketplace.domain.matching_input import OpenTrip, WaitingParcel
 from marketplace.domain.rounds import PlacementReason, Plan, PlannedBundle, PlannedStop, Unplaced
 from marketplace.domain.validation import window
+from marketplace.logs import get_logger
+
+log = get_logger("crowdship.matching")
 
 MAX_RANGE = timedelta(days=7)
 
@@ -70,6 +75,7 @@ class MatchingBridge:
             standings = await uow.repos.couriers.standings(sorted({t.courier_id for t in trips}), at)
             forbidden = await uow.repos.offers.forbidden_pairs(area.id)
         tariff = rules.FleetTariff.of(area)
+        open_parcels = [p for p in (_while_open(parcel) for parcel in parcels) if p is not None]
         engine_trips = []
         for trip in trips:
             standing = standings[trip.courier_id]  # every courier asked for is answered, level 0 at least
@@ -77,9 +83,9 @@ class MatchingBridge:
         return matching.Instance(
             now=at,
             rules=engine_rules(area.currency),
-            parcels=tuple(_parcel(p, tariff) for p in parcels),
+            parcels=tuple(_parcel(p, tariff) for p in open_parcels),
             trips=tuple(engine_trips),
-            forbidden=_forbidden(forbidden, {t.id for t in trips}, {p.id for p in parcels}),
+            forbidden=_forbidden(forbidden, {t.id for t in trips}, {p.id for p in open_parcels}),
         )
 
     async def find_area(self, name_or_id: str) -> UUID:
@@ -153,6 +159,34 @@ def _trip(trip: OpenTrip, level: int, cover: InsurancePolicy | None) -> matching
         verification_level=level,
         insurance=insurance,
         co2_g_per_km=float(trip.co2_g_per_km),
+    )
+
+
+def _while_open(parcel: WaitingParcel) -> WaitingParcel | None:
+    """The parcel with windows only when its store and locker are open, by the hours they keep now.
+
+    The job was booked with its open windows; a store or locker whose hours changed since is held to
+    them again (the same longest-part rule, domain/jobs.open_windows, without regard to the instant:
+    a window simply over is the engine's to explain). A parcel whose place is now closed throughout a
+    window cannot be served as booked: it is left out, and logged for operations.
+    """
+    pickup_open, delivery_open = open_windows(
+        Window(parcel.pickup_from, parcel.pickup_until),
+        Window(parcel.deliver_from, parcel.deliver_until),
+        store_hours=parcel.store_hours,
+        locker_hours=parcel.locker_hours,
+        time_zone=parcel.time_zone,
+        now=None,
+    )
+    if pickup_open is None or delivery_open is None:
+        log.warning("parcel_place_closed", parcel_id=str(parcel.id), job_id=str(parcel.job_id))
+        return None
+    return replace(
+        parcel,
+        pickup_from=pickup_open.start_at,
+        pickup_until=pickup_open.end_at,
+        deliver_from=delivery_open.start_at,
+        deliver_until=delivery_open.end_at,
     )
 
 

@@ -28,8 +28,11 @@ class Passwords:
             )
 
     def _verify(self, password_hash: str, password: str, real: bool) -> bool:
+        # Sign-up refuses lone surrogates, so a password holding one matches nothing; encoded with
+        # surrogatepass it is still hashed, so it costs what any wrong password costs.
+        secret = password.encode("utf-8", "surrogatepass")
         try:
-            ok = self._hasher.verify(password_hash, password)
+            ok = self._hasher.verify(password_hash, secret)
         except (VerificationError, InvalidHashError):
             return False
         return ok and real

@@ -44,7 +44,8 @@ def _courier(principal: Principal) -> UUID:
 
 
 def _instant(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat() if value.tzinfo is not None else value.isoformat()
+    """In UTC for the idempotency fingerprint; an instant the rules refuse (naive, year 1) is kept as sent."""
+    return value.astimezone(UTC).isoformat() if validation.instant(value, "", []) else value.isoformat()
 
 
 def _waypoint_request(w: Waypoint) -> dict[str, Any]:
@@ -254,7 +255,7 @@ class TripService:
         problems: list[FieldError] = []
         for value, field in ((depart_from, "departFrom"), (depart_until, "departUntil")):
             if value is not None:
-                validation.aware(value, field, problems)
+                validation.instant(value, field, problems)
         if not problems and depart_from is not None and depart_until is not None and depart_until <= depart_from:
             problems.append(FieldError(ErrorCode.WINDOW_ORDER, "must be after departFrom", "departUntil"))
         if problems:

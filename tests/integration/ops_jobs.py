@@ -25,6 +25,7 @@ JOB_FIELDS = """
 id reference status areaId pickupLocationId pickupPoint { lat lng }
 dropoff { kind lockerId point { lat lng } address { street houseNumber postalCode city countryCode } }
 pickupWindow { start end } deliveryWindow { start end }
+pickupWindowOpen { start end } deliveryWindowOpen { start end }
 parcels {
   id weightG lengthMm widthMm heightMm volumeCm3 declaredValue { amountMinor currency } fragile idCheck adultsOnly
 }
@@ -34,7 +35,7 @@ recipient { name phone instructions safePlace safePlaceConsent neighbourConsent 
 """
 QUOTE_FIELDS = """
 id price { amountMinor currency } parts { kind amount { amountMinor currency } description }
-distanceM createdAt expiresAt areaId jobId
+distanceM createdAt expiresAt areaId jobId pickupWindowOpen { start end } deliveryWindowOpen { start end }
 """
 REQUEST_QUOTE = f"""
 mutation($input: RequestQuoteInput!) {{ requestQuote(input: $input) {{ quote {{ {QUOTE_FIELDS} }} {ERRORS} }} }}
@@ -46,6 +47,11 @@ BOOK_JOBS = f"""
 mutation($input: BookJobsInput!) {{ bookJobs(input: $input) {{ jobs {{ id reference }} {ERRORS} }} }}
 """
 QUOTE = f"query($id: ID!) {{ quote(id: $id) {{ {QUOTE_FIELDS} }} }}"
+JOB_BY_REFERENCE = f"""
+query($reference: String!, $organizationId: ID) {{
+  jobByReference(reference: $reference, organizationId: $organizationId) {{ {JOB_FIELDS} }}
+}}
+"""
 JOB = f"query($id: ID!) {{ job(id: $id) {{ {JOB_FIELDS} }} }}"
 JOBS = """
 query($first: Int, $after: String, $status: JobStatus, $pickupFrom: DateTime, $pickupUntil: DateTime,
@@ -131,6 +137,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "Query.quote": (QUOTE, {"id": "UXVvdGU6bm9uZQ=="}),
     "Query.job": (JOB, {"id": "Sm9iOm5vbmU="}),
     "Query.jobs": (JOBS, {"first": 1}),
+    "Query.jobByReference": (JOB_BY_REFERENCE, {"reference": "ORDER-1"}),
 }
 
 

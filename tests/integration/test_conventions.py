@@ -139,3 +139,52 @@ async def test_connections_without_first_are_costed_as_a_default_page(database_u
     async with running_app(settings, clock) as (_, gql):
         body = await gql("query { users { edges { node { id email organization { name } } } } }")
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+
+
+DEEP = 1_000
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"this is not json", "application/json"),
+        (b'{"query": "{ me { role } }", "variables": "x"}', "application/json"),
+        (b'{"variables": {}}', "application/json"),
+        (b'{"query": 42}', "application/json"),
+        (b'"just a string"', "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"query": "{ me { role } }"}', "text/plain"),
+        (b'{"query": "{ me { role } }", "variables": ' + b"[" * DEEP + b"]" * DEEP + b"}", "application/json"),
+        (b"[" * DEEP + b"]" * DEEP, "application/json"),
+        (b'{"a": ' * DEEP + b"1" + b"}" * DEEP, "application/json"),
+    ],
+    ids=[
+        "not-json",
+        "variables-not-an-object",
+        "no-query",
+        "query-not-a-string",
+        "not-an-object",
+        "a-batch",
+        "not-json-content-type",
+        "variables-nested-1000-deep",
+        "array-nested-1000-deep",
+        "object-nested-1000-deep",
+    ],
+)
+async def test_a_malformed_request_is_a_graphql_shaped_bad_user_input_over_http_400(
+    gql: GraphQL, log_stream: io.StringIO, body: bytes, content_type: str
+) -> None:
+    response = await gql.client.post("/graphql", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    errors = response.json()["errors"]
+    assert len(errors) == 1
+    assert errors[0]["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert errors[0]["message"]
+    assert "Traceback" not in log_stream.getvalue()
+
+
+async def test_a_malformed_get_request_is_bad_user_input_too(gql: GraphQL) -> None:
+    response = await gql.client.get("/graphql", params={"query": "{ me { role } }", "variables": "x"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

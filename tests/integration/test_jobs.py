@@ -21,6 +21,7 @@ from tests.factories import make_area, make_locker, uuid_of
 from tests.helpers import GraphQL, admin_token, wait_until_blocked_on_a_lock
 from tests.integration.ops_jobs import (
     JOB,
+    JOB_BY_REFERENCE,
     JOBS,
     Shop,
     book_quote,
@@ -306,3 +307,52 @@ async def test_a_locker_switched_off_while_a_quote_to_it_is_being_booked_stops_t
         await booking
     assert [(e.code, e.field) for e in refused.value.errors] == [(ErrorCode.LOCKER_UNAVAILABLE, "quoteId")]
     assert await count(db, "jobs") == 0
+
+
+async def test_a_job_is_found_by_its_own_organisations_reference_only(
+    gql: GraphQL, services: Services, shop: Shop, area: ServiceArea
+) -> None:
+    booked = await book_quote(gql, shop.token, await quoted(gql, shop, reference="  ORDER   7 "))
+    job = booked["job"]
+    assert job["reference"] == "ORDER 7"
+    key = (await gql('mutation { createApiKey(input: {name: "erp"}) { secret } }', token=shop.token))["data"]
+    for token in (shop.token, key["createApiKey"]["secret"]):
+        for given in ("ORDER 7", " ORDER  7"):  # looked up as stored: whitespace collapsed
+            found = await gql(JOB_BY_REFERENCE, {"reference": given}, token=token)
+            assert found["data"]["jobByReference"] == job
+    own = str(global_id("Organization", shop.organization_id))
+    assert (await gql(JOB_BY_REFERENCE, {"reference": "ORDER 7", "organizationId": own}, token=shop.token))["data"][
+        "jobByReference"
+    ] == job
+
+    # Another organisation's reference, a reference nobody booked, and naming another organisation:
+    # all read exactly like a missing job.
+    other = await open_shop(gql, services, area, "other@example.com", "Other shop")
+    other_job = await book_quote(gql, other.token, await quoted(gql, other, reference="ORDER 8"))
+    assert other_job["errors"] == []
+    theirs = str(global_id("Organization", other.organization_id))
+    for variables, token in (
+        ({"reference": "ORDER 7"}, other.token),
+        ({"reference": "ORDER 8"}, shop.token),
+        ({"reference": "ORDER 9"}, shop.token),
+        ({"reference": "ORDER 8", "organizationId": theirs}, shop.token),
+        ({"reference": "ORDER\x00 7"}, shop.token),
+    ):
+        body = await gql(JOB_BY_REFERENCE, variables, token=token)
+        assert body["data"]["jobByReference"] is None
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["NOT_FOUND"]
+
+
+async def test_admins_find_a_job_by_reference_only_within_the_organisation_they_name(
+    gql: GraphQL, services: Services, shop: Shop
+) -> None:
+    booked = await book_quote(gql, shop.token, await quoted(gql, shop, reference="ORDER-7"))
+    admin = await admin_token(gql, services)
+    own = str(global_id("Organization", shop.organization_id))
+    found = await gql(JOB_BY_REFERENCE, {"reference": "ORDER-7", "organizationId": own}, token=admin)
+    assert found["data"]["jobByReference"]["id"] == booked["job"]["id"]
+    unnamed = await gql(JOB_BY_REFERENCE, {"reference": "ORDER-7"}, token=admin)
+    assert unnamed["data"]["jobByReference"] is None
+    assert [(e["extensions"]["code"], e["extensions"]["field"]) for e in unnamed["errors"]] == [
+        ("BAD_USER_INPUT", "organizationId")
+    ]

@@ -356,3 +356,18 @@ async def test_export_instance_names_an_unknown_area_and_exits_2(database_url: s
     result = await crowdship("export-instance", "--area", "Atlantis", env={"DATABASE_URL": database_url})
     assert result.returncode == 2
     assert "no service area named 'Atlantis'" in result.stderr
+
+
+async def test_export_instance_finds_the_area_by_name_uuid_or_graphql_id(services: Services, database_url: str) -> None:
+    area = await make_area(services)
+    for given in ("amsterdam", str(area.id), gid("ServiceArea", area.id)):
+        result = await crowdship(
+            "export-instance", "--area", given, "--from", iso(T0), "--now", iso(T0), env={"DATABASE_URL": database_url}
+        )
+        assert result.returncode == 0, (given, result.stderr)
+        assert "exported 0 parcels and 0 trips" in result.stderr
+        assert json.loads(result.stdout)["trips"] == []
+    # Another type's ID names no area.
+    result = await crowdship("export-instance", "--area", gid("Locker", area.id), env={"DATABASE_URL": database_url})
+    assert result.returncode == 2
+    assert "no service area named" in result.stderr

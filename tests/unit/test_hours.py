@@ -187,3 +187,62 @@ def test_the_repeated_hour_of_the_fall_back_is_told_apart() -> None:
     assert not early.open_during(second, second + timedelta(minutes=5), AMS)
     first = datetime(2026, 10, 25, 2, 30, tzinfo=AMS_ZONE)
     assert early.open_during(first, first + timedelta(minutes=5), AMS)
+
+
+# --- the open part of a window -------------------------------------------------------------------
+
+EVERY_DAY_8_TO_20 = hours(*((d, "08:00", "20:00") for d in range(1, 8)))
+
+
+def test_a_pickup_window_running_past_closing_is_clipped_to_closing_time() -> None:
+    """The issue's example: open 08:00-20:00, a window of 19:00-23:00 local is open 19:00-20:00 only."""
+    start, end = utc(2026, 11, 24, 18, 0), utc(2026, 11, 24, 22, 0)  # 19:00-23:00 in Amsterdam
+    assert EVERY_DAY_8_TO_20.open_periods(start, end, AMS) == [(start, utc(2026, 11, 24, 19, 0))]
+    assert EVERY_DAY_8_TO_20.open_part(start, end, AMS) == (start, utc(2026, 11, 24, 19, 0))
+
+
+def test_a_window_the_hours_split_gets_its_longest_open_part() -> None:
+    split = hours((2, "08:00", "12:00"), (2, "13:00", "20:00"))
+    # 10:00-19:00 local: open 10-12 (2 h) and 13-19 (6 h); the longer part wins.
+    part = split.open_part(utc(2026, 11, 24, 9, 0), utc(2026, 11, 24, 18, 0), AMS)
+    assert part == (utc(2026, 11, 24, 12, 0), utc(2026, 11, 24, 18, 0))
+    # Parts of equal length: the earlier one.
+    even = hours((2, "08:00", "10:00"), (2, "12:00", "14:00"))
+    assert even.open_part(utc(2026, 11, 24, 7, 0), utc(2026, 11, 24, 13, 0), AMS) == (
+        utc(2026, 11, 24, 7, 0),
+        utc(2026, 11, 24, 9, 0),
+    )
+
+
+def test_the_longest_part_counts_only_the_time_left_after_now() -> None:
+    two_days = (utc(2026, 11, 24, 6, 0), utc(2026, 11, 25, 22, 0))  # Tuesday 07:00 to Wednesday 23:00 local
+    tuesday = (utc(2026, 11, 24, 7, 0), utc(2026, 11, 24, 19, 0))
+    wednesday = (utc(2026, 11, 25, 7, 0), utc(2026, 11, 25, 19, 0))
+    assert EVERY_DAY_8_TO_20.open_part(*two_days, AMS) == tuesday
+    # At Tuesday 19:00 local one hour of Tuesday is left: Wednesday has more.
+    assert EVERY_DAY_8_TO_20.open_part(*two_days, AMS, now=utc(2026, 11, 24, 18, 0)) == wednesday
+    # A delivery part must end after the pickup can start.
+    assert EVERY_DAY_8_TO_20.open_part(*two_days, AMS, ends_after=wednesday[0]) == wednesday
+
+
+def test_no_open_part_is_left_when_the_place_is_closed_throughout_or_it_is_over() -> None:
+    evening = (utc(2026, 11, 24, 19, 0), utc(2026, 11, 24, 22, 0))  # 20:00-23:00 local
+    assert EVERY_DAY_8_TO_20.open_periods(*evening, AMS) == []
+    assert EVERY_DAY_8_TO_20.open_part(*evening, AMS) is None
+    late = (utc(2026, 11, 24, 18, 0), utc(2026, 11, 24, 22, 0))  # open 19:00-20:00 local only
+    assert EVERY_DAY_8_TO_20.open_part(*late, AMS, now=utc(2026, 11, 24, 19, 0)) is None
+
+
+def test_hours_that_meet_at_midnight_are_one_open_stretch() -> None:
+    night = hours((2, "18:00", "00:00"), (3, "00:00", "02:00"))
+    window = (utc(2026, 11, 24, 16, 0), utc(2026, 11, 25, 3, 0))
+    assert night.open_periods(*window, AMS) == [(utc(2026, 11, 24, 17, 0), utc(2026, 11, 25, 1, 0))]
+    assert ALWAYS_OPEN.open_part(*window, AMS) == window
+
+
+def test_open_parts_follow_the_wall_clock_across_the_spring_forward() -> None:
+    # 2026-03-29 (a Sunday) the clocks go from 02:00 to 03:00: 08:00-20:00 local is 06:00-18:00 UTC.
+    assert EVERY_DAY_8_TO_20.open_part(utc(2026, 3, 29, 0, 0), utc(2026, 3, 29, 23, 0), AMS) == (
+        utc(2026, 3, 29, 6, 0),
+        utc(2026, 3, 29, 18, 0),
+    )

@@ -353,3 +353,35 @@ def test_a_compartment_list_longer_than_the_sizes_is_refused_at_once() -> None:
     problems: list[FieldError] = []
     parse_compartments([(CompartmentSize.S, 1)] * 100_000, "compartments", problems)
     assert [(p.code, p.field) for p in problems] == [(ErrorCode.INVALID_COMPARTMENTS, "compartments")]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "0001-01-01T00:00:00+14:00",  # year 0 in UTC: converting it alone overflows
+        "9999-12-31T23:59:59-14:00",  # year 10000 in UTC
+        "1969-12-31T23:59:59+00:00",
+        "1970-01-01T13:59:59+14:00",  # still 1969 in UTC
+        "2200-01-01T00:00:00+00:00",
+    ],
+)
+def test_an_instant_outside_1970_to_2200_is_out_of_range_without_overflowing(raw: str) -> None:
+    problems: list[FieldError] = []
+    assert not validation.instant(datetime.fromisoformat(raw), "at", problems)
+    assert [(p.code, p.field) for p in problems] == [(ErrorCode.OUT_OF_RANGE, "at")]
+
+
+@pytest.mark.parametrize("raw", ["1970-01-01T00:00:00+00:00", "2199-12-31T09:59:59-14:00", "2026-11-24T09:00:00+01:00"])
+def test_an_instant_within_the_range_passes(raw: str) -> None:
+    problems: list[FieldError] = []
+    assert validation.instant(datetime.fromisoformat(raw), "at", problems)
+    assert problems == []
+
+
+def test_a_window_reports_an_out_of_range_end_and_a_naive_start_together() -> None:
+    problems: list[FieldError] = []
+    validation.window(datetime(2026, 1, 1), datetime.fromisoformat("9999-12-31T23:59:59-14:00"), "w", problems)
+    assert sorted((p.code, p.field) for p in problems) == [
+        (ErrorCode.INVALID, "w.start"),
+        (ErrorCode.OUT_OF_RANGE, "w.end"),
+    ]
