@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 run: install
-	$(BIN)/crowdship serve --migrate
+	$(BIN)/crowdship serve --migrate --with-worker
 
 lint: install
 	$(BIN)/ruff check .
@@ -37,11 +37,13 @@ pytest: kernels
 
 test: lint typecheck pytest
 
-# Matching (greedy vs MILP), then booking (N single bookings vs one bookJobs call); each compares with its
-# baseline in the same run. bench-api alone needs no kernels: BENCH_API_ARGS="--rows 100 --json" to vary it.
+# Matching (greedy vs MILP), then booking (N single bookings vs one bookJobs call), then a matching round
+# (database to written offers vs the engine alone on the same instance); each compares with its baseline in the
+# same run. bench-api alone needs no kernels: BENCH_API_ARGS="--rows 100 --json" to vary it.
 bench: kernels
 	$(BIN)/python -m matching bench
 	$(BIN)/python -m marketplace.bench_booking $(BENCH_API_ARGS)
+	$(BIN)/python -m marketplace.bench_round $(BENCH_ROUND_ARGS)
 
 bench-api: install
 	$(BIN)/python -m marketplace.bench_booking $(BENCH_API_ARGS)

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import getpass
 import json
+import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +27,10 @@ def database_url(settings: Settings) -> Iterator[str]:
 
     print(f"crowdship: using the embedded PostgreSQL in {settings.embedded_data_dir}", file=sys.stderr)
     server = start_embedded(settings.embedded_data_dir)
-    yield embedded_dsn(server)
+    # Leaving the block (however: return, exception, SystemExit from SIGTERM) lets go of the server,
+    # which stops it when no other process holds it; atexit alone misses a process ended by a signal.
+    with server:
+        yield embedded_dsn(server)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -35,20 +40,143 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from marketplace.db import migrations
 
     configure(settings)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: as SystemExit rather than
+    # the default (instant death), it unwinds through the worker's and the embedded database's cleanup.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if args.with_worker:
+        _stop_with_parent()
     with database_url(settings) as dsn:
         if args.migrate:
             migrations.upgrade(dsn)
         app = create_app(settings, database_url=dsn)
-        uvicorn.run(
-            app,
-            host=args.host or settings.host,
-            port=args.port or settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=10,
-        )
+        worker = _start_worker(dsn) if args.with_worker else None
+        try:
+            uvicorn.run(
+                app,
+                host=args.host or settings.host,
+                port=args.port or settings.port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=10,
+            )
+        finally:
+            if worker is not None:
+                _stop_child(worker)
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_with_parent() -> None:
+    """SIGTERM this process when its parent dies (Linux): `make run` killed must not orphan the database.
+
+    make does not pass a SIGTERM on to its recipe, so without this the service (and the embedded
+    PostgreSQL it holds) would outlive a killed `make run`.
+    """
+    import contextlib
+    import ctypes
+    import os
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before we asked
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _start_worker(dsn: str) -> subprocess.Popen[bytes]:
+    """One worker as a child process (its own CPU for solves), on the same database; it dies with us."""
+    import os
+
+    env = {**os.environ, "DATABASE_URL": dsn}
+    return subprocess.Popen(
+        [sys.executable, "-m", "marketplace.cli", "worker"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_stop_with_parent,
+    )
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.app.core import configure
+
+    configure(settings)
+    if args.worker_command == "failed":
+        return _failed_jobs(settings, args)
+    if args.worker_command == "requeue":
+        return _requeue_jobs(settings, args)
+    with database_url(settings) as dsn:
+        asyncio.run(_run_worker(settings, dsn, args))
+    return 0
+
+
+async def _run_worker(settings: Settings, dsn: str, args: argparse.Namespace) -> None:
+    from marketplace.clock import SystemClock
+    from marketplace.db.pool import create_pool
+    from marketplace.services.container import build_services
+    from marketplace.worker import run_worker
+
+    pool = await create_pool(dsn, min_size=1, max_size=settings.database_pool_max_size)
+    try:
+        services = build_services(settings, pool, SystemClock())
+        await run_worker(
+            services, dsn, processes=args.processes, heartbeat_timeout=timedelta(seconds=args.heartbeat_timeout_s)
+        )
+    finally:
+        await pool.close()
+
+
+def _failed_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.clock import SystemClock
+    from marketplace.db.pool import create_pool
+    from marketplace.services.container import build_services
+
+    async def listing(dsn: str) -> int:
+        pool = await create_pool(dsn, min_size=1, max_size=1)
+        try:
+            jobs = await build_services(settings, pool, SystemClock()).operations.failed_jobs(args.limit)
+        finally:
+            await pool.close()
+        for job in jobs:
+            print(
+                f"{job.id}\t{job.entrypoint}\tattempts={job.attempts}\tfailed_at={job.updated.isoformat()}\t"
+                f"payload={json.dumps(job.payload)}\t{job.error or ''}"
+            )
+        print(f"crowdship: {len(jobs)} failed jobs held", file=sys.stderr)
+        return 0
+
+    with database_url(settings) as dsn:
+        return asyncio.run(listing(dsn))
+
+
+def _requeue_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.clock import SystemClock
+    from marketplace.db.pool import create_pool
+    from marketplace.services.container import build_services
+
+    async def requeue(dsn: str) -> int:
+        pool = await create_pool(dsn, min_size=1, max_size=1)
+        try:
+            await build_services(settings, pool, SystemClock()).operations.requeue_jobs(args.ids)
+        finally:
+            await pool.close()
+        print(f"crowdship: requeued {len(args.ids)} jobs", file=sys.stderr)
+        return 0
+
+    with database_url(settings) as dsn:
+        return asyncio.run(requeue(dsn))
 
 
 def _db(settings: Settings, args: argparse.Namespace) -> int:
@@ -222,7 +350,36 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default: HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default: PORT or 8000)")
     serve.add_argument("--migrate", action="store_true", help="apply pending migrations before serving")
+    serve.add_argument(
+        "--with-worker",
+        action="store_true",
+        help="also run one background worker (a child process on the same database), stopped with the service",
+    )
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run the background worker (rounds, offer expiry, fleet hand-off, housekeeping)",
+        description="Run the background worker: matching rounds, offer expiry, the fleet hand-off, the "
+        "maintenance purge and commute scheduling, from the job queue in PostgreSQL. Run any number of them.",
+    )
+    worker.add_argument("--processes", type=int, default=1, help="solver processes (default: 1)")
+    worker.add_argument(
+        "--heartbeat-timeout-s",
+        type=float,
+        default=30.0,
+        help="seconds without a heartbeat after which another worker takes a job over (default: 30)",
+    )
+    worker_commands = worker.add_subparsers(dest="worker_command")
+    failed = worker_commands.add_parser(
+        "failed", help="list jobs that failed every retry", description="List held (failed) jobs, newest first."
+    )
+    failed.add_argument("--limit", type=int, default=100)
+    requeue = worker_commands.add_parser(
+        "requeue", help="queue failed jobs again", description="Queue held (failed) jobs again by id."
+    )
+    requeue.add_argument("ids", type=int, nargs="+")
+    worker.set_defaults(run=_worker)
 
     db = commands.add_parser("db", help="database migrations", description="Apply or inspect migrations.")
     db_commands = db.add_subparsers(dest="db_command", required=True)

@@ -14,6 +14,7 @@ from marketplace.logs import get_logger
 from schema.accounts import AccountMutation, AccountQuery
 from schema.context import GraphQLContext
 from schema.couriers import CourierMutation, CourierQuery
+from schema.dispatch import DispatchMutation, DispatchQuery
 from schema.jobs import JobMutation, JobQuery
 from schema.limits import QueryLimits
 from schema.loaders import Loaders
@@ -30,12 +31,14 @@ BAD_INPUT = "BAD_USER_INPUT"
 
 
 @strawberry.type
-class Query(AccountQuery, PlacesQuery, VehicleQuery, CourierQuery, TripQuery, JobQuery):
+class Query(AccountQuery, PlacesQuery, VehicleQuery, CourierQuery, TripQuery, JobQuery, DispatchQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountMutation, PlacesMutation, VehicleMutation, CourierMutation, TripMutation, JobMutation):
+class Mutation(
+    AccountMutation, PlacesMutation, VehicleMutation, CourierMutation, TripMutation, JobMutation, DispatchMutation
+):
     pass
 
 

@@ -26,6 +26,7 @@ from schema.common import (
     page_or_error,
 )
 from schema.context import Info
+from schema.dispatch import Placement, load_placement
 from schema.errors import UserError, user_errors
 from schema.places import Locker, PickupLocation, ServiceArea, load_locker, load_pickup_location, load_service_area
 from schema.types import Connection, decode_id, global_id
@@ -245,12 +246,19 @@ class Parcel:
     fragile: bool
     id_check: bool
     adults_only: bool
+    parcel_id: strawberry.Private[UUID]
+
+    @strawberry.field
+    async def placement(self, info: Info) -> Placement | None:
+        """Where its dispatch stands (retailers and operations; null for couriers)."""
+        return await load_placement(info, self.parcel_id)
 
     @classmethod
     def from_domain(cls, parcel: domain.Parcel) -> Parcel:
         s = parcel.spec
         return cls(
             id=global_id("Parcel", parcel.id),
+            parcel_id=parcel.id,
             weight_g=s.weight_g,
             length_mm=s.length_mm,
             width_mm=s.width_mm,

@@ -20,6 +20,7 @@ from strawberry.dataloader import DataLoader
 from marketplace.domain.accounts import Organization, User
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.places import Locker, PickupLocation
+from marketplace.domain.rounds import Placement
 from marketplace.domain.trips import Commute
 from marketplace.domain.vehicles import Vehicle
 from marketplace.services.container import Services
@@ -50,6 +51,7 @@ class Loaders:
     pickup_locations: DataLoader[Owned, PickupLocation | None]
     vehicles: DataLoader[Owned, Vehicle | None]
     commutes: DataLoader[Owned, Commute | None]
+    placements: DataLoader[UUID, Placement | None]
 
     @classmethod
     def create(cls, services: Services) -> Loaders:
@@ -61,4 +63,5 @@ class Loaders:
             pickup_locations=DataLoader(load_fn=_by_key(services.places.pickup_locations_of_organizations)),
             vehicles=DataLoader(load_fn=_by_key(services.vehicles.vehicles_of_couriers)),
             commutes=DataLoader(load_fn=_by_key(services.trips.commutes_of_couriers)),
+            placements=DataLoader(load_fn=_by_key(services.rounds.placements)),
         )

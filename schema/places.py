@@ -82,6 +82,12 @@ class ServiceArea:
     active: bool
     created_at: datetime
     updated_at: datetime
+    round_interval_s: int = strawberry.field(description="Seconds between scheduled matching rounds.")
+    round_time_limit_s: int = strawberry.field(description="The solver's time limit per round, in seconds.")
+    offer_ttl_s: int = strawberry.field(description="Seconds a courier has to accept an offer.")
+    fleet_cutoff_s: int = strawberry.field(
+        description="Seconds before a parcel's pickup window closes at which an unplaced parcel goes to the fleet."
+    )
     fleet: strawberry.Private[tuple[int, int]]
 
     @strawberry.field
@@ -104,6 +110,10 @@ class ServiceArea:
             active=area.active,
             created_at=area.created_at,
             updated_at=area.updated_at,
+            round_interval_s=area.dispatch.round_interval_s,
+            round_time_limit_s=area.dispatch.round_time_limit_s,
+            offer_ttl_s=area.dispatch.offer_ttl_s,
+            fleet_cutoff_s=area.dispatch.fleet_cutoff_s,
             fleet=(area.fleet_base_minor, area.fleet_per_km_minor),
         )
 
@@ -131,6 +141,10 @@ class CreateServiceAreaInput:
     fleet_per_km_minor: int = strawberry.field(description="Fleet price per km, minor units, >= 0.")
     active: bool = True
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
+    round_interval_s: int | None = strawberry.field(default=None, description="30 to 86400; default 300.")
+    round_time_limit_s: int | None = strawberry.field(default=None, description="5 to 600; default 20.")
+    offer_ttl_s: int | None = strawberry.field(default=None, description="30 to 3600; default 180.")
+    fleet_cutoff_s: int | None = strawberry.field(default=None, description="0 to 86400; default 1800.")
 
     def to_domain(self) -> area_domain.NewServiceArea:
         return area_domain.NewServiceArea(
@@ -142,7 +156,20 @@ class CreateServiceAreaInput:
             fleet_base_minor=self.fleet_base_minor,
             fleet_per_km_minor=self.fleet_per_km_minor,
             active=self.active,
+            round_interval_s=self.round_interval_s,
+            round_time_limit_s=self.round_time_limit_s,
+            offer_ttl_s=self.offer_ttl_s,
+            fleet_cutoff_s=self.fleet_cutoff_s,
         )
+
+
+def _dispatch(value: CreateServiceAreaInput | UpdateServiceAreaInput) -> dict[str, int | None]:
+    return {
+        "round_interval_s": value.round_interval_s,
+        "round_time_limit_s": value.round_time_limit_s,
+        "offer_ttl_s": value.offer_ttl_s,
+        "fleet_cutoff_s": value.fleet_cutoff_s,
+    }
 
 
 @strawberry.input(description="Only the fields given change.")
@@ -156,6 +183,10 @@ class UpdateServiceAreaInput:
     fleet_base_minor: int | None = None
     fleet_per_km_minor: int | None = None
     active: bool | None = None
+    round_interval_s: int | None = strawberry.field(default=None, description="30 to 86400.")
+    round_time_limit_s: int | None = strawberry.field(default=None, description="5 to 600.")
+    offer_ttl_s: int | None = strawberry.field(default=None, description="30 to 3600.")
+    fleet_cutoff_s: int | None = strawberry.field(default=None, description="0 to 86400.")
 
 
 @strawberry.type
@@ -541,6 +572,7 @@ class PlacesMutation:
                 fleet_base_minor=input.fleet_base_minor,
                 fleet_per_km_minor=input.fleet_per_km_minor,
                 active=input.active,
+                dispatch=_dispatch(input),
             )
         except DomainError as exc:
             return ServiceAreaPayload(errors=user_errors(exc))

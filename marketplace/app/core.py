@@ -23,6 +23,7 @@ from strawberry.litestar import make_graphql_controller
 from strawberry.litestar.controller import GraphQLController
 
 from marketplace.app.client import client_address
+from marketplace.app.fleet_csv import fleet_manifest_csv
 from marketplace.clock import Clock, SystemClock
 from marketplace.db import migrations
 from marketplace.db.pool import StatementCounter, create_pool, current_statements
@@ -210,7 +211,7 @@ def create_app(
         graphql_ide=not production,
     )
     return Litestar(
-        route_handlers=[health, ready, graphql],
+        route_handlers=[health, ready, graphql, fleet_manifest_csv],
         lifespan=[lifespan],
         middleware=[request_id_middleware],
         logging_config=None,

@@ -8,7 +8,45 @@ from datetime import datetime
 from uuid import UUID
 
 from marketplace.domain.accounts import Role
+from marketplace.domain.errors import ErrorCode, FieldError
 from marketplace.domain.geo import Point, Polygon
+
+
+@dataclass(frozen=True, slots=True)
+class AreaDispatch:
+    """How an area dispatches (seconds): rounds every `round_interval_s`, each solving for at most
+    `round_time_limit_s`; offers open for `offer_ttl_s`; parcels unplaced `fleet_cutoff_s` before their
+    pickup window closes go to the fleet."""
+
+    round_interval_s: int = 300
+    round_time_limit_s: int = 20
+    offer_ttl_s: int = 180
+    fleet_cutoff_s: int = 1800
+
+
+# Inclusive bounds, as the database checks them; the GraphQL field names are the error paths.
+DISPATCH_BOUNDS: dict[str, tuple[str, int, int]] = {
+    "round_interval_s": ("roundIntervalS", 30, 86_400),
+    "round_time_limit_s": ("roundTimeLimitS", 5, 600),
+    "offer_ttl_s": ("offerTtlS", 30, 3_600),
+    "fleet_cutoff_s": ("fleetCutoffS", 0, 86_400),
+}
+
+
+def dispatch_settings(
+    current: AreaDispatch, changes: dict[str, int | None], problems: list[FieldError]
+) -> AreaDispatch:
+    """`current` with the given changes, each checked against its bounds (problems appended)."""
+    values = {name: getattr(current, name) for name in DISPATCH_BOUNDS}
+    for name, value in changes.items():
+        if value is None:
+            continue
+        field, low, high = DISPATCH_BOUNDS[name]
+        if not low <= value <= high:
+            problems.append(FieldError(ErrorCode.OUT_OF_RANGE, f"must be between {low} and {high} seconds", field))
+        else:
+            values[name] = value
+    return AreaDispatch(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +64,7 @@ class ServiceArea:
     fleet_per_km_minor: int
     created_at: datetime
     updated_at: datetime
+    dispatch: AreaDispatch = AreaDispatch()
 
     def contains(self, p: Point) -> bool:
         return self.polygon.bbox.contains(p) and self.polygon.contains(p)
@@ -43,6 +82,14 @@ class NewServiceArea:
     fleet_base_minor: int
     fleet_per_km_minor: int
     active: bool = True
+    round_interval_s: int | None = None
+    round_time_limit_s: int | None = None
+    offer_ttl_s: int | None = None
+    fleet_cutoff_s: int | None = None
+
+    def dispatch_changes(self) -> dict[str, int | None]:
+        """The dispatch settings given (None keeps the default)."""
+        return {name: getattr(self, name) for name in DISPATCH_BOUNDS}
 
 
 def locate(areas: Iterable[ServiceArea], p: Point) -> ServiceArea | None:

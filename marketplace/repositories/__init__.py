@@ -6,7 +6,9 @@ from marketplace.repositories._base import Conn
 from marketplace.repositories.api_keys import ApiKeyRepository
 from marketplace.repositories.areas import ServiceAreaRepository
 from marketplace.repositories.couriers import CourierRepository
+from marketplace.repositories.dispatch import DispatchRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
+from marketplace.repositories.job_queue import JobQueueRepository
 from marketplace.repositories.jobs import JobRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
@@ -14,6 +16,7 @@ from marketplace.repositories.offers import OfferRepository
 from marketplace.repositories.parcel_events import ParcelEventRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
+from marketplace.repositories.rounds import RoundRepository
 from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
@@ -52,3 +55,6 @@ class Repositories:
         # Dispatch and delivery
         self.parcel_events = ParcelEventRepository(conn)
         self.offers = OfferRepository(conn)
+        self.rounds = RoundRepository(conn)
+        self.dispatch = DispatchRepository(conn)
+        self.job_queue = JobQueueRepository(conn)

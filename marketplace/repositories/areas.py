@@ -6,14 +6,14 @@ from uuid import UUID
 
 import asyncpg
 
-from marketplace.domain.areas import ServiceArea
+from marketplace.domain.areas import AreaDispatch, ServiceArea
 from marketplace.domain.geo import Point, Polygon
 from marketplace.domain.paging import Page, PageRequest
 from marketplace.repositories._base import Conn, keyset_clause, page_of
 
 _COLUMNS = (
     "id, name, country_code, currency, time_zone, polygon, active, fleet_base_minor, fleet_per_km_minor,"
-    " created_at, updated_at"
+    " created_at, updated_at, round_interval_s, round_time_limit_s, offer_ttl_s, fleet_cutoff_s"
 )
 
 
@@ -30,6 +30,12 @@ def _area(row: asyncpg.Record) -> ServiceArea:
         fleet_per_km_minor=row["fleet_per_km_minor"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        dispatch=AreaDispatch(
+            round_interval_s=row["round_interval_s"],
+            round_time_limit_s=row["round_time_limit_s"],
+            offer_ttl_s=row["offer_ttl_s"],
+            fleet_cutoff_s=row["fleet_cutoff_s"],
+        ),
     )
 
 
@@ -49,13 +55,16 @@ class ServiceAreaRepository:
                 await self._conn.execute(
                     f"""
                     INSERT INTO service_areas ({_COLUMNS}, min_lat, min_lng, max_lat, max_lng)
-                    VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                    VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $16, $17, $18, $19,
+                            $12, $13, $14, $15)
                     ON CONFLICT (id) DO UPDATE SET
                         name = EXCLUDED.name, country_code = EXCLUDED.country_code, currency = EXCLUDED.currency,
                         time_zone = EXCLUDED.time_zone, polygon = EXCLUDED.polygon, active = EXCLUDED.active,
                         fleet_base_minor = EXCLUDED.fleet_base_minor, fleet_per_km_minor = EXCLUDED.fleet_per_km_minor,
                         updated_at = EXCLUDED.updated_at, min_lat = EXCLUDED.min_lat, min_lng = EXCLUDED.min_lng,
-                        max_lat = EXCLUDED.max_lat, max_lng = EXCLUDED.max_lng
+                        max_lat = EXCLUDED.max_lat, max_lng = EXCLUDED.max_lng,
+                        round_interval_s = EXCLUDED.round_interval_s, round_time_limit_s = EXCLUDED.round_time_limit_s,
+                        offer_ttl_s = EXCLUDED.offer_ttl_s, fleet_cutoff_s = EXCLUDED.fleet_cutoff_s
                     """,
                     area.id,
                     area.name,
@@ -72,6 +81,10 @@ class ServiceAreaRepository:
                     bbox.min_lng,
                     bbox.max_lat,
                     bbox.max_lng,
+                    area.dispatch.round_interval_s,
+                    area.dispatch.round_time_limit_s,
+                    area.dispatch.offer_ttl_s,
+                    area.dispatch.fleet_cutoff_s,
                 )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != "service_areas_name_key":

@@ -17,7 +17,7 @@ class MatchingInputRepository:
         self._conn = conn
 
     async def open_trips(self, area_id: UUID, start: datetime, end: datetime, now: datetime) -> list[OpenTrip]:
-        """Open trips of the area that overlap [start, end) and have not yet had to arrive.
+        """Open trips of the area that overlap [start, end), have not yet had to arrive and await no offer.
 
         A vehicle retired or shrunk since the trip was offered limits what the trip can carry now.
         """
@@ -30,6 +30,7 @@ class MatchingInputRepository:
             FROM trips t JOIN vehicles v ON v.id = t.vehicle_id
             WHERE t.area_id = $1 AND t.status = 'open' AND v.retired_at IS NULL
               AND t.arrive_by > $4 AND t.arrive_by > $2 AND t.depart_after < $3
+              AND NOT EXISTS (SELECT 1 FROM offers o WHERE o.trip_id = t.id AND o.status IN ('open', 'accepted'))
             ORDER BY t.id
             """,
             area_id,
@@ -57,7 +58,8 @@ class MatchingInputRepository:
     async def waiting_parcels(
         self, area_id: UUID, start: datetime, end: datetime, now: datetime
     ) -> list[WaitingParcel]:
-        """Parcels of booked jobs with no trip yet, whose open windows overlap [start, end) and can still be met.
+        """Parcels waiting for a round (status booked: not offered, not assigned) of booked jobs, whose open
+        windows overlap [start, end) and can still be met.
 
         Each comes with the open windows its job was booked with and the hours its store and locker keep
         now, so the bridge can hold a courier to times the places are still open.
@@ -72,7 +74,7 @@ class MatchingInputRepository:
             JOIN pickup_locations pl ON pl.id = j.pickup_location_id
             JOIN service_areas a ON a.id = j.area_id
             LEFT JOIN lockers lk ON lk.id = j.dropoff_locker_id
-            WHERE j.area_id = $1 AND j.status = 'booked' AND p.assigned_trip_id IS NULL
+            WHERE j.area_id = $1 AND j.status = 'booked' AND p.status = 'booked' AND p.assigned_trip_id IS NULL
               AND j.deliver_open_until > $4 AND j.deliver_open_until > $2 AND j.pickup_open_from < $3
             ORDER BY p.id
             """,

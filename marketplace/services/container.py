@@ -10,12 +10,15 @@ from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.services.accounts import AccountService, LoginPolicy
 from marketplace.services.couriers import CourierService
+from marketplace.services.fleet import FleetService
 from marketplace.services.idempotency import Idempotency
 from marketplace.services.jobs import JobService
 from marketplace.services.maintenance import MaintenanceService
 from marketplace.services.matching_bridge import MatchingBridge
+from marketplace.services.operations import OperationsService
 from marketplace.services.passwords import Passwords
 from marketplace.services.places import PlacesService
+from marketplace.services.rounds import RoundService
 from marketplace.services.tokens import AccessTokens
 from marketplace.services.trips import TripService
 from marketplace.services.vehicles import VehicleService
@@ -35,6 +38,9 @@ class Services:
     trips: TripService
     jobs: JobService
     matching: MatchingBridge
+    rounds: RoundService
+    fleet: FleetService
+    operations: OperationsService
 
 
 def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Services:
@@ -65,6 +71,7 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
     maintenance = MaintenanceService(
         db, clock, idempotency_ttl_s=settings.idempotency_ttl_s, rate_window_s=settings.login_window_s
     )
+    bridge = MatchingBridge(db, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -76,5 +83,8 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
         couriers=CourierService(db, clock, idempotency),
         trips=TripService(db, clock, idempotency),
         jobs=JobService(db, clock, idempotency),
-        matching=MatchingBridge(db, clock),
+        matching=bridge,
+        rounds=RoundService(db, clock, bridge, idempotency),
+        fleet=FleetService(db, clock),
+        operations=OperationsService(db),
     )

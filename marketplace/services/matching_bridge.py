@@ -8,6 +8,8 @@ count), and the insurance policy valid over the whole trip.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +25,7 @@ from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, haversine_m
 from marketplace.domain.jobs import Window, open_windows
 from marketplace.domain.matching_input import OpenTrip, WaitingParcel
+from marketplace.domain.rounds import PlacementReason, Plan, PlannedBundle, PlannedStop, Unplaced
 from marketplace.domain.validation import window
 from marketplace.logs import get_logger
 
@@ -70,6 +73,7 @@ class MatchingBridge:
             trips = await uow.repos.matching_input.open_trips(area.id, start, end, at)
             parcels = await uow.repos.matching_input.waiting_parcels(area.id, start, end, at)
             standings = await uow.repos.couriers.standings(sorted({t.courier_id for t in trips}), at)
+            forbidden = await uow.repos.offers.forbidden_pairs(area.id)
         tariff = rules.FleetTariff.of(area)
         open_parcels = [p for p in (_while_open(parcel) for parcel in parcels) if p is not None]
         engine_trips = []
@@ -81,6 +85,7 @@ class MatchingBridge:
             rules=engine_rules(area.currency),
             parcels=tuple(_parcel(p, tariff) for p in open_parcels),
             trips=tuple(engine_trips),
+            forbidden=_forbidden(forbidden, {t.id for t in trips}, {p.id for p in open_parcels}),
         )
 
     async def find_area(self, name_or_id: str) -> UUID:
@@ -102,6 +107,19 @@ class MatchingBridge:
         data = matching.instance_to_json(await self.instance(area_id=area_id, start=start, end=end, now=now))
         matching.parse_instance(data)
         return data
+
+    async def solve(self, instance: matching.Instance, time_limit_s: float, executor: Executor | None) -> Plan:
+        """Solves in `executor` (the worker's process pool), so the event loop keeps serving other jobs."""
+        return await asyncio.get_running_loop().run_in_executor(executor, solve_plan, instance, time_limit_s)
+
+
+def _forbidden(
+    pairs: list[tuple[UUID, UUID]], trip_ids: set[UUID], parcel_ids: set[UUID]
+) -> tuple[matching.Forbidden, ...]:
+    """Pairs a declined, expired or withdrawn offer rules out, of the trips and parcels in the instance."""
+    return tuple(
+        matching.Forbidden(trip_id=str(t), parcel_id=str(p)) for t, p in pairs if t in trip_ids and p in parcel_ids
+    )
 
 
 def _cover(standing: CourierStanding, trip: OpenTrip, area: ServiceArea) -> InsurancePolicy | None:
@@ -186,4 +204,52 @@ def _parcel(parcel: WaitingParcel, tariff: rules.FleetTariff) -> matching.Parcel
         value=parcel.declared_value_minor,
         currency=parcel.currency,
         fallback_cost=tariff.cost_minor(haversine_m(parcel.pickup, parcel.dropoff)),
+    )
+
+
+# What a matching round runs in its worker's process pool: plain data in, the plan in marketplace terms out.
+
+
+def solve_plan(instance: matching.Instance, time_limit_s: float) -> Plan:
+    """Solves with HiGHS under the area's time limit; runs in a pool process, never on the event loop."""
+    solution = matching.solve(instance, matching.SolveParams(time_limit_s=time_limit_s, solver="highs"))
+    return plan_of(instance, solution)
+
+
+def warm_up() -> int:
+    """A tiny solve that loads (or compiles, on a fresh install) the engine's kernels; returns the pid."""
+    import os
+
+    matching.solve(matching.generate(30, 10, seed=1), matching.SolveParams(time_limit_s=30.0, solver="highs"))
+    return os.getpid()
+
+
+def plan_of(instance: matching.Instance, solution: matching.Solution) -> Plan:
+    couriers = {t.id: t.courier_id for t in instance.trips}
+    return Plan(
+        parcels_count=len(instance.parcels),
+        trips_count=len(instance.trips),
+        bundles=tuple(
+            PlannedBundle(
+                trip_id=UUID(a.trip_id),
+                courier_id=UUID(couriers[a.trip_id]),
+                parcel_ids=tuple(UUID(p) for p in a.parcel_ids),
+                stops=tuple(PlannedStop(UUID(s.parcel_id), s.kind, s.at) for s in a.stops),
+                detour_m=a.detour_m,
+                co2_g=a.co2_g,
+                cost_minor=a.cost,
+            )
+            for a in solution.assignments
+        ),
+        unplaced=tuple(
+            Unplaced(UUID(u.parcel_id), u.fallback_cost, tuple(PlacementReason(r.code, r.trips) for r in u.reasons))
+            for u in solution.unassigned
+        ),
+        cost_crowd_minor=solution.cost.crowd,
+        cost_fallback_minor=solution.cost.fallback,
+        cost_total_minor=solution.cost.total,
+        bound_lower_minor=solution.bound.lower,
+        gap=solution.bound.gap,
+        stats=dict(solution.stats),
+        solution_json=matching.solution_to_json(solution),
     )

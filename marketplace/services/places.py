@@ -19,7 +19,7 @@ from marketplace.domain import areas as area_rules
 from marketplace.domain import validation
 from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal, Role
-from marketplace.domain.areas import NewServiceArea, ServiceArea
+from marketplace.domain.areas import AreaDispatch, NewServiceArea, ServiceArea, dispatch_settings
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, parse_polygon, point_problems
 from marketplace.domain.hours import OpeningHours, parse_opening_hours
@@ -88,6 +88,7 @@ class PlacesService:
                 shape, polygon_problems = parse_polygon(new.polygon, "polygon")
                 problems.extend(polygon_problems)
                 self._fleet_prices(new.fleet_base_minor, new.fleet_per_km_minor, problems)
+                settings = dispatch_settings(AreaDispatch(), new.dispatch_changes(), problems)
                 if problems or shape is None:
                     raise DomainError(problems)
                 now = self._clock.now()
@@ -103,6 +104,7 @@ class PlacesService:
                     fleet_per_km_minor=new.fleet_per_km_minor,
                     created_at=now,
                     updated_at=now,
+                    dispatch=settings,
                 )
                 if not await uow.repos.areas.save(area):
                     raise DomainError.single(ErrorCode.DUPLICATE_NAME, "another service area has this name", "name")
@@ -136,6 +138,7 @@ class PlacesService:
         fleet_base_minor: int | None = None,
         fleet_per_km_minor: int | None = None,
         active: bool | None = None,
+        dispatch: dict[str, int | None] | None = None,
     ) -> ServiceArea:
         """Changes only what is given. An area keeps its places: it cannot change country or currency
         once anything was offered or priced in it, nor time zone once places keep hours in it, nor
@@ -158,6 +161,7 @@ class PlacesService:
             base = area.fleet_base_minor if fleet_base_minor is None else fleet_base_minor
             per_km = area.fleet_per_km_minor if fleet_per_km_minor is None else fleet_per_km_minor
             self._fleet_prices(base, per_km, problems)
+            settings = dispatch_settings(area.dispatch, dispatch or {}, problems)
             if country != area.country_code and await uow.repos.areas.has_business(area.id):
                 msg = "the area has places, trips, quotes or jobs with addresses in its country; register a new area"
                 problems.append(FieldError(ErrorCode.AREA_IN_USE, msg, "countryCode"))
@@ -188,6 +192,7 @@ class PlacesService:
                 fleet_per_km_minor=per_km,
                 created_at=area.created_at,
                 updated_at=self._clock.now(),
+                dispatch=settings,
             )
             if not await uow.repos.areas.save(updated):
                 raise DomainError.single(ErrorCode.DUPLICATE_NAME, "another service area has this name", "name")

@@ -25,7 +25,7 @@ from schema import build_schema
 from schema.access import Access, RequireAccess, allow, declared_access
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD, GraphQL, running_app
-from tests.integration import ops_couriers, ops_jobs, ops_places, ops_trips, ops_vehicles
+from tests.integration import ops_couriers, ops_dispatch, ops_jobs, ops_places, ops_trips, ops_vehicles
 
 C, R, F, A = Role.COURIER, Role.RETAILER, Role.FINANCE, Role.ADMIN
 
@@ -115,6 +115,12 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Mutation.requestQuote":            only(R, api_keys=True),
     "Mutation.bookQuote":               only(R, api_keys=True),
     "Mutation.bookJobs":                only(R, api_keys=True),
+    # dispatch: rounds, the fleet, background jobs
+    "Query.matchingRounds":             only(A),
+    "Query.matchingRound":              only(A),
+    "Query.fleetManifest":              only(A),
+    "Query.failedJobs":                 only(A),
+    "Mutation.runMatchingRound":        only(A),
 }
 # fmt: on
 
@@ -146,6 +152,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_couriers.OPERATIONS,
     **ops_trips.OPERATIONS,
     **ops_jobs.OPERATIONS,
+    **ops_dispatch.OPERATIONS,
 }
 
 CALLERS = ["anonymous", "courier", "retailer", "finance", "admin", "retailer_api_key"]

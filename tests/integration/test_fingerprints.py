@@ -272,7 +272,10 @@ async def test_create_service_area_retried_with_any_field_changed_is_refused(
         "fleetPerKmMinor": 60,
         "active": True,
     }
-    await assert_every_field_counts(gql, sdl, Case("createServiceArea", "CreateServiceAreaInput", token, base, {}))
+    dispatch = {"roundIntervalS": 600, "roundTimeLimitS": 30, "offerTtlS": 240, "fleetCutoffS": 3600}
+    await assert_every_field_counts(
+        gql, sdl, Case("createServiceArea", "CreateServiceAreaInput", token, base, dispatch)
+    )
 
 
 async def test_create_pickup_location_and_locker_retried_with_any_field_changed_are_refused(

@@ -35,6 +35,11 @@ EXPECTED_TABLES = {
     "offers",
     "offer_parcels",
     "forbidden_pairs",
+    # pgqueuer's, installed by 0007
+    "pgqueuer",
+    "pgqueuer_log",
+    "pgqueuer_schedules",
+    "pgqueuer_statistics",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 

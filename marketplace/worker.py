@@ -1,0 +1,204 @@
+"""The background worker: pgqueuer entrypoints and schedules over the same services as the API.
+
+Jobs live in PostgreSQL (pgqueuer's tables, installed by migration 0007), so any number of workers
+on any number of machines share them. Each periodic task is a cron schedule (pgqueuer fires each
+once across all workers) that only enqueues its job under a dedupe key; the job itself runs with
+retries and exponential back-off, and a job that fails every attempt is held as `failed` (listed
+by `crowdship worker failed` and the `failedJobs` query) rather than dropped.
+
+Matching rounds solve in a process pool (spawned, warmed with a tiny solve before the worker takes
+any job, so no round's time limit is spent compiling kernels); the event loop keeps answering
+other jobs while a solve runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import functools
+import json
+import multiprocessing
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pgqueuer import DatabaseRetryEntrypointExecutor, PgQueuer, RetryRequested
+from pgqueuer.executors import EntrypointExecutorParameters
+from pgqueuer.models import Job, Schedule
+
+from marketplace.logs import get_logger
+from marketplace.services import matching_bridge
+from marketplace.services.container import Services
+from marketplace.services.offers_release import expire_offers
+from marketplace.services.rounds import EXPIRE_OFFERS_JOB, ROUND_JOB, RunOutcome
+
+log = get_logger("crowdship.worker")
+
+# Job names (pgqueuer entrypoints).
+SCHEDULE_ROUNDS = "schedule_rounds"
+EXPIRE_OFFERS = EXPIRE_OFFERS_JOB
+FLEET_HANDOFF = "fleet_handoff"
+MAINTENANCE_PURGE = "maintenance_purge"
+SCHEDULE_COMMUTES = "schedule_commutes"
+PING = "ping"
+
+# When each periodic job is enqueued (cron, UTC). Rounds are checked every minute against each
+# area's `roundIntervalS`. Offers read as expired from their exact instant; each round also enqueues
+# a sweep due at its offers' expiry, and the minutely sweep catches anything left.
+SCHEDULES: dict[str, str] = {
+    SCHEDULE_ROUNDS: "* * * * *",
+    EXPIRE_OFFERS: "* * * * *",
+    FLEET_HANDOFF: "* * * * *",
+    MAINTENANCE_PURGE: "17 * * * *",
+    SCHEDULE_COMMUTES: "40 2 * * *",
+}
+COMMUTE_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    initial_delay: timedelta = timedelta(seconds=2)
+    max_delay: timedelta = timedelta(minutes=5)
+
+
+def _die_with_parent() -> None:
+    """Pool processes end when their worker does, even a SIGKILLed one (Linux; elsewhere a no-op)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def solve_pool(processes: int = 1) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=processes, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent
+    )
+
+
+async def warm_pool(pool: ProcessPoolExecutor, processes: int) -> None:
+    """A tiny solve in every pool process, so kernels are loaded (or compiled) before the first round."""
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(pool, matching_bridge.warm_up) for _ in range(processes)))
+
+
+def _payload(job: Job) -> dict[str, Any]:
+    return dict(json.loads(job.payload)) if job.payload else {}
+
+
+Handler = Callable[[Job], Awaitable[None]]
+
+
+def build_worker(
+    services: Services, queue_connection: asyncpg.Connection, *, retry: RetryPolicy | None = None
+) -> PgQueuer:
+    """The worker's entrypoints and schedules; `queue_connection` is its own (LISTEN and dequeue)."""
+    retry = retry or RetryPolicy()
+    pgq = PgQueuer.from_asyncpg_connection(queue_connection)
+
+    def executor(parameters: EntrypointExecutorParameters) -> DatabaseRetryEntrypointExecutor:
+        return DatabaseRetryEntrypointExecutor(
+            parameters,
+            max_attempts=retry.max_attempts,
+            initial_delay=retry.initial_delay,
+            max_delay=retry.max_delay,
+        )
+
+    def entrypoint(name: str) -> Callable[[Handler], Handler]:
+        return pgq.entrypoint(name, on_failure="hold", executor_factory=executor)
+
+    @entrypoint(ROUND_JOB)
+    async def matching_round(job: Job) -> None:
+        area_id = UUID(_payload(job)["area_id"])
+        outcome, done = await services.rounds.run(area_id)
+        if outcome is RunOutcome.BUSY:
+            # Another worker holds the area (or a request is probing it): look again shortly; by then
+            # its round is over and a queued one, if any, is ours.
+            raise RetryRequested(delay=timedelta(seconds=2), reason="the area's round is running elsewhere")
+        log.info(
+            "matching round",
+            area_id=str(area_id),
+            outcome=outcome.value,
+            round_id=None if done is None else str(done.id),
+        )
+
+    @entrypoint(SCHEDULE_ROUNDS)
+    async def schedule_rounds(job: Job) -> None:
+        queued = await services.rounds.schedule_due()
+        if queued:
+            log.info("rounds queued", count=queued)
+
+    @entrypoint(EXPIRE_OFFERS)
+    async def expire(job: Job) -> None:
+        async with services.db.uow() as uow:
+            expired = await expire_offers(uow, services.clock.now())
+            await uow.commit()
+        if expired:
+            log.info("offers expired", count=expired)
+
+    @entrypoint(FLEET_HANDOFF)
+    async def fleet_handoff(job: Job) -> None:
+        handed = await services.fleet.hand_off_due()
+        if handed:
+            log.info("parcels handed to the fleet", count=handed)
+
+    @entrypoint(MAINTENANCE_PURGE)
+    async def purge(job: Job) -> None:
+        purged = await services.maintenance.purge()
+        expired = await services.trips.expire_overdue()
+        log.info("purged", sessions=purged.sessions, idempotency_keys=purged.idempotency_keys, trips=expired)
+
+    @entrypoint(SCHEDULE_COMMUTES)
+    async def commutes(job: Job) -> None:
+        created = await services.trips.schedule_all(COMMUTE_DAYS)
+        log.info("commute trips scheduled", count=created)
+
+    @entrypoint(PING)
+    async def ping(job: Job) -> None:
+        """A job that does nothing: operations (and a test) see the worker answering."""
+
+    for name, expression in SCHEDULES.items():
+        pgq.schedule(f"enqueue_{name}", expression)(functools.partial(_enqueue_periodic, services, name))
+    return pgq
+
+
+async def _enqueue_periodic(services: Services, name: str, schedule: Schedule) -> None:
+    """A schedule only enqueues: the job runs with retries, and its dedupe key keeps one queued at a time."""
+    async with services.db.uow() as uow:
+        await uow.repos.job_queue.enqueue(name, {}, dedupe_key=name)
+        await uow.commit()
+
+
+async def run_worker(
+    services: Services, dsn: str, *, processes: int = 1, heartbeat_timeout: timedelta = timedelta(seconds=30)
+) -> None:
+    """Runs until SIGTERM or SIGINT; the pool is warmed before the first job is taken.
+
+    A job whose worker died (no heartbeat for `heartbeat_timeout`) is picked up again by another.
+    """
+    pool = solve_pool(processes)
+    services.rounds.executor = pool
+    try:
+        log.info("warming the solver pool", processes=processes)
+        await warm_pool(pool, processes)
+        conn = await asyncpg.connect(dsn)
+        try:
+            pgq = build_worker(services, conn)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, pgq.shutdown.set)
+            log.info("worker started", entrypoints=sorted(pgq.qm.entrypoint_registry))
+            print("crowdship: worker ready", file=sys.stderr, flush=True)
+            await pgq.run(dequeue_timeout=timedelta(seconds=5), heartbeat_timeout=heartbeat_timeout)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+    finally:
+        services.rounds.executor = None
+        pool.shutdown(wait=False, cancel_futures=True)
+        log.info("worker stopped")
