@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     graphql_max_depth: Annotated[int, Field(ge=2, le=50)] = 10
     graphql_max_cost: Annotated[int, Field(ge=10)] = 5000
 
+    # Proof photos: stored by content hash in a local folder (the default blob store); the retailer and
+    # operations read them through URLs signed for this long.
+    blob_dir: str = ".data/blobs"
+    photo_url_ttl_s: Annotated[int, Field(ge=10, le=3600)] = 300
+
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None

@@ -14,9 +14,11 @@ from marketplace.logs import get_logger
 from schema.accounts import AccountMutation, AccountQuery
 from schema.context import GraphQLContext
 from schema.couriers import CourierMutation, CourierQuery
+from schema.delivery import DeliveryMutation, DeliveryQuery
 from schema.jobs import JobMutation, JobQuery
 from schema.limits import QueryLimits
 from schema.loaders import Loaders
+from schema.offers import OfferMutation, OfferQuery
 from schema.places import PlacesMutation, PlacesQuery
 from schema.trips import TripMutation, TripQuery
 from schema.vehicles import VehicleMutation, VehicleQuery
@@ -30,12 +32,21 @@ BAD_INPUT = "BAD_USER_INPUT"
 
 
 @strawberry.type
-class Query(AccountQuery, PlacesQuery, VehicleQuery, CourierQuery, TripQuery, JobQuery):
+class Query(AccountQuery, PlacesQuery, VehicleQuery, CourierQuery, TripQuery, JobQuery, OfferQuery, DeliveryQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountMutation, PlacesMutation, VehicleMutation, CourierMutation, TripMutation, JobMutation):
+class Mutation(
+    AccountMutation,
+    PlacesMutation,
+    VehicleMutation,
+    CourierMutation,
+    TripMutation,
+    JobMutation,
+    OfferMutation,
+    DeliveryMutation,
+):
     pass
 
 

@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.litestar import make_graphql_controller
 
 from marketplace.app.client import client_address
+from marketplace.app.photos import read_photo, upload_photo
 from marketplace.clock import Clock, SystemClock
 from marketplace.db import migrations
 from marketplace.db.pool import StatementCounter, create_pool, current_statements
@@ -159,7 +160,7 @@ def create_app(
         graphql_ide=None if production else "graphiql",
     )
     return Litestar(
-        route_handlers=[health, ready, graphql],
+        route_handlers=[health, ready, graphql, upload_photo, read_photo],
         lifespan=[lifespan],
         middleware=[request_id_middleware],
         logging_config=None,

@@ -46,7 +46,8 @@ TRANSITIONS: dict[ParcelStatus, frozenset[ParcelStatus]] = {
     S.ASSIGNED: frozenset({S.BOOKED, S.AT_PICKUP, S.CANCELLED}),
     S.AT_PICKUP: frozenset({S.PICKED_UP, S.CANCELLED}),
     S.PICKED_UP: frozenset({S.AT_DROPOFF, S.RETURNING}),
-    S.AT_DROPOFF: frozenset({S.DELIVERED, S.FAILED_ATTEMPT, S.RETURNING}),
+    # A locker drop-off ends in the locker (at_dropoff -> in_locker), not at a door.
+    S.AT_DROPOFF: frozenset({S.DELIVERED, S.FAILED_ATTEMPT, S.IN_LOCKER, S.RETURNING}),
     S.FAILED_ATTEMPT: frozenset({S.TO_LOCKER, S.DELIVERED, S.RETURNING}),
     S.TO_LOCKER: frozenset({S.IN_LOCKER}),
     S.IN_LOCKER: frozenset({S.COLLECTED, S.RETURNED}),

@@ -6,6 +6,7 @@ from marketplace.repositories._base import Conn
 from marketplace.repositories.api_keys import ApiKeyRepository
 from marketplace.repositories.areas import ServiceAreaRepository
 from marketplace.repositories.couriers import CourierRepository
+from marketplace.repositories.delivery import DeliveryRepository, OfferDecisionRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.jobs import JobRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
@@ -52,3 +53,5 @@ class Repositories:
         # Dispatch and delivery
         self.parcel_events = ParcelEventRepository(conn)
         self.offers = OfferRepository(conn)
+        self.delivery = DeliveryRepository(conn)
+        self.offer_decisions = OfferDecisionRepository(conn)

@@ -6,14 +6,17 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from marketplace.blobs import LocalBlobStore, UrlSigner
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.services.accounts import AccountService, LoginPolicy
 from marketplace.services.couriers import CourierService
+from marketplace.services.delivery import DeliveryService
 from marketplace.services.idempotency import Idempotency
 from marketplace.services.jobs import JobService
 from marketplace.services.maintenance import MaintenanceService
 from marketplace.services.matching_bridge import MatchingBridge
+from marketplace.services.offers import OfferService
 from marketplace.services.passwords import Passwords
 from marketplace.services.places import PlacesService
 from marketplace.services.tokens import AccessTokens
@@ -35,6 +38,8 @@ class Services:
     trips: TripService
     jobs: JobService
     matching: MatchingBridge
+    offers: OfferService
+    delivery: DeliveryService
 
 
 def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Services:
@@ -62,6 +67,8 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
             window_s=settings.login_window_s,
         ),
     )
+    # Recipient PINs are stored as HMACs under a key of their own, derived from the signing key.
+    pin_key = ("recipient-pin:" + signing_key).encode()
     maintenance = MaintenanceService(
         db, clock, idempotency_ttl_s=settings.idempotency_ttl_s, rate_window_s=settings.login_window_s
     )
@@ -75,6 +82,15 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
         vehicles=VehicleService(db, clock, idempotency),
         couriers=CourierService(db, clock, idempotency),
         trips=TripService(db, clock, idempotency),
-        jobs=JobService(db, clock, idempotency),
+        jobs=JobService(db, clock, idempotency, pin_key=pin_key),
         matching=MatchingBridge(db, clock),
+        offers=OfferService(db, clock, idempotency),
+        delivery=DeliveryService(
+            db,
+            clock,
+            idempotency,
+            pin_key=pin_key,
+            blobs=LocalBlobStore(settings.blob_dir),
+            signer=UrlSigner(("photo-url:" + signing_key).encode(), settings.photo_url_ttl_s),
+        ),
     )

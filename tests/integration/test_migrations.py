@@ -35,6 +35,9 @@ EXPECTED_TABLES = {
     "offers",
     "offer_parcels",
     "forbidden_pairs",
+    "locker_reservations",
+    "photos",
+    "delivery_proofs",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
