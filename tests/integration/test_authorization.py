@@ -19,7 +19,7 @@ from schema import build_schema
 from schema.access import Access, declared_access
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD, GraphQL, running_app
-from tests.integration import ops_couriers, ops_jobs, ops_places, ops_trips, ops_vehicles
+from tests.integration import ops_couriers, ops_delivery, ops_jobs, ops_places, ops_trips, ops_vehicles
 
 ACCOUNT_OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "Query.me": ("query { me { role } }", {}),
@@ -49,6 +49,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_couriers.OPERATIONS,
     **ops_trips.OPERATIONS,
     **ops_jobs.OPERATIONS,
+    **ops_delivery.OPERATIONS,
 }
 
 CALLERS = ["anonymous", "courier", "retailer", "finance", "admin", "retailer_api_key"]
