@@ -63,6 +63,7 @@ async def test_of_twenty_concurrent_accepts_exactly_one_wins(
     )
     assert [r["n"] for r in accepted_per_parcel] == [1]
     row = await db.fetchrow("SELECT status, assigned_courier_id, assigned_trip_id FROM parcels")
+    assert row is not None
     assert (row["status"], row["assigned_courier_id"], row["assigned_trip_id"]) == (
         "assigned",
         courier.user_id,
