@@ -546,6 +546,7 @@ class DeliveryService:
             raise DomainError.single(ErrorCode.NOT_FOUND, "no such job", "jobId")
         organization_id = principal.organization_id
         actor = Actor(ActorKind.RETAILER, principal.user_id)
+        reference = None if reference is None else " ".join(reference.split())
         async with self._db.uow() as uow:
             repos = uow.repos
 
