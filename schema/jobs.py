@@ -387,6 +387,16 @@ class Job:
     async def fallback_locker(self, info: Info) -> Locker | None:
         return await load_locker(info, self.fallback_locker_uuid)
 
+    @strawberry.field
+    async def events(self, info: Info) -> list[ParcelEvent]:
+        """The history of every parcel the caller may follow, in the order it was written."""
+        followed = [p.uuid for p in self.parcels if p.followed]
+        if not followed:
+            return []
+        async with info.context.services.db.read() as repos:
+            found = await repos.parcel_events.for_parcels(followed)
+        return [ParcelEvent.from_domain(e) for e in found]
+
     @classmethod
     def from_view(cls, view: domain.JobView, viewer: UUID | None = None) -> Job:
         """`viewer`: the calling user, so a courier sees the history of the parcels assigned to them."""

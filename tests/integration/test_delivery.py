@@ -136,6 +136,10 @@ async def test_a_full_delivery_leaves_a_complete_ordered_history(
     assert read["events"][-1]["details"]["pin_verified"] is True
     times = [e["occurredAt"] for e in read["events"]]
     assert times == sorted(times)
+    job_events = await gql(
+        "query($id: ID!) { job(id: $id) { events { kind } } }", {"id": booked.job_id}, token=shop.token
+    )
+    assert [e["kind"] for e in job_events["data"]["job"]["events"]] == [h[0] for h in history]
     # The history cannot be rewritten.
     with pytest.raises(asyncpg.RaiseError):
         await db.execute("DELETE FROM parcel_events")
