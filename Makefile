@@ -39,9 +39,11 @@ test: lint typecheck pytest
 
 # Matching (greedy vs MILP), then booking (N single bookings vs one bookJobs call); each compares with its
 # baseline in the same run. bench-api alone needs no kernels: BENCH_API_ARGS="--rows 100 --json" to vary it.
+# Last, offers accepted per second with 50 couriers accepting at once (BENCH_ACCEPT_ARGS="--couriers 20").
 bench: kernels
 	$(BIN)/python -m matching bench
 	$(BIN)/python -m marketplace.bench_booking $(BENCH_API_ARGS)
+	$(BIN)/python -m marketplace.bench_accept $(BENCH_ACCEPT_ARGS)
 
 bench-api: install
 	$(BIN)/python -m marketplace.bench_booking $(BENCH_API_ARGS)

@@ -4,15 +4,21 @@ pair is never offered again), and only one's own offers are visible."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
 import pytest
 
 from marketplace.clock import ManualClock
+from marketplace.db.pool import create_pool
+from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.areas import ServiceArea
+from marketplace.domain.errors import DomainError
+from marketplace.domain.offers import Offer
 from marketplace.domain.places import CompartmentSize
-from marketplace.services.container import Services
+from marketplace.services.container import Services, build_services
+from marketplace.settings import Settings
 from schema.types import global_id
 from tests.factories import make_area, make_locker
 from tests.helpers import GraphQL
@@ -22,6 +28,7 @@ from tests.integration.ops_delivery import (
     MY_OFFERS,
     OFFER,
     PARCEL,
+    Courier,
     accept,
     book,
     codes,
@@ -41,19 +48,44 @@ async def shop(gql: GraphQL, services: Services, area: ServiceArea) -> Shop:
     return await open_shop(gql, services, area, "shop@example.com", "Shop")
 
 
+@pytest.fixture
+async def wide_services(settings: Settings, clock: ManualClock) -> AsyncIterator[Services]:
+    """Services on a pool of 21 connections, so 20 accepts really run at the same time.
+
+    (The HTTP test client hands the application one request at a time; concurrency is tested here.)
+    """
+    pool = await create_pool(settings.database_url or "", min_size=21, max_size=21)
+    yield build_services(settings, pool, clock)
+    await pool.close()
+
+
 async def test_of_twenty_concurrent_accepts_exactly_one_wins(
-    gql: GraphQL, services: Services, shop: Shop, area: ServiceArea, db: asyncpg.Connection
+    gql: GraphQL,
+    services: Services,
+    wide_services: Services,
+    shop: Shop,
+    area: ServiceArea,
+    db: asyncpg.Connection,
 ) -> None:
     booked = await book(gql, shop)
     courier = await courier_with_trip(gql, services, area, "courier@example.com")
     offer = await offered(services, courier, booked)
+    principal = Principal(role=Role.COURIER, user_id=courier.user_id, organization_id=None)
 
-    results = await asyncio.gather(*(accept(gql, courier, offer, f"key-{n}") for n in range(20)))
+    async def attempt(n: int) -> str:
+        try:
+            await wide_services.offers.accept_offer(principal, offer_id=offer.id, idempotency_key=f"key-{n}")
+        except DomainError as exc:
+            return exc.errors[0].code.value
+        return "won"
 
-    winners = [r for r in results if r["errors"] == []]
-    assert len(winners) == 1
-    assert winners[0]["offer"]["status"] == "ACCEPTED"
-    assert sorted(c for r in results for c in codes(r)) == ["OFFER_NOT_OPEN"] * 19
+    results = await asyncio.gather(*(attempt(n) for n in range(20)))
+
+    assert sorted(results) == ["OFFER_NOT_OPEN"] * 19 + ["won"]
+    read = await gql(OFFER, {"id": str(global_id("Offer", offer.id))}, token=courier.token)
+    assert read["data"]["offer"]["status"] == "ACCEPTED"
+    retried = await accept(gql, courier, offer, "key-21")
+    assert codes(retried) == ["OFFER_NOT_OPEN"]
     assert await db.fetchval("SELECT count(*) FROM offers WHERE status = 'accepted'") == 1
     accepted_per_parcel = await db.fetch(
         """
@@ -167,7 +199,12 @@ async def test_a_courier_sees_only_its_own_offers_parcels_and_recipients(
 
 
 async def test_one_free_compartment_and_two_concurrent_accepts_reserve_it_once(
-    gql: GraphQL, services: Services, shop: Shop, area: ServiceArea, db: asyncpg.Connection
+    gql: GraphQL,
+    services: Services,
+    wide_services: Services,
+    shop: Shop,
+    area: ServiceArea,
+    db: asyncpg.Connection,
 ) -> None:
     locker = await make_locker(services, area, compartments=((CompartmentSize.M, 1),))
     to_locker = {"dropoff": {"lockerId": str(global_id("Locker", locker.id))}}
@@ -176,9 +213,19 @@ async def test_one_free_compartment_and_two_concurrent_accepts_reserve_it_once(
     offer_1 = await offered(services, first, await book(gql, shop, **to_locker))
     offer_2 = await offered(services, second, await book(gql, shop, **to_locker))
 
-    results = await asyncio.gather(accept(gql, first, offer_1, "a"), accept(gql, second, offer_2, "b"))
+    async def attempt(courier: Courier, offer: Offer) -> str:
+        principal = Principal(role=Role.COURIER, user_id=courier.user_id, organization_id=None)
+        try:
+            await wide_services.offers.accept_offer(principal, offer_id=offer.id, idempotency_key=None)
+        except DomainError as exc:
+            return exc.errors[0].code.value
+        return "reserved"
 
-    assert sorted(tuple(codes(r)) for r in results) == [(), ("LOCKER_FULL",)]
+    results = await asyncio.gather(attempt(first, offer_1), attempt(second, offer_2))
+
+    assert sorted(results) == ["LOCKER_FULL", "reserved"]
     assert await db.fetchval("SELECT count(*) FROM locker_reservations WHERE status = 'held'") == 1
     assert await db.fetchval("SELECT count(*) FROM offers WHERE status = 'accepted'") == 1
     assert await db.fetchval("SELECT count(*) FROM parcels WHERE status = 'assigned'") == 1
+    # The loser's offer stays open and its parcel offered: nothing of the refused accept was written.
+    assert await db.fetchval("SELECT count(*) FROM parcels WHERE status = 'offered'") == 1
