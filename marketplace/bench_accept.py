@@ -274,27 +274,27 @@ async def measure(settings: Settings, couriers: int, per_courier: int, server: s
                     offer_id = str(global_id("Offer", offer.id))
                     await warm.mutate(ACCEPT, "acceptOffer", {"input": {"offerId": offer_id}}, f"warm-{k}")
 
-                latencies: list[float] = []
-                request_ids: list[str] = []
-
-                async def courier(n: int, client: Client, offers: list[Offer]) -> None:
-                    for k, offer in enumerate(offers):
-                        request_id = f"bench-accept-{n}-{k}"
-                        started = time.perf_counter()
-                        payload = await client.mutate(
-                            ACCEPT,
-                            "acceptOffer",
-                            {"input": {"offerId": str(global_id("Offer", offer.id)), "idempotencyKey": request_id}},
-                            request_id,
-                        )
-                        latencies.append((time.perf_counter() - started) * 1000)
-                        request_ids.append(request_id)
-                        if payload["offer"]["status"] != "ACCEPTED":
-                            raise BenchError(f"{request_id}: {payload}")
-
-                started = time.perf_counter()
-                await asyncio.gather(*(courier(n, c, o) for n, (c, o) in enumerate(clients)))
-                wall_s = time.perf_counter() - started
+                # The couriers' phones are another process, so their HTTP work does not eat the server's CPU.
+                work = {
+                    "base_url": str(http.base_url),
+                    "couriers": [
+                        {"token": c.token, "offers": [str(global_id("Offer", o.id)) for o in offers]}
+                        for c, offers in clients
+                    ],
+                }
+                phones = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "marketplace.bench_accept",
+                    "--phones",
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+                out, _ = await phones.communicate(json.dumps(work).encode())
+                if phones.returncode != 0:
+                    raise BenchError(f"the couriers' process failed with exit code {phones.returncode}")
+                report = json.loads(out)
+                wall_s, latencies, request_ids = report["wall_s"], report["latencies_ms"], report["request_ids"]
                 statements = [log.statements([r]) for r in request_ids]
         async with services.db.read() as repos:
             accepted = await repos.conn.fetchval("SELECT count(*) FROM offers WHERE status = 'accepted'")
@@ -304,6 +304,34 @@ async def measure(settings: Settings, couriers: int, per_courier: int, server: s
     finally:
         await pool.close()
     return AcceptResult(couriers, total, wall_s, tuple(latencies), tuple(statements), server)
+
+
+async def phones(work: dict[str, Any]) -> dict[str, Any]:
+    """Every courier accepts its offers one after the other, all couriers at once; timings per accept."""
+    latencies: list[float] = []
+    request_ids: list[str] = []
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+    async with httpx.AsyncClient(base_url=work["base_url"], limits=limits, timeout=120) as http:
+
+        async def courier(n: int, token: str, offers: list[str]) -> None:
+            for k, offer_id in enumerate(offers):
+                request_id = f"bench-accept-{n}-{k}"
+                started = time.perf_counter()
+                response = await http.post(
+                    "/graphql",
+                    json={"query": ACCEPT, "variables": {"input": {"offerId": offer_id, "idempotencyKey": request_id}}},
+                    headers={"Authorization": f"Bearer {token}", "X-Request-Id": request_id},
+                )
+                latencies.append((time.perf_counter() - started) * 1000)
+                request_ids.append(request_id)
+                body = response.json()
+                if response.status_code != 200 or body["data"]["acceptOffer"]["errors"]:
+                    raise BenchError(f"{request_id}: {response.status_code} {body}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(courier(n, c["token"], c["offers"]) for n, c in enumerate(work["couriers"])))
+        wall_s = time.perf_counter() - started
+    return {"wall_s": wall_s, "latencies_ms": latencies, "request_ids": request_ids}
 
 
 def progress(message: str) -> None:
@@ -320,11 +348,15 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--offers-per-courier", type=int, default=10, help="offers each accepts in turn (default: 10)")
     root.add_argument("--json", action="store_true", help="print JSON instead of a table")
     root.add_argument("--server-url", help="PostgreSQL server for the throwaway database (as bench_booking)")
+    root.add_argument("--phones", action="store_true", help=argparse.SUPPRESS)  # the couriers' side, internal
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.phones:
+        print(json.dumps(asyncio.run(phones(json.load(sys.stdin)))))
+        return 0
     if not (
         1 <= args.couriers <= 200 and args.offers_per_courier >= 1 and args.couriers * args.offers_per_courier <= 2000
     ):
