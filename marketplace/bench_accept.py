@@ -184,13 +184,7 @@ async def seed_offers(
         for trip, parcel in zip(trips, parcel_ids, strict=True)
     ]
     async with services.db.uow() as uow:
-        await uow.repos.conn.execute(
-            "INSERT INTO matching_rounds (id, area_id, status, trigger, started_at, finished_at, created_at) "
-            "VALUES ($1, $2, 'succeeded', 'schedule', $3, $3, $3)",
-            round_id,
-            area.id,
-            now,
-        )
+        await uow.repos.offer_decisions.add_finished_round(round_id, area.id, now)
         await uow.repos.offers.add_many(offers)
         parcels = await uow.repos.delivery.parcels(parcel_ids, for_update=True)
         changes = [(p.id, transition(p.status, ParcelStatus.OFFERED)) for p in parcels]
@@ -297,8 +291,8 @@ async def measure(settings: Settings, couriers: int, per_courier: int, server: s
                 wall_s, latencies, request_ids = report["wall_s"], report["latencies_ms"], report["request_ids"]
                 statements = [log.statements([r]) for r in request_ids]
         async with services.db.read() as repos:
-            accepted = await repos.conn.fetchval("SELECT count(*) FROM offers WHERE status = 'accepted'")
-            assigned = await repos.conn.fetchval("SELECT count(*) FROM parcels WHERE status = 'assigned'")
+            offers_by_status, parcels_by_status = await repos.offer_decisions.status_counts()
+        accepted, assigned = offers_by_status.get("accepted", 0), parcels_by_status.get("assigned", 0)
         if accepted != total + WARM_UP or assigned != total + WARM_UP:
             raise BenchError(f"{accepted} offers accepted and {assigned} parcels assigned of {total}")
     finally:

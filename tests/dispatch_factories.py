@@ -78,15 +78,7 @@ async def make_offer(
         updated_at=now,
     )
     async with services.db.uow() as uow:
-        await uow.repos.conn.execute(
-            """
-            INSERT INTO matching_rounds (id, area_id, status, trigger, started_at, finished_at, created_at)
-            VALUES ($1, $2, 'succeeded', 'schedule', $3, $3, $3)
-            """,
-            round_id,
-            trip.area_id,
-            now,
-        )
+        await uow.repos.offer_decisions.add_finished_round(round_id, trip.area_id, now)
         await uow.repos.offers.add_many([offer])
         parcels = await uow.repos.delivery.parcels(parcel_ids, for_update=True)
         changes = [(p.id, transition(p.status, ParcelStatus.OFFERED)) for p in parcels]

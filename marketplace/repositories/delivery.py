@@ -403,6 +403,24 @@ class OfferDecisionRepository:
         )
         return [_offer(r) for r in rows]
 
+    async def add_finished_round(self, round_id: UUID, area_id: UUID, at: datetime) -> None:
+        """A round row for offers written without the worker (the accept benchmark, tests)."""
+        await self._conn.execute(
+            """
+            INSERT INTO matching_rounds (id, area_id, status, trigger, started_at, finished_at, created_at)
+            VALUES ($1, $2, 'succeeded', 'schedule', $3, $3, $3)
+            """,
+            round_id,
+            area_id,
+            at,
+        )
+
+    async def status_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(offers per status, parcels per status)."""
+        offers = await self._conn.fetch("SELECT status, count(*) AS n FROM offers GROUP BY status")
+        parcels = await self._conn.fetch("SELECT status, count(*) AS n FROM parcels GROUP BY status")
+        return {r["status"]: int(r["n"]) for r in offers}, {r["status"]: int(r["n"]) for r in parcels}
+
     async def list_for_courier(
         self, page: PageRequest, *, courier_id: UUID | None, status: OfferStatus | None, now: datetime
     ) -> Page[Offer]:
