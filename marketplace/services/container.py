@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from marketplace.blobs import LocalBlobStore, UrlSigner
+from marketplace.blobs import BlobStore, LocalBlobStore, UrlSigner
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.services.accounts import AccountService, LoginPolicy
@@ -22,7 +22,7 @@ from marketplace.services.places import PlacesService
 from marketplace.services.tokens import AccessTokens
 from marketplace.services.trips import TripService
 from marketplace.services.vehicles import VehicleService
-from marketplace.settings import Settings
+from marketplace.settings import BlobStoreKind, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,18 @@ class Services:
     matching: MatchingBridge
     offers: OfferService
     delivery: DeliveryService
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    """The local folder by default; an S3-compatible bucket with BLOB_STORE=s3."""
+    if settings.blob_store is BlobStoreKind.S3:
+        from marketplace.blobs_s3 import S3BlobStore  # boto3 is loaded only where it is used
+
+        assert settings.s3_bucket is not None
+        return S3BlobStore.connect(
+            bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region
+        )
+    return LocalBlobStore(settings.blob_dir)
 
 
 def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Services:
@@ -90,7 +102,7 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
             clock,
             idempotency,
             pin_key=pin_key,
-            blobs=LocalBlobStore(settings.blob_dir),
+            blobs=blob_store(settings),
             signer=UrlSigner(("photo-url:" + signing_key).encode(), settings.photo_url_ttl_s),
         ),
     )
