@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, MaskErrors, SchemaExtension
+from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache, SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from marketplace.logs import get_logger
@@ -106,6 +106,10 @@ class _Schema(strawberry.Schema):
 def build_schema(*, max_depth: int = 10, max_cost: int = 5000, introspection: bool = True) -> strawberry.Schema:
     # Factories, not instances: strawberry then makes fresh extensions per request.
     extensions: list[Any] = [
+        # A document's parse and its validation against the schema depend on nothing else, so repeated
+        # documents (every app sends the same few) skip both; limits still run per request.
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
         _FreshPerOperation,
         lambda: QueryLimits(max_depth=max_depth, max_cost=max_cost),
         lambda: _Classify(),
