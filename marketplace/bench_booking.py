@@ -27,8 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import structlog
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
@@ -256,7 +256,7 @@ def logging_into(log: RequestLog) -> Iterator[None]:
 class Client:
     """GraphQL over the app's HTTP interface, each request tagged with a request id of ours."""
 
-    def __init__(self, http: AsyncTestClient[Litestar]) -> None:
+    def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
         self.token: str | None = None
 

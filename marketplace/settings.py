@@ -27,6 +27,11 @@ class LogLevel(StrEnum):
     ERROR = "ERROR"
 
 
+class BlobStoreKind(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
 class Settings(BaseSettings):
     """Every knob the service reads. Names map to upper-case environment variables."""
 
@@ -67,6 +72,15 @@ class Settings(BaseSettings):
     graphql_max_depth: Annotated[int, Field(ge=2, le=50)] = 10
     graphql_max_cost: Annotated[int, Field(ge=10)] = 5000
 
+    # Proof photos: stored by content hash in a local folder (the default blob store); the retailer and
+    # operations read them through URLs signed for this long.
+    blob_store: BlobStoreKind = BlobStoreKind.LOCAL
+    blob_dir: str = ".data/blobs"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None  # unset: AWS itself; else MinIO, Ceph, R2 or any S3-compatible server
+    s3_region: str | None = None
+    photo_url_ttl_s: Annotated[int, Field(ge=10, le=3600)] = 300
+
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
@@ -100,6 +114,8 @@ class Settings(BaseSettings):
         problems = []
         if self.database_pool_min_size > self.database_pool_max_size:
             problems.append("DATABASE_POOL_MIN_SIZE: must not exceed DATABASE_POOL_MAX_SIZE")
+        if self.blob_store is BlobStoreKind.S3 and not self.s3_bucket:
+            problems.append("S3_BUCKET: is required with BLOB_STORE=s3")
         if self.environment is Environment.PRODUCTION:
             if self.jwt_signing_key.get_secret_value() == DEV_SIGNING_KEY:
                 problems.append("JWT_SIGNING_KEY: is the development key; set a secret one in production")

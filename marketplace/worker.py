@@ -1,6 +1,6 @@
 """The background worker: pgqueuer entrypoints and schedules over the same services as the API.
 
-Jobs live in PostgreSQL (pgqueuer's tables, installed by migration 0007), so any number of workers
+Jobs live in PostgreSQL (pgqueuer's tables, installed by migration 0008), so any number of workers
 on any number of machines share them. Each periodic task is a cron schedule (pgqueuer fires each
 once across all workers) that only enqueues its job under a dedupe key; the job itself runs with
 retries and exponential back-off, and a job that fails every attempt is held as `failed` (listed

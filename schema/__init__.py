@@ -7,17 +7,19 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, MaskErrors, SchemaExtension
+from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache, SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from marketplace.logs import get_logger
 from schema.accounts import AccountMutation, AccountQuery
 from schema.context import GraphQLContext
 from schema.couriers import CourierMutation, CourierQuery
+from schema.delivery import DeliveryMutation, DeliveryQuery
 from schema.dispatch import DispatchMutation, DispatchQuery
 from schema.jobs import JobMutation, JobQuery
 from schema.limits import QueryLimits
 from schema.loaders import Loaders
+from schema.offers import OfferMutation, OfferQuery
 from schema.places import PlacesMutation, PlacesQuery
 from schema.trips import TripMutation, TripQuery
 from schema.vehicles import VehicleMutation, VehicleQuery
@@ -31,13 +33,23 @@ BAD_INPUT = "BAD_USER_INPUT"
 
 
 @strawberry.type
-class Query(AccountQuery, PlacesQuery, VehicleQuery, CourierQuery, TripQuery, JobQuery, DispatchQuery):
+class Query(
+    AccountQuery, PlacesQuery, VehicleQuery, CourierQuery, TripQuery, JobQuery, DispatchQuery, OfferQuery, DeliveryQuery
+):
     pass
 
 
 @strawberry.type
 class Mutation(
-    AccountMutation, PlacesMutation, VehicleMutation, CourierMutation, TripMutation, JobMutation, DispatchMutation
+    AccountMutation,
+    PlacesMutation,
+    VehicleMutation,
+    CourierMutation,
+    TripMutation,
+    JobMutation,
+    DispatchMutation,
+    OfferMutation,
+    DeliveryMutation,
 ):
     pass
 
@@ -98,6 +110,10 @@ class _Schema(strawberry.Schema):
 def build_schema(*, max_depth: int = 10, max_cost: int = 5000, introspection: bool = True) -> strawberry.Schema:
     # Factories, not instances: strawberry then makes fresh extensions per request.
     extensions: list[Any] = [
+        # A document's parse and its validation against the schema depend on nothing else, so repeated
+        # documents (every app sends the same few) skip both; limits still run per request.
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
         _FreshPerOperation,
         lambda: QueryLimits(max_depth=max_depth, max_cost=max_cost),
         lambda: _Classify(),

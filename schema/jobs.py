@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -28,6 +28,7 @@ from schema.common import (
 from schema.context import Info
 from schema.dispatch import Placement, load_placement
 from schema.errors import UserError, user_errors
+from schema.parcel_history import DeliveryProof, ParcelEvent, ParcelStatus
 from schema.places import Locker, PickupLocation, ServiceArea, load_locker, load_pickup_location, load_service_area
 from schema.types import Connection, decode_id, global_id
 
@@ -237,6 +238,7 @@ class Quote:
 @strawberry.type
 class Parcel:
     id: strawberry.ID
+    job_id: strawberry.ID
     weight_g: int
     length_mm: int
     width_mm: int
@@ -246,19 +248,72 @@ class Parcel:
     fragile: bool
     id_check: bool
     adults_only: bool
-    parcel_id: strawberry.Private[UUID]
+    status: ParcelStatus  # type: ignore[valid-type]
+    status_changed_at: datetime | None
+    label_code: str | None = strawberry.field(
+        description="Printed on the parcel; the courier types it at pickup. Booking organisation and operations only."
+    )
+    recipient_pin: str | None = strawberry.field(
+        description="The recipient's 4-digit PIN, in the answer to the booking only (it is stored hashed): pass it "
+        "on to the recipient. Lost: operations issue a new one (resetRecipientPin)."
+    )
+    uuid: strawberry.Private[UUID]
+    owner: strawberry.Private[bool]
+    followed: strawberry.Private[bool]
+
+    @strawberry.field
+    async def events(self, info: Info) -> list[ParcelEvent] | None:
+        if not self.followed:
+            return None
+        async with info.context.services.db.read() as repos:
+            found = await repos.parcel_events.for_parcels([self.uuid])
+        return [ParcelEvent.from_domain(e) for e in found]
+
+    @strawberry.field
+    async def pin_locked(self, info: Info) -> bool | None:
+        extra = await self._extra(info)
+        return None if extra is None else bool(extra["pin_locked"])
+
+    @strawberry.field
+    async def locker_pickup_code(self, info: Info) -> str | None:
+        extra = await self._extra(info)
+        return None if extra is None else extra["locker_pickup_code"]
+
+    @strawberry.field
+    async def cancellation_fee(self, info: Info) -> Money | None:
+        extra = await self._extra(info)
+        if extra is None or extra["cancellation_fee_minor"] is None:
+            return None
+        return Money.of(extra["cancellation_fee_minor"], self.declared_value.currency)
+
+    @strawberry.field
+    async def proof(self, info: Info) -> DeliveryProof | None:
+        if not self.owner:
+            return None
+        delivery = info.context.services.delivery
+        row = (await delivery.proofs([self.uuid])).get(self.uuid)
+        if row is None:
+            return None
+        photo = row["photo_sha256"]
+        return DeliveryProof.from_row(row, None if photo is None else delivery.photo_url(photo))
+
+    async def _extra(self, info: Info) -> Any:
+        if not self.owner:
+            return None
+        return (await info.context.services.delivery.extras([self.uuid])).get(self.uuid)
 
     @strawberry.field
     async def placement(self, info: Info) -> Placement | None:
         """Where its dispatch stands (retailers and operations; null for couriers)."""
-        return await load_placement(info, self.parcel_id)
+        return await load_placement(info, self.uuid)
 
     @classmethod
-    def from_domain(cls, parcel: domain.Parcel) -> Parcel:
+    def from_view(cls, parcel: domain.Parcel, view: domain.JobView, principal_id: UUID | None = None) -> Parcel:
         s = parcel.spec
+        followed = view.owner or (principal_id is not None and parcel.assigned_courier_id == principal_id)
         return cls(
             id=global_id("Parcel", parcel.id),
-            parcel_id=parcel.id,
+            job_id=global_id("Job", parcel.job_id),
             weight_g=s.weight_g,
             length_mm=s.length_mm,
             width_mm=s.width_mm,
@@ -268,6 +323,13 @@ class Parcel:
             fragile=s.fragile,
             id_check=s.id_check,
             adults_only=s.adults_only,
+            status=parcel.status,
+            status_changed_at=parcel.status_changed_at,
+            label_code=parcel.label_code if view.owner else None,
+            recipient_pin=view.pins.get(parcel.id),
+            uuid=parcel.id,
+            owner=view.owner,
+            followed=followed,
         )
 
 
@@ -345,8 +407,19 @@ class Job:
     async def fallback_locker(self, info: Info) -> Locker | None:
         return await load_locker(info, self.fallback_locker_uuid)
 
+    @strawberry.field
+    async def events(self, info: Info) -> list[ParcelEvent]:
+        """The history of every parcel the caller may follow, in the order it was written."""
+        followed = [p.uuid for p in self.parcels if p.followed]
+        if not followed:
+            return []
+        async with info.context.services.db.read() as repos:
+            found = await repos.parcel_events.for_parcels(followed)
+        return [ParcelEvent.from_domain(e) for e in found]
+
     @classmethod
-    def from_view(cls, view: domain.JobView) -> Job:
+    def from_view(cls, view: domain.JobView, viewer: UUID | None = None) -> Job:
+        """`viewer`: the calling user, so a courier sees the history of the parcels assigned to them."""
         job, order = view.job, view.job.order
         dropoff = order.dropoff
         return cls(
@@ -367,7 +440,7 @@ class Job:
             delivery_window=TimeWindow(start=order.delivery_window.start_at, end=order.delivery_window.end_at),
             pickup_window_open=_window(order.pickup_window_open),
             delivery_window_open=_window(order.delivery_window_open),
-            parcels=[Parcel.from_domain(p) for p in job.parcels],
+            parcels=[Parcel.from_view(p, view, viewer) for p in job.parcels],
             price=Money.of(job.price.total_minor, job.price.currency),
             parts=_parts(job.price),
             distance_m=job.distance_m,
@@ -436,10 +509,11 @@ class JobQuery:
 
     @query(JOB_READERS, description="A courier reads a job only once a parcel of it is assigned to them.")
     async def job(self, info: Info, id: strawberry.ID) -> Job | None:
-        view = await info.context.services.jobs.get_job(await info.context.principal(), decode_id(id, "Job"))
+        principal = await info.context.principal()
+        view = await info.context.services.jobs.get_job(principal, decode_id(id, "Job"))
         if view is None:
             raise not_found("job")
-        return Job.from_view(view)
+        return Job.from_view(view, principal.user_id)
 
     @query(
         RETAILERS_AND_ADMINS,

@@ -10,6 +10,7 @@ import asyncio
 import io
 import logging
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -96,6 +97,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # Cheap hashing keeps the suite fast; production defaults are tested in unit tests.
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 64,
+        # Proof photos go to a folder of their own per run, never into the checkout's .data.
+        "blob_dir": os.path.join(tempfile.gettempdir(), f"crowdship-test-blobs-{os.getpid()}"),
     }
     values.update(overrides)
     return load_settings(**values)

@@ -46,7 +46,8 @@ TRANSITIONS: dict[ParcelStatus, frozenset[ParcelStatus]] = {
     S.ASSIGNED: frozenset({S.BOOKED, S.AT_PICKUP, S.CANCELLED}),
     S.AT_PICKUP: frozenset({S.PICKED_UP, S.CANCELLED}),
     S.PICKED_UP: frozenset({S.AT_DROPOFF, S.RETURNING}),
-    S.AT_DROPOFF: frozenset({S.DELIVERED, S.FAILED_ATTEMPT, S.RETURNING}),
+    # A locker drop-off ends in the locker (at_dropoff -> in_locker), not at a door.
+    S.AT_DROPOFF: frozenset({S.DELIVERED, S.FAILED_ATTEMPT, S.IN_LOCKER, S.RETURNING}),
     S.FAILED_ATTEMPT: frozenset({S.TO_LOCKER, S.DELIVERED, S.RETURNING}),
     S.TO_LOCKER: frozenset({S.IN_LOCKER}),
     S.IN_LOCKER: frozenset({S.COLLECTED, S.RETURNED}),
@@ -125,3 +126,30 @@ class ParcelEvent:
     reason_code: str | None = None
     position: Point | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+# --- what a retried step asked for: the whole of it is its idempotency fingerprint ------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StepRequest:
+    """A courier step, everything the courier sent with it (no defaults: nothing can be left out)."""
+
+    operation: str
+    parcel_id: UUID
+    position: Point | None
+    fields: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferDecisionRequest:
+    offer_id: UUID
+    accept: bool
+    decline_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CancellationRequest:
+    job_id: UUID | None
+    reference: str | None
+    parcel_id: UUID | None

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from marketplace.domain import validation
+from marketplace.domain import proof, validation
 from marketplace.domain.access import Scope
-from marketplace.domain.accounts import Principal
+from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.areas import ServiceArea, locate
 from marketplace.domain.delivery import ParcelStatus
 from marketplace.domain.errors import ErrorCode, FieldError
@@ -52,6 +52,8 @@ class JobStatus(StrEnum):
     FAILED = "failed"
     RETURNED = "returned"
     CANCELLED = "cancelled"
+    IN_LOCKER = "in_locker"  # every unsettled parcel waits in a locker for its recipient
+    HANDED_TO_FLEET = "handed_to_fleet"
 
 
 # A job in these states still has its parcels picked up or carried from its pickup location.
@@ -308,6 +310,8 @@ class Parcel:
     status_changed_at: datetime | None = None
     assigned_courier_id: UUID | None = None
     assigned_trip_id: UUID | None = None
+    label_code: str | None = None  # printed on the parcel; the courier types it at the pickup
+    pin_hash: bytes | None = field(default=None, repr=False)  # the recipient's PIN, keyed hash only
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,13 +340,41 @@ class JobView:
 
     job: Job
     recipient: Recipient | None
+    # The booking organisation or operations: label codes, locker pickup codes, proof and fees.
+    owner: bool = False
+    # Recipient PINs, only in the answer to the booking that generated them (they are stored hashed).
+    pins: Mapping[UUID, str] = field(default_factory=dict)
 
 
-def book(quote: Quote, job_id: UUID, parcel_ids: Sequence[UUID], principal: Principal, now: datetime) -> Job:
+def book(
+    quote: Quote,
+    job_id: UUID,
+    parcel_ids: Sequence[UUID],
+    principal: Principal,
+    now: datetime,
+    *,
+    pin_key: bytes,
+    pins: dict[UUID, str] | None = None,
+) -> Job:
+    """The job of a quote; every parcel gets a label code and a recipient PIN (kept as a keyed hash).
+
+    The PINs in clear go into `pins` (parcel id -> PIN) for the booking answer, and nowhere else.
+    """
     order = quote.order
+    issued = {pid: proof.new_pin() for pid in parcel_ids}
+    if pins is not None:
+        pins.update(issued)
     parcels = tuple(
         Parcel(
-            id=pid, job_id=job_id, position=i, spec=spec, created_at=now, area_id=order.area_id, status_changed_at=now
+            id=pid,
+            job_id=job_id,
+            position=i,
+            spec=spec,
+            created_at=now,
+            area_id=order.area_id,
+            status_changed_at=now,
+            label_code=proof.new_label_code(),
+            pin_hash=proof.pin_hash(pin_key, pid, issued[pid]),
         )
         for i, (pid, spec) in enumerate(zip(parcel_ids, order.parcels, strict=True))
     )
@@ -385,7 +417,10 @@ def view_for(job: Job, principal: Principal) -> JobView | None:
     """None when the caller may not read the job at all (answered as NOT_FOUND)."""
     if not may_read_job(job, principal):
         return None
-    return JobView(job=job, recipient=job.recipient if may_see_recipient(job, principal) else None)
+    owner = principal.role is Role.ADMIN or (
+        principal.role is Role.RETAILER and principal.organization_id == job.organization_id
+    )
+    return JobView(job=job, recipient=job.recipient if may_see_recipient(job, principal) else None, owner=owner)
 
 
 # --- checking requests ----------------------------------------------------------------------------

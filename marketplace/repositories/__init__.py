@@ -6,6 +6,7 @@ from marketplace.repositories._base import Conn
 from marketplace.repositories.api_keys import ApiKeyRepository
 from marketplace.repositories.areas import ServiceAreaRepository
 from marketplace.repositories.couriers import CourierRepository
+from marketplace.repositories.delivery import DeliveryRepository, OfferDecisionRepository
 from marketplace.repositories.dispatch import DispatchRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.job_queue import JobQueueRepository
@@ -58,3 +59,5 @@ class Repositories:
         self.rounds = RoundRepository(conn)
         self.dispatch = DispatchRepository(conn)
         self.job_queue = JobQueueRepository(conn)
+        self.delivery = DeliveryRepository(conn)
+        self.offer_decisions = OfferDecisionRepository(conn)

@@ -126,6 +126,8 @@ _PARCEL_SPEC = (
     ("area_id", "uuid"),
     ("status", "text"),
     ("status_changed_at", "timestamptz"),
+    ("label_code", "text"),
+    ("pin_hash", "bytea"),
 )
 _PARCEL_COLUMNS = ", ".join(c for c, _ in _PARCEL_SPEC)
 _INSERT_PARCELS = _unnest_insert("parcels", _PARCEL_SPEC)
@@ -275,6 +277,8 @@ def _parcel(row: asyncpg.Record) -> Parcel:
         status_changed_at=row["status_changed_at"],
         assigned_courier_id=row["assigned_courier_id"],
         assigned_trip_id=row["assigned_trip_id"],
+        label_code=row["label_code"],
+        pin_hash=None if row["pin_hash"] is None else bytes(row["pin_hash"]),
     )
 
 
@@ -405,6 +409,8 @@ def _parcel_values(parcel: Parcel) -> tuple[object, ...]:
         parcel.area_id,
         parcel.status.value,
         parcel.status_changed_at or parcel.created_at,
+        parcel.label_code,
+        parcel.pin_hash,
     )
 
 

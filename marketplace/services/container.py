@@ -6,15 +6,18 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from marketplace.blobs import BlobStore, LocalBlobStore, UrlSigner
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.services.accounts import AccountService, LoginPolicy
 from marketplace.services.couriers import CourierService
+from marketplace.services.delivery import DeliveryService
 from marketplace.services.fleet import FleetService
 from marketplace.services.idempotency import Idempotency
 from marketplace.services.jobs import JobService
 from marketplace.services.maintenance import MaintenanceService
 from marketplace.services.matching_bridge import MatchingBridge
+from marketplace.services.offers import OfferService
 from marketplace.services.operations import OperationsService
 from marketplace.services.passwords import Passwords
 from marketplace.services.places import PlacesService
@@ -22,7 +25,7 @@ from marketplace.services.rounds import RoundService
 from marketplace.services.tokens import AccessTokens
 from marketplace.services.trips import TripService
 from marketplace.services.vehicles import VehicleService
-from marketplace.settings import Settings
+from marketplace.settings import BlobStoreKind, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,20 @@ class Services:
     rounds: RoundService
     fleet: FleetService
     operations: OperationsService
+    offers: OfferService
+    delivery: DeliveryService
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    """The local folder by default; an S3-compatible bucket with BLOB_STORE=s3."""
+    if settings.blob_store is BlobStoreKind.S3:
+        from marketplace.blobs_s3 import S3BlobStore  # boto3 is loaded only where it is used
+
+        assert settings.s3_bucket is not None
+        return S3BlobStore.connect(
+            bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region
+        )
+    return LocalBlobStore(settings.blob_dir)
 
 
 def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Services:
@@ -68,6 +85,8 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
             window_s=settings.login_window_s,
         ),
     )
+    # Recipient PINs are stored as HMACs under a key of their own, derived from the signing key.
+    pin_key = ("recipient-pin:" + signing_key).encode()
     maintenance = MaintenanceService(
         db, clock, idempotency_ttl_s=settings.idempotency_ttl_s, rate_window_s=settings.login_window_s
     )
@@ -82,9 +101,18 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
         vehicles=VehicleService(db, clock, idempotency),
         couriers=CourierService(db, clock, idempotency),
         trips=TripService(db, clock, idempotency),
-        jobs=JobService(db, clock, idempotency),
+        jobs=JobService(db, clock, idempotency, pin_key=pin_key),
         matching=bridge,
         rounds=RoundService(db, clock, bridge, idempotency),
         fleet=FleetService(db, clock),
         operations=OperationsService(db),
+        offers=OfferService(db, clock, idempotency),
+        delivery=DeliveryService(
+            db,
+            clock,
+            idempotency,
+            pin_key=pin_key,
+            blobs=blob_store(settings),
+            signer=UrlSigner(("photo-url:" + signing_key).encode(), settings.photo_url_ttl_s),
+        ),
     )

@@ -13,11 +13,13 @@ from marketplace.db.uow import Database
 from marketplace.domain import validation
 from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal
+from marketplace.domain.delivery import Actor, ActorKind, ParcelEvent, ParcelStatus
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, point_problems
 from marketplace.domain.jobs import (
     MAX_BULK_JOBS,
     BulkBooking,
+    Job,
     JobStatus,
     JobView,
     Lookups,
@@ -83,11 +85,33 @@ async def _lookups(
     return Lookups(now=now, pickup_locations=locations, lockers=lockers, areas=areas, taken_references=taken)
 
 
+def booked_events(jobs: Sequence[Job], principal: Principal) -> list[ParcelEvent]:
+    """The first line of every parcel's history, written with the booking."""
+    actor = Actor(ActorKind.RETAILER, principal.user_id)
+    return [
+        ParcelEvent(
+            id=uuid4(),
+            parcel_id=p.id,
+            job_id=j.id,
+            organization_id=j.organization_id,
+            area_id=p.area_id,
+            kind=ParcelStatus.BOOKED.value,
+            actor=actor,
+            occurred_at=j.created_at,
+            to_status=ParcelStatus.BOOKED,
+            details={} if principal.api_key_id is None else {"api_key_id": str(principal.api_key_id)},
+        )
+        for j in jobs
+        for p in j.parcels
+    ]
+
+
 class JobService:
-    def __init__(self, db: Database, clock: Clock, idempotency: Idempotency) -> None:
+    def __init__(self, db: Database, clock: Clock, idempotency: Idempotency, *, pin_key: bytes) -> None:
         self._db = db
         self._clock = clock
         self._idempotency = idempotency
+        self._pin_key = pin_key
 
     # --- quotes -------------------------------------------------------------------------------------
 
@@ -137,6 +161,7 @@ class JobService:
         """Turns a live quote into a job, once: the quote row stays locked until the booking commits."""
         organization_id = Scope(principal).organization()
         quote_id = booking.quote_id
+        pins: dict[UUID, str] = {}
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -169,11 +194,13 @@ class JobService:
                         ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", "quoteId"
                     )
                 job_id = uuid4()
-                job = book(quote, job_id, [uuid4() for _ in quote.order.parcels], principal, now)
+                parcel_ids = [uuid4() for _ in quote.order.parcels]
+                job = book(quote, job_id, parcel_ids, principal, now, pin_key=self._pin_key, pins=pins)
                 if not await uow.repos.jobs.add_jobs([job]):
                     raise DomainError.single(
                         ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", "quoteId"
                     )
+                await uow.repos.parcel_events.append(booked_events([job], principal))
                 await uow.repos.jobs.mark_quote_booked(quote.id, job_id)
                 return job_id
 
@@ -192,7 +219,8 @@ class JobService:
             await uow.commit()
         view = view_for(job, principal)
         assert view is not None
-        return view
+        # A retry with the same key finds no PINs: they were shown once and are kept only hashed.
+        return dataclasses.replace(view, pins=pins)
 
     async def book_jobs(
         self, principal: Principal, requests: Sequence[QuoteRequest], *, idempotency_key: str | None
@@ -207,6 +235,7 @@ class JobService:
             raise DomainError.single(ErrorCode.REQUIRED, "give at least one job", "jobs")
         if len(requests) > MAX_BULK_JOBS:
             raise DomainError.single(ErrorCode.TOO_MANY_ROWS, f"at most {MAX_BULK_JOBS} jobs per call", "jobs")
+        pins: dict[UUID, str] = {}
         async with self._db.uow() as uow:
 
             async def create() -> list[UUID]:
@@ -225,13 +254,19 @@ class JobService:
                     # A reference both repeated in the batch and already booked is one problem, told once.
                     unique = {(p.field, p.code): p for p in problems}
                     raise DomainError(sorted(unique.values(), key=_row_order))
-                jobs = [book(q, uuid4(), [uuid4() for _ in q.order.parcels], principal, now) for q in quotes]
+                jobs = [
+                    book(
+                        q, uuid4(), [uuid4() for _ in q.order.parcels], principal, now, pin_key=self._pin_key, pins=pins
+                    )
+                    for q in quotes
+                ]
                 booked = [dataclasses.replace(q, job_id=j.id) for q, j in zip(quotes, jobs, strict=True)]
                 await uow.repos.jobs.add_quotes(booked)
                 if not await uow.repos.jobs.add_jobs(jobs):
                     raise DomainError.single(
                         ErrorCode.DUPLICATE_REFERENCE, "a job with one of these references was just booked", "jobs"
                     )
+                await uow.repos.parcel_events.append(booked_events(jobs, principal))
                 return [j.id for j in jobs]
 
             job_ids = await self._idempotency.run(
@@ -247,7 +282,7 @@ class JobService:
             jobs = await uow.repos.jobs.get_jobs(job_ids)
             await uow.commit()
         views = [view_for(job, principal) for job in jobs]
-        return [v for v in views if v is not None]
+        return [dataclasses.replace(v, pins=pins) for v in views if v is not None]
 
     # --- reads --------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from schema import build_schema
 from schema.access import Access, RequireAccess, allow, declared_access
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD, GraphQL, running_app
-from tests.integration import ops_couriers, ops_dispatch, ops_jobs, ops_places, ops_trips, ops_vehicles
+from tests.integration import ops_couriers, ops_delivery, ops_dispatch, ops_jobs, ops_places, ops_trips, ops_vehicles
 
 C, R, F, A = Role.COURIER, Role.RETAILER, Role.FINANCE, Role.ADMIN
 
@@ -121,6 +121,24 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.fleetManifest":              only(A),
     "Query.failedJobs":                 only(A),
     "Mutation.runMatchingRound":        only(A),
+    # offers and delivery
+    "Query.myOffers":                   only(C, A),
+    "Query.offer":                      only(C, A),
+    "Query.parcel":                     only(R, A, C, api_keys=True),
+    "Mutation.acceptOffer":             only(C),
+    "Mutation.declineOffer":            only(C),
+    "Mutation.arriveAtPickup":          only(C),
+    "Mutation.confirmPickup":           only(C),
+    "Mutation.arriveAtDropoff":         only(C),
+    "Mutation.deliverParcel":           only(C),
+    "Mutation.reportFailedAttempt":     only(C),
+    "Mutation.depositInLocker":         only(C),
+    "Mutation.deliverToSafePlace":      only(C),
+    "Mutation.confirmReturn":           only(C),
+    "Mutation.recordLockerCollection":  only(A),
+    "Mutation.resetRecipientPin":       only(A),
+    "Mutation.cancelJob":               only(R, api_keys=True),
+    "Mutation.cancelParcel":            only(R, api_keys=True),
 }
 # fmt: on
 
@@ -153,6 +171,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_trips.OPERATIONS,
     **ops_jobs.OPERATIONS,
     **ops_dispatch.OPERATIONS,
+    **ops_delivery.OPERATIONS,
 }
 
 CALLERS = ["anonymous", "courier", "retailer", "finance", "admin", "retailer_api_key"]

@@ -40,6 +40,9 @@ EXPECTED_TABLES = {
     "pgqueuer_log",
     "pgqueuer_schedules",
     "pgqueuer_statistics",
+    "locker_reservations",
+    "photos",
+    "delivery_proofs",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 

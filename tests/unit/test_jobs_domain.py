@@ -412,7 +412,7 @@ def booked_job() -> Job:
     assert order is not None
     quote = new_quote(uuid4(), ORG, order, NOW)
     retailer = Principal(role=Role.RETAILER, user_id=uuid4(), organization_id=ORG)
-    return book(quote, uuid4(), [uuid4(), uuid4()], retailer, NOW)
+    return book(quote, uuid4(), [uuid4(), uuid4()], retailer, NOW, pin_key=b"test-pin-key")
 
 
 def test_a_quote_is_good_until_its_expiry_instant_exclusive() -> None:

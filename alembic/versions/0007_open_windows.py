@@ -4,14 +4,14 @@ A job keeps the windows the retailer asked for and, beside them, the parts the c
 and the matching engine is given: the pickup window clipped to the store's opening hours, a locker
 delivery window to the locker's. Jobs booked before keep their windows as they were.
 
-Revision ID: 0009
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-30
 """
 
 from marketplace.db.migrations import run_script
 
-revision = "0009"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """worker: pgqueuer's job queue, job log and schedules (from pgqueuer's own DDL); queued rounds
 
-Revision ID: 0007
-Revises: 0009
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30
 
 The statements come from pgqueuer's schema declaration (the one `pgq install` renders), one at a
@@ -18,8 +18,8 @@ from pgqueuer.domain.settings import DBSettings
 from alembic import op
 from marketplace.db.migrations import run_script
 
-revision = "0007"
-down_revision = "0009"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
