@@ -45,6 +45,7 @@ log = get_logger("crowdship.worker")
 SCHEDULE_ROUNDS = "schedule_rounds"
 EXPIRE_OFFERS = EXPIRE_OFFERS_JOB
 FLEET_HANDOFF = "fleet_handoff"
+RETURN_UNCOLLECTED = "return_uncollected"
 MAINTENANCE_PURGE = "maintenance_purge"
 SCHEDULE_COMMUTES = "schedule_commutes"
 PING = "ping"
@@ -56,6 +57,7 @@ SCHEDULES: dict[str, str] = {
     SCHEDULE_ROUNDS: "* * * * *",
     EXPIRE_OFFERS: "* * * * *",
     FLEET_HANDOFF: "* * * * *",
+    RETURN_UNCOLLECTED: "*/5 * * * *",
     MAINTENANCE_PURGE: "17 * * * *",
     SCHEDULE_COMMUTES: "40 2 * * *",
 }
@@ -146,6 +148,13 @@ def build_worker(
         handed = await services.fleet.hand_off_due()
         if handed:
             log.info("parcels handed to the fleet", count=handed)
+
+    @entrypoint(RETURN_UNCOLLECTED)
+    async def return_uncollected(job: Job) -> None:
+        """Parcels left in a locker past their hold go back to the store."""
+        returned = await services.delivery.return_uncollected()
+        if returned:
+            log.info("uncollected parcels returned", count=returned)
 
     @entrypoint(MAINTENANCE_PURGE)
     async def purge(job: Job) -> None:

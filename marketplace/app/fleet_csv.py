@@ -13,7 +13,7 @@ from uuid import UUID
 
 from litestar import get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 from litestar.response import Response
 from strawberry import relay
 
@@ -43,7 +43,7 @@ def _text(status: int, text: str, headers: dict[str, str] | None = None) -> Resp
 @get("/areas/{area_id:str}/fleet-manifest.csv")
 async def fleet_manifest_csv(
     state: State,
-    area_id: str,
+    area_id: FromPath[str],
     day: Annotated[str, Parameter(query="date")],
     authorization: Annotated[str | None, Parameter(header="Authorization")] = None,
 ) -> Response[str]:
