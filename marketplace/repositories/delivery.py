@@ -376,21 +376,6 @@ class OfferDecisionRepository:
         )
         return [r["parcel_id"] for r in rows]
 
-    async def forbid(self, offer: Offer, parcel_ids: Sequence[UUID], reason: str, at: datetime) -> None:
-        await self._conn.execute(
-            """
-            INSERT INTO forbidden_pairs (trip_id, parcel_id, area_id, offer_id, reason, created_at)
-            SELECT $1, parcel_id, $2, $3, $4, $5 FROM unnest($6::uuid[]) AS t(parcel_id)
-            ON CONFLICT (trip_id, parcel_id) DO NOTHING
-            """,
-            offer.trip_id,
-            offer.area_id,
-            offer.id,
-            reason,
-            at,
-            list(parcel_ids),
-        )
-
     async def live_offers_of(self, parcel_ids: Sequence[UUID]) -> list[Offer]:
         """Open or accepted offers holding any of these parcels, locked, in id order."""
         rows = await self._conn.fetch(

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from marketplace.domain.delivery import ParcelStatus, Transition
+from marketplace.domain.delivery import ParcelStatus
 from marketplace.domain.geo import Point
 from marketplace.domain.offers import Offer
 from marketplace.repositories._base import Conn
@@ -99,24 +99,6 @@ class DispatchRepository:
             list(trip_ids),
         )
         return {r["id"] for r in rows}
-
-    async def change_status(self, changes: Sequence[tuple[UUID, Transition]], at: datetime) -> None:
-        """Applies transitions made by `delivery.transition`; a row whose status moved meanwhile is an error."""
-        if not changes:
-            return
-        status = await self._conn.execute(
-            """
-            UPDATE parcels p SET status = c.target, status_changed_at = $4
-            FROM unnest($1::uuid[], $2::text[], $3::text[]) AS c(id, source, target)
-            WHERE p.id = c.id AND p.status = c.source
-            """,
-            [c[0] for c in changes],
-            [c[1].source.value for c in changes],
-            [c[1].target.value for c in changes],
-            at,
-        )
-        if int(status.split()[-1]) != len(changes):
-            raise RuntimeError("a parcel changed status under a lock; refusing to write a partial change")
 
     async def set_placements(
         self, round_id: UUID, offered: Sequence[UUID], unplaced: Sequence[tuple[UUID, list[dict[str, Any]], int]]

@@ -124,7 +124,7 @@ class FleetService:
                 await uow.repos.dispatch.set_fallback_costs(
                     [(c.head.id, costs[c.head.id]) for c in due if c.fallback_cost_minor is None]
                 )
-                await uow.repos.dispatch.change_status(
+                await uow.repos.delivery.apply(
                     [(c.head.id, transition(c.head.status, ParcelStatus.HANDED_TO_FLEET)) for c in due], now
                 )
                 await uow.repos.parcel_events.append(

@@ -20,6 +20,7 @@ from marketplace.domain.trips import TripStatus
 from marketplace.repositories import Repositories
 from marketplace.services.dispatch_common import event, refresh_jobs, reserve_compartments
 from marketplace.services.idempotency import Idempotency
+from marketplace.services.offers_release import release_offer
 
 
 def _id_to_json(value: UUID) -> dict[str, Any]:
@@ -118,24 +119,10 @@ class OfferService:
             async def decline() -> UUID:
                 now = self._clock.now()
                 offer = await _open_offer(repos, principal, offer_id, now)
-                offer_transition(offer.status, OfferStatus.DECLINED)
-                parcel_ids = await repos.offer_decisions.live_parcels(offer.id)
-                parcels = await repos.delivery.parcels(parcel_ids, for_update=True)
-                changes = [(p.id, transition(p.status, ParcelStatus.BOOKED, "offerId")) for p in parcels]
                 reason_code = None if reason is None else reason.value
-                await repos.offer_decisions.decide(offer.id, OfferStatus.OPEN, OfferStatus.DECLINED, now, reason_code)
-                await repos.offer_decisions.release_parcels(offer.id, parcel_ids)
-                await repos.offer_decisions.forbid(offer, parcel_ids, "declined", now)
-                await repos.delivery.apply(changes, now)
                 actor = Actor(ActorKind.COURIER, offer.courier_id)
-                details = {"offer_id": str(offer.id), "trip_id": str(offer.trip_id), "decline_reason": reason_code}
-                await repos.parcel_events.append(
-                    [
-                        event(p, actor, now, change=c, reason_code="offer_declined", details=details)
-                        for p, (_, c) in zip(parcels, changes, strict=True)
-                    ]
-                )
-                await refresh_jobs(repos, [p.job_id for p in parcels], now)
+                events = await release_offer(uow, offer, OfferStatus.DECLINED, reason_code, now, actor)
+                await refresh_jobs(repos, [e.job_id for e in events], now)
                 return offer.id
 
             await self._idempotency.run(

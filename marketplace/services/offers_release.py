@@ -43,7 +43,7 @@ async def release_offer(
     heads = await uow.repos.dispatch.lock_parcels(offer.parcel_ids)
     released = [h for h in heads.values() if h.status in RELEASABLE]
     changes = [(h.id, transition(h.status, ParcelStatus.BOOKED)) for h in released]
-    await uow.repos.dispatch.change_status(changes, at)
+    await uow.repos.delivery.apply(changes, at)
     events = [
         ParcelEvent(
             id=uuid.uuid4(),
@@ -57,7 +57,12 @@ async def release_offer(
             from_status=h.status,
             to_status=ParcelStatus.BOOKED,
             reason_code=f"offer_{status.value}",
-            details={"offer_id": str(offer.id), "trip_id": str(offer.trip_id), "round_id": str(offer.round_id)},
+            details={
+                "offer_id": str(offer.id),
+                "trip_id": str(offer.trip_id),
+                "round_id": str(offer.round_id),
+                **({"decline_reason": reason} if reason is not None else {}),
+            },
         )
         for h in released
     ]

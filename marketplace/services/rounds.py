@@ -267,9 +267,7 @@ class RoundService:
             ]
             await repos.offers.add_many(offers)
             offered = [(p, o) for o in offers for p in o.parcel_ids]
-            await repos.dispatch.change_status(
-                [(p, transition(heads[p].status, ParcelStatus.OFFERED)) for p, _ in offered], at
-            )
+            await repos.delivery.apply([(p, transition(heads[p].status, ParcelStatus.OFFERED)) for p, _ in offered], at)
             await repos.parcel_events.append(
                 [
                     ParcelEvent(
