@@ -15,6 +15,8 @@ from marketplace.domain.places import Address as DomainAddress
 from schema.errors import not_found_error
 from schema.types import page_request
 
+IDEMPOTENCY_KEY = "Repeat it on retries: the first result comes back and nothing is created twice."
+
 
 def page_or_error(first: int | None, after: str | None) -> PageRequest:
     """A connection's paging arguments; bad ones are the query's BAD_USER_INPUT, naming `first` or `after`."""

@@ -15,7 +15,7 @@ from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.geo import Point
 from marketplace.services.delivery import ParcelView
 from schema.access import allow, mutation, query
-from schema.common import GeoPointInput, Money, not_found
+from schema.common import IDEMPOTENCY_KEY, GeoPointInput, Money, not_found
 from schema.context import Info
 from schema.errors import UserError, user_errors
 from schema.jobs import JOB_READERS, RETAILERS, Job, Parcel
@@ -119,12 +119,14 @@ class DeliverToSafePlaceInput:
 class RecordLockerCollectionInput:
     parcel_id: strawberry.ID
     pickup_code: str
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input
 class ResetRecipientPinInput:
     parcel_id: strawberry.ID
     new_pin: bool = strawberry.field(default=False, description="Also replace the PIN; the new one is returned once.")
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="The job by its id or by your own order reference.")
@@ -292,7 +294,10 @@ class DeliveryMutation:
     async def record_locker_collection(self, info: Info, input: RecordLockerCollectionInput) -> DeliveryStepPayload:
         async def run() -> ParcelView:
             return await info.context.services.delivery.record_locker_collection(
-                await info.context.principal(), parcel_id=_parcel_id(input.parcel_id), pickup_code=input.pickup_code
+                await info.context.principal(),
+                parcel_id=_parcel_id(input.parcel_id),
+                pickup_code=input.pickup_code,
+                idempotency_key=input.idempotency_key,
             )
 
         return await _step(info, run)
@@ -302,7 +307,10 @@ class DeliveryMutation:
         principal = await info.context.principal()
         try:
             reset = await info.context.services.delivery.reset_pin(
-                principal, parcel_id=_parcel_id(input.parcel_id), new_pin=input.new_pin
+                principal,
+                parcel_id=_parcel_id(input.parcel_id),
+                new_pin=input.new_pin,
+                idempotency_key=input.idempotency_key,
             )
         except DomainError as exc:
             return ResetRecipientPinPayload(errors=user_errors(exc))

@@ -16,6 +16,7 @@ from marketplace.domain.errors import DomainError
 from marketplace.domain.paging import Page, Position
 from schema.access import allow, mutation, query
 from schema.common import (
+    IDEMPOTENCY_KEY,
     Address,
     AddressInput,
     GeoPoint,
@@ -42,8 +43,6 @@ LockerKind = strawberry.enum(domain.LockerKind, name="LockerKind")
 CompartmentSize = strawberry.enum(
     domain.CompartmentSize, name="CompartmentSize", description="Parcel-locker compartment classes, small to large."
 )
-
-IDEMPOTENCY_KEY = "Repeat it on retries: the first result comes back and nothing is created twice."
 
 
 def _position(item: area_domain.ServiceArea | domain.PickupLocation | domain.Locker) -> Position:

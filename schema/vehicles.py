@@ -13,7 +13,7 @@ from marketplace.domain.accounts import Role as DomainRole
 from marketplace.domain.errors import DomainError
 from marketplace.domain.paging import Page, Position
 from schema.access import allow, mutation, query
-from schema.common import not_found, page_or_error
+from schema.common import IDEMPOTENCY_KEY, not_found, page_or_error
 from schema.context import Info
 from schema.errors import UserError, user_errors
 from schema.types import Connection, User, decode_id, global_id
@@ -105,9 +105,6 @@ class VehicleKindInfo:
             max_speed_kmh=domain.MAX_SPEED_KMH,
             max_co2_g_per_km=domain.MAX_CO2_G_PER_KM,
         )
-
-
-IDEMPOTENCY_KEY = "Repeat it on retries: the first result comes back and nothing is created twice."
 
 
 @strawberry.input(description="Figures left out take the kind's defaults (see vehicleKinds).")

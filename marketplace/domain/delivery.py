@@ -153,3 +153,13 @@ class CancellationRequest:
     job_id: UUID | None
     reference: str | None
     parcel_id: UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class OperationsParcelRequest:
+    """Operations acting on one parcel: a locker collection (`pickup_code`) or a PIN reset (`new_pin`)."""
+
+    operation: str
+    parcel_id: UUID
+    pickup_code: str | None
+    new_pin: bool

@@ -26,6 +26,7 @@ from marketplace.domain.delivery import (
     Actor,
     ActorKind,
     CancellationRequest,
+    OperationsParcelRequest,
     ParcelEvent,
     ParcelStatus,
     StepRequest,
@@ -469,22 +470,38 @@ class DeliveryService:
 
     # --- lockers after the deposit --------------------------------------------------------------
 
-    async def record_locker_collection(self, principal: Principal, *, parcel_id: UUID, pickup_code: str) -> ParcelView:
+    async def record_locker_collection(
+        self, principal: Principal, *, parcel_id: UUID, pickup_code: str, idempotency_key: str | None = None
+    ) -> ParcelView:
         """Operations record that the recipient opened the compartment with the pickup code."""
+        actor = Actor(ActorKind.ADMIN, Scope(principal).admin())
         async with self._db.uow() as uow:
             repos = uow.repos
-            parcel = await repos.delivery.parcel(parcel_id, for_update=True)
-            if parcel is None:
-                raise _parcel_not_found()
-            now = self._clock.now()
-            change = transition(parcel.status, S.COLLECTED, "parcelId")
-            if parcel.locker_pickup_code is None or parcel.locker_pickup_code != pickup_code.strip():
-                raise DomainError.single(ErrorCode.WRONG_PICKUP_CODE, "that is not the pickup code", "pickupCode")
-            await repos.delivery.apply([(parcel.id, change)], now)
-            await repos.delivery.set_reservations([parcel.id], "released", now)
-            actor = Actor(ActorKind.ADMIN, Scope(principal).admin())
-            await repos.parcel_events.append([event(parcel, actor, now, change=change, reason_code="pickup_code")])
-            await refresh_jobs(repos, [parcel.job_id], now)
+
+            async def act() -> UUID:
+                parcel = await repos.delivery.parcel(parcel_id, for_update=True)
+                if parcel is None:
+                    raise _parcel_not_found()
+                now = self._clock.now()
+                change = transition(parcel.status, S.COLLECTED, "parcelId")
+                if parcel.locker_pickup_code is None or parcel.locker_pickup_code != pickup_code.strip():
+                    raise DomainError.single(ErrorCode.WRONG_PICKUP_CODE, "that is not the pickup code", "pickupCode")
+                await repos.delivery.apply([(parcel.id, change)], now)
+                await repos.delivery.set_reservations([parcel.id], "released", now)
+                await repos.parcel_events.append([event(parcel, actor, now, change=change, reason_code="pickup_code")])
+                await refresh_jobs(repos, [parcel.job_id], now)
+                return parcel.id
+
+            await self._idempotency.run(
+                uow,
+                scope=principal.scope,
+                operation="recordLockerCollection",
+                key=idempotency_key,
+                request=OperationsParcelRequest("recordLockerCollection", parcel_id, pickup_code, False),
+                action=act,
+                dump=_id_to_json,
+                load=_id_from_json,
+            )
             job = await self._job_of(repos, parcel_id)
             await uow.commit()
         return self._view(job, parcel_id, principal)
@@ -518,24 +535,46 @@ class DeliveryService:
 
     # --- PINs -----------------------------------------------------------------------------------
 
-    async def reset_pin(self, principal: Principal, *, parcel_id: UUID, new_pin: bool) -> PinReset:
-        """Operations unlock a locked PIN; with `new_pin`, a fresh one replaces it (shown once, here)."""
+    async def reset_pin(
+        self, principal: Principal, *, parcel_id: UUID, new_pin: bool, idempotency_key: str | None = None
+    ) -> PinReset:
+        """Operations unlock a locked PIN; with `new_pin`, a fresh one replaces it.
+
+        The new PIN is shown once, in this answer: it is stored hashed, so a retry with the same key
+        replaces nothing again and answers without it.
+        """
+        actor = Actor(ActorKind.ADMIN, Scope(principal).admin())
+        issued: list[str] = []
         async with self._db.uow() as uow:
             repos = uow.repos
-            parcel = await repos.delivery.parcel(parcel_id, for_update=True)
-            if parcel is None:
-                raise _parcel_not_found()
-            now = self._clock.now()
-            pin = rules.new_pin() if new_pin else None
-            await repos.delivery.reset_pin(
-                parcel.id, None if pin is None else rules.pin_hash(self._pin_key, parcel.id, pin)
+
+            async def act() -> UUID:
+                parcel = await repos.delivery.parcel(parcel_id, for_update=True)
+                if parcel is None:
+                    raise _parcel_not_found()
+                now = self._clock.now()
+                pin = rules.new_pin() if new_pin else None
+                await repos.delivery.reset_pin(
+                    parcel.id, None if pin is None else rules.pin_hash(self._pin_key, parcel.id, pin)
+                )
+                kind = "pin_replaced" if pin is not None else "pin_unlocked"
+                await repos.parcel_events.append([event(parcel, actor, now, kind=kind)])
+                issued.extend([] if pin is None else [pin])
+                return parcel.id
+
+            await self._idempotency.run(
+                uow,
+                scope=principal.scope,
+                operation="resetRecipientPin",
+                key=idempotency_key,
+                request=OperationsParcelRequest("resetRecipientPin", parcel_id, None, new_pin),
+                action=act,
+                dump=_id_to_json,
+                load=_id_from_json,
             )
-            actor = Actor(ActorKind.ADMIN, Scope(principal).admin())
-            kind = "pin_replaced" if pin is not None else "pin_unlocked"
-            await repos.parcel_events.append([event(parcel, actor, now, kind=kind)])
             job = await self._job_of(repos, parcel_id)
             await uow.commit()
-        return PinReset(view=self._view(job, parcel_id, principal), pin=pin)
+        return PinReset(view=self._view(job, parcel_id, principal), pin=issued[0] if issued else None)
 
     # --- cancellation ---------------------------------------------------------------------------
 

@@ -167,9 +167,16 @@ async def test_five_wrong_pins_lock_the_handover_until_operations_reset_it(
     assert "pin_locked" in [e["kind"] for e in read["events"]]
 
     ops = await admin_token(gql, services)
-    reset = await step(gql, ops, RESET_PIN, parcelId=parcel, newPin=True)
+    reset = await step(gql, ops, RESET_PIN, parcelId=parcel, newPin=True, idempotencyKey="reset-1")
     assert reset["errors"] == []
     assert reset["parcel"]["pinLocked"] is False
+    hashed = await db.fetchval("SELECT pin_hash FROM parcels")
+    # A retry replaces nothing again (the PIN handed out stays the one that works) and shows no PIN.
+    retried = await step(gql, ops, RESET_PIN, parcelId=parcel, newPin=True, idempotencyKey="reset-1")
+    assert (retried["errors"], retried["pin"]) == ([], None)
+    assert await db.fetchval("SELECT pin_hash FROM parcels") == hashed
+    replaced = await db.fetchval("SELECT count(*) FROM parcel_events WHERE kind = 'pin_replaced'")
+    assert replaced == 1
     old = await step(gql, courier.token, DELIVER, parcelId=parcel, proof={"pin": booked.pins[0]})
     if reset["pin"] != booked.pins[0]:
         assert codes(old) == ["WRONG_PIN"]
