@@ -265,9 +265,8 @@ class Parcel:
     async def events(self, info: Info) -> list[ParcelEvent] | None:
         if not self.followed:
             return None
-        async with info.context.services.db.read() as repos:
-            found = await repos.parcel_events.for_parcels([self.uuid])
-        return [ParcelEvent.from_domain(e) for e in found]
+        found = await info.context.loaders.parcel_events.load(self.uuid)
+        return [ParcelEvent.from_domain(e) for e in found or []]
 
     @strawberry.field
     async def pin_locked(self, info: Info) -> bool | None:
@@ -290,17 +289,16 @@ class Parcel:
     async def proof(self, info: Info) -> DeliveryProof | None:
         if not self.owner:
             return None
-        delivery = info.context.services.delivery
-        row = (await delivery.proofs([self.uuid])).get(self.uuid)
+        row = await info.context.loaders.proofs.load(self.uuid)
         if row is None:
             return None
         photo = row["photo_sha256"]
-        return DeliveryProof.from_row(row, None if photo is None else delivery.photo_url(photo))
+        return DeliveryProof.from_row(row, None if photo is None else info.context.services.delivery.photo_url(photo))
 
     async def _extra(self, info: Info) -> Any:
         if not self.owner:
             return None
-        return (await info.context.services.delivery.extras([self.uuid])).get(self.uuid)
+        return await info.context.loaders.parcel_extras.load(self.uuid)
 
     @strawberry.field
     async def placement(self, info: Info) -> Placement | None:
@@ -410,11 +408,10 @@ class Job:
     @strawberry.field
     async def events(self, info: Info) -> list[ParcelEvent]:
         """The history of every parcel the caller may follow, in the order it was written."""
-        followed = [p.uuid for p in self.parcels if p.followed]
+        followed = tuple(p.uuid for p in self.parcels if p.followed)
         if not followed:
             return []
-        async with info.context.services.db.read() as repos:
-            found = await repos.parcel_events.for_parcels(followed)
+        found = await info.context.loaders.job_events.load(followed)
         return [ParcelEvent.from_domain(e) for e in found]
 
     @classmethod

@@ -6,19 +6,24 @@ by id alone. A courier's vehicle and commute and an organisation's pickup locati
 (id, owner id), the owner taken from the parent object: the database ties a trip to its vehicle (or a
 job to its pickup location) by id only, and the key makes sure a nested field never shows a row of
 anyone but the parent's owner, even if the two ever disagreed.
+
+A parcel's history, extras and proof are keyed by parcel id: the parent `Parcel` already decided
+whether the caller follows or owns it (and asks nothing otherwise). A job's history is keyed by the
+tuple of its parcels the caller follows, so it comes back in the order it was written across them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
 from marketplace.domain.accounts import Organization, User
 from marketplace.domain.areas import ServiceArea
+from marketplace.domain.delivery import ParcelEvent
 from marketplace.domain.places import Locker, PickupLocation
 from marketplace.domain.rounds import Placement
 from marketplace.domain.trips import Commute
@@ -42,6 +47,25 @@ def _by_key(
     return load
 
 
+def _histories(
+    fetch: Callable[[list[UUID]], Awaitable[list[ParcelEvent]]],
+) -> Callable[[Sequence[tuple[UUID, ...]]], Awaitable[list[list[ParcelEvent]]]]:
+    """One read for every asked group of parcels; each group's events in the order they were written."""
+
+    async def load(keys: Sequence[tuple[UUID, ...]]) -> list[list[ParcelEvent]]:
+        found = await fetch(list(dict.fromkeys(pid for key in keys for pid in key)))
+        by_parcel: dict[UUID, list[tuple[int, ParcelEvent]]] = {}
+        for n, e in enumerate(found):
+            by_parcel.setdefault(e.parcel_id, []).append((n, e))
+        out: list[list[ParcelEvent]] = []
+        for key in keys:
+            numbered = [p for pid in set(key) for p in by_parcel.get(pid, [])]
+            out.append([e for _, e in sorted(numbered, key=lambda p: p[0])])
+        return out
+
+    return load
+
+
 @dataclass(frozen=True, slots=True)
 class Loaders:
     users: DataLoader[UUID, User | None]
@@ -52,6 +76,10 @@ class Loaders:
     vehicles: DataLoader[Owned, Vehicle | None]
     commutes: DataLoader[Owned, Commute | None]
     placements: DataLoader[UUID, Placement | None]
+    parcel_events: DataLoader[UUID, list[ParcelEvent] | None]
+    parcel_extras: DataLoader[UUID, Any | None]
+    proofs: DataLoader[UUID, Any | None]
+    job_events: DataLoader[tuple[UUID, ...], list[ParcelEvent]]
 
     @classmethod
     def create(cls, services: Services) -> Loaders:
@@ -64,4 +92,8 @@ class Loaders:
             vehicles=DataLoader(load_fn=_by_key(services.vehicles.vehicles_of_couriers)),
             commutes=DataLoader(load_fn=_by_key(services.trips.commutes_of_couriers)),
             placements=DataLoader(load_fn=_by_key(services.rounds.placements)),
+            parcel_events=DataLoader(load_fn=_by_key(services.delivery.events_of)),
+            parcel_extras=DataLoader(load_fn=_by_key(services.delivery.extras)),
+            proofs=DataLoader(load_fn=_by_key(services.delivery.proofs)),
+            job_events=DataLoader(load_fn=_histories(services.delivery.history_of)),
         )

@@ -744,6 +744,19 @@ class DeliveryService:
             out[e.parcel_id].append(e)
         return out
 
+    async def history_of(self, parcel_ids: list[UUID]) -> list[ParcelEvent]:
+        """The events of many parcels in one read, in the order they were written, with no access
+        check: for dataloaders serving nested fields of parcels the caller may already follow."""
+        async with self._db.read() as repos:
+            return await repos.parcel_events.for_parcels(parcel_ids)
+
+    async def events_of(self, parcel_ids: list[UUID]) -> dict[UUID, list[ParcelEvent]]:
+        """`history_of` by parcel: every asked parcel has a list, oldest first, empty if it has none."""
+        out: dict[UUID, list[ParcelEvent]] = {pid: [] for pid in parcel_ids}
+        for e in await self.history_of(parcel_ids):
+            out[e.parcel_id].append(e)
+        return out
+
     async def extras(self, parcel_ids: list[UUID]) -> dict[UUID, Any]:
         async with self._db.read() as repos:
             return await repos.delivery.parcel_extras(parcel_ids)

@@ -14,7 +14,7 @@ from marketplace.services.container import Services
 from schema.types import global_id
 from tests.factories import OOST, UTRECHT, ZUID, make_area, make_locker, make_pickup_location, uuid_of
 from tests.helpers import GraphQL, admin_token, statements_of_last_request
-from tests.integration.ops_jobs import Shop, book_quote, open_shop, request_quote
+from tests.integration.ops_jobs import Shop, book_quote, open_shop, parcel, request_quote
 from tests.integration.test_commutes import create_commute, schedule
 from tests.integration.test_trips import UTRECHT_AREA, Courier, courier, create_trip, place
 
@@ -300,3 +300,57 @@ async def trip_in(gql: GraphQL, c: Courier, area: ServiceArea) -> None:
         await create_trip(gql, c, origin=place(UTRECHT, "home"), destination=place(Point(52.10, 5.10), "office"))
     else:
         await create_trip(gql, c)
+
+
+JOBS_DELIVERY = """
+query($first: Int!) {
+  jobs(first: $first) {
+    edges { node {
+      parcels {
+        events { kind } pinLocked lockerPickupCode cancellationFee { amountMinor } proof { kind }
+        placement { state }
+      }
+      events { kind }
+    } }
+  }
+}
+"""
+
+JOBS_PARCELS = "query($first: Int!) { jobs(first: $first) { edges { node { parcels { id status } } } } }"
+
+
+async def test_listing_jobs_with_parcel_delivery_fields_takes_the_same_statements_for_more_rows(
+    logged_gql: GraphQL, log_stream: io.StringIO, services: Services, area: ServiceArea
+) -> None:
+    """A retailer's parcel histories, extras and proofs come from per-request dataloaders, not a query a parcel."""
+    gql = logged_gql
+    shop = await open_shop(gql, services, area, "shop@example.com", "Shop")
+
+    async def jobs(count: int) -> None:
+        # Two parcels a job, so both the parcel and the job fields have more than one row to batch.
+        for _ in range(count):
+            await book(gql, shop, shop.request(parcels=[parcel(), parcel(weightG=800)]))
+
+    await jobs(2)
+    await gql(JOBS_DELIVERY, {"first": 50}, token=shop.token)  # warm-up
+    await gql(JOBS_PARCELS, {"first": 50}, token=shop.token)
+    plain = statements_of_last_request(log_stream)
+    await gql(JOBS_DELIVERY, {"first": 50}, token=shop.token)
+    few = statements_of_last_request(log_stream)
+    await jobs(10)
+    body = await gql(JOBS_DELIVERY, {"first": 50}, token=shop.token)
+    many = statements_of_last_request(log_stream)
+
+    nodes = [e["node"] for e in body["data"]["jobs"]["edges"]]
+    assert len(nodes) == 12
+    parcels = [p for n in nodes for p in n["parcels"]]
+    assert len(parcels) == 24
+    # The booking organisation follows its parcels: a history each, the extras, no proof before delivery.
+    assert all(p["events"] and p["events"][0]["kind"] == "booked" for p in parcels)
+    assert all(p["pinLocked"] is False and p["lockerPickupCode"] is None for p in parcels)
+    assert all(p["cancellationFee"] is None and p["proof"] is None for p in parcels)
+    assert all(p["placement"] is not None for p in parcels)
+    assert all(len(n["events"]) == sum(len(p["events"]) for p in n["parcels"]) for n in nodes)
+    assert many == few, (few, many)
+    # One read per loader (parcel histories, extras, proofs, placements, job histories): a statement and a reset.
+    assert few - plain <= 5 * 2, (plain, few)
