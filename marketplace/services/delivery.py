@@ -730,20 +730,6 @@ class DeliveryService:
             return None
         return ParcelView(view=view, parcel_id=parcel_id)
 
-    async def events(
-        self, principal: Principal, view: JobView, parcel_ids: list[UUID]
-    ) -> dict[UUID, list[ParcelEvent]]:
-        """Histories, oldest first, of the parcels the caller may follow."""
-        allowed = [pid for pid in parcel_ids if may_follow(view, pid, principal)]
-        if not allowed:
-            return {}
-        async with self._db.read() as repos:
-            found = await repos.parcel_events.for_parcels(allowed)
-        out: dict[UUID, list[ParcelEvent]] = {pid: [] for pid in allowed}
-        for e in found:
-            out[e.parcel_id].append(e)
-        return out
-
     async def history_of(self, parcel_ids: list[UUID]) -> list[ParcelEvent]:
         """The events of many parcels in one read, in the order they were written, with no access
         check: for dataloaders serving nested fields of parcels the caller may already follow."""
