@@ -46,7 +46,7 @@ from marketplace.domain.settlement import (
     cancelled_status,
 )
 from marketplace.repositories import Repositories
-from marketplace.services.dispatch_common import event, refresh_jobs, settle_trips, start_trip
+from marketplace.services.dispatch_common import event, move, refresh_jobs, settle_trips, start_trip
 from marketplace.services.idempotency import Idempotency
 
 S = ParcelStatus
@@ -174,9 +174,7 @@ class DeliveryService:
         at = _position(position)
 
         async def step(repos: Repositories, parcel: ParcelState, now: datetime, actor: Actor) -> None:
-            change = transition(parcel.status, S.AT_PICKUP, "parcelId")
-            await repos.delivery.apply([(parcel.id, change)], now)
-            await repos.parcel_events.append([event(parcel, actor, now, change=change, position=at)])
+            await move(repos, parcel, S.AT_PICKUP, now, actor, position=at)
 
         return await self._courier_step(
             principal,
@@ -228,9 +226,7 @@ class DeliveryService:
         at = _position(position)
 
         async def step(repos: Repositories, parcel: ParcelState, now: datetime, actor: Actor) -> None:
-            change = transition(parcel.status, S.AT_DROPOFF, "parcelId")
-            await repos.delivery.apply([(parcel.id, change)], now)
-            await repos.parcel_events.append([event(parcel, actor, now, change=change, position=at)])
+            await move(repos, parcel, S.AT_DROPOFF, now, actor, position=at)
 
         return await self._courier_step(
             principal,

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from marketplace.domain import trips as trip_rules
-from marketplace.domain.delivery import Actor, ParcelEvent, Transition
+from marketplace.domain.delivery import Actor, ParcelEvent, ParcelStatus, Transition, transition
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.geo import Point
 from marketplace.domain.places import COMPARTMENT_MAX_WEIGHT_G, CompartmentSize, fits
@@ -46,6 +46,22 @@ def event(
         position=position,
         details=details or {},
     )
+
+
+async def move(
+    repos: Repositories,
+    parcel: ParcelState,
+    target: ParcelStatus,
+    at: datetime,
+    actor: Actor,
+    *,
+    position: Point | None,
+) -> Transition:
+    """A courier step that only moves the parcel: checked by the table, written, and told in its history."""
+    change = transition(parcel.status, target, "parcelId")
+    await repos.delivery.apply([(parcel.id, change)], at)
+    await repos.parcel_events.append([event(parcel, actor, at, change=change, position=position)])
+    return change
 
 
 async def refresh_jobs(repos: Repositories, job_ids: Iterable[UUID], at: datetime) -> None:
