@@ -24,7 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     fake = FakeStripe(
         store=Store(args.data) if args.data else None, settlement_days=args.settlement_days, api_key=args.api_key
     )
-    print(f"stripefake: listening on http://{args.host}:{args.port}", flush=True)
     serve_forever(fake, args.host, args.port)
     return 0
 

@@ -63,6 +63,8 @@ class RunningFake:
 
 
 def serve_forever(fake: FakeStripe, host: str, port: int) -> None:
+    """Serves until interrupted; the first line on stdout says where (port 0 picks a free port)."""
     sock = bind(host, port)
     fake.public_url = f"http://{host}:{sock.getsockname()[1]}"
+    print(f"stripefake: listening on {fake.public_url}", flush=True)
     uvicorn.Server(_config(fake)).run(sockets=[sock])
