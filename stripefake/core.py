@@ -92,6 +92,25 @@ class FakeStripe:
         self.public_url = public_url
         self.fail = FailPlan()
         self.wake_deliverer: Callable[[], None] = lambda: None
+        self._index()
+
+    def _index(self) -> None:
+        """In-memory indexes over the store, so that no request scans every object (rebuilt on load and reset).
+
+        They may name objects a rolled-back request created; readers skip ids the store no longer has.
+        """
+        self.next_due = 0  # the earliest instant time-based work (expiry, payout arrival) may be due; 0: look now
+        # Deliveries to attempt now; the deliverer keeps those waiting for a retry.
+        self.pending_deliveries: dict[str, None] = {
+            d["id"]: None for d in self.store.oldest_first("_delivery") if d["status"] == "pending"
+        }
+        self.txns_by_account: dict[str | None, list[str]] = {}
+        for txn in self.store.oldest_first("balance_transaction"):
+            self.txns_by_account.setdefault(txn["_account"], []).append(txn["id"])
+
+    def due_at(self, instant: int) -> None:
+        """Something (an authorisation's expiry, a payout's arrival) will need attention at `instant`."""
+        self.next_due = min(self.next_due, instant)
 
     # -- time -------------------------------------------------------------------------------------------
 
@@ -227,7 +246,7 @@ class FakeStripe:
         for endpoint in self.store.oldest_first("webhook_endpoint"):
             wants = "*" in endpoint["enabled_events"] or type_ in endpoint["enabled_events"]
             if endpoint["status"] == "enabled" and wants and bool(endpoint["_connect"]) == (account is not None):
-                self.store.put(
+                delivery = self.store.put(
                     {
                         "id": new_id("whdel"),
                         "object": "_delivery",
@@ -239,6 +258,7 @@ class FakeStripe:
                         "_account": None,
                     }
                 )
+                self.pending_deliveries[delivery["id"]] = None
                 event["_pending"] = event.get("_pending", 0) + 1
                 self.wake_deliverer()
         return event
@@ -272,7 +292,7 @@ class FakeStripe:
             if fee
             else []
         )
-        return self.create(
+        txn = self.create(
             "txn",
             "balance_transaction",
             None,
@@ -294,14 +314,17 @@ class FakeStripe:
             },
             account=account,
         )
+        self.txns_by_account.setdefault(account, []).append(txn["id"])
+        return txn
 
     def balances(self, account: str | None) -> tuple[dict[str, int], dict[str, int]]:
         """(available, pending) net amounts per currency, from the account's balance transactions."""
         now = self.now()
         available: dict[str, int] = {}
         pending: dict[str, int] = {}
-        for txn in self.store.oldest_first("balance_transaction"):
-            if txn["_account"] != account:
+        for txn_id in self.txns_by_account.get(account, []):
+            txn = self.store.get(txn_id, "balance_transaction")
+            if txn is None:
                 continue
             bucket = available if txn["available_on"] <= now else pending
             bucket[txn["currency"]] = bucket.get(txn["currency"], 0) + txn["net"]
@@ -323,6 +346,7 @@ class FakeStripe:
         self.store.reset()
         self.fail = FailPlan()
         self.clock.offset = timedelta()
+        self._index()
 
 
 def expansions(params: dict[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import heapq
 import hmac
 import json
 import logging
@@ -52,6 +53,7 @@ class Deliverer:
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._retries: list[tuple[float, str]] = []  # (next attempt at, delivery id), a heap
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -84,13 +86,23 @@ class Deliverer:
             self._wake.clear()
             async with self._lock:
                 await self._attempt(force=False)
-            due = [d["next_attempt_at"] for d in self._pending()]
-            timeout = max(0.0, min(due) - time.time()) if due else None
+            timeout = max(0.0, self._retries[0][0] - time.time()) if self._retries else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _pending(self) -> list[Obj]:
-        return [d for d in self.fake.store.oldest_first("_delivery") if d["status"] == "pending"]
+    def _take_due(self, *, force: bool) -> list[Obj]:
+        """New deliveries (the fake queues their ids) and retries whose back-off is over (all, if `force`)."""
+        ids = list(self.fake.pending_deliveries)
+        self.fake.pending_deliveries.clear()
+        now = time.time()
+        while self._retries and (force or self._retries[0][0] <= now):
+            ids.append(heapq.heappop(self._retries)[1])
+        found = []
+        for delivery_id in ids:
+            delivery = self.fake.store.get(delivery_id, "_delivery")
+            if delivery is not None and delivery["status"] == "pending":  # else: rolled back, or done
+                found.append(delivery)
+        return found
 
     async def flush(self) -> FlushResult:
         """Attempts every pending delivery once, now, whatever its back-off says."""
@@ -99,15 +111,14 @@ class Deliverer:
 
     async def _attempt(self, *, force: bool) -> FlushResult:
         result = FlushResult()
-        now = time.time()
-        for delivery in self._pending():
-            if not force and delivery["next_attempt_at"] > now:
-                continue
+        for delivery in self._take_due(force=force):
             if await self._send(delivery):
                 result.delivered += 1
             else:
                 result.failed += 1
-        result.pending = len(self._pending())
+                if delivery["status"] == "pending":
+                    heapq.heappush(self._retries, (delivery["next_attempt_at"], delivery["id"]))
+        result.pending = len(self._retries) + len(self.fake.pending_deliveries)
         self.fake.store.commit()
         return result
 

@@ -18,6 +18,7 @@ from stripefake.store import new_id
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_TTL_S = DAY_S  # Stripe forgets keys after 24 hours
+NEVER = 2**62
 
 
 @dataclass
@@ -28,7 +29,13 @@ class Answer:
 
 
 def tick(fake: FakeStripe) -> None:
-    """Work Stripe does on its own as time passes: authorisations expire, payouts arrive."""
+    """Work Stripe does on its own as time passes: authorisations expire, payouts arrive.
+
+    Scans only once something may be due (`fake.next_due`), then notes when the next thing will be.
+    """
+    if fake.now() < fake.next_due:
+        return
+    fake.next_due = NEVER
     payments.expire_authorisations(fake)
     money.settle_payouts(fake)
     fake.store.commit()

@@ -338,12 +338,7 @@ TRANSFER: dict[str, Any] = {
 
 def _transferable(fake: FakeStripe, charge: Obj) -> int:
     """What a charge can still fund: captured, less refunds, less transfers already made from it."""
-    used = sum(
-        t["amount"] - t["amount_reversed"]
-        for t in fake.store.oldest_first("transfer")
-        if t["source_transaction"] == charge["id"]
-    )
-    return int(charge["amount_captured"] - charge["amount_refunded"] - used)
+    return int(charge["amount_captured"] - charge["amount_refunded"] - charge.get("_transferred", 0))
 
 
 @route("POST", "/v1/transfers", TRANSFER)
@@ -456,6 +451,9 @@ def create_transfer(fake: FakeStripe, req: Req) -> Obj:
     fake.store.put(payment)
     transfer.update(balance_transaction=txn["id"], destination_payment=payment["id"])
     fake.store.put(transfer)
+    if source_id is not None and charge is not None:
+        charge["_transferred"] = charge.get("_transferred", 0) + amount
+        fake.store.put(charge)
     fake.emit(req, "transfer.created", transfer)
     return fake.respond(req, transfer)
 
@@ -568,7 +566,12 @@ def create_reversal(fake: FakeStripe, req: Req) -> Obj:
     previous = {"amount_reversed": transfer["amount_reversed"], "reversed": transfer["reversed"]}
     transfer["amount_reversed"] += amount
     transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+    transfer["_reversals"] = [*transfer.get("_reversals", []), reversal["id"]]
     fake.store.put(transfer)
+    source = fake.store.get(transfer["source_transaction"], "charge") if transfer["source_transaction"] else None
+    if source is not None:
+        source["_transferred"] = source.get("_transferred", 0) - amount
+        fake.store.put(source)
     fake.emit(req, "transfer.reversed", transfer, previous=previous)
     return fake.respond(req, reversal)
 
@@ -576,7 +579,8 @@ def create_reversal(fake: FakeStripe, req: Req) -> Obj:
 @route("GET", "/v1/transfers/{id}/reversals", LIST)
 def list_reversals(fake: FakeStripe, req: Req) -> Obj:
     transfer = fake.find(req, req.path_ids[0], "transfer", "transfer")
-    rows = (r for r in fake.store.newest_first("transfer_reversal") if r["transfer"] == transfer["id"])
+    found = (fake.store.get(r, "transfer_reversal") for r in reversed(transfer.get("_reversals", [])))
+    rows = (r for r in found if r is not None)
     return fake.listing(req, rows, f"/v1/transfers/{transfer['id']}/reversals")
 
 

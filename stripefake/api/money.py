@@ -134,6 +134,7 @@ def create_payout(fake: FakeStripe, req: Req) -> Obj:
     )
     payout["balance_transaction"] = txn["id"]
     fake.store.put(payout)
+    fake.due_at(payout["arrival_date"])
     fake.emit(req, "payout.created", payout)
     return fake.respond(req, payout)
 
@@ -142,7 +143,11 @@ def settle_payouts(fake: FakeStripe) -> None:
     """Pending payouts whose arrival date has come are paid (`payout.paid`), as the bank would report."""
     now = fake.now()
     for payout in list(fake.store.oldest_first("payout")):
-        if payout["status"] == "pending" and payout["arrival_date"] <= now:
+        if payout["status"] != "pending":
+            continue
+        if payout["arrival_date"] > now:
+            fake.due_at(payout["arrival_date"])
+        else:
             payout["status"] = "paid"
             fake.store.put(payout)
             fake.emit(None, "payout.paid", payout)

@@ -654,6 +654,7 @@ def _confirm_payment(fake: FakeStripe, req: Req, pi: Obj) -> None:
         pi["status"] = "requires_capture"
         pi["amount_capturable"] = pi["amount"]
         pi["_authorised_at"] = now
+        fake.due_at(now + AUTHORISATION_DAYS * DAY_S)
         fake.store.put(pi)
         fake.emit(req, "payment_intent.amount_capturable_updated", pi)
     else:
@@ -830,10 +831,15 @@ def list_charges(fake: FakeStripe, req: Req) -> Obj:
 
 def expire_authorisations(fake: FakeStripe) -> None:
     """Cancels manual-capture PaymentIntents left uncaptured for 7 days, as card networks make Stripe do."""
-    deadline = fake.now() - AUTHORISATION_DAYS * DAY_S
+    now = fake.now()
     for pi in list(fake.store.oldest_first("payment_intent")):
-        if pi["status"] == "requires_capture" and int(pi.get("_authorised_at") or pi["created"]) <= deadline:
+        if pi["status"] != "requires_capture":
+            continue
+        expires_at = int(pi.get("_authorised_at") or pi["created"]) + AUTHORISATION_DAYS * DAY_S
+        if expires_at <= now:
             cancel_intent(fake, None, pi, "automatic")
+        else:
+            fake.due_at(expires_at)
 
 
 # -- refunds ----------------------------------------------------------------------------------------------
