@@ -156,6 +156,18 @@ async def requirements(request: Request[Any, Any, State], account_id: FromPath[s
     return fake.render(account)
 
 
+@post("/_fake/events/{event_id:str}/resend", status_code=200)
+async def resend(request: Request[Any, Any, State], event_id: FromPath[str]) -> dict[str, Any]:
+    """Delivers an existing event again (as the Dashboard's "Resend"): duplicates and late, out-of-order copies."""
+    fake = _fake(request.app.state)
+    event = fake.store.get(event_id, "event")
+    if event is None:
+        raise HTTPException(status_code=404, detail=f"no event {event_id}")
+    queued = fake.deliver(event)
+    fake.store.commit()
+    return {"queued": queued}
+
+
 @get("/_fake/onboarding/{token:str}", sync_to_thread=False)
 def onboarding_link(request: Request[Any, Any, State], token: FromPath[str]) -> Redirect:
     """The account link's URL: visiting it completes onboarding and redirects to `return_url`."""
@@ -195,6 +207,7 @@ def create_app(fake: FakeStripe | None = None) -> Litestar:
             move_clock,
             onboard,
             requirements,
+            resend,
             onboarding_link,
         ],
         state=State({"fake": state}),

@@ -243,9 +243,16 @@ class FakeStripe:
         if account is not None:
             body["account"] = account
         event = self.create("evt", "event", None, body, account=account)
+        self.deliver(event)
+        return event
+
+    def deliver(self, event: Obj) -> int:
+        """Queues the event for every enabled endpoint that wants it; answers how many deliveries it queued."""
+        queued = 0
         for endpoint in self.store.oldest_first("webhook_endpoint"):
-            wants = "*" in endpoint["enabled_events"] or type_ in endpoint["enabled_events"]
-            if endpoint["status"] == "enabled" and wants and bool(endpoint["_connect"]) == (account is not None):
+            wants = "*" in endpoint["enabled_events"] or event["type"] in endpoint["enabled_events"]
+            connect = event.get("account") is not None
+            if endpoint["status"] == "enabled" and wants and bool(endpoint["_connect"]) == connect:
                 delivery = self.store.put(
                     {
                         "id": new_id("whdel"),
@@ -260,8 +267,11 @@ class FakeStripe:
                 )
                 self.pending_deliveries[delivery["id"]] = None
                 event["_pending"] = event.get("_pending", 0) + 1
-                self.wake_deliverer()
-        return event
+                queued += 1
+        self.store.put(event)
+        if queued:
+            self.wake_deliverer()
+        return queued
 
     # -- money ------------------------------------------------------------------------------------------
 

@@ -109,3 +109,17 @@ def test_events_list_filters_and_retrieve(client: stripe.StripeClient) -> None:
     event = client.v1.events.retrieve(charge_events[0].id)
     assert event.data.object["payment_intent"] == intent.id
     assert event.livemode is False
+
+
+def test_an_event_resent_later_arrives_again_after_newer_ones(
+    client: stripe.StripeClient, fake: Fake, receiver: Receiver
+) -> None:
+    """Duplicates and out-of-order deliveries, for receivers that must cope with both."""
+    client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["customer.created", "customer.updated"]})
+    first = client.v1.customers.create(params={"email": "old@example.com"})
+    client.v1.customers.update(first.id, params={"email": "new@example.com"})
+    fake.flush()
+    created, updated = client.v1.events.list().data[::-1]
+    assert fake.control(f"events/{created.id}/resend") == {"queued": 1}
+    fake.flush()
+    assert [e["id"] for e in receiver.events()] == [created.id, updated.id, created.id]
