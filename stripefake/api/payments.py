@@ -649,8 +649,8 @@ def _confirm_payment(fake: FakeStripe, req: Req, pi: Obj) -> None:
     )
     pi["last_payment_error"] = None
     fake.store.put(charge)
-    fake.emit(req, "charge.succeeded", charge)
     if pi["capture_method"] == "manual":
+        fake.emit(req, "charge.succeeded", charge)
         pi["status"] = "requires_capture"
         pi["amount_capturable"] = pi["amount"]
         pi["_authorised_at"] = now
@@ -659,6 +659,8 @@ def _confirm_payment(fake: FakeStripe, req: Req, pi: Obj) -> None:
         fake.emit(req, "payment_intent.amount_capturable_updated", pi)
     else:
         _capture(fake, req, pi, charge, pi["amount"])
+        fake.emit(req, "charge.succeeded", charge)  # automatic capture: one event, already captured
+        fake.emit(req, "payment_intent.succeeded", pi)
 
 
 def _capture(fake: FakeStripe, req: Req, pi: Obj, charge: Obj, amount: int) -> None:
@@ -678,8 +680,6 @@ def _capture(fake: FakeStripe, req: Req, pi: Obj, charge: Obj, amount: int) -> N
     pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
     fake.store.put(charge)
     fake.store.put(pi)
-    fake.emit(req, "charge.captured", charge)
-    fake.emit(req, "payment_intent.succeeded", pi)
 
 
 @route(
@@ -732,6 +732,8 @@ def capture_payment_intent(fake: FakeStripe, req: Req) -> Obj:
     charge = fake.store.get(pi["latest_charge"], "charge")
     assert charge is not None
     _capture(fake, req, pi, charge, amount)
+    fake.emit(req, "charge.captured", charge)
+    fake.emit(req, "payment_intent.succeeded", pi)
     return fake.respond(req, pi)
 
 
