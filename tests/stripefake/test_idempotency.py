@@ -87,3 +87,13 @@ def test_sdk_retry_after_a_500_moves_money_once(
     assert [t.id for t in client.v1.transfers.list().data] == [transfer.id]
     assert client.v1.balance.retrieve().available[0].amount == before - 1200
     assert client.v1.balance.retrieve(options={"stripe_account": account}).available[0].amount == 1200
+
+
+def test_keys_are_forgotten_after_24_hours(client: stripe.StripeClient, fake: Fake) -> None:
+    first = client.v1.customers.create(params={"email": "a@example.com"}, options={"idempotency_key": "day-key"})
+    fake.advance(24 * 3600 - 1)
+    with pytest.raises(stripe.IdempotencyError):
+        client.v1.customers.create(params={"email": "b@example.com"}, options={"idempotency_key": "day-key"})
+    fake.advance(1)
+    second = client.v1.customers.create(params={"email": "b@example.com"}, options={"idempotency_key": "day-key"})
+    assert second.id != first.id
