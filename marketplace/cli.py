@@ -33,6 +33,36 @@ def database_url(settings: Settings) -> Iterator[str]:
         yield embedded_dsn(server)
 
 
+@contextmanager
+def stripe_settings(settings: Settings, *, app_url: str) -> Iterator[Settings]:
+    """Settings as given when STRIPE_SECRET_KEY is set; otherwise pointed at the embedded Stripe fake, held
+    while we run (see marketplace/embedded_stripe.py)."""
+    if settings.stripe_secret_key:
+        yield settings
+        return
+    from marketplace.embedded_stripe import embedded_stripe
+
+    with embedded_stripe(settings, app_url=app_url) as faked:
+        print(
+            f"crowdship: using the embedded Stripe fake at {faked.stripe_api_base} "
+            f"(state in {settings.embedded_stripe_file})",
+            file=sys.stderr,
+        )
+        yield faked
+
+
+def _stripe_environment(settings: Settings) -> dict[str, str]:
+    """What a child process needs to reach the same Stripe (the embedded fake lives in this process)."""
+    env = {}
+    if settings.stripe_secret_key:
+        env["STRIPE_SECRET_KEY"] = settings.stripe_secret_key.get_secret_value()
+    if settings.stripe_webhook_secret:
+        env["STRIPE_WEBHOOK_SECRET"] = settings.stripe_webhook_secret.get_secret_value()
+    if settings.stripe_api_base:
+        env["STRIPE_API_BASE"] = settings.stripe_api_base
+    return env
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -45,16 +75,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.with_worker:
         _stop_with_parent()
-    with database_url(settings) as dsn:
+    host, port = args.host or settings.host, args.port or settings.port
+    with database_url(settings) as dsn, stripe_settings(settings, app_url=f"http://{host}:{port}") as settings:
         if args.migrate:
             migrations.upgrade(dsn)
         app = create_app(settings, database_url=dsn)
-        worker = _start_worker(dsn) if args.with_worker else None
+        worker = _start_worker(dsn, settings) if args.with_worker else None
         try:
             uvicorn.run(
                 app,
-                host=args.host or settings.host,
-                port=args.port or settings.port,
+                host=host,
+                port=port,
                 log_config=None,
                 access_log=False,
                 lifespan="on",
@@ -86,11 +117,11 @@ def _stop_with_parent() -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _start_worker(dsn: str) -> subprocess.Popen[bytes]:
-    """One worker as a child process (its own CPU for solves), on the same database; it dies with us."""
+def _start_worker(dsn: str, settings: Settings) -> subprocess.Popen[bytes]:
+    """One worker as a child process (its own CPU for solves), on the same database and Stripe; it dies with us."""
     import os
 
-    env = {**os.environ, "DATABASE_URL": dsn}
+    env = {**os.environ, "DATABASE_URL": dsn, **_stripe_environment(settings)}
     return subprocess.Popen(
         [sys.executable, "-m", "marketplace.cli", "worker"],
         env=env,
@@ -342,6 +373,15 @@ def _export_instance(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _stripe_fake(settings: Settings, args: argparse.Namespace) -> int:
+    from stripefake.__main__ import main as stripefake_main
+
+    argv = ["--host", args.host, "--port", str(args.port), "--settlement-days", str(args.settlement_days)]
+    if args.data:
+        argv += ["--data", args.data]
+    return stripefake_main(argv)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="crowdship", description="Crowdship marketplace backend.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -356,6 +396,18 @@ def parser() -> argparse.ArgumentParser:
         help="also run one background worker (a child process on the same database), stopped with the service",
     )
     serve.set_defaults(run=_serve)
+
+    fake = commands.add_parser(
+        "stripe-fake",
+        help="run the Stripe-compatible fake alone",
+        description="Serve the project's Stripe fake (what `serve` embeds without STRIPE_SECRET_KEY) in the "
+        "foreground; point STRIPE_API_BASE at it with any sk_test_ key.",
+    )
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=12111, help="port to bind, 0 for a free one (default: 12111)")
+    fake.add_argument("--data", help="SQLite file to keep its state in (default: memory only)")
+    fake.add_argument("--settlement-days", type=int, default=2, help="days until charges are available (default: 2)")
+    fake.set_defaults(run=_stripe_fake)
 
     worker = commands.add_parser(
         "worker",

@@ -81,9 +81,12 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     photo_url_ttl_s: Annotated[int, Field(ge=10, le=3600)] = 300
 
+    # Unset key: `crowdship serve` starts the embedded Stripe fake (state in EMBEDDED_STRIPE_FILE) and points
+    # the three at it. Production needs a live key and a webhook secret.
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    embedded_stripe_file: str = ".data/stripe.sqlite3"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -121,6 +124,13 @@ class Settings(BaseSettings):
                 problems.append("JWT_SIGNING_KEY: is the development key; set a secret one in production")
             if not self.database_url:
                 problems.append("DATABASE_URL: is required in production (no embedded database)")
+            key = self.stripe_secret_key.get_secret_value() if self.stripe_secret_key else ""
+            if not key:
+                problems.append("STRIPE_SECRET_KEY: is required in production (no embedded Stripe fake)")
+            elif not key.startswith(("sk_live_", "rk_live_")):
+                problems.append("STRIPE_SECRET_KEY: must be a live key (sk_live_ or rk_live_) in production")
+            if not self.stripe_webhook_secret or not self.stripe_webhook_secret.get_secret_value():
+                problems.append("STRIPE_WEBHOOK_SECRET: is required in production")
         if problems:
             raise ValueError("\n".join(problems))
         return self

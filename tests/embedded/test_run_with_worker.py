@@ -50,7 +50,13 @@ def test_sigterm_to_make_run_stops_the_api_the_worker_and_the_embedded_database(
     log = tmp_path / "run.log"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HOST", "MAKEFLAGS", "MAKELEVEL")}
-    env.update(EMBEDDED_DATA_DIR=str(data_dir), PORT=str(port), PYTHONUNBUFFERED="1")
+    env = {k: v for k, v in env.items() if not k.startswith("STRIPE_")}
+    env.update(
+        EMBEDDED_DATA_DIR=str(data_dir),
+        EMBEDDED_STRIPE_FILE=str(data_dir.parent / "stripe.sqlite3"),
+        PORT=str(port),
+        PYTHONUNBUFFERED="1",
+    )
     with log.open("wb") as out:
         process = subprocess.Popen(
             ["make", "--no-print-directory", "run"],

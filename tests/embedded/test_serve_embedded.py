@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,8 +23,10 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+import stripe
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 
+from marketplace.embedded_stripe import EMBEDDED_STRIPE_KEY
 from tests.helpers import LOGIN, LOGOUT, ME, PASSWORD, REFRESH, SIGN_UP
 
 pytestmark = pytest.mark.embedded
@@ -90,7 +93,9 @@ class Service:
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HOST", "PORT")}
+        env = {k: v for k, v in env.items() if not k.startswith("STRIPE_")}
         env["EMBEDDED_DATA_DIR"] = str(self.data_dir)
+        env["EMBEDDED_STRIPE_FILE"] = str(self.data_dir.parent / "stripe.sqlite3")
         env["PYTHONUNBUFFERED"] = "1"
         command = [sys.executable, "-m", "marketplace.cli", "serve", "--migrate", "--port", str(self.port)]
         with self.log_path.open("ab") as log:
@@ -319,6 +324,27 @@ def test_ctrl_c_stops_cleanly_and_a_second_run_reuses_the_data(services: Service
     assert session["user"]["id"] == user["id"]
     me = graphql(second, ME, token=session["accessToken"])
     assert me["data"]["me"]["user"]["id"] == user["id"], me
+
+
+def embedded_stripe(service: Service) -> stripe.StripeClient:
+    """The SDK pointed at the Stripe fake this run announced it embeds."""
+    found = re.findall(r"embedded Stripe fake at (http://\S+)", service.log_path.read_text(errors="replace"))
+    assert found, f"no embedded Stripe fake announced\n{service.log_tail()}"
+    return stripe.StripeClient(EMBEDDED_STRIPE_KEY, base_addresses={"api": found[-1]})
+
+
+def test_without_a_stripe_key_the_service_embeds_a_stripe_fake_that_keeps_its_state(services: Services) -> None:
+    first = services.start()
+    sdk = embedded_stripe(first)
+    customer = sdk.v1.customers.create(params={"email": "shop@example.com"})
+    endpoints = sdk.v1.webhook_endpoints.list().data
+    assert sorted(e.url for e in endpoints) == [f"{first.base_url}/webhooks/stripe"] * 2
+    assert first.interrupt() == 0
+
+    second = services.start()
+    again = embedded_stripe(second)
+    assert again.v1.customers.retrieve(customer.id).email == "shop@example.com"
+    assert {e.url for e in again.v1.webhook_endpoints.list().data} == {f"{second.base_url}/webhooks/stripe"}
 
 
 def test_a_sigkilled_service_never_blocks_the_next_start(services: Services) -> None:

@@ -220,10 +220,35 @@ def test_production_refuses_an_empty_database_url(monkeypatch: pytest.MonkeyPatc
         load_settings()
 
 
+def test_production_refuses_to_start_without_real_stripe_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SIGNING_KEY", GOOD_KEY)
+    monkeypatch.setenv("DATABASE_URL", PRODUCTION_URL)
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+
+    assert "STRIPE_SECRET_KEY: is required in production" in str(caught.value)
+    assert "STRIPE_WEBHOOK_SECRET: is required in production" in str(caught.value)
+
+
+def test_production_refuses_a_stripe_test_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SIGNING_KEY", GOOD_KEY)
+    monkeypatch.setenv("DATABASE_URL", PRODUCTION_URL)
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_crowdship_embedded_fake")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_abc")
+
+    with pytest.raises(SettingsError, match="STRIPE_SECRET_KEY: must be a live key"):
+        load_settings()
+
+
 def test_production_accepts_a_proper_key_and_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("JWT_SIGNING_KEY", GOOD_KEY)
     monkeypatch.setenv("DATABASE_URL", PRODUCTION_URL)
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "rk_live_crowdship")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_live")
 
     settings = load_settings()
 

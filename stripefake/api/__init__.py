@@ -1,0 +1,1 @@
+"""The endpoint families, each a table of (method, path pattern, handler)."""
