@@ -169,6 +169,55 @@ class Entry:
     lines: tuple[EntryLine, ...]
 
 
+# --- what finance reads -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    account: Account
+    debit_minor: int
+    credit_minor: int  # positive: the sum of the credit lines' amounts
+    balance_minor: int  # debit minus credit
+
+    @property
+    def created_at(self) -> datetime:
+        return self.account.created_at
+
+    @property
+    def id(self) -> UUID:
+        return self.account.id
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """One line with its entry and account, as statements, exports and the API show it."""
+
+    id: UUID
+    entry_id: UUID
+    entry_kind: EntryKind
+    source_id: str
+    description: str
+    corrects_entry_id: UUID | None
+    line_no: int
+    account: Account
+    amount_minor: int  # debit positive, credit negative
+    balance_after_minor: int | None  # the account's running balance, where a statement asks for it
+    occurred_at: datetime
+    recorded_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KindTotal:
+    """The day's lines of one account kind from one kind of entry, per area and currency."""
+
+    area_id: UUID
+    currency: str
+    account_kind: AccountKind
+    entry_kind: EntryKind
+    amount_minor: int
+
+
 def balance_problems(lines: tuple[PostingLine, ...]) -> list[str]:
     """What keeps lines from being an entry: fewer than two, a zero or non-integer amount, a currency off."""
     problems: list[str] = []

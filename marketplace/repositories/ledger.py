@@ -8,20 +8,23 @@ change to a written row (migration 0012).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
+from uuid6 import uuid7
 
 from marketplace.domain.ledger import (
     CHART,
     Account,
+    AccountBalance,
     AccountKind,
     AccountRef,
     Entry,
     EntryKind,
     EntryLine,
+    KindTotal,
+    LedgerLine,
     Posting,
 )
 from marketplace.domain.paging import Page, PageRequest
@@ -41,52 +44,6 @@ def _account(row: asyncpg.Record, prefix: str = "") -> Account:
         courier_id=row[prefix + "courier_id"],
         created_at=row[prefix + "created_at"],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class AccountBalance:
-    account: Account
-    debit_minor: int
-    credit_minor: int  # positive: the sum of the credit lines' amounts
-    balance_minor: int  # debit minus credit
-
-    @property
-    def created_at(self) -> datetime:
-        return self.account.created_at
-
-    @property
-    def id(self) -> UUID:
-        return self.account.id
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerLine:
-    """One line with its entry and account, as statements, exports and the API show it."""
-
-    id: UUID
-    entry_id: UUID
-    entry_kind: EntryKind
-    source_id: str
-    description: str
-    corrects_entry_id: UUID | None
-    line_no: int
-    account: Account
-    amount_minor: int  # debit positive, credit negative
-    balance_after_minor: int | None  # the account's running balance, where a statement asks for it
-    occurred_at: datetime
-    recorded_at: datetime
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class KindTotal:
-    """The day's lines of one account kind from one kind of entry, per area and currency."""
-
-    area_id: UUID
-    currency: str
-    account_kind: AccountKind
-    entry_kind: EntryKind
-    amount_minor: int
 
 
 _LINE = (
@@ -127,7 +84,7 @@ class LedgerRepository:
             set(refs), key=lambda r: (r.kind, str(r.area_id), r.currency, str(r.organization_id), str(r.courier_id))
         )
         args = (
-            [uuid4() for _ in wanted],
+            [uuid7() for _ in wanted],
             [CHART[r.kind].code for r in wanted],
             [r.kind.value for r in wanted],
             [r.area_id for r in wanted],
@@ -184,7 +141,8 @@ class LedgerRepository:
             " SELECT id, $2, line_no, account_id, $3, currency, amount_minor, $4, $5"
             " FROM unnest($1::uuid[], $6::smallint[], $7::uuid[], $8::text[], $9::bigint[])"
             " AS x(id, line_no, account_id, currency, amount_minor)",
-            [uuid4() for _ in posting.lines],
+            # Time-ordered ids: statements page over (created_at, id), so lines read in the order posted.
+            [uuid7() for _ in posting.lines],
             entry_id,
             posting.area_id,
             posting.occurred_at,

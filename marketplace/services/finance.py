@@ -20,9 +20,8 @@ from marketplace.domain import validation
 from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
-from marketplace.domain.ledger import AccountKind, EntryKind
+from marketplace.domain.ledger import AccountBalance, AccountKind, EntryKind, KindTotal, LedgerLine
 from marketplace.domain.paging import Page, PageRequest
-from marketplace.repositories.ledger import AccountBalance, KindTotal, LedgerLine
 
 # An export covers at most this many days: a month of a busy city is some millions of lines.
 EXPORT_MAX_DAYS = 93

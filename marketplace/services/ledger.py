@@ -17,7 +17,9 @@ Payment handlers build postings with the rules of `marketplace/domain/ledger.py`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID, uuid4
+from uuid import UUID
+
+from uuid6 import uuid7
 
 from marketplace.clock import Clock
 from marketplace.db.uow import UnitOfWork
@@ -39,7 +41,7 @@ class LedgerService:
     async def post(self, uow: UnitOfWork, posting: Posting) -> Posted:
         """Writes the posting's entry in `uow` (which the caller commits), once per business key."""
         repo = uow.repos.ledger
-        entry_id = uuid4()
+        entry_id = uuid7()
         if await repo.insert_entry(posting, entry_id=entry_id, recorded_at=self._clock.now()):
             written = await repo.get(entry_id)
             assert written is not None
