@@ -284,3 +284,29 @@ async def test_a_correction_reverses_an_entry_once_and_references_it(
 
 
 FINANCE = Principal(role=Role.FINANCE, user_id=uuid4(), organization_id=None)
+
+
+async def test_two_events_opening_the_same_new_account_at_once_share_one_account(
+    services: Services, db: asyncpg.Connection
+) -> None:
+    """The first posting for a courier opens its payable; a second event racing it waits and uses that account."""
+    books = await open_books(services)
+    first = services.db.uow()
+    await first.__aenter__()
+    try:
+        await services.ledger.post(first, capture(books, services, source_id="pi_1"))
+        second = asyncio.create_task(post(services, capture(books, services, source_id="pi_2")))
+        await wait_until_blocked_on_a_lock(db, "the second event's account")
+        await first.commit()
+    finally:
+        await first.__aexit__(None, None, None)
+    await second
+    assert await db.fetchval("SELECT count(*) FROM ledger_accounts WHERE kind = 'courier_payable'") == 1
+    assert await db.fetchval("SELECT count(*) FROM journal_entries") == 2
+    assert (
+        await db.fetchval(
+            "SELECT sum(amount_minor) FROM journal_lines l JOIN ledger_accounts a ON a.id = l.account_id"
+            " WHERE a.kind = 'courier_payable'"
+        )
+        == -1000
+    )
