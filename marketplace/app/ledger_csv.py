@@ -18,7 +18,7 @@ from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Response, Stream
 from strawberry import relay
 
-from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.errors import DomainError
 from marketplace.services.container import Services
 from marketplace.services.tokens import InvalidTokenError
 
@@ -64,18 +64,19 @@ async def ledger_csv(
         principal = await services.accounts.authenticate(bearer)
     except InvalidTokenError as exc:
         return _text(401, f"authentication failed: {exc.problem.value}", {"WWW-Authenticate": "Bearer"})
-    start_day, end_day = _date(first_day), _date(last_day)
-    area_id = None if area is None else _area_id(area)
     try:
-        if start_day is None or end_day is None:
-            # Who asks is judged before what is asked: a refused caller learns nothing of the input rules.
-            services.finance.export_range(principal, date.min, date.min)
-            return _text(400, "from and until must be YYYY-MM-DD")
+        # Who asks is judged before what is asked: a refused caller learns nothing of the input rules.
+        services.finance.require_reader(principal)
+    except DomainError:
+        return _text(403, "not allowed for this account")
+    start_day, end_day = _date(first_day), _date(last_day)
+    if start_day is None or end_day is None:
+        return _text(400, "from and until must be YYYY-MM-DD")
+    try:
         start, end = services.finance.export_range(principal, start_day, end_day)
     except DomainError as exc:
-        if exc.errors[0].code is ErrorCode.FORBIDDEN:
-            return _text(403, "not allowed for this account")
         return _text(400, exc.errors[0].message)
+    area_id = None if area is None else _area_id(area)
     if area is not None and area_id is None:
         return _text(404, "no such service area")
     filename = f"ledger-{start_day.isoformat()}-{end_day.isoformat()}.csv"

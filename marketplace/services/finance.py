@@ -200,6 +200,10 @@ class FinanceService:
         async with self._db.read() as repos:
             return summarise(day, await repos.ledger.day_totals(day, area_id=area_id))
 
+    def require_reader(self, principal: Principal) -> None:
+        """Refuses (FORBIDDEN) anyone who does not read the books, before any input is judged."""
+        Scope(principal).books()
+
     def export_range(self, principal: Principal, first_day: date, last_day: date) -> tuple[datetime, datetime]:
         """The UTC instants an export of [first_day, last_day] covers, after checking who asks and the range."""
         Scope(principal).books()
