@@ -16,6 +16,7 @@ from schema.context import GraphQLContext
 from schema.couriers import CourierMutation, CourierQuery
 from schema.delivery import DeliveryMutation, DeliveryQuery
 from schema.dispatch import DispatchMutation, DispatchQuery
+from schema.finance import FinanceQuery
 from schema.jobs import JobMutation, JobQuery
 from schema.limits import QueryLimits
 from schema.loaders import Loaders
@@ -34,7 +35,16 @@ BAD_INPUT = "BAD_USER_INPUT"
 
 @strawberry.type
 class Query(
-    AccountQuery, PlacesQuery, VehicleQuery, CourierQuery, TripQuery, JobQuery, DispatchQuery, OfferQuery, DeliveryQuery
+    AccountQuery,
+    PlacesQuery,
+    VehicleQuery,
+    CourierQuery,
+    TripQuery,
+    JobQuery,
+    DispatchQuery,
+    OfferQuery,
+    DeliveryQuery,
+    FinanceQuery,
 ):
     pass
 

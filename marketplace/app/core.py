@@ -24,6 +24,7 @@ from strawberry.litestar.controller import GraphQLController
 
 from marketplace.app.client import client_address
 from marketplace.app.fleet_csv import fleet_manifest_csv
+from marketplace.app.ledger_csv import ledger_csv
 from marketplace.app.photos import read_photo, upload_photo
 from marketplace.clock import Clock, SystemClock
 from marketplace.db import migrations
@@ -212,7 +213,7 @@ def create_app(
         graphql_ide=not production,
     )
     return Litestar(
-        route_handlers=[health, ready, graphql, fleet_manifest_csv, upload_photo, read_photo],
+        route_handlers=[health, ready, graphql, fleet_manifest_csv, ledger_csv, upload_photo, read_photo],
         lifespan=[lifespan],
         middleware=[request_id_middleware],
         logging_config=None,

@@ -11,6 +11,9 @@ its own organisation's rows; a courier its own. A service never reads roles itse
   reads (`Visible.owner`, None for everyone's). Asking for another tenant's rows is not a refusal:
   they read as missing, so `Visible.nothing` is set and the list is empty.
 - `sees_courier(id)` and `sees_organization(id)` judge an object already read.
+- `books()` admits the readers of the ledger (finance and operations); `courier_statement_filter` and
+  `organization_statement_filter` say whose statement a caller reads: the readers of the books
+  anyone's, a courier or a retailer only its own.
 """
 
 from __future__ import annotations
@@ -71,6 +74,27 @@ class Scope:
         if self.principal.user_id is None or self.principal.api_key_id is not None:
             raise forbidden()
         return self.principal.user_id
+
+    @property
+    def reads_books(self) -> bool:
+        return self.principal.role in (Role.FINANCE, Role.ADMIN)
+
+    def books(self) -> None:
+        """A finance or operations user, who reads the ledger: its balances, totals and exports."""
+        if not self.reads_books or self.principal.api_key_id is not None:
+            raise forbidden()
+
+    def courier_statement_filter(self, requested: UUID | None) -> Visible:
+        """Finance and operations read any courier's statement (one must be named); a courier only its own."""
+        if self.reads_books:
+            return Visible(requested, nothing=requested is None)
+        return self.courier_filter(requested)
+
+    def organization_statement_filter(self, requested: UUID | None) -> Visible:
+        """Finance and operations read any organisation's charges (one must be named); a retailer only its own."""
+        if self.reads_books:
+            return Visible(requested, nothing=requested is None)
+        return self.organization_filter(requested)
 
     def courier_filter(self, requested: UUID | None = None) -> Visible:
         """Operations read every courier's rows (or `requested`'s); a courier only its own."""

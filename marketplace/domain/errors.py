@@ -92,6 +92,10 @@ class ErrorCode(StrEnum):
     WRONG_FAILURE_ACTION = "WRONG_FAILURE_ACTION"
     NOT_CANCELLABLE = "NOT_CANCELLABLE"
 
+    # Finance: the ledger
+    LEDGER_KEY_CONFLICT = "LEDGER_KEY_CONFLICT"
+    ALREADY_CORRECTED = "ALREADY_CORRECTED"
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:

@@ -11,6 +11,7 @@ from marketplace.repositories.dispatch import DispatchRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.job_queue import JobQueueRepository
 from marketplace.repositories.jobs import JobRepository
+from marketplace.repositories.ledger import LedgerRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
 from marketplace.repositories.offers import OfferRepository
@@ -61,3 +62,6 @@ class Repositories:
         self.job_queue = JobQueueRepository(conn)
         self.delivery = DeliveryRepository(conn)
         self.offer_decisions = OfferDecisionRepository(conn)
+
+        # Finance
+        self.ledger = LedgerRepository(conn)

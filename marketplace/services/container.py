@@ -12,9 +12,11 @@ from marketplace.db.uow import Database
 from marketplace.services.accounts import AccountService, LoginPolicy
 from marketplace.services.couriers import CourierService
 from marketplace.services.delivery import DeliveryService
+from marketplace.services.finance import FinanceService
 from marketplace.services.fleet import FleetService
 from marketplace.services.idempotency import Idempotency
 from marketplace.services.jobs import JobService
+from marketplace.services.ledger import LedgerService
 from marketplace.services.maintenance import MaintenanceService
 from marketplace.services.matching_bridge import MatchingBridge
 from marketplace.services.offers import OfferService
@@ -46,6 +48,8 @@ class Services:
     operations: OperationsService
     offers: OfferService
     delivery: DeliveryService
+    ledger: LedgerService
+    finance: FinanceService
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -115,4 +119,6 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
             blobs=blob_store(settings),
             signer=UrlSigner(("photo-url:" + signing_key).encode(), settings.photo_url_ttl_s),
         ),
+        ledger=LedgerService(clock),
+        finance=FinanceService(db, clock),
     )

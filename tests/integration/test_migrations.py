@@ -43,6 +43,9 @@ EXPECTED_TABLES = {
     "locker_reservations",
     "photos",
     "delivery_proofs",
+    "ledger_accounts",
+    "journal_entries",
+    "journal_lines",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 

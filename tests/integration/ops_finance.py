@@ -1,0 +1,21 @@
+"""Sample calls of the finance operations for the authorization table (test_authorization.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NO_USER = "VXNlcjowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA="  # User:0000...
+_NO_ORG = "T3JnYW5pemF0aW9uOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA=="  # Organization:0000...
+
+OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Query.ledgerBalances": ("query { ledgerBalances(first: 1) { edges { node { balance { amountMinor } } } } }", {}),
+    "Query.courierStatement": (
+        "query($c: ID) { courierStatement(courierId: $c, first: 1) { edges { node { id } } } }",
+        {"c": _NO_USER},
+    ),
+    "Query.organizationCharges": (
+        "query($o: ID) { organizationCharges(organizationId: $o, first: 1) { edges { node { id } } } }",
+        {"o": _NO_ORG},
+    ),
+    "Query.dailyFinanceSummary": ('query { dailyFinanceSummary(date: "2026-11-24") { currency } }', {}),
+}
