@@ -91,6 +91,8 @@ class ErrorCode(StrEnum):
     PHOTO_TOO_LARGE = "PHOTO_TOO_LARGE"
     WRONG_FAILURE_ACTION = "WRONG_FAILURE_ACTION"
     NOT_CANCELLABLE = "NOT_CANCELLABLE"
+    # live tracking
+    NO_ACTIVE_DELIVERY = "NO_ACTIVE_DELIVERY"
 
 
 @dataclass(frozen=True, slots=True)

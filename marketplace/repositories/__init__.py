@@ -19,6 +19,7 @@ from marketplace.repositories.places import LockerRepository, PickupLocationRepo
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.rounds import RoundRepository
 from marketplace.repositories.sessions import SessionRepository
+from marketplace.repositories.tracking import TrackingRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
 from marketplace.repositories.vehicles import VehicleRepository
@@ -61,3 +62,6 @@ class Repositories:
         self.job_queue = JobQueueRepository(conn)
         self.delivery = DeliveryRepository(conn)
         self.offer_decisions = OfferDecisionRepository(conn)
+
+        # Live tracking
+        self.tracking = TrackingRepository(conn)
