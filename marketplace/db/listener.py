@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 
 from marketplace.logs import get_logger
-from marketplace.repositories.tracking import LIVE_CHANNEL
+from marketplace.repositories.tracking import LIVE_CHANNEL, TrackingRepository
 
 log = get_logger("crowdship.live")
 
@@ -168,7 +168,7 @@ class Listener:
                 await asyncio.wait_for(lost.wait(), self._keepalive_s)
                 continue
             try:
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), self._keepalive_s)
+                await asyncio.wait_for(TrackingRepository(conn).alive(), self._keepalive_s)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 return
 

@@ -229,7 +229,14 @@ class TrackingRepository:
 
     async def announce_courier(self, courier_id: UUID) -> None:
         """Tells every replica (at commit) that this courier's position and ETAs changed."""
-        await self._conn.execute("SELECT pg_notify($1, $2)", LIVE_CHANNEL, f"c {courier_id}")
+        await self.notify(LIVE_CHANNEL, f"c {courier_id}")
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self._conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    async def alive(self) -> None:
+        """A round trip: the listener's keep-alive, which finds a half-open connection."""
+        await self._conn.fetchval("SELECT 1")
 
     async def purge_pings(self, before: datetime, limit: int) -> int:
         """Deletes up to `limit` pings recorded before the cut-off (small batches keep transactions short)."""
