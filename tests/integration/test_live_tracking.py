@@ -3,6 +3,7 @@ listener that loses its connection; the ping purge through the real worker."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -236,6 +237,54 @@ async def test_a_courier_hears_of_new_and_withdrawn_offers_on_another_replica(
             gone = (await conn.next_data(op))["offerUpdates"]
             assert (gone["change"], gone["offer"]["id"]) == ("WITHDRAWN", new["offer"]["id"])
             assert new["offer"]["id"] == str(global_id("Offer", offer.id))
+
+
+async def test_revoking_an_api_key_ends_its_subscription(
+    settings: Settings, clock: ManualClock, services: Services
+) -> None:
+    create = 'mutation { createApiKey(input: {name: "dispatch screen"}) { secret apiKey { id } errors { code } } }'
+    revoke = "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { errors { code } } }"
+    async with replica(settings, clock) as a, replica(settings, clock) as b:
+        world = await assigned_world(a.gql, services)
+        created = (await a.gql(create, token=world.shop.token))["data"]["createApiKey"]
+        async with live(b, created["secret"]) as conn:
+            op = await subscribed(conn, lambda: b.listener.subscribers, ORGANIZATION_EVENTS, {})
+            revoked = await a.gql(revoke, {"id": created["apiKey"]["id"]}, token=world.shop.token)
+            assert revoked["data"]["revokeApiKey"]["errors"] == []
+            ended = await conn.receive()
+            assert ended["id"] == op
+            assert ended["payload"]["errors"][0]["extensions"] == {
+                "code": "UNAUTHENTICATED",
+                "reason": "API_KEY_UNKNOWN",
+            }
+
+
+async def test_a_change_is_announced_at_its_commit_and_never_when_it_rolls_back(
+    gql: GraphQL, services: Services, clock: ManualClock, db: asyncpg.Connection, database_url: str
+) -> None:
+    world = await assigned_world(gql, services)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listening = await asyncpg.connect(database_url)
+    try:
+        await listening.add_listener("crowdship_live", lambda *args: heard.put_nowait(str(args[3])))
+        courier = Actor(ActorKind.COURIER, world.courier.user_id)
+        parcel_id = world.booked.parcel_uuids[0]
+        for commit in (False, True):
+            tx = db.transaction()
+            await tx.start()
+            repos = Repositories(db)
+            parcel = await repos.delivery.parcel(parcel_id, for_update=True)
+            assert parcel is not None
+            await move(repos, parcel, ParcelStatus.AT_PICKUP, clock.now(), courier, position=None)
+            assert heard.empty()  # nothing before the commit
+            await (tx.commit() if commit else tx.rollback())
+        payload = await asyncio.wait_for(heard.get(), 15)
+        seq = await db.fetchval("SELECT seq FROM parcel_events WHERE kind = 'at_pickup'")
+        organization = await db.fetchval("SELECT organization_id FROM parcel_events WHERE kind = 'at_pickup'")
+        assert payload == f"e {seq} {parcel_id} {organization}"
+        assert await db.fetchval("SELECT count(*) FROM parcel_events WHERE kind = 'at_pickup'") == 1
+    finally:
+        await listening.close()
 
 
 # --- pings: throttled, flagged, refused, late -----------------------------------------------------
