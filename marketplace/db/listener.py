@@ -169,7 +169,8 @@ class Listener:
                 continue
             try:
                 await asyncio.wait_for(TrackingRepository(conn).alive(), self._keepalive_s)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except Exception as exc:  # whatever broke the connection, the answer is to reconnect
+                log.warning("listener keep-alive failed", error=type(exc).__name__)
                 return
 
     async def _run(self, conn: asyncpg.Connection) -> None:
@@ -182,7 +183,7 @@ class Listener:
                 try:
                     conn = await self._connect()
                     break
-                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except Exception as exc:  # the database is still away: wait and try again, never give up
                     log.warning("listener reconnect failed", error=type(exc).__name__, retry_in_s=backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self._max_backoff_s)
