@@ -43,6 +43,9 @@ EXPECTED_TABLES = {
     "locker_reservations",
     "photos",
     "delivery_proofs",
+    "courier_pings",
+    "courier_positions",
+    "parcel_etas",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
