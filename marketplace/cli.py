@@ -286,11 +286,12 @@ def _maintenance(settings: Settings, args: argparse.Namespace) -> int:
             services = build_services(settings, pool, SystemClock())
             purged = await services.maintenance.purge()
             expired = await services.trips.expire_overdue()
+            pings = await services.tracking.purge_pings()
         finally:
             await pool.close()
         print(
             f"purged {purged.idempotency_keys} idempotency keys, {purged.rate_limit_buckets} rate-limit buckets, "
-            f"{purged.sessions} sessions; expired {expired} overdue trips"
+            f"{purged.sessions} sessions, {pings} location pings; expired {expired} overdue trips"
         )
         return 0
 

@@ -160,7 +160,10 @@ def build_worker(
     async def purge(job: Job) -> None:
         purged = await services.maintenance.purge()
         expired = await services.trips.expire_overdue()
-        log.info("purged", sessions=purged.sessions, idempotency_keys=purged.idempotency_keys, trips=expired)
+        pings = await services.tracking.purge_pings()
+        log.info(
+            "purged", sessions=purged.sessions, idempotency_keys=purged.idempotency_keys, trips=expired, pings=pings
+        )
 
     @entrypoint(SCHEDULE_COMMUTES)
     async def commutes(job: Job) -> None:

@@ -22,6 +22,7 @@ from schema.limits import QueryLimits
 from schema.loaders import Loaders
 from schema.offers import OfferMutation, OfferQuery
 from schema.places import PlacesMutation, PlacesQuery
+from schema.tracking import TrackingMutation, TrackingSubscription
 from schema.trips import TripMutation, TripQuery
 from schema.vehicles import VehicleMutation, VehicleQuery
 
@@ -60,7 +61,13 @@ class Mutation(
     DispatchMutation,
     OfferMutation,
     DeliveryMutation,
+    TrackingMutation,
 ):
+    pass
+
+
+@strawberry.type
+class Subscription(TrackingSubscription):
     pass
 
 
@@ -130,4 +137,4 @@ def build_schema(*, max_depth: int = 10, max_cost: int = 5000, introspection: bo
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return _Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return _Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)

@@ -9,7 +9,8 @@ building errors of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from strawberry.types.field import StrawberryField
 
 from marketplace.domain.accounts import Role
 from marketplace.domain.errors import DomainError
+from marketplace.services.tokens import InvalidTokenError
 from schema.context import Info
 from schema.errors import forbidden_error, graphql_error
 
@@ -84,6 +86,39 @@ class DomainErrorsAsGraphQL(FieldExtension):
             raise graphql_error(exc) from None
 
 
+async def _translated(stream: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+    """A live stream's refusals and its credential's end, as GraphQL errors (then the stream completes)."""
+    try:
+        async for item in stream:
+            yield item
+    except DomainError as exc:
+        raise graphql_error(exc) from None
+    except InvalidTokenError as exc:
+        raise GraphQLError(
+            "the subscription's credentials ended", extensions={"code": UNAUTHENTICATED, "reason": exc.problem.value}
+        ) from None
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class StreamErrorsAsGraphQL(FieldExtension):
+    """For subscriptions: refusals before the stream starts, and inside it, leave as GraphQL errors."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        raise NotImplementedError("subscriptions resolve asynchronously")
+
+    async def resolve_async(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        try:
+            stream = next_(source, info, **kwargs)
+            if inspect.isawaitable(stream):
+                stream = await stream
+        except DomainError as exc:
+            raise graphql_error(exc) from None
+        return _translated(stream)
+
+
 def _extensions(access: Access) -> list[Any]:
     return [PermissionExtension(permissions=[RequireAccess(access)], use_directives=False), DomainErrorsAsGraphQL()]
 
@@ -94,6 +129,14 @@ def query(access: Access, **kwargs: Any) -> Callable[..., StrawberryField]:
 
 def mutation(access: Access, **kwargs: Any) -> Callable[..., StrawberryField]:
     return strawberry.mutation(extensions=_extensions(access), **kwargs)  # type: ignore[no-any-return]
+
+
+def subscription(access: Access, **kwargs: Any) -> Callable[..., StrawberryField]:
+    extensions = [
+        PermissionExtension(permissions=[RequireAccess(access)], use_directives=False),
+        StreamErrorsAsGraphQL(),
+    ]
+    return strawberry.subscription(extensions=extensions, **kwargs)  # type: ignore[no-any-return]
 
 
 def declared_access(field: StrawberryField) -> Access | None:

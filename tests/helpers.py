@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -46,7 +47,7 @@ ME = "query { me { role viaApiKey user { id email role } organization { id name 
 
 
 class GraphQL:
-    def __init__(self, client: AsyncTestClient[Litestar]) -> None:
+    def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
     async def __call__(

@@ -1,7 +1,7 @@
 """ledger: a double-entry ledger whose balance and immutability PostgreSQL itself enforces
 
 Revision ID: 0012_ledger
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-01
 
 `ledger_accounts` is the chart of accounts, opened on first use: one account per kind, service
@@ -23,7 +23,7 @@ from alembic import op
 from marketplace.db.migrations import run_script
 
 revision = "0012_ledger"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

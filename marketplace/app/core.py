@@ -28,6 +28,7 @@ from marketplace.app.ledger_csv import ledger_csv
 from marketplace.app.photos import read_photo, upload_photo
 from marketplace.clock import Clock, SystemClock
 from marketplace.db import migrations
+from marketplace.db.listener import Listener
 from marketplace.db.pool import StatementCounter, create_pool, current_statements
 from marketplace.logs import configure_logging, get_logger
 from marketplace.services.container import Services, build_services
@@ -195,13 +196,22 @@ def create_app(
         pool = await create_pool(
             dsn, min_size=settings.database_pool_min_size, max_size=settings.database_pool_max_size
         )
-        app.state.services = build_services(settings, pool, clock)
+        # One LISTEN connection per process for every live subscription; it reconnects on its own.
+        listener = Listener(dsn)
+        try:
+            await listener.start()
+        except BaseException:
+            await pool.close()
+            raise
+        app.state.listener = listener
+        app.state.services = build_services(settings, pool, clock, listener=listener)
         app.state.migration_head = migrations.head_revision()
         app.state.trusted_proxies = settings.trusted_proxy_networks
         log.info("started", environment=settings.environment.value)
         try:
             yield
         finally:
+            await listener.stop()
             await pool.close()
             log.info("stopped")
 

@@ -105,6 +105,8 @@ class Principal:
     organization_id: UUID | None
     session_id: UUID | None = None
     api_key_id: UUID | None = None
+    # When the access token presented expires (None for an API key): a live subscription ends there.
+    expires_at: datetime | None = None
 
     @property
     def scope(self) -> str:

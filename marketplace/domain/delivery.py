@@ -69,6 +69,11 @@ WITH_COURIER = frozenset(
 )
 
 
+# Events that change no status name what happened. `running_late` is written once per parcel, by live
+# tracking, when the ETA of one of its stops passes the end of that stop's window.
+RUNNING_LATE = "running_late"
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     """An allowed status change. Only `transition` makes one; repositories change status only from one."""

@@ -20,6 +20,7 @@ from marketplace.repositories.places import LockerRepository, PickupLocationRepo
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.rounds import RoundRepository
 from marketplace.repositories.sessions import SessionRepository
+from marketplace.repositories.tracking import TrackingRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
 from marketplace.repositories.vehicles import VehicleRepository
@@ -65,3 +66,5 @@ class Repositories:
 
         # Finance
         self.ledger = LedgerRepository(conn)
+        # Live tracking
+        self.tracking = TrackingRepository(conn)

@@ -89,3 +89,7 @@ class ApiKeyRepository:
             *args,
         )
         return page_of(rows, page, _api_key)
+
+    async def is_active(self, key_id: UUID) -> bool:
+        """Not revoked: a live subscription on this key checks it after missing notices."""
+        return bool(await self._conn.fetchval("SELECT revoked_at IS NULL FROM api_keys WHERE id = $1", key_id))

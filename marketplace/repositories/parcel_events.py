@@ -88,3 +88,39 @@ class ParcelEventRepository:
             job_id,
         )
         return [_event(r) for r in rows]
+
+    async def since(
+        self,
+        after_seq: int,
+        *,
+        organization_id: UUID | None = None,
+        parcel_id: UUID | None = None,
+        seqs: Sequence[int] | None = None,
+        limit: int = 500,
+    ) -> list[tuple[int, ParcelEvent]]:
+        """Events after a sequence number (or exactly `seqs`), oldest first, of one organisation or parcel.
+
+        What live subscribers read: a NOTIFY names the sequence numbers; a subscriber that reconnects
+        reads what it missed from the number it saw last.
+        """
+        rows = await self._conn.fetch(
+            f"""
+            SELECT seq, {_COLUMNS} FROM parcel_events
+            WHERE seq > $1 AND ($2::uuid IS NULL OR organization_id = $2) AND ($3::uuid IS NULL OR parcel_id = $3)
+              AND ($4::int8[] IS NULL OR seq = ANY($4::int8[]))
+            ORDER BY seq LIMIT $5
+            """,
+            after_seq,
+            organization_id,
+            parcel_id,
+            None if seqs is None else list(seqs),
+            limit,
+        )
+        return [(r["seq"], _event(r)) for r in rows]
+
+    async def latest_seq(self, organization_id: UUID) -> int:
+        """The newest sequence number of the organisation's events (0 before any): where a live feed starts."""
+        value = await self._conn.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM parcel_events WHERE organization_id = $1", organization_id
+        )
+        return int(value)

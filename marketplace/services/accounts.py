@@ -376,6 +376,7 @@ class AccountService:
             user_id=session.user_id,
             organization_id=session.organization_id,
             session_id=claims.session_id,
+            expires_at=claims.expires_at,
         )
 
     # --- reads ------------------------------------------------------------------------------

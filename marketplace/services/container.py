@@ -8,6 +8,7 @@ import asyncpg
 
 from marketplace.blobs import BlobStore, LocalBlobStore, UrlSigner
 from marketplace.clock import Clock
+from marketplace.db.listener import Listener
 from marketplace.db.uow import Database
 from marketplace.services.accounts import AccountService, LoginPolicy
 from marketplace.services.couriers import CourierService
@@ -17,6 +18,7 @@ from marketplace.services.fleet import FleetService
 from marketplace.services.idempotency import Idempotency
 from marketplace.services.jobs import JobService
 from marketplace.services.ledger import LedgerService
+from marketplace.services.live import LiveService
 from marketplace.services.maintenance import MaintenanceService
 from marketplace.services.matching_bridge import MatchingBridge
 from marketplace.services.offers import OfferService
@@ -25,6 +27,7 @@ from marketplace.services.passwords import Passwords
 from marketplace.services.places import PlacesService
 from marketplace.services.rounds import RoundService
 from marketplace.services.tokens import AccessTokens
+from marketplace.services.tracking import TrackingService
 from marketplace.services.trips import TripService
 from marketplace.services.vehicles import VehicleService
 from marketplace.settings import BlobStoreKind, Settings
@@ -50,6 +53,8 @@ class Services:
     delivery: DeliveryService
     ledger: LedgerService
     finance: FinanceService
+    tracking: TrackingService
+    live: LiveService
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -64,7 +69,10 @@ def blob_store(settings: Settings) -> BlobStore:
     return LocalBlobStore(settings.blob_dir)
 
 
-def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Services:
+def build_services(
+    settings: Settings, pool: asyncpg.Pool, clock: Clock, *, listener: Listener | None = None
+) -> Services:
+    """`listener` is the process's LISTEN connection (the app's lifespan owns it); without it, no subscriptions."""
     db = Database(pool)
     signing_key = settings.jwt_signing_key.get_secret_value()
     idempotency = Idempotency(
@@ -121,4 +129,6 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
         ),
         ledger=LedgerService(clock),
         finance=FinanceService(db, clock),
+        tracking=TrackingService(db, clock),
+        live=LiveService(db, clock, listener),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from marketplace.domain import trips as trip_rules
@@ -17,8 +17,21 @@ from marketplace.domain.trips import TripStatus
 from marketplace.repositories import Repositories
 
 
+class EventSubject(Protocol):
+    """What an event names of its parcel: a parcel read for a step, or one read for tracking."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def job_id(self) -> UUID: ...
+    @property
+    def organization_id(self) -> UUID: ...
+    @property
+    def area_id(self) -> UUID: ...
+
+
 def event(
-    parcel: ParcelState,
+    parcel: EventSubject,
     actor: Actor,
     at: datetime,
     *,

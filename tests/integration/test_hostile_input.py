@@ -36,9 +36,10 @@ from schema import build_schema
 from schema.types import global_id
 from tests.conftest import T0, make_settings
 from tests.factories import make_area, make_locker, make_pickup_location, make_vehicle, uuid_of
-from tests.helpers import PASSWORD, GraphQL, running_app
+from tests.helpers import PASSWORD, GraphQL
 from tests.integration.ops_jobs import BOOK_JOBS, JOBS, REQUEST_QUOTE, address, open_shop
 from tests.integration.test_authorization import CALLERS, WHO_MAY_CALL, Credentials, expected
+from tests.live import replica
 
 HOSTILE_STRINGS = ["probe\x00text", "probe\ud800text"]
 HOSTILE_INSTANTS = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
@@ -189,8 +190,8 @@ async def callers(database_url: str, clock: ManualClock, services: Services) -> 
         login_max_attempts_per_email=100_000,
         signup_max_per_address=100_000,
     )
-    async with running_app(settings, clock) as (_, gql):
-        callers = Credentials(gql, services)
+    async with replica(settings, clock) as server:
+        callers = Credentials(server, services)
         await callers.setup()
         yield callers
 

@@ -46,6 +46,9 @@ EXPECTED_TABLES = {
     "ledger_accounts",
     "journal_entries",
     "journal_lines",
+    "courier_pings",
+    "courier_positions",
+    "parcel_etas",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
