@@ -78,27 +78,7 @@ class LedgerRepository:
 
     # --- writes --------------------------------------------------------------------------------
 
-    async def open_accounts(self, refs: Iterable[AccountRef], *, at: datetime) -> dict[AccountRef, Account]:
-        """The accounts named, each created on first use (concurrent first uses make one)."""
-        wanted = sorted(
-            set(refs), key=lambda r: (r.kind, str(r.area_id), r.currency, str(r.organization_id), str(r.courier_id))
-        )
-        args = (
-            [uuid7() for _ in wanted],
-            [CHART[r.kind].code for r in wanted],
-            [r.kind.value for r in wanted],
-            [r.area_id for r in wanted],
-            [r.currency for r in wanted],
-            [r.organization_id for r in wanted],
-            [r.courier_id for r in wanted],
-        )
-        await self._conn.execute(
-            "INSERT INTO ledger_accounts (id, code, kind, area_id, currency, organization_id, courier_id, created_at)"
-            " SELECT *, $8 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::uuid[],"
-            " $7::uuid[]) ON CONFLICT DO NOTHING",
-            *args,
-            at,
-        )
+    async def _find_accounts(self, wanted: list[AccountRef]) -> dict[AccountRef, Account]:
         rows = await self._conn.fetch(
             f"SELECT {_ACCOUNT} FROM ledger_accounts a"
             " JOIN unnest($1::text[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[]) AS w(kind, area_id, currency,"
@@ -106,15 +86,46 @@ class LedgerRepository:
             " ON a.kind = w.kind AND a.area_id = w.area_id AND a.currency = w.currency"
             " AND a.organization_id IS NOT DISTINCT FROM w.organization_id"
             " AND a.courier_id IS NOT DISTINCT FROM w.courier_id",
-            *args[2:],
+            [r.kind.value for r in wanted],
+            [r.area_id for r in wanted],
+            [r.currency for r in wanted],
+            [r.organization_id for r in wanted],
+            [r.courier_id for r in wanted],
         )
         return {
             AccountRef(a.kind, a.area_id, a.currency, organization_id=a.organization_id, courier_id=a.courier_id): a
             for a in (_account(r) for r in rows)
         }
 
-    async def insert_entry(self, posting: Posting, *, entry_id: UUID, recorded_at: datetime) -> bool:
-        """Writes the entry and its lines; False (writing nothing) when its business key is already taken.
+    async def open_accounts(self, refs: Iterable[AccountRef], *, at: datetime) -> dict[AccountRef, Account]:
+        """The accounts named, each created on first use (concurrent first uses make one).
+
+        Read first: once an account exists (nearly always), posting costs no insert attempt for it.
+        """
+        wanted = sorted(
+            set(refs), key=lambda r: (r.kind, str(r.area_id), r.currency, str(r.organization_id), str(r.courier_id))
+        )
+        found = await self._find_accounts(wanted)
+        missing = [r for r in wanted if r not in found]
+        if not missing:
+            return found
+        await self._conn.execute(
+            "INSERT INTO ledger_accounts (id, code, kind, area_id, currency, organization_id, courier_id, created_at)"
+            " SELECT *, $8 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::uuid[],"
+            " $7::uuid[]) ON CONFLICT DO NOTHING",
+            [uuid7() for _ in missing],
+            [CHART[r.kind].code for r in missing],
+            [r.kind.value for r in missing],
+            [r.area_id for r in missing],
+            [r.currency for r in missing],
+            [r.organization_id for r in missing],
+            [r.courier_id for r in missing],
+            at,
+        )
+        return found | await self._find_accounts(missing)
+
+    async def insert_entry(self, posting: Posting, *, entry_id: UUID, recorded_at: datetime) -> Entry | None:
+        """Writes the entry and its lines and returns it; None (writing nothing) when its business key is taken.
 
         A concurrent writer of the same key waits on the unique index until the first commits (then
         writes nothing) or rolls back (then writes it).
@@ -133,7 +144,7 @@ class LedgerRepository:
             recorded_at,
         )
         if inserted is None:
-            return False
+            return None
         accounts = await self.open_accounts((x.account for x in posting.lines), at=recorded_at)
         await self._conn.execute(
             "INSERT INTO journal_lines (id, entry_id, line_no, account_id, area_id, currency, amount_minor,"
@@ -152,7 +163,17 @@ class LedgerRepository:
             [x.currency for x in posting.lines],
             [x.amount_minor for x in posting.lines],
         )
-        return True
+        return Entry(
+            id=entry_id,
+            kind=posting.kind,
+            source_id=posting.source_id,
+            area_id=posting.area_id,
+            occurred_at=posting.occurred_at,
+            recorded_at=recorded_at,
+            description=posting.description,
+            corrects_entry_id=posting.corrects_entry_id,
+            lines=tuple(EntryLine(accounts[x.account], no, x.amount_minor) for no, x in enumerate(posting.lines, 1)),
+        )
 
     # --- entries ------------------------------------------------------------------------------------
 

@@ -41,10 +41,8 @@ class LedgerService:
     async def post(self, uow: UnitOfWork, posting: Posting) -> Posted:
         """Writes the posting's entry in `uow` (which the caller commits), once per business key."""
         repo = uow.repos.ledger
-        entry_id = uuid7()
-        if await repo.insert_entry(posting, entry_id=entry_id, recorded_at=self._clock.now()):
-            written = await repo.get(entry_id)
-            assert written is not None
+        written = await repo.insert_entry(posting, entry_id=uuid7(), recorded_at=self._clock.now())
+        if written is not None:
             return Posted(written, created=True)
         existing = await repo.by_key(posting.kind, posting.source_id)
         assert existing is not None
