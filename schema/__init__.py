@@ -23,6 +23,7 @@ from schema.offers import OfferMutation, OfferQuery
 from schema.places import PlacesMutation, PlacesQuery
 from schema.trips import TripMutation, TripQuery
 from schema.vehicles import VehicleMutation, VehicleQuery
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 __all__ = ["GraphQLContext", "build_schema"]
 
@@ -34,7 +35,16 @@ BAD_INPUT = "BAD_USER_INPUT"
 
 @strawberry.type
 class Query(
-    AccountQuery, PlacesQuery, VehicleQuery, CourierQuery, TripQuery, JobQuery, DispatchQuery, OfferQuery, DeliveryQuery
+    AccountQuery,
+    PlacesQuery,
+    VehicleQuery,
+    CourierQuery,
+    TripQuery,
+    JobQuery,
+    DispatchQuery,
+    OfferQuery,
+    DeliveryQuery,
+    WebhookQuery,
 ):
     pass
 
@@ -50,6 +60,7 @@ class Mutation(
     DispatchMutation,
     OfferMutation,
     DeliveryMutation,
+    WebhookMutation,
 ):
     pass
 

@@ -92,6 +92,11 @@ class ErrorCode(StrEnum):
     WRONG_FAILURE_ACTION = "WRONG_FAILURE_ACTION"
     NOT_CANCELLABLE = "NOT_CANCELLABLE"
 
+    # Webhooks
+    INSECURE_URL = "INSECURE_URL"
+    ADDRESS_NOT_ALLOWED = "ADDRESS_NOT_ALLOWED"
+    DELIVERY_PENDING = "DELIVERY_PENDING"
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:

@@ -13,6 +13,7 @@ from marketplace.repositories.job_queue import JobQueueRepository
 from marketplace.repositories.jobs import JobRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
+from marketplace.repositories.notifications import NotificationRepository
 from marketplace.repositories.offers import OfferRepository
 from marketplace.repositories.parcel_events import ParcelEventRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
@@ -22,6 +23,7 @@ from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
 from marketplace.repositories.vehicles import VehicleRepository
+from marketplace.repositories.webhooks import WebhookRepository
 
 __all__ = ["Conn", "Repositories"]
 
@@ -61,3 +63,7 @@ class Repositories:
         self.job_queue = JobQueueRepository(conn)
         self.delivery = DeliveryRepository(conn)
         self.offer_decisions = OfferDecisionRepository(conn)
+
+        # Webhooks and notifications (the outbox itself is written with the events: outbox.py)
+        self.webhooks = WebhookRepository(conn)
+        self.notifications = NotificationRepository(conn)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 
 from marketplace.blobs import BlobStore, LocalBlobStore, UrlSigner
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
+from marketplace.domain.webhooks import WebhookPolicy
+from marketplace.messaging import email_sender, sms_sender
 from marketplace.services.accounts import AccountService, LoginPolicy
 from marketplace.services.couriers import CourierService
 from marketplace.services.delivery import DeliveryService
@@ -17,6 +20,7 @@ from marketplace.services.idempotency import Idempotency
 from marketplace.services.jobs import JobService
 from marketplace.services.maintenance import MaintenanceService
 from marketplace.services.matching_bridge import MatchingBridge
+from marketplace.services.notifications import NotificationService
 from marketplace.services.offers import OfferService
 from marketplace.services.operations import OperationsService
 from marketplace.services.passwords import Passwords
@@ -25,6 +29,7 @@ from marketplace.services.rounds import RoundService
 from marketplace.services.tokens import AccessTokens
 from marketplace.services.trips import TripService
 from marketplace.services.vehicles import VehicleService
+from marketplace.services.webhooks import WebhookService
 from marketplace.settings import BlobStoreKind, Settings
 
 
@@ -46,6 +51,8 @@ class Services:
     operations: OperationsService
     offers: OfferService
     delivery: DeliveryService
+    webhooks: WebhookService
+    notifications: NotificationService
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -114,5 +121,21 @@ def build_services(settings: Settings, pool: asyncpg.Pool, clock: Clock) -> Serv
             pin_key=pin_key,
             blobs=blob_store(settings),
             signer=UrlSigner(("photo-url:" + signing_key).encode(), settings.photo_url_ttl_s),
+        ),
+        webhooks=WebhookService(
+            db,
+            clock,
+            idempotency,
+            WebhookPolicy(
+                initial_delay=timedelta(seconds=settings.webhook_retry_initial_s),
+                allow_private_addresses=settings.webhook_allow_private_addresses,
+            ),
+        ),
+        notifications=NotificationService(
+            db,
+            clock,
+            email=email_sender(settings),
+            sms=sms_sender(settings),
+            public_base_url=settings.public_base_url,
         ),
     )

@@ -25,7 +25,16 @@ from schema import build_schema
 from schema.access import Access, RequireAccess, allow, declared_access
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD, GraphQL, running_app
-from tests.integration import ops_couriers, ops_delivery, ops_dispatch, ops_jobs, ops_places, ops_trips, ops_vehicles
+from tests.integration import (
+    ops_couriers,
+    ops_delivery,
+    ops_dispatch,
+    ops_jobs,
+    ops_places,
+    ops_trips,
+    ops_vehicles,
+    ops_webhooks,
+)
 
 C, R, F, A = Role.COURIER, Role.RETAILER, Role.FINANCE, Role.ADMIN
 
@@ -139,6 +148,15 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Mutation.resetRecipientPin":       only(A),
     "Mutation.cancelJob":               only(R, api_keys=True),
     "Mutation.cancelParcel":            only(R, api_keys=True),
+    # webhooks
+    "Query.webhookEndpoints":           only(R, A, api_keys=True),
+    "Query.webhookEndpoint":            only(R, A, api_keys=True),
+    "Query.webhookEventTypes":          only(R, A, api_keys=True),
+    "Mutation.createWebhookEndpoint":   only(R, api_keys=True),
+    "Mutation.updateWebhookEndpoint":   only(R, api_keys=True),
+    "Mutation.rotateWebhookSecret":     only(R, api_keys=True),
+    "Mutation.redeliverWebhookEvent":   only(R, api_keys=True),
+    "Mutation.sendWebhookTestEvent":    only(R, api_keys=True),
 }
 # fmt: on
 
@@ -172,6 +190,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_jobs.OPERATIONS,
     **ops_dispatch.OPERATIONS,
     **ops_delivery.OPERATIONS,
+    **ops_webhooks.OPERATIONS,
 }
 
 CALLERS = ["anonymous", "courier", "retailer", "finance", "admin", "retailer_api_key"]

@@ -320,7 +320,9 @@ async def test_request_quote_and_book_jobs_retried_with_any_field_changed_are_re
         reference="ORDER-1",
     )
     base["parcels"][0].update(fragile=True, idCheck=False, adultsOnly=False)
-    base["recipient"].update(safePlace="porch", safePlaceConsent=False, neighbourConsent=True)
+    base["recipient"].update(
+        safePlace="porch", safePlaceConsent=False, neighbourConsent=True, email="ada@example.com", language="nl"
+    )
     # A drop-off is a locker or an address, never both: the base is an address, the locker is tried.
     absent = {"dropoff.lockerId": str(global_id("Locker", uuid4()))}
     await assert_every_field_counts(gql, sdl, Case("requestQuote", "RequestQuoteInput", shop.token, base, absent))

@@ -43,6 +43,12 @@ EXPECTED_TABLES = {
     "locker_reservations",
     "photos",
     "delivery_proofs",
+    # the outbox: webhooks and notifications (0010_outbox)
+    "outbox",
+    "webhook_endpoints",
+    "webhook_deliveries",
+    "webhook_attempts",
+    "notifications",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
