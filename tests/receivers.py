@@ -1,15 +1,20 @@
-"""A webhook receiver the tests start on 127.0.0.1: it verifies every request with `standardwebhooks`."""
+"""Receivers the tests start on 127.0.0.1: webhooks (verified with `standardwebhooks`) and an SMTP server."""
 
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 import uvicorn
+from aiosmtpd.controller import Controller
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 
@@ -69,3 +74,45 @@ async def serving(app: Any) -> AsyncIterator[int]:
         server.should_exit = True
         await task
         sock.close()
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every message; `hold` makes the first DATA wait until it is set."""
+
+    def __init__(self, *, hold: threading.Event | None = None) -> None:
+        self.messages: list[EmailMessage] = []
+        self.hold = hold
+        self.first_arrived = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        if len(self.messages) == 1:
+            self.first_arrived.set()
+            if self.hold is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.hold.wait)
+        return "250 OK"
+
+    def keys(self) -> list[str]:
+        return [str(m["X-Crowdship-Notification"]) for m in self.messages]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def smtp_server(inbox: Inbox) -> Iterator[int]:
+    """A local SMTP server (aiosmtpd, in its own thread); yields its port."""
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        if inbox.hold is not None:
+            inbox.hold.set()
+        controller.stop()
