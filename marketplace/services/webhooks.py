@@ -229,17 +229,18 @@ class WebhookService:
         self, principal: Principal, request: NewWebhookEndpoint, *, idempotency_key: str | None
     ) -> EndpointWithSecret:
         organization_id = Scope(principal).organization()
-        problems: list[FieldError] = []
-        event_types = check_event_types(list(request.event_types), "eventTypes", problems)
-        description = None if request.description is None else " ".join(request.description.split())[:200] or None
-        url = await self._checked_url(request.url, "url")
-        if problems:
-            raise DomainError(problems)
         secret = new_secret()
         shown: list[str] = []
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
+                # Checked after the key is claimed: a retry with another input is told its key was used.
+                problems: list[FieldError] = []
+                event_types = check_event_types(list(request.event_types), "eventTypes", problems)
+                description = None if request.description is None else " ".join(request.description.split())[:200]
+                url = await self._checked_url(request.url, "url")
+                if problems:
+                    raise DomainError(problems)
                 if await uow.repos.webhooks.count_for_organization(organization_id) >= MAX_ENDPOINTS_PER_ORGANIZATION:
                     raise DomainError.single(
                         ErrorCode.TOO_MANY_ROWS, f"at most {MAX_ENDPOINTS_PER_ORGANIZATION} endpoints", "url"
@@ -249,7 +250,7 @@ class WebhookService:
                     id=uuid4(),
                     organization_id=organization_id,
                     url=url,
-                    description=description,
+                    description=description or None,
                     event_types=event_types,
                     enabled=True,
                     disabled_reason=None,
@@ -312,13 +313,13 @@ class WebhookService:
     ) -> EndpointWithSecret:
         """A new secret; the old one keeps signing (a second signature) for `overlap_s`, at most 7 days."""
         organization_id = Scope(principal).organization()
-        if not 0 <= request.overlap_s <= 7 * 86400:
-            raise DomainError.single(ErrorCode.OUT_OF_RANGE, "0 to 604800 seconds", "overlapS")
         secret = new_secret()
         shown: list[str] = []
         async with self._db.uow() as uow:
 
             async def rotate() -> UUID:
+                if not 0 <= request.overlap_s <= 7 * 86400:
+                    raise DomainError.single(ErrorCode.OUT_OF_RANGE, "0 to 604800 seconds", "overlapS")
                 endpoint = await uow.repos.webhooks.get_endpoint(request.endpoint_id, organization_id, for_update=True)
                 if endpoint is None:
                     raise DomainError.single(ErrorCode.NOT_FOUND, "no such webhook endpoint", "id")
