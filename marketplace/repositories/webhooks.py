@@ -323,6 +323,31 @@ class WebhookRepository:
         )
         return page_of(rows, page, _delivery)
 
+    async def purge(self, settled_before: datetime) -> int:
+        """Outbox messages older than the cutoff whose deliveries all ended, with their deliveries and
+        attempts, and notifications settled before it; the number of messages dropped."""
+        return int(
+            await self._conn.fetchval(
+                """
+                WITH old AS (
+                    SELECT m.id FROM outbox m
+                    WHERE m.created_at < $1
+                      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                                      WHERE d.message_id = m.id AND (d.status = 'pending' OR d.completed_at >= $1))
+                ),
+                gone_deliveries AS (
+                    DELETE FROM webhook_deliveries WHERE message_id IN (SELECT id FROM old) RETURNING 1
+                ),
+                gone_notifications AS (
+                    DELETE FROM notifications WHERE created_at < $1 AND status IN ('sent', 'unconfirmed') RETURNING 1
+                ),
+                gone AS (DELETE FROM outbox WHERE id IN (SELECT id FROM old) RETURNING 1)
+                SELECT count(*) FROM gone
+                """,
+                settled_before,
+            )
+        )
+
     async def attempts(self, delivery_ids: list[UUID]) -> dict[UUID, list[WebhookAttempt]]:
         rows = await self._conn.fetch(
             """

@@ -341,3 +341,24 @@ async def test_the_address_is_checked_again_when_delivering_and_a_private_one_is
     (logged,) = await delivery_log(gql, shop, endpoint_id)
     assert logged["attempts"][0]["statusCode"] is None
     assert "is not a public address" in logged["attempts"][0]["error"]
+
+
+async def test_the_purge_drops_settled_delivery_logs_after_thirty_days_and_keeps_the_rest(
+    gql: GraphQL, services: Services, shop: Shop, clock: ManualClock, db: asyncpg.Connection
+) -> None:
+    receiver = WebhookReceiver(statuses=[200, 500])
+    async with serving(receiver) as port:
+        endpoint_id, _ = await create_endpoint(gql, shop, f"http://127.0.0.1:{port}/", ["parcel.booked"])
+        await book(gql, shop)
+        await book(gql, shop)
+        log = await delivery_log(gql, shop, endpoint_id)
+        outcomes = [await services.webhooks.deliver(uuid_of(d["id"], "WebhookDelivery")) for d in reversed(log)]
+    assert outcomes == ["succeeded", "pending"]
+    clock.advance(timedelta(days=31))
+    purged = await services.maintenance.purge()
+    # The delivered one is gone with its attempts; the one still being tried stays, as do their events.
+    assert purged.outbox_messages == 1
+    assert await db.fetchval("SELECT count(*) FROM webhook_deliveries") == 1
+    assert await db.fetchval("SELECT count(*) FROM webhook_attempts") == 1
+    assert await db.fetchval("SELECT status FROM webhook_deliveries") == "pending"
+    assert await db.fetchval("SELECT count(*) FROM parcel_events") == 2
