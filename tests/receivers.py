@@ -33,6 +33,7 @@ class WebhookReceiver:
     secrets: list[str] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    endless: bool = False  # answer 200 with a body that never ends (until the client hangs up)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -53,8 +54,19 @@ class WebhookReceiver:
                 error = str(exc)
         self.received.append(Received(headers, bytes(body), verified_by, error))
         status = self.statuses.pop(0) if self.statuses else 200
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
-        await send({"type": "http.response.body", "body": b"ok" if status < 300 else b"no"})
+        extra = [(b"location", b"/elsewhere")] if 300 <= status < 400 else []
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain"), *extra]}
+        )
+        if not self.endless:
+            await send({"type": "http.response.body", "body": b"ok" if status < 300 else b"no"})
+            return
+        hung_up = asyncio.ensure_future(receive())
+        chunk = b"x" * 65536
+        while not hung_up.done():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await asyncio.sleep(0)
+        await send({"type": "http.response.body", "body": b""})
 
 
 @asynccontextmanager

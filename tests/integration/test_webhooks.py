@@ -362,3 +362,24 @@ async def test_the_purge_drops_settled_delivery_logs_after_thirty_days_and_keeps
     assert await db.fetchval("SELECT count(*) FROM webhook_attempts") == 1
     assert await db.fetchval("SELECT status FROM webhook_deliveries") == "pending"
     assert await db.fetchval("SELECT count(*) FROM parcel_events") == 2
+
+
+async def test_redirects_are_not_followed_and_an_endless_answer_is_read_only_to_64_kb(
+    gql: GraphQL, services: Services, shop: Shop
+) -> None:
+    redirecting = WebhookReceiver(statuses=[307])
+    endless = WebhookReceiver(endless=True)
+    async with serving(redirecting) as first_port, serving(endless) as second_port:
+        first, _ = await create_endpoint(gql, shop, f"http://127.0.0.1:{first_port}/", ["parcel.booked"])
+        second, _ = await create_endpoint(gql, shop, f"http://127.0.0.1:{second_port}/", ["parcel.booked"])
+        await book(gql, shop)
+        (redirected,) = await delivery_log(gql, shop, first)
+        (streamed,) = await delivery_log(gql, shop, second)
+        assert await services.webhooks.deliver(uuid_of(redirected["id"], "WebhookDelivery")) == "pending"
+        assert await services.webhooks.deliver(uuid_of(streamed["id"], "WebhookDelivery")) == "succeeded"
+    assert [r.headers.get("webhook-id") for r in redirecting.received] == [redirected["messageId"]]  # not followed
+    (logged,) = await delivery_log(gql, shop, first)
+    assert logged["attempts"][0]["statusCode"] == 307
+    (read,) = await delivery_log(gql, shop, second)
+    assert read["attempts"][0]["statusCode"] == 200
+    assert read["attempts"][0]["error"] is None
