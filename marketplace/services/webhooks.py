@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 log = get_logger("crowdship.webhooks")
 
 USER_AGENT = "Crowdship-Webhooks/1"
+MAX_CLIENTS = 256  # HTTP clients kept (one per endpoint host), least recently used closed first
 
 
 def new_secret() -> str:
@@ -106,7 +107,8 @@ async def resolve_allowed(host: str, port: int, *, allow_private: bool) -> str:
     except ValueError:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        # IPv4 first: a local receiver usually listens on 127.0.0.1 when "localhost" also names ::1.
+        addresses = sorted(dict.fromkeys(str(info[4][0]) for info in infos), key=lambda a: ":" in a)
     if not addresses:
         raise AddressRefusedError(f"{host} resolves to no address")
     if not allow_private:
@@ -123,22 +125,35 @@ class WebhookSender:
         self._policy = policy
         # The signature's timestamp is the real time of sending: receivers compare it with theirs.
         self._wall = wall_clock or SystemClock()
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._closing: set[asyncio.Future[None]] = set()
 
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
+    def client(self, host: str) -> httpx.AsyncClient:
+        """A client per host name: connections go to an address, so a pooled TLS connection made for one
+        name must never carry a request for another name on the same address (shared hosting)."""
+        client = self._clients.pop(host, None)
+        if client is None:
+            client = httpx.AsyncClient(
                 follow_redirects=False,
                 timeout=httpx.Timeout(self._policy.timeout_s),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=5),
                 trust_env=False,  # never through a proxy from the environment: we checked the address
             )
-        return self._client
+        self._clients[host] = client  # most recently used last
+        if len(self._clients) > MAX_CLIENTS:
+            oldest = next(iter(self._clients))
+            closing = asyncio.ensure_future(self._clients.pop(oldest).aclose())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        return client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+            self._closing.clear()
 
     def headers(self, msg_id: str, body: str, secrets_: tuple[str, ...]) -> dict[str, str]:
         at = self._wall.now()
@@ -175,10 +190,11 @@ class WebhookSender:
         headers["host"] = parts.netloc
         try:
             async with asyncio.timeout(self._policy.timeout_s):
-                request = self.client().build_request(
+                client = self.client(host)
+                request = client.build_request(
                     "POST", target, content=body.encode(), headers=headers, extensions={"sni_hostname": host}
                 )
-                response = await self.client().send(request, stream=True)
+                response = await client.send(request, stream=True)
                 try:
                     read = bytearray()
                     async for chunk in response.aiter_raw():
