@@ -38,8 +38,9 @@ from marketplace.logs import configure_logging
 from marketplace.repositories.job_queue import JobQueueRepository
 from marketplace.repositories.outbox import DELIVER_WEBHOOK_JOB
 from marketplace.services.container import build_services
-from marketplace.services.webhooks import WebhookSender, new_secret
+from marketplace.services.webhooks import new_secret
 from marketplace.settings import SettingsError, load_settings
+from marketplace.webhook_http import WebhookSender
 from marketplace.worker import build_worker
 
 

@@ -14,8 +14,8 @@ from marketplace.clock import ManualClock
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.webhooks import WebhookPolicy
 from marketplace.services.container import Services
-from marketplace.services.webhooks import WebhookSender
 from marketplace.settings import Environment, Settings
+from marketplace.webhook_http import WebhookSender
 from tests.conftest import make_settings
 from tests.factories import make_area, uuid_of
 from tests.helpers import GraphQL, fresh_token, running_app
