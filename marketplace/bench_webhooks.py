@@ -35,8 +35,7 @@ from marketplace.clock import SystemClock
 from marketplace.db.pool import create_pool
 from marketplace.domain.webhooks import WebhookPolicy, message_id
 from marketplace.logs import configure_logging
-from marketplace.repositories.job_queue import JobQueueRepository
-from marketplace.repositories.outbox import DELIVER_WEBHOOK_JOB
+from marketplace.repositories.webhook_seed import delivery_counts, seed_deliveries
 from marketplace.services.container import build_services
 from marketplace.services.webhooks import new_secret
 from marketplace.settings import SettingsError, load_settings
@@ -116,48 +115,9 @@ async def baseline(url: str, bodies: list[str], secret: str, in_flight: int) -> 
 
 
 async def seed(dsn: str, url: str, secret: str, bodies: list[str]) -> None:
-    """One organisation, one endpoint, N messages fanned out to it and a job each (as the outbox writes them)."""
     conn = await asyncpg.connect(dsn)
     try:
-        now = datetime.now(UTC)
-        org = uuid.uuid4()
-        endpoint = uuid.uuid4()
-        await conn.execute("INSERT INTO organizations (id, name, created_at) VALUES ($1, 'Bench', $2)", org, now)
-        await conn.execute(
-            """
-            INSERT INTO webhook_endpoints (id, organization_id, url, event_types, secret, enabled, created_at,
-                                           updated_at)
-            VALUES ($1, $2, $3, ARRAY['parcel.picked_up'], $4, true, $5, $5)
-            """,
-            endpoint,
-            org,
-            url,
-            secret,
-            now,
-        )
-        messages = [uuid.uuid4() for _ in bodies]
-        deliveries = [uuid.uuid4() for _ in bodies]
-        await conn.execute(
-            """
-            WITH m AS (
-                INSERT INTO outbox (id, organization_id, event_type, payload, created_at)
-                SELECT id, $2, 'parcel.picked_up', payload::jsonb, $3
-                FROM unnest($1::uuid[], $4::text[]) AS t(id, payload)
-            )
-            INSERT INTO webhook_deliveries (id, message_id, endpoint_id, organization_id, status, window_started_at,
-                                            created_at)
-            SELECT d, m, $5, $2, 'pending', $3, $3 FROM unnest($6::uuid[], $1::uuid[]) AS t(d, m)
-            """,
-            messages,
-            org,
-            now,
-            bodies,
-            endpoint,
-            deliveries,
-        )
-        await JobQueueRepository(conn).enqueue_many(
-            [DELIVER_WEBHOOK_JOB] * len(deliveries), [{"id": str(d), "attempt": 0} for d in deliveries]
-        )
+        await seed_deliveries(conn, url=url, secret=secret, bodies=bodies, at=datetime.now(UTC))
     finally:
         await conn.close()
 
@@ -172,14 +132,14 @@ async def through_the_worker(dsn: str, n: int) -> float:
         pgq = build_worker(services, queue_conn)
         started = time.perf_counter()
         task = asyncio.create_task(pgq.run(dequeue_timeout=timedelta(seconds=1)))
-        while await watch.fetchval("SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'") < n:
+        while (await delivery_counts(watch))[0] < n:
             if task.done():
                 raise RuntimeError("the worker stopped")
             await asyncio.sleep(0.02)
         wall_s = time.perf_counter() - started
         pgq.shutdown.set()
         await asyncio.wait_for(task, 60)
-        failed = await watch.fetchval("SELECT count(*) FROM webhook_attempts WHERE status_code IS DISTINCT FROM 200")
+        failed = (await delivery_counts(watch))[1]
         if failed:
             raise RuntimeError(f"{failed} attempts did not get 200")
         return wall_s
