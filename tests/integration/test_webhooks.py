@@ -12,8 +12,11 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from marketplace.clock import ManualClock
 from marketplace.domain.areas import ServiceArea
+from marketplace.domain.delivery import SYSTEM
+from marketplace.domain.jobs import JobStatus
 from marketplace.domain.webhooks import WebhookPolicy
 from marketplace.services.container import Services
+from marketplace.services.dispatch_common import event
 from marketplace.settings import Environment, Settings
 from marketplace.webhook_http import WebhookSender
 from tests.conftest import make_settings
@@ -383,3 +386,35 @@ async def test_redirects_are_not_followed_and_an_endless_answer_is_read_only_to_
     (read,) = await delivery_log(gql, shop, second)
     assert read["attempts"][0]["statusCode"] == 200
     assert read["attempts"][0]["error"] is None
+
+
+async def test_an_event_and_its_outbox_rows_commit_or_roll_back_together(
+    gql: GraphQL, services: Services, shop: Shop, clock: ManualClock, db: asyncpg.Connection
+) -> None:
+    await create_endpoint(gql, shop, "http://127.0.0.1:9/", ["parcel.pin_locked", "job.status_changed"])
+    job = await book(gql, shop)
+    parcel_id = uuid_of(job["parcels"][0]["id"], "Parcel")
+
+    async def counts() -> tuple[int, ...]:
+        row = await db.fetchrow(
+            """
+            SELECT (SELECT count(*) FROM parcel_events), (SELECT count(*) FROM outbox),
+                   (SELECT count(*) FROM webhook_deliveries), (SELECT count(*) FROM pgqueuer)
+            """
+        )
+        assert row is not None
+        return tuple(row)
+
+    before = await counts()
+    for commit in (False, True):
+        async with services.db.uow() as uow:
+            parcel = await uow.repos.delivery.parcel(parcel_id, for_update=True)
+            assert parcel is not None
+            await uow.repos.parcel_events.append([event(parcel, SYSTEM, clock.now(), kind="pin_locked")])
+            await uow.repos.delivery.set_job_statuses({parcel.job_id: JobStatus.ASSIGNED}, clock.now())
+            if commit:
+                await uow.commit()
+        if not commit:
+            assert await counts() == before  # rolled back: nothing told, nothing queued
+    # Committed: the event, its message and the job's, a delivery for each, and a worker job for each.
+    assert await counts() == (before[0] + 1, before[1] + 2, before[2] + 2, before[3] + 2)
