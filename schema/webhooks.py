@@ -57,12 +57,12 @@ class WebhookDelivery:
     @strawberry.field
     async def attempts(self, info: Info) -> list[WebhookAttempt]:
         """Every attempt, oldest first: status code, latency, error."""
-        found = await info.context.services.webhooks.attempts([self.delivery_id])
+        found = await info.context.loaders.webhook_attempts.load(self.delivery_id)
         return [
             WebhookAttempt(
                 attempted_at=a.attempted_at, status_code=a.status_code, latency_ms=a.latency_ms, error=a.error
             )
-            for a in found.get(self.delivery_id, [])
+            for a in found or []
         ]
 
     @classmethod
