@@ -176,7 +176,9 @@ def build_worker(
         payload = _payload(job)
         await services.webhooks.deliver(UUID(payload["id"]), payload.get("attempt"))
 
-    @entrypoint(SEND_NOTIFICATION)
+    # One hand-over at a time per worker: a worker that dies mid-send leaves at most one message whose
+    # arrival is unknown (never sent again); workers scale out for throughput.
+    @pgq.entrypoint(SEND_NOTIFICATION, concurrency_limit=1, on_failure="hold", executor_factory=executor)
     async def send_notification(job: Job) -> None:
         """One recipient notification, at most once; a send that certainly failed raises and is retried."""
         await services.notifications.send(UUID(_payload(job)["id"]))

@@ -107,7 +107,7 @@ _UPGRADE = """
         language text CHECK (language ~ '^[a-z]{2}$'),
         pin text CHECK (pin ~ '^[0-9]{4}$'),
         details jsonb NOT NULL DEFAULT '{}'::jsonb,
-        status text NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'unconfirmed')),
+        status text NOT NULL CHECK (status IN ('pending', 'sending', 'handing_over', 'sent', 'unconfirmed')),
         attempts integer NOT NULL DEFAULT 0,
         last_error text CHECK (length(last_error) <= 500),
         created_at timestamptz NOT NULL,

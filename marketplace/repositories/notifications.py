@@ -33,17 +33,29 @@ class ClaimedNotification:
     failure_action: str | None
 
 
+# One session-level advisory lock per notification, in its own namespace of keys: held by the
+# worker sending it, dropped by PostgreSQL when that worker's connection dies.
+_KEY = "hashtextextended('notification:' || $1::uuid::text, 0)"
+
+
 class NotificationRepository:
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
 
+    async def try_lock(self, notification_id: UUID) -> bool:
+        return bool(await self._conn.fetchval(f"SELECT pg_try_advisory_lock({_KEY})", notification_id))
+
+    async def unlock(self, notification_id: UUID) -> None:
+        await self._conn.execute(f"SELECT pg_advisory_unlock({_KEY})", notification_id)
+
     async def claim(self, notification_id: UUID) -> ClaimedNotification | None:
-        """Takes a pending notification (`sending`, committed before anything is sent); None when it is not pending."""
+        """Takes a notification to send (`sending`): a pending one, or one whose sender died before
+        handing it to the server (the caller holds its lock, so no live worker has it)."""
         row = await self._conn.fetchrow(
             """
             WITH n AS (
                 UPDATE notifications SET status = 'sending', attempts = attempts + 1
-                WHERE id = $1 AND status = 'pending'
+                WHERE id = $1 AND status IN ('pending', 'sending')
                 RETURNING *
             )
             SELECT n.id, n.kind, n.channel, n.address, n.language, n.pin, n.details::text AS details,
@@ -81,6 +93,13 @@ class NotificationRepository:
         value = await self._conn.fetchval("SELECT status FROM notifications WHERE id = $1", notification_id)
         return None if value is None else str(value)
 
+    async def handing_over(self, notification_id: UUID) -> None:
+        """The server is about to receive the message (SMTP DATA, the SMS provider's call): from here on
+        a sender that dies leaves it unconfirmed, never sent again."""
+        await self._conn.execute(
+            "UPDATE notifications SET status = 'handing_over' WHERE id = $1 AND status = 'sending'", notification_id
+        )
+
     async def sent(self, notification_id: UUID, at: datetime) -> None:
         """Sent: the PIN it may have carried is forgotten."""
         await self._conn.execute(
@@ -90,20 +109,24 @@ class NotificationRepository:
     async def release(self, notification_id: UUID, error: str) -> None:
         """A send that certainly failed: pending again, for the job's retry."""
         await self._conn.execute(
-            "UPDATE notifications SET status = 'pending', last_error = $2 WHERE id = $1 AND status = 'sending'",
+            """
+            UPDATE notifications SET status = 'pending', last_error = $2
+            WHERE id = $1 AND status IN ('sending', 'handing_over')
+            """,
             notification_id,
             error[:500],
         )
 
-    async def unconfirmed(self, notification_id: UUID) -> bool:
-        """A claim whose worker died mid-send: it may have gone out, so it is never sent again."""
+    async def unconfirmed(self, notification_id: UUID, reason: str) -> bool:
+        """Handed over without an answer (the sender died, or the connection broke during the hand-over):
+        it may have gone out, so it is never sent again."""
         done = await self._conn.fetchval(
             """
-            UPDATE notifications SET status = 'unconfirmed', pin = NULL,
-                   last_error = 'the worker stopped while sending; not sent again (at most once)'
-            WHERE id = $1 AND status = 'sending' RETURNING true
+            UPDATE notifications SET status = 'unconfirmed', pin = NULL, last_error = $2
+            WHERE id = $1 AND status = 'handing_over' RETURNING true
             """,
             notification_id,
+            reason[:500],
         )
         return bool(done)
 

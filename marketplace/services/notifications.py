@@ -1,11 +1,13 @@
 """Recipient notifications: one message per parcel, kind and channel, sent at most once.
 
 The outbox statement writes the notification rows with the parcel event; the worker's
-`send_notification` job claims one (status `sending`, committed before anything is sent), renders
-it from what is true when it is sent (a handed-over parcel's message never carries the PIN), sends
-it and marks it sent. A send that certainly failed goes back to `pending` and the job is retried
-with back-off; a claim whose worker died mid-send is never sent again (`unconfirmed`), since the
-server may already have it: at most once per event and channel.
+`send_notification` job takes one under its advisory lock (`sending`), renders it from what is true
+when it is sent (a handed-over parcel's message never carries the PIN), marks it `handing_over`
+just before the server may receive it (SMTP DATA), sends it and marks it `sent`. A send that
+certainly failed (before the hand-over, or refused by the server) goes back to `pending` and the job
+is retried with back-off; a sender that died before the hand-over is simply taken over; one that
+died (or lost its connection) during the hand-over leaves it `unconfirmed`, never sent again, since
+the server may have it: at most once per event and channel.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from marketplace.domain.notifications import (
     sms_text,
 )
 from marketplace.logs import get_logger
-from marketplace.messaging import EmailSender, SmsSender
+from marketplace.messaging import EmailSender, RefusedError, SmsSender
+from marketplace.repositories import Repositories
 from marketplace.repositories.notifications import ClaimedNotification
 
 log = get_logger("crowdship.notifications")
@@ -58,31 +61,59 @@ class NotificationService:
         self._base_url = public_base_url
 
     async def send(self, notification_id: UUID) -> str:
-        """Sends one notification if it is still pending; what became of it."""
-        async with self._db.uow() as uow:
-            claimed = await uow.repos.notifications.claim(notification_id)
-            if claimed is None:
-                # Claimed before by a worker that never finished: it may have gone out, so never again.
-                gave_up = await uow.repos.notifications.unconfirmed(notification_id)
-                await uow.commit()
-                return "unconfirmed" if gave_up else "skipped"
-            await uow.commit()
+        """Sends one notification unless it was sent or handed over before; what became of it.
+
+        The worker holds the notification's advisory lock on its own connection for the whole send,
+        so a second worker (a job taken over after a missed heartbeat) never sends it at the same time,
+        and a worker that dies drops the lock with its connection.
+        """
+        async with self._db.read() as repos:
+            if not await repos.notifications.try_lock(notification_id):
+                return "busy"
+            try:
+                return await self._send_locked(repos, notification_id)
+            finally:
+                await repos.notifications.unlock(notification_id)
+
+    async def _send_locked(self, repos: Repositories, notification_id: UUID) -> str:
+        notifications = repos.notifications  # autocommit: every mark below is durable at once
+        status = await notifications.status(notification_id)
+        if status == "handing_over":
+            # Its sender died while handing it over: the server may have it, so never again.
+            await notifications.unconfirmed(notification_id, "the sender stopped during the hand-over")
+            return "unconfirmed"
+        claimed = await notifications.claim(notification_id)
+        if claimed is None:
+            return "skipped"
         message = render(facts_of(claimed, self._base_url))
         key = f"notification-{claimed.id}"
+        handed = False
+
+        async def handing_over() -> None:
+            nonlocal handed
+            await notifications.handing_over(claimed.id)
+            handed = True
+
         try:
             if claimed.channel == Channel.EMAIL.value:
                 await self.email.send_email(
-                    to=claimed.address, subject=message.subject, body=message.body, message_key=key
+                    to=claimed.address,
+                    subject=message.subject,
+                    body=message.body,
+                    message_key=key,
+                    handing_over=handing_over,
                 )
             else:
-                await self.sms.send_sms(to=claimed.address, text=sms_text(message), message_key=key)
+                await self.sms.send_sms(
+                    to=claimed.address, text=sms_text(message), message_key=key, handing_over=handing_over
+                )
         except Exception as exc:
-            async with self._db.uow() as uow:
-                await uow.repos.notifications.release(claimed.id, f"{type(exc).__name__}: {exc}")
-                await uow.commit()
-            raise
-        async with self._db.uow() as uow:
-            await uow.repos.notifications.sent(claimed.id, self._clock.now())
-            await uow.commit()
+            error = f"{type(exc).__name__}: {exc}"
+            if handed and not isinstance(exc, RefusedError):
+                await notifications.unconfirmed(claimed.id, f"no answer to the hand-over: {error}")
+                return "unconfirmed"
+            await notifications.release(claimed.id, error)
+            raise  # certainly not delivered: the job is retried with back-off
+        await notifications.sent(claimed.id, self._clock.now())
         log.info("notification sent", notification_id=str(claimed.id), kind=claimed.kind, channel=claimed.channel)
         return "sent"

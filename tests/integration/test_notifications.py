@@ -69,7 +69,11 @@ async def courier(gql: GraphQL, services: Services, area: ServiceArea) -> Courie
 
 
 async def settled(db: asyncpg.Connection) -> bool:
-    return bool(await db.fetchval("SELECT count(*) = 0 FROM notifications WHERE status IN ('pending', 'sending')"))
+    return bool(
+        await db.fetchval(
+            "SELECT count(*) = 0 FROM notifications WHERE status IN ('pending', 'sending', 'handing_over')"
+        )
+    )
 
 
 def mails_to(box: Inbox, address: str) -> list[Any]:

@@ -1,4 +1,8 @@
-"""A worker SIGKILLed while the SMTP server holds a message: every notification still arrives once."""
+"""A worker SIGKILLed while the SMTP server holds a message: every notification still arrives once.
+
+The first message's DATA is held by the server until after the kill; whatever else the killed worker
+had taken (claimed, connected, not yet handed over) must reach the server through the next worker.
+"""
 
 from __future__ import annotations
 
@@ -75,13 +79,16 @@ async def test_a_worker_killed_mid_send_leaves_every_notification_received_once(
             first.wait()
         release.set()
         in_flight = box.keys()[0]
+        # Marked just before DATA: the server may have it, so no worker will send it again.
         assert await db.fetchval("SELECT status FROM notifications WHERE 'notification-' || id = $1", in_flight) == (
-            "sending"
+            "handing_over"
         )
 
         async def settled() -> bool:
             return bool(
-                await db.fetchval("SELECT count(*) = 0 FROM notifications WHERE status IN ('pending', 'sending')")
+                await db.fetchval(
+                    "SELECT count(*) = 0 FROM notifications WHERE status IN ('pending', 'sending', 'handing_over')"
+                )
             )
 
         with worker_process(database_url, port, log):
@@ -89,7 +96,8 @@ async def test_a_worker_killed_mid_send_leaves_every_notification_received_once(
     assert sorted(m["To"] for m in box.messages) == ["r0@example.com", "r1@example.com", "r2@example.com"]
     assert len(set(box.keys())) == 3
     statuses = await db.fetch("SELECT status, count(*) AS n FROM notifications WHERE channel = 'email' GROUP BY 1")
-    # The one in flight when the worker died may have gone out, so it is never sent again.
+    # The one being handed over when the worker died may have gone out, so it is never sent again; any
+    # other it had taken but not handed over is sent by the next worker.
     assert {r["status"]: r["n"] for r in statuses} == {"sent": 2, "unconfirmed": 1}
     assert await db.fetchval("SELECT status FROM notifications WHERE 'notification-' || id = $1", in_flight) == (
         "unconfirmed"
