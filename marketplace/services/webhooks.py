@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
+from marketplace.domain import validation
 from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
@@ -116,7 +117,9 @@ class WebhookService:
                 # Checked after the key is claimed: a retry with another input is told its key was used.
                 problems: list[FieldError] = []
                 event_types = check_event_types(list(request.event_types), "eventTypes", problems)
-                description = None if request.description is None else " ".join(request.description.split())[:200]
+                description = validation.optional_text(request.description, "description", problems)
+                if validation.unstorable(request.url):
+                    raise DomainError.single(ErrorCode.INVALID, "not a URL", "url")
                 url = await self._checked_url(request.url, "url")
                 if problems:
                     raise DomainError(problems)
@@ -129,7 +132,7 @@ class WebhookService:
                     id=uuid4(),
                     organization_id=organization_id,
                     url=url,
-                    description=description or None,
+                    description=description,
                     event_types=event_types,
                     enabled=True,
                     disabled_reason=None,
@@ -162,6 +165,9 @@ class WebhookService:
         organization_id = Scope(principal).organization()
         problems: list[FieldError] = []
         types = None if event_types is None else check_event_types(event_types, "eventTypes", problems)
+        clean_description = validation.optional_text(description, "description", problems)
+        if url is not None and validation.unstorable(url):
+            raise DomainError.single(ErrorCode.INVALID, "not a URL", "url")
         checked = None if url is None else await self._checked_url(url, "url")
         if problems:
             raise DomainError(problems)
@@ -173,7 +179,7 @@ class WebhookService:
                 endpoint,
                 url=checked or endpoint.url,
                 event_types=types or endpoint.event_types,
-                description=endpoint.description if description is None else " ".join(description.split()) or None,
+                description=endpoint.description if description is None else clean_description,
                 updated_at=self._clock.now(),
             )
             if enabled is not None and enabled != endpoint.enabled:
