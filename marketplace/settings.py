@@ -32,6 +32,15 @@ class BlobStoreKind(StrEnum):
     S3 = "s3"
 
 
+class EmailProvider(StrEnum):
+    LOG = "log"  # development: the message is logged, nothing is sent
+    SMTP = "smtp"
+
+
+class SmsProvider(StrEnum):
+    LOG = "log"  # the only provider so far; a real one implements marketplace.messaging.SmsSender
+
+
 class Settings(BaseSettings):
     """Every knob the service reads. Names map to upper-case environment variables."""
 
@@ -80,6 +89,22 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None  # unset: AWS itself; else MinIO, Ceph, R2 or any S3-compatible server
     s3_region: str | None = None
     photo_url_ttl_s: Annotated[int, Field(ge=10, le=3600)] = 300
+
+    # Recipient notifications and retailer webhooks (marketplace/services/notifications.py, webhooks.py).
+    public_base_url: str = "http://127.0.0.1:8000"  # tracking links: <PUBLIC_BASE_URL>/t/<token>
+    email_provider: EmailProvider = EmailProvider.LOG
+    smtp_host: str = "127.0.0.1"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: Annotated[float, Field(gt=0, le=120)] = 30.0
+    mail_from: str = "Crowdship <no-reply@crowdship.example>"
+    sms_provider: SmsProvider = SmsProvider.LOG
+    # Receivers on loopback or private addresses, and plain http, for tests and local development
+    # only: refused in production.
+    webhook_allow_private_addresses: bool = False
+    webhook_retry_initial_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
 
     # Unset key: `crowdship serve` starts the embedded Stripe fake (state in EMBEDDED_STRIPE_FILE) and points
     # the three at it. Production needs a live key and a webhook secret.
@@ -131,6 +156,8 @@ class Settings(BaseSettings):
                 problems.append("STRIPE_SECRET_KEY: must be a live key (sk_live_ or rk_live_) in production")
             if not self.stripe_webhook_secret or not self.stripe_webhook_secret.get_secret_value():
                 problems.append("STRIPE_WEBHOOK_SECRET: is required in production")
+            if self.webhook_allow_private_addresses:
+                problems.append("WEBHOOK_ALLOW_PRIVATE_ADDRESSES: is never allowed in production")
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -34,6 +34,7 @@ from pgqueuer.executors import EntrypointExecutorParameters
 from pgqueuer.models import Job, Schedule
 
 from marketplace.logs import get_logger
+from marketplace.repositories.outbox import DELIVER_WEBHOOK_JOB, SEND_NOTIFICATION_JOB
 from marketplace.services import matching_bridge
 from marketplace.services.container import Services
 from marketplace.services.offers_release import expire_offers
@@ -49,6 +50,8 @@ RETURN_UNCOLLECTED = "return_uncollected"
 MAINTENANCE_PURGE = "maintenance_purge"
 SCHEDULE_COMMUTES = "schedule_commutes"
 PING = "ping"
+DELIVER_WEBHOOK = DELIVER_WEBHOOK_JOB
+SEND_NOTIFICATION = SEND_NOTIFICATION_JOB
 
 # When each periodic job is enqueued (cron, UTC). Rounds are checked every minute against each
 # area's `roundIntervalS`. Offers read as expired from their exact instant; each round also enqueues
@@ -170,6 +173,19 @@ def build_worker(
         created = await services.trips.schedule_all(COMMUTE_DAYS)
         log.info("commute trips scheduled", count=created)
 
+    @entrypoint(DELIVER_WEBHOOK)
+    async def deliver_webhook(job: Job) -> None:
+        """One attempt of one webhook delivery; a failed attempt queues the next itself (back-off, 24 h)."""
+        payload = _payload(job)
+        await services.webhooks.deliver(UUID(payload["id"]), payload.get("attempt"))
+
+    # One hand-over at a time per worker: a worker that dies mid-send leaves at most one message whose
+    # arrival is unknown (never sent again); workers scale out for throughput.
+    @pgq.entrypoint(SEND_NOTIFICATION, concurrency_limit=1, on_failure="hold", executor_factory=executor)
+    async def send_notification(job: Job) -> None:
+        """One recipient notification, at most once; a send that certainly failed raises and is retried."""
+        await services.notifications.send(UUID(_payload(job)["id"]))
+
     @entrypoint(PING)
     async def ping(job: Job) -> None:
         """A job that does nothing: operations (and a test) see the worker answering."""
@@ -212,5 +228,6 @@ async def run_worker(
                 await conn.close()
     finally:
         services.rounds.executor = None
+        await services.webhooks.sender.aclose()
         pool.shutdown(wait=False, cancel_futures=True)
         log.info("worker stopped")

@@ -25,6 +25,7 @@ from schema.places import PlacesMutation, PlacesQuery
 from schema.tracking import TrackingMutation, TrackingSubscription
 from schema.trips import TripMutation, TripQuery
 from schema.vehicles import VehicleMutation, VehicleQuery
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 __all__ = ["GraphQLContext", "build_schema"]
 
@@ -46,6 +47,7 @@ class Query(
     OfferQuery,
     DeliveryQuery,
     FinanceQuery,
+    WebhookQuery,
 ):
     pass
 
@@ -62,6 +64,7 @@ class Mutation(
     OfferMutation,
     DeliveryMutation,
     TrackingMutation,
+    WebhookMutation,
 ):
     pass
 

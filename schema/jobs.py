@@ -104,6 +104,10 @@ class RecipientInput:
     safe_place: str | None = None
     safe_place_consent: bool = False
     neighbour_consent: bool = False
+    email: str | None = strawberry.field(default=None, description="Notifications by e-mail go here.")
+    language: str | None = strawberry.field(
+        default=None, description="ISO 639-1 (de, en, ...) for notifications; unknown: the area's language."
+    )
 
     def to_domain(self) -> domain.RecipientRequest:
         return domain.RecipientRequest(
@@ -113,6 +117,8 @@ class RecipientInput:
             safe_place=self.safe_place,
             safe_place_consent=self.safe_place_consent,
             neighbour_consent=self.neighbour_consent,
+            email=self.email,
+            language=self.language,
         )
 
 
@@ -339,6 +345,8 @@ class Recipient:
     safe_place: str | None
     safe_place_consent: bool
     neighbour_consent: bool
+    email: str | None
+    language: str | None
 
     @classmethod
     def from_domain(cls, recipient: domain.Recipient) -> Recipient:
@@ -349,6 +357,8 @@ class Recipient:
             safe_place=recipient.safe_place,
             safe_place_consent=recipient.safe_place_consent,
             neighbour_consent=recipient.neighbour_consent,
+            email=recipient.email,
+            language=recipient.language,
         )
 
 

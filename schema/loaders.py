@@ -28,6 +28,7 @@ from marketplace.domain.places import Locker, PickupLocation
 from marketplace.domain.rounds import Placement
 from marketplace.domain.trips import Commute
 from marketplace.domain.vehicles import Vehicle
+from marketplace.domain.webhooks import WebhookAttempt
 from marketplace.services.container import Services
 
 K = TypeVar("K", bound=Hashable)
@@ -80,6 +81,7 @@ class Loaders:
     parcel_extras: DataLoader[UUID, Any | None]
     proofs: DataLoader[UUID, Any | None]
     job_events: DataLoader[tuple[UUID, ...], list[ParcelEvent]]
+    webhook_attempts: DataLoader[UUID, list[WebhookAttempt] | None]
 
     @classmethod
     def create(cls, services: Services) -> Loaders:
@@ -96,4 +98,5 @@ class Loaders:
             parcel_extras=DataLoader(load_fn=_by_key(services.delivery.extras)),
             proofs=DataLoader(load_fn=_by_key(services.delivery.proofs)),
             job_events=DataLoader(load_fn=_histories(services.delivery.history_of)),
+            webhook_attempts=DataLoader(load_fn=_by_key(services.webhooks.attempts)),
         )

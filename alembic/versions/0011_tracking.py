@@ -1,7 +1,7 @@
 """tracking: courier location pings, positions and ETAs, and live announcements over LISTEN/NOTIFY
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010_outbox
 Create Date: 2026-12-01
 
 `courier_pings` keeps at most one point per courier and second (a unique index, so concurrent
@@ -20,7 +20,7 @@ Payloads hold ids only; listeners read the rows.
 from marketplace.db.migrations import run_script
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010_outbox"
 branch_labels = None
 depends_on = None
 

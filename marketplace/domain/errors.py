@@ -98,6 +98,11 @@ class ErrorCode(StrEnum):
     LEDGER_KEY_CONFLICT = "LEDGER_KEY_CONFLICT"
     ALREADY_CORRECTED = "ALREADY_CORRECTED"
 
+    # Webhooks
+    INSECURE_URL = "INSECURE_URL"
+    ADDRESS_NOT_ALLOWED = "ADDRESS_NOT_ALLOWED"
+    DELIVERY_PENDING = "DELIVERY_PENDING"
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:

@@ -17,10 +17,10 @@ from uuid import UUID
 
 from marketplace.domain import proof, validation
 from marketplace.domain.access import Scope
-from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.accounts import Principal, Role, normalize_email
 from marketplace.domain.areas import ServiceArea, locate
 from marketplace.domain.delivery import ParcelStatus
-from marketplace.domain.errors import ErrorCode, FieldError
+from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, point_problems
 from marketplace.domain.hours import OpeningHours
 from marketplace.domain.places import Address, Locker, LockerKind, PickupLocation
@@ -115,6 +115,8 @@ class RecipientRequest:
     safe_place: str | None = None
     safe_place_consent: bool = False
     neighbour_consent: bool = False
+    email: str | None = None  # for notifications by e-mail; the phone gets them by SMS
+    language: str | None = None  # ISO 639-1; unknown: the area's language
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,8 @@ class Recipient:
     safe_place: str | None
     safe_place_consent: bool
     neighbour_consent: bool
+    email: str | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,7 +592,28 @@ def _recipient(req: QuoteRequest, p: str, problems: list[FieldError]) -> Recipie
         safe_place=validation.optional_text(raw.safe_place, f"{at}.safePlace", problems),
         safe_place_consent=raw.safe_place_consent,
         neighbour_consent=raw.neighbour_consent,
+        email=_recipient_email(raw.email, f"{at}.email", problems),
+        language=_recipient_language(raw.language, f"{at}.language", problems),
     )
+
+
+def _recipient_email(raw: str | None, field: str, problems: list[FieldError]) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return normalize_email(raw, field)
+    except DomainError as exc:
+        problems.extend(exc.errors)
+        return None
+
+
+def _recipient_language(raw: str | None, field: str, problems: list[FieldError]) -> str | None:
+    if raw is None:
+        return None
+    if re.fullmatch(r"[a-z]{2}", raw) is None:
+        problems.append(FieldError(ErrorCode.INVALID, "an ISO 639-1 language code such as de or en", field))
+        return None
+    return raw
 
 
 def reference_key(raw: str | None) -> str | None:

@@ -14,6 +14,7 @@ from marketplace.repositories.jobs import JobRepository
 from marketplace.repositories.ledger import LedgerRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
+from marketplace.repositories.notifications import NotificationRepository
 from marketplace.repositories.offers import OfferRepository
 from marketplace.repositories.parcel_events import ParcelEventRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
@@ -24,6 +25,7 @@ from marketplace.repositories.tracking import TrackingRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
 from marketplace.repositories.vehicles import VehicleRepository
+from marketplace.repositories.webhooks import WebhookRepository
 
 __all__ = ["Conn", "Repositories"]
 
@@ -68,3 +70,6 @@ class Repositories:
         self.ledger = LedgerRepository(conn)
         # Live tracking
         self.tracking = TrackingRepository(conn)
+        # Webhooks and notifications (the outbox itself is written with the events: outbox.py)
+        self.webhooks = WebhookRepository(conn)
+        self.notifications = NotificationRepository(conn)

@@ -25,6 +25,7 @@ from marketplace.domain.settlement import ParcelState
 from marketplace.repositories._base import Conn, keyset_clause, page_of
 from marketplace.repositories.offers import _COLUMNS as _OFFER_COLUMNS
 from marketplace.repositories.offers import _offer
+from marketplace.repositories.outbox import FROM_JOB_CHANGES, enqueue_work
 
 _STATE = """
     p.id, p.job_id, j.organization_id, p.area_id, j.currency, p.status, p.assigned_courier_id, p.assigned_trip_id,
@@ -197,15 +198,23 @@ class DeliveryRepository:
     async def set_job_statuses(self, statuses: dict[UUID, JobStatus], at: datetime) -> None:
         if not statuses:
             return
-        await self._conn.execute(
-            """
-            UPDATE jobs j SET status = t.status, updated_at = $3
-            FROM unnest($1::uuid[], $2::text[]) AS t(id, status) WHERE j.id = t.id AND j.status <> t.status
+        # A change is told to the organisation's webhooks in the same statement (repositories/outbox.py).
+        rows = await self._conn.fetch(
+            f"""
+            WITH changed AS (
+                UPDATE jobs j SET status = t.status, updated_at = $3
+                FROM unnest($1::uuid[], $2::text[]) AS t(id, status), jobs old
+                WHERE j.id = t.id AND old.id = t.id AND j.status <> t.status
+                RETURNING j.id, j.organization_id, j.area_id, j.reference, old.status AS from_status,
+                          j.status AS to_status
+            )
+            {FROM_JOB_CHANGES}
             """,
             list(statuses),
             [s.value for s in statuses.values()],
             at,
         )
+        await enqueue_work(self._conn, rows)
 
     async def job_by_reference(self, organization_id: UUID, reference: str) -> UUID | None:
         value = await self._conn.fetchval(

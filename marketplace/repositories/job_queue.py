@@ -55,6 +55,18 @@ class JobQueueRepository:
         )
         return None if ids[0] is None else int(ids[0])
 
+    async def enqueue_many(
+        self, entrypoints: list[str], payloads: list[dict[str, Any]], *, execute_after: timedelta | None = None
+    ) -> None:
+        """Several jobs in one statement (the outbox's deliveries and notifications)."""
+        if entrypoints:
+            await self._queries().enqueue(
+                entrypoints,
+                [json.dumps(p).encode() for p in payloads],
+                [0] * len(entrypoints),
+                [execute_after] * len(entrypoints),
+            )
+
     async def failed(self, limit: int = 100) -> list[FailedJob]:
         """Jobs that failed every attempt and are held for operations, newest first, with their last error."""
         rows = await self._conn.fetch(

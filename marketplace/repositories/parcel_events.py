@@ -11,6 +11,7 @@ import asyncpg
 from marketplace.domain.delivery import Actor, ActorKind, ParcelEvent, ParcelStatus
 from marketplace.domain.geo import Point
 from marketplace.repositories._base import Conn
+from marketplace.repositories.outbox import FROM_PARCEL_EVENTS, enqueue_work
 
 _COLUMNS = (
     "id, parcel_id, job_id, organization_id, area_id, kind, from_status, to_status, actor_kind, actor_id, "
@@ -41,21 +42,31 @@ class ParcelEventRepository:
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
 
-    async def append(self, events: Sequence[ParcelEvent]) -> None:
-        """One statement for any number of events; their order in the batch is their order in history."""
+    async def append(self, events: Sequence[ParcelEvent], *, pins: dict[UUID, str] | None = None) -> None:
+        """One statement for any number of events; their order in the batch is their order in history.
+
+        The same statement writes each event's outbox message, webhook deliveries and recipient
+        notifications (`repositories/outbox.py`), so every writer of history tells the world too.
+        `pins`: the PINs of parcels just booked, for their "booked" notification only.
+        """
         if not events:
             return
-        await self._conn.execute(
+        pins = pins or {}
+        rows = await self._conn.fetch(
             f"""
-            INSERT INTO parcel_events ({_COLUMNS})
-            SELECT id, parcel_id, job_id, organization_id, area_id, kind, from_status, to_status, actor_kind,
-                   actor_id, reason_code, lat, lng, details::jsonb, occurred_at
-            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[],
-                        $8::text[], $9::text[], $10::uuid[], $11::text[], $12::float8[], $13::float8[],
-                        $14::text[], $15::timestamptz[])
-                 WITH ORDINALITY AS t(id, parcel_id, job_id, organization_id, area_id, kind, from_status,
-                        to_status, actor_kind, actor_id, reason_code, lat, lng, details, occurred_at, n)
-            ORDER BY n
+            WITH ev AS (
+                INSERT INTO parcel_events ({_COLUMNS})
+                SELECT id, parcel_id, job_id, organization_id, area_id, kind, from_status, to_status, actor_kind,
+                       actor_id, reason_code, lat, lng, details::jsonb, occurred_at
+                FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[],
+                            $8::text[], $9::text[], $10::uuid[], $11::text[], $12::float8[], $13::float8[],
+                            $14::text[], $15::timestamptz[])
+                     WITH ORDINALITY AS t(id, parcel_id, job_id, organization_id, area_id, kind, from_status,
+                            to_status, actor_kind, actor_id, reason_code, lat, lng, details, occurred_at, n)
+                ORDER BY n
+                RETURNING seq, {_COLUMNS}
+            )
+            {FROM_PARCEL_EVENTS}
             """,
             [e.id for e in events],
             [e.parcel_id for e in events],
@@ -72,7 +83,10 @@ class ParcelEventRepository:
             [None if e.position is None else e.position.lng for e in events],
             [json.dumps(e.details, sort_keys=True) for e in events],
             [e.occurred_at for e in events],
+            list(pins),
+            list(pins.values()),
         )
+        await enqueue_work(self._conn, rows)
 
     async def for_parcels(self, parcel_ids: Sequence[UUID]) -> list[ParcelEvent]:
         """The history of these parcels, oldest first (the order they were written in)."""

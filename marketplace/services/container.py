@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 
@@ -10,6 +11,8 @@ from marketplace.blobs import BlobStore, LocalBlobStore, UrlSigner
 from marketplace.clock import Clock
 from marketplace.db.listener import Listener
 from marketplace.db.uow import Database
+from marketplace.domain.webhooks import WebhookPolicy
+from marketplace.messaging import email_sender, sms_sender
 from marketplace.services.accounts import AccountService, LoginPolicy
 from marketplace.services.couriers import CourierService
 from marketplace.services.delivery import DeliveryService
@@ -21,6 +24,7 @@ from marketplace.services.ledger import LedgerService
 from marketplace.services.live import LiveService
 from marketplace.services.maintenance import MaintenanceService
 from marketplace.services.matching_bridge import MatchingBridge
+from marketplace.services.notifications import NotificationService
 from marketplace.services.offers import OfferService
 from marketplace.services.operations import OperationsService
 from marketplace.services.passwords import Passwords
@@ -30,6 +34,7 @@ from marketplace.services.tokens import AccessTokens
 from marketplace.services.tracking import TrackingService
 from marketplace.services.trips import TripService
 from marketplace.services.vehicles import VehicleService
+from marketplace.services.webhooks import WebhookService
 from marketplace.settings import BlobStoreKind, Settings
 
 
@@ -55,6 +60,8 @@ class Services:
     finance: FinanceService
     tracking: TrackingService
     live: LiveService
+    webhooks: WebhookService
+    notifications: NotificationService
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -131,4 +138,20 @@ def build_services(
         finance=FinanceService(db, clock),
         tracking=TrackingService(db, clock),
         live=LiveService(db, clock, listener),
+        webhooks=WebhookService(
+            db,
+            clock,
+            idempotency,
+            WebhookPolicy(
+                initial_delay=timedelta(seconds=settings.webhook_retry_initial_s),
+                allow_private_addresses=settings.webhook_allow_private_addresses,
+            ),
+        ),
+        notifications=NotificationService(
+            db,
+            clock,
+            email=email_sender(settings),
+            sms=sms_sender(settings),
+            public_base_url=settings.public_base_url,
+        ),
     )

@@ -200,7 +200,7 @@ class JobService:
                     raise DomainError.single(
                         ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", "quoteId"
                     )
-                await uow.repos.parcel_events.append(booked_events([job], principal))
+                await uow.repos.parcel_events.append(booked_events([job], principal), pins=pins)
                 await uow.repos.jobs.mark_quote_booked(quote.id, job_id)
                 return job_id
 
@@ -266,7 +266,7 @@ class JobService:
                     raise DomainError.single(
                         ErrorCode.DUPLICATE_REFERENCE, "a job with one of these references was just booked", "jobs"
                     )
-                await uow.repos.parcel_events.append(booked_events(jobs, principal))
+                await uow.repos.parcel_events.append(booked_events(jobs, principal), pins=pins)
                 return [j.id for j in jobs]
 
             job_ids = await self._idempotency.run(

@@ -10,6 +10,8 @@ from marketplace.db.uow import Database
 
 # Kept a little past their use, so an incident can still be looked into.
 SESSION_GRACE = timedelta(days=7)
+# Webhook delivery logs and sent notifications are kept this long, for retailers' and operations' questions.
+OUTBOX_RETENTION = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +19,7 @@ class Purged:
     idempotency_keys: int
     rate_limit_buckets: int
     sessions: int
+    outbox_messages: int = 0
 
 
 class MaintenanceService:
@@ -34,6 +37,7 @@ class MaintenanceService:
                 idempotency_keys=await uow.repos.idempotency.purge(now - self._idempotency_ttl),
                 rate_limit_buckets=await uow.repos.rate_limits.purge(now - self._rate_window),
                 sessions=await uow.repos.sessions.purge(now - SESSION_GRACE),
+                outbox_messages=await uow.repos.webhooks.purge(now - OUTBOX_RETENTION),
             )
             await uow.commit()
         return purged

@@ -35,6 +35,7 @@ from tests.integration import (
     ops_tracking,
     ops_trips,
     ops_vehicles,
+    ops_webhooks,
 )
 from tests.live import Replica, first_answer, replica
 
@@ -160,6 +161,15 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Subscription.parcelUpdates":       only(R, A, api_keys=True),
     "Subscription.offerUpdates":        only(C),
     "Subscription.organizationParcelEvents": only(R, A, api_keys=True),
+    # webhooks
+    "Query.webhookEndpoints":           only(R, A, api_keys=True),
+    "Query.webhookEndpoint":            only(R, A, api_keys=True),
+    "Query.webhookEventTypes":          only(R, A, api_keys=True),
+    "Mutation.createWebhookEndpoint":   only(R, api_keys=True),
+    "Mutation.updateWebhookEndpoint":   only(R, api_keys=True),
+    "Mutation.rotateWebhookSecret":     only(R, api_keys=True),
+    "Mutation.redeliverWebhookEvent":   only(R, api_keys=True),
+    "Mutation.sendWebhookTestEvent":    only(R, api_keys=True),
 }
 # fmt: on
 
@@ -195,6 +205,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_delivery.OPERATIONS,
     **ops_finance.OPERATIONS,
     **ops_tracking.OPERATIONS,
+    **ops_webhooks.OPERATIONS,
 }
 
 CALLERS = ["anonymous", "courier", "retailer", "finance", "admin", "retailer_api_key"]

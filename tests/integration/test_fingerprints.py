@@ -320,10 +320,33 @@ async def test_request_quote_and_book_jobs_retried_with_any_field_changed_are_re
         reference="ORDER-1",
     )
     base["parcels"][0].update(fragile=True, idCheck=False, adultsOnly=False)
-    base["recipient"].update(safePlace="porch", safePlaceConsent=False, neighbourConsent=True)
+    base["recipient"].update(
+        safePlace="porch", safePlaceConsent=False, neighbourConsent=True, email="ada@example.com", language="nl"
+    )
     # A drop-off is a locker or an address, never both: the base is an address, the locker is tried.
     absent = {"dropoff.lockerId": str(global_id("Locker", uuid4()))}
     await assert_every_field_counts(gql, sdl, Case("requestQuote", "RequestQuoteInput", shop.token, base, absent))
     rows = {"jobs": [{**base, "reference": "ORDER-2"}]}
     absent = {"jobs[0].dropoff.lockerId": absent["dropoff.lockerId"]}
     await assert_every_field_counts(gql, sdl, Case("bookJobs", "BookJobsInput", shop.token, rows, absent))
+
+
+async def test_create_webhook_endpoint_and_rotate_its_secret_retried_with_any_field_changed_are_refused(
+    gql: GraphQL, services: Services, sdl: GraphQLSchema
+) -> None:
+    area = await make_area(services)
+    shop: Shop = await open_shop(gql, services, area, "shop@example.com", "Shop")
+    base = {"url": "https://93.184.216.34/hooks", "eventTypes": ["parcel.booked"], "description": "orders"}
+    await assert_every_field_counts(
+        gql, sdl, Case("createWebhookEndpoint", "CreateWebhookEndpointInput", shop.token, base, {})
+    )
+    body = await gql(
+        'mutation { createWebhookEndpoint(input: {url: "https://93.184.216.34/b", eventTypes: ["job.status_changed"]})'
+        " { endpoint { id } } }",
+        token=shop.token,
+    )
+    endpoint_id = body["data"]["createWebhookEndpoint"]["endpoint"]["id"]
+    rotation = {"id": endpoint_id, "overlapS": 600}
+    await assert_every_field_counts(
+        gql, sdl, Case("rotateWebhookSecret", "RotateWebhookSecretInput", shop.token, rotation, {})
+    )

@@ -49,6 +49,12 @@ EXPECTED_TABLES = {
     "courier_pings",
     "courier_positions",
     "parcel_etas",
+    # the outbox: webhooks and notifications (0010_outbox)
+    "outbox",
+    "webhook_endpoints",
+    "webhook_deliveries",
+    "webhook_attempts",
+    "notifications",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
