@@ -104,6 +104,18 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     return load_settings(**values)
 
 
+def production_settings(database_url: str, **overrides: object) -> Settings:
+    """Production mode with every secret production demands, so a test sees production's rules, not its refusal."""
+    values: dict[str, object] = {
+        "environment": Environment.PRODUCTION,
+        "jwt_signing_key": "p" * 48,
+        "stripe_secret_key": "sk_live_crowdship_tests_never_sent",
+        "stripe_webhook_secret": "whsec_crowdship_tests",
+    }
+    values.update(overrides)
+    return make_settings(database_url, **values)
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)

@@ -17,9 +17,9 @@ from marketplace.domain.jobs import JobStatus
 from marketplace.domain.webhooks import WebhookPolicy
 from marketplace.services.container import Services
 from marketplace.services.dispatch_common import event
-from marketplace.settings import Environment, Settings
+from marketplace.settings import Settings
 from marketplace.webhook_http import WebhookSender
-from tests.conftest import make_settings
+from tests.conftest import make_settings, production_settings
 from tests.factories import make_area, uuid_of
 from tests.helpers import GraphQL, fresh_token, running_app
 from tests.integration.ops_jobs import Shop, book_quote, open_shop, request_quote, window
@@ -296,12 +296,7 @@ async def test_an_endpoint_failing_for_three_days_is_switched_off_and_its_organi
 async def test_production_refuses_endpoints_on_private_addresses(
     database_url: str, clock: ManualClock, services: Services, url: str
 ) -> None:
-    production = make_settings(
-        database_url,
-        environment=Environment.PRODUCTION,
-        jwt_signing_key="p" * 48,
-        webhook_allow_private_addresses=False,
-    )
+    production = production_settings(database_url, webhook_allow_private_addresses=False)
     area = await make_area(services)
     async with running_app(production, clock) as (_, gql):
         shop = await open_shop(gql, services, area, "prod@example.com", "Prod shop")
@@ -314,7 +309,7 @@ async def test_production_refuses_endpoints_on_private_addresses(
 async def test_production_refuses_http_and_credentials_in_urls(
     database_url: str, clock: ManualClock, services: Services
 ) -> None:
-    production = make_settings(database_url, environment=Environment.PRODUCTION, jwt_signing_key="p" * 48)
+    production = production_settings(database_url)
     area = await make_area(services)
     async with running_app(production, clock) as (_, gql):
         shop = await open_shop(gql, services, area, "prod@example.com", "Prod shop")
