@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -48,18 +49,24 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     with database_url(settings) as dsn:
         if args.migrate:
             migrations.upgrade(dsn)
-        app = create_app(settings, database_url=dsn)
+        workers = args.workers or 1
+        options: dict[str, Any] = {
+            "host": args.host or settings.host,
+            "port": args.port or settings.port,
+            "log_config": None,
+            "access_log": False,
+            "lifespan": "on",
+            "timeout_graceful_shutdown": 10,
+        }
         worker = _start_worker(dsn) if args.with_worker else None
         try:
-            uvicorn.run(
-                app,
-                host=args.host or settings.host,
-                port=args.port or settings.port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-                timeout_graceful_shutdown=10,
-            )
+            if workers == 1:
+                uvicorn.run(create_app(settings, database_url=dsn), **options)
+            else:
+                # Each server process builds its own app (and pool) from the environment; they share the
+                # socket this process binds. The embedded database, if any, stays held by this process.
+                os.environ["DATABASE_URL"] = dsn
+                uvicorn.run("marketplace.app.core:app_from_environment", factory=True, workers=workers, **options)
         finally:
             if worker is not None:
                 _stop_child(worker)
@@ -342,6 +349,16 @@ def _export_instance(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="crowdship", description="Crowdship marketplace backend.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -354,6 +371,12 @@ def parser() -> argparse.ArgumentParser:
         "--with-worker",
         action="store_true",
         help="also run one background worker (a child process on the same database), stopped with the service",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        help="server processes behind the one port (default: 1); each has its own pool of "
+        "DATABASE_POOL_MAX_SIZE connections",
     )
     serve.set_defaults(run=_serve)
 

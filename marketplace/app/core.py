@@ -17,6 +17,7 @@ import structlog
 from cross_web import HTTPException
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.response import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.litestar import make_graphql_controller
@@ -85,6 +86,23 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             )
             current_statements.reset(token)
             structlog.contextvars.clear_contextvars()
+
+    return middleware
+
+
+def one_connection_per_request(app: ASGIApp) -> ASGIApp:
+    """An HTTP request's reads and units of work share one pooled connection (see `Database.request_scope`).
+
+    WebSockets are left out: a subscription lives for hours and must not hold a connection all along.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        services = scope["app"].state.get("services") if scope["type"] == ScopeType.HTTP else None
+        if services is None:
+            await app(scope, receive, send)
+            return
+        async with services.db.request_scope():
+            await app(scope, receive, send)
 
     return middleware
 
@@ -214,7 +232,7 @@ def create_app(
     return Litestar(
         route_handlers=[health, ready, graphql, fleet_manifest_csv, upload_photo, read_photo],
         lifespan=[lifespan],
-        middleware=[request_id_middleware],
+        middleware=[request_id_middleware, one_connection_per_request],
         logging_config=None,
         debug=False,
     )
@@ -222,3 +240,10 @@ def create_app(
 
 def configure(settings: Settings) -> None:
     configure_logging(settings.log_level.value)
+
+
+def app_from_environment() -> Litestar:
+    """`crowdship serve --workers N`: each server process builds its app, logging and pool from the environment."""
+    settings = get_settings()
+    configure(settings)
+    return create_app(settings)

@@ -215,6 +215,8 @@ class LockerRepository:
         return None if row is None else _locker(row)
 
     async def get_many(self, ids: Sequence[UUID], *, for_share: bool = False) -> dict[UUID, Locker]:
+        if not ids:  # most deliveries name no locker: no query
+            return {}
         lock = " FOR SHARE" if for_share else ""
         rows = await self._conn.fetch(
             f"SELECT {_LOCKER_COLUMNS} FROM lockers WHERE id = ANY($1::uuid[]){lock}", list(set(ids))
