@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -151,12 +152,18 @@ def _parts_to_json(price: Price) -> str:
     )
 
 
-def _price(total_minor: int, currency: str, parts_json: str) -> Price:
-    parts = tuple(
+@lru_cache(maxsize=4096)
+def _parts(parts_json: str) -> tuple[PricePart, ...]:
+    """Parsed once per distinct text: deliveries priced alike store the same parts, and a page of jobs
+    used to parse them again for every row. Parts are immutable, so sharing them is safe."""
+    return tuple(
         PricePart(PricePartKind(p["kind"]), int(p["amount_minor"]), str(p["description"]))
         for p in json.loads(parts_json)
     )
-    return Price(total_minor=total_minor, currency=currency, parts=parts)
+
+
+def _price(total_minor: int, currency: str, parts_json: str) -> Price:
+    return Price(total_minor=total_minor, currency=currency, parts=_parts(parts_json))
 
 
 def _order_to_json(order: DeliveryOrder) -> str:
