@@ -33,6 +33,7 @@ class _RequestConnection:
         self.pool = pool
         self.turn = asyncio.Lock()
         self.conn: PoolConnectionProxy | None = None
+        self.repos: Repositories | None = None  # bound to `conn`, made once per request
 
     async def borrow(self) -> PoolConnectionProxy:
         """Called holding `turn`."""
@@ -42,7 +43,7 @@ class _RequestConnection:
 
     async def discard(self) -> None:
         """After a failure that may have left the connection unusable: the pool checks or replaces it."""
-        conn, self.conn = self.conn, None
+        conn, self.conn, self.repos = self.conn, None, None
         if conn is not None:
             await self.pool.release(conn)
 
@@ -74,6 +75,16 @@ class _Lease:
         self._pool = pool
         self._shared: _RequestConnection | None = None
         self._token: contextvars.Token[bool] | None = None
+
+    def repositories(self, conn: PoolConnectionProxy) -> Repositories:
+        """The request's repositories when lent its connection (building two dozen of them per read
+        showed in profiles), else a fresh set for the pool's connection."""
+        shared = self._shared
+        if shared is None:
+            return Repositories(conn)
+        if shared.repos is None:
+            shared.repos = Repositories(conn)
+        return shared.repos
 
     async def take(self) -> PoolConnectionProxy:
         shared = _shared(self._pool)
@@ -129,7 +140,7 @@ class UnitOfWork:
             self._conn = self._tx = None
             raise
         self._committed = False
-        self.repos = Repositories(self._conn)
+        self.repos = self._lease.repositories(self._conn)
         return self
 
     async def commit(self) -> None:
@@ -193,7 +204,7 @@ class _Reader:
 
     async def __aenter__(self) -> Repositories:
         self._conn = await self._lease.take()
-        return Repositories(self._conn)
+        return self._lease.repositories(self._conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
