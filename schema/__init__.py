@@ -84,8 +84,10 @@ class _FreshPerOperation(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context.context
         if isinstance(context, GraphQLContext):
-            context.auth = None
-            context.loaders = Loaders.create(context.services)
+            if context.operations:  # the first operation uses what the context was made with
+                context.auth = None
+                context.loaders = Loaders.create(context.services)
+            context.operations += 1
         yield
 
 

@@ -9,17 +9,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import strawberry
 import structlog
 from cross_web import HTTPException
 from litestar import Litestar, Request, get
+from litestar.background_tasks import BackgroundTasks
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.response import Response
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Dependencies, Message, Receive, Scope, Send
 from strawberry.litestar import make_graphql_controller
 from strawberry.litestar.controller import GraphQLController
 
@@ -152,6 +154,11 @@ async def ready(state: State) -> Response[dict[str, Any]]:
 _REFUSED_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
+def _new_response() -> Response[Any]:
+    """What strawberry's own getter returns: a response for resolvers to set headers and cookies on."""
+    return Response({}, background=BackgroundTasks([]))
+
+
 def graphql_controller(schema: strawberry.Schema, *, graphql_ide: bool) -> type[GraphQLController]:
     """Strawberry's controller, with every malformed request answered as a GraphQL error body.
 
@@ -165,6 +172,13 @@ def graphql_controller(schema: strawberry.Schema, *, graphql_ide: bool) -> type[
     )
 
     class Controller(base):  # type: ignore[valid-type,misc]
+        # Strawberry makes the per-request Response in a worker thread (`sync_to_thread=True`): a thread
+        # hop per request for a constructor call, which showed in profiles. Made in the event loop here.
+        dependencies: ClassVar[Dependencies] = {
+            **base.dependencies,
+            "response": Provide(_new_response, sync_to_thread=False),
+        }
+
         def decode_json(self, data: str | bytes) -> object:
             try:
                 return super().decode_json(data)
