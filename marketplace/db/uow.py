@@ -34,6 +34,8 @@ class _RequestConnection:
         self.turn = asyncio.Lock()
         self.conn: PoolConnectionProxy | None = None
         self.repos: Repositories | None = None  # bound to `conn`, made once per request
+        # Set when the request ends: a task it started that outlives it uses the pool like any other.
+        self.closed = False
 
     async def borrow(self) -> PoolConnectionProxy:
         """Called holding `turn`."""
@@ -63,7 +65,7 @@ _in_use: contextvars.ContextVar[bool] = contextvars.ContextVar("request_connecti
 
 def _shared(pool: asyncpg.Pool) -> _RequestConnection | None:
     held = _request.get()
-    if held is None or held.pool is not pool or _in_use.get():
+    if held is None or held.closed or held.pool is not pool or _in_use.get():
         return None
     return held
 
@@ -191,6 +193,7 @@ class Database:
             yield
         finally:
             _request.reset(token)
+            held.closed = True
             async with held.turn:
                 await held.discard()
 

@@ -135,6 +135,11 @@ async def test_reads_in_one_request_scope_share_one_connection_and_a_nested_one_
                 # connection: it takes another one from the pool.
                 nested = await backend()
                 await uow.commit()
+            late = asyncio.create_task(backend())  # started in the request, run after it ended
+        await late
+        # The task found the request over and borrowed from the pool, returning what it took: every
+        # connection is idle again (a task still using the request's connection would hold one).
+        assert pool.get_idle_size() == pool.get_size()
         assert len(set(pids)) == 1
         assert outer == pids[0]
         assert nested != outer
