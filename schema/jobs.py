@@ -384,7 +384,7 @@ class Prefetched:
 
 
 def _nodes_select(info: Info, name: str) -> bool:
-    """Whether the connection's nodes select the field `name`, directly or through fragments."""
+    """Whether the connection's nodes ask for the field `name`, directly or through fragments."""
 
     def under(selections: list[Selection], path: tuple[str, ...]) -> bool:
         for selection in selections:

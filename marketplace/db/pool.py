@@ -28,9 +28,9 @@ def _record(query: LoggedQuery) -> None:
 class PooledConnection(asyncpg.Connection):
     """A pooled connection that can skip asyncpg's reset round trip when it goes back to the pool.
 
-    asyncpg resets every released connection with `SELECT pg_advisory_unlock_all(); CLOSE ALL;
-    UNLISTEN *; RESET ALL` (after rolling back an open transaction, which it always does): one round
-    trip per release, that is per request. Connections lent through `Database` (reads and units of
+    asyncpg resets every released connection (advisory locks unlocked, cursors closed, UNLISTEN,
+    RESET ALL; after rolling back an open transaction, which it always does): one round trip per
+    release, that is per request. Connections lent through `Database` (reads and units of
     work) run repository SQL only, which leaves no session state (no SET, LISTEN, session advisory
     lock or cursor outside a transaction), so they are marked and skip it; any other use of the pool
     (`pool.acquire()`, as matching rounds do for their advisory lock) keeps the full reset.
