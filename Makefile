@@ -52,7 +52,11 @@ bench: kernels
 	$(BIN)/python -m marketplace.bench_pings $(BENCH_PINGS_ARGS)
 	$(BIN)/python -m marketplace.bench_webhooks $(BENCH_WEBHOOKS_ARGS)
 
+# The API's hot paths (a retailer's jobs page, a courier's offers and trips, quote + book) through GraphQL
+# against a raw litestar + asyncpg endpoint with the same auth, SQL and JSON, interleaved, at 16 and 64
+# clients and with `serve --workers 2`; then the booking benchmark. BENCH_HOT_ARGS="--duration 2" to vary.
 bench-api: install
+	$(BIN)/python -m marketplace.bench_api $(BENCH_HOT_ARGS)
 	$(BIN)/python -m marketplace.bench_booking $(BENCH_API_ARGS)
 
 schema: install

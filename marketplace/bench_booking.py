@@ -280,10 +280,10 @@ class Client:
         return payload
 
 
-def delivery(pickup_location_id: str, reference: str) -> dict[str, Any]:
-    """One ordinary delivery across Amsterdam: pickup 10-12h, delivery 12-18h on the benchmark's day."""
-    pickup_at = BENCH_AT + timedelta(hours=2)
-    deliver_at = BENCH_AT + timedelta(hours=4)
+def delivery(pickup_location_id: str, reference: str, *, at: datetime = BENCH_AT) -> dict[str, Any]:
+    """One ordinary delivery across Amsterdam: pickup 10-12h, delivery 12-18h on the benchmark's day (`at`, 8h)."""
+    pickup_at = at + timedelta(hours=2)
+    deliver_at = at + timedelta(hours=4)
     return {
         "pickupLocationId": pickup_location_id,
         "dropoff": {

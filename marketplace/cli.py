@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -79,18 +80,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     with database_url(settings) as dsn, stripe_settings(settings, app_url=f"http://{host}:{port}") as settings:
         if args.migrate:
             migrations.upgrade(dsn)
-        app = create_app(settings, database_url=dsn)
+        workers = args.workers or 1
+        options: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "log_config": None,
+            "access_log": False,
+            "lifespan": "on",
+            "timeout_graceful_shutdown": 10,
+        }
         worker = _start_worker(dsn, settings) if args.with_worker else None
         try:
-            uvicorn.run(
-                app,
-                host=host,
-                port=port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-                timeout_graceful_shutdown=10,
-            )
+            if workers == 1:
+                uvicorn.run(create_app(settings, database_url=dsn), **options)
+            else:
+                # Each server process builds its own app (and pool) from the environment; they share the
+                # socket this process binds. The embedded database and Stripe fake, if any, stay held by
+                # this process.
+                os.environ.update({"DATABASE_URL": dsn, **_stripe_environment(settings)})
+                uvicorn.run("marketplace.app.core:app_from_environment", factory=True, workers=workers, **options)
         finally:
             if worker is not None:
                 _stop_child(worker)
@@ -383,6 +391,16 @@ def _stripe_fake(settings: Settings, args: argparse.Namespace) -> int:
     return stripefake_main(argv)
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="crowdship", description="Crowdship marketplace backend.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -395,6 +413,12 @@ def parser() -> argparse.ArgumentParser:
         "--with-worker",
         action="store_true",
         help="also run one background worker (a child process on the same database), stopped with the service",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        help="server processes behind the one port (default: 1); each has its own pool of "
+        "DATABASE_POOL_MAX_SIZE connections",
     )
     serve.set_defaults(run=_serve)
 

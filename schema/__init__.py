@@ -27,7 +27,7 @@ from schema.trips import TripMutation, TripQuery
 from schema.vehicles import VehicleMutation, VehicleQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
-__all__ = ["GraphQLContext", "build_schema"]
+__all__ = ["DOCUMENT_CACHE_SIZE", "GraphQLContext", "build_schema"]
 
 log = get_logger("crowdship.graphql")
 
@@ -104,8 +104,10 @@ class _FreshPerOperation(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context.context
         if isinstance(context, GraphQLContext):
-            context.auth = None
-            context.loaders = Loaders.create(context.services)
+            if context.operations:  # the first operation uses what the context was made with
+                context.auth = None
+                context.loaders = Loaders.create(context.services)
+            context.operations += 1
         yield
 
 
@@ -127,13 +129,24 @@ class _Schema(strawberry.Schema):
                 log.info("graphql_error", code=code or BAD_INPUT, path=error.path)
 
 
-def build_schema(*, max_depth: int = 10, max_cost: int = 5000, introspection: bool = True) -> strawberry.Schema:
+DOCUMENT_CACHE_SIZE = 256
+
+
+def build_schema(
+    *,
+    max_depth: int = 10,
+    max_cost: int = 5000,
+    introspection: bool = True,
+    document_cache_size: int = DOCUMENT_CACHE_SIZE,
+) -> strawberry.Schema:
     # Factories, not instances: strawberry then makes fresh extensions per request.
     extensions: list[Any] = [
         # A document's parse and its validation against the schema depend on nothing else, so repeated
-        # documents (every app sends the same few) skip both; limits still run per request.
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
+        # documents (every app sends the same few) skip both; limits still run per request. Strawberry
+        # keeps one LRU per size for the whole process, so the cache outlives the per-request extension
+        # and holds at most `document_cache_size` documents, however many different ones arrive.
+        lambda: ParserCache(maxsize=document_cache_size),
+        lambda: ValidationCache(maxsize=document_cache_size),
         _FreshPerOperation,
         lambda: QueryLimits(max_depth=max_depth, max_cost=max_cost),
         lambda: _Classify(),

@@ -27,6 +27,8 @@ class GraphQLContext(BaseContext, kw_only=True):
     # Filled by strawberry from the graphql-transport-ws connection_init payload.
     connection_params: dict[str, Any] | None = None
     auth: Authentication | None = None
+    # Operations run on this context so far: a WebSocket runs many, an HTTP request one.
+    operations: int = 0
 
     def bearer(self) -> str | None:
         raw = self.authorization

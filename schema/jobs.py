@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from marketplace.domain import jobs as domain
 from marketplace.domain import pricing
@@ -241,16 +243,25 @@ class Quote:
         )
 
 
+def _parcel_job_id(root: Parcel) -> strawberry.ID:
+    return global_id("Job", root.parcel.job_id)
+
+
+def _parcel_declared_value(root: Parcel) -> Money:
+    spec = root.parcel.spec
+    return Money.of(spec.declared_value_minor, spec.currency)
+
+
 @strawberry.type
 class Parcel:
     id: strawberry.ID
-    job_id: strawberry.ID
+    job_id: strawberry.ID = strawberry.field(resolver=_parcel_job_id)
     weight_g: int
     length_mm: int
     width_mm: int
     height_mm: int
     volume_cm3: int
-    declared_value: Money
+    declared_value: Money = strawberry.field(resolver=_parcel_declared_value)
     fragile: bool
     id_check: bool
     adults_only: bool
@@ -266,6 +277,7 @@ class Parcel:
     uuid: strawberry.Private[UUID]
     owner: strawberry.Private[bool]
     followed: strawberry.Private[bool]
+    parcel: strawberry.Private[domain.Parcel]
 
     @strawberry.field
     async def events(self, info: Info) -> list[ParcelEvent] | None:
@@ -289,7 +301,7 @@ class Parcel:
         extra = await self._extra(info)
         if extra is None or extra["cancellation_fee_minor"] is None:
             return None
-        return Money.of(extra["cancellation_fee_minor"], self.declared_value.currency)
+        return Money.of(extra["cancellation_fee_minor"], self.parcel.spec.currency)
 
     @strawberry.field
     async def proof(self, info: Info) -> DeliveryProof | None:
@@ -317,13 +329,11 @@ class Parcel:
         followed = view.owner or (principal_id is not None and parcel.assigned_courier_id == principal_id)
         return cls(
             id=global_id("Parcel", parcel.id),
-            job_id=global_id("Job", parcel.job_id),
             weight_g=s.weight_g,
             length_mm=s.length_mm,
             width_mm=s.width_mm,
             height_mm=s.height_mm,
             volume_cm3=s.volume_cm3,
-            declared_value=Money.of(s.declared_value_minor, s.currency),
             fragile=s.fragile,
             id_check=s.id_check,
             adults_only=s.adults_only,
@@ -334,6 +344,7 @@ class Parcel:
             uuid=parcel.id,
             owner=view.owner,
             followed=followed,
+            parcel=parcel,
         )
 
 
@@ -375,45 +386,150 @@ class Dropoff:
         return await load_locker(info, self.locker_uuid)
 
 
+@dataclass(frozen=True, slots=True)
+class Prefetched:
+    """A job's pickup location, fetched with its page (None: not found under the job's organisation)."""
+
+    location: PickupLocation | None
+
+
+def _nodes_select(info: Info, name: str) -> bool:
+    """Whether the connection's nodes ask for the field `name`, directly or through fragments."""
+
+    def under(selections: list[Selection], path: tuple[str, ...]) -> bool:
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name == path[0] and (len(path) == 1 or under(selection.selections, path[1:])):
+                    return True
+            elif under(selection.selections, path):
+                return True
+        return False
+
+    return under(info.selected_fields, (info.field_name, "edges", "node", name))
+
+
+async def _prefetch_stores(info: Info, jobs: list[Job]) -> None:
+    """The page's stores in one batched read, each built once, for the synchronous `pickupLocation`."""
+    keys = list({(j.view.job.order.pickup_location_id, j.view.job.organization_id) for j in jobs})
+    found = await info.context.loaders.pickup_locations.load_many(keys)
+    built = {
+        key: Prefetched(None if location is None else PickupLocation.from_domain(location))
+        for key, location in zip(keys, found, strict=True)
+    }
+    for job in jobs:
+        job.store = built[(job.view.job.order.pickup_location_id, job.view.job.organization_id)]
+
+
+def _job_area_id(root: Job) -> strawberry.ID:
+    return global_id("ServiceArea", root.view.job.order.area_id)
+
+
+def _job_pickup_location_id(root: Job) -> strawberry.ID:
+    return global_id("PickupLocation", root.view.job.order.pickup_location_id)
+
+
+def _job_pickup_point(root: Job) -> GeoPoint:
+    return GeoPoint.from_domain(root.view.job.order.pickup_point)
+
+
+def _job_dropoff(root: Job) -> Dropoff:
+    dropoff = root.view.job.order.dropoff
+    return Dropoff(
+        kind=dropoff.kind,
+        point=GeoPoint.from_domain(dropoff.point),
+        address=Address.from_domain(dropoff.address),
+        locker_id=None if dropoff.locker_id is None else global_id("Locker", dropoff.locker_id),
+        locker_uuid=dropoff.locker_id,
+    )
+
+
+def _job_pickup_window(root: Job) -> TimeWindow:
+    return _window(root.view.job.order.pickup_window)
+
+
+def _job_delivery_window(root: Job) -> TimeWindow:
+    return _window(root.view.job.order.delivery_window)
+
+
+def _job_pickup_window_open(root: Job) -> TimeWindow:
+    return _window(root.view.job.order.pickup_window_open)
+
+
+def _job_delivery_window_open(root: Job) -> TimeWindow:
+    return _window(root.view.job.order.delivery_window_open)
+
+
+def _job_parts(root: Job) -> list[PricePart]:
+    return _parts(root.view.job.price)
+
+
+def _job_failure_action(root: Job) -> FailureAction:  # type: ignore[valid-type]
+    return root.view.job.order.failure_action
+
+
+def _job_fallback_locker_id(root: Job) -> strawberry.ID | None:
+    locker_id = root.view.job.order.fallback_locker_id
+    return None if locker_id is None else global_id("Locker", locker_id)
+
+
+def _job_recipient(root: Job) -> Recipient | None:
+    recipient = root.view.recipient
+    return None if recipient is None else Recipient.from_domain(recipient)
+
+
+def _job_quote_id(root: Job) -> strawberry.ID | None:
+    quote_id = root.view.job.quote_id
+    return None if quote_id is None else global_id("Quote", quote_id)
+
+
 @strawberry.type
 class Job:
+    """Fields a list rarely shows (the drop-off, the recipient, the price's parts, the windows) are built
+    from `view` only when the query selects them: a page of twenty jobs used to build them all."""
+
     id: strawberry.ID
     reference: str | None
     status: JobStatus  # type: ignore[valid-type]
-    area_id: strawberry.ID
-    pickup_location_id: strawberry.ID
-    pickup_point: GeoPoint
-    dropoff: Dropoff
-    pickup_window: TimeWindow
-    delivery_window: TimeWindow
-    pickup_window_open: TimeWindow = strawberry.field(description=OPEN_PICKUP)
-    delivery_window_open: TimeWindow = strawberry.field(description=OPEN_DELIVERY)
+    area_id: strawberry.ID = strawberry.field(resolver=_job_area_id)
+    pickup_location_id: strawberry.ID = strawberry.field(resolver=_job_pickup_location_id)
+    pickup_point: GeoPoint = strawberry.field(resolver=_job_pickup_point)
+    dropoff: Dropoff = strawberry.field(resolver=_job_dropoff)
+    pickup_window: TimeWindow = strawberry.field(resolver=_job_pickup_window)
+    delivery_window: TimeWindow = strawberry.field(resolver=_job_delivery_window)
+    pickup_window_open: TimeWindow = strawberry.field(description=OPEN_PICKUP, resolver=_job_pickup_window_open)
+    delivery_window_open: TimeWindow = strawberry.field(description=OPEN_DELIVERY, resolver=_job_delivery_window_open)
     parcels: list[Parcel]
     price: Money
-    parts: list[PricePart]
+    parts: list[PricePart] = strawberry.field(resolver=_job_parts)
     distance_m: int
-    failure_action: FailureAction  # type: ignore[valid-type]
-    fallback_locker_id: strawberry.ID | None
-    recipient: Recipient | None = strawberry.field(description="Null when the caller may not see who receives it.")
-    quote_id: strawberry.ID | None
+    failure_action: FailureAction = strawberry.field(resolver=_job_failure_action)  # type: ignore[valid-type]
+    fallback_locker_id: strawberry.ID | None = strawberry.field(resolver=_job_fallback_locker_id)
+    recipient: Recipient | None = strawberry.field(
+        description="Null when the caller may not see who receives it.", resolver=_job_recipient
+    )
+    quote_id: strawberry.ID | None = strawberry.field(resolver=_job_quote_id)
     created_at: datetime
     updated_at: datetime
-    organization_uuid: strawberry.Private[UUID]
-    area_uuid: strawberry.Private[UUID]
-    pickup_location_uuid: strawberry.Private[UUID]
-    fallback_locker_uuid: strawberry.Private[UUID | None]
+    view: strawberry.Private[domain.JobView]
+    store: strawberry.Private[Prefetched | None] = None
 
     @strawberry.field
     async def area(self, info: Info) -> ServiceArea | None:
-        return await load_service_area(info, self.area_uuid)
+        return await load_service_area(info, self.view.job.order.area_id)
 
     @strawberry.field
-    async def pickup_location(self, info: Info) -> PickupLocation | None:
-        return await load_pickup_location(info, self.pickup_location_uuid, self.organization_uuid)
+    def pickup_location(self, info: Info) -> PickupLocation | None:
+        """Synchronous when the list fetched the page's stores up front (see `JobQuery.jobs`): twenty
+        jobs then cost no awaits at all; otherwise the batched loader, awaited by the executor."""
+        if self.store is not None:
+            return self.store.location
+        order = self.view.job.order
+        pending = load_pickup_location(info, order.pickup_location_id, self.view.job.organization_id)
+        return cast("PickupLocation | None", pending)  # graphql-core awaits what a resolver returns
 
     @strawberry.field
     async def fallback_locker(self, info: Info) -> Locker | None:
-        return await load_locker(info, self.fallback_locker_uuid)
+        return await load_locker(info, self.view.job.order.fallback_locker_id)
 
     @strawberry.field
     async def events(self, info: Info) -> list[ParcelEvent]:
@@ -427,42 +543,17 @@ class Job:
     @classmethod
     def from_view(cls, view: domain.JobView, viewer: UUID | None = None) -> Job:
         """`viewer`: the calling user, so a courier sees the history of the parcels assigned to them."""
-        job, order = view.job, view.job.order
-        dropoff = order.dropoff
+        job = view.job
         return cls(
             id=global_id("Job", job.id),
-            reference=order.reference,
+            reference=job.order.reference,
             status=job.status,
-            area_id=global_id("ServiceArea", order.area_id),
-            pickup_location_id=global_id("PickupLocation", order.pickup_location_id),
-            pickup_point=GeoPoint.from_domain(order.pickup_point),
-            dropoff=Dropoff(
-                kind=dropoff.kind,
-                point=GeoPoint.from_domain(dropoff.point),
-                address=Address.from_domain(dropoff.address),
-                locker_id=None if dropoff.locker_id is None else global_id("Locker", dropoff.locker_id),
-                locker_uuid=dropoff.locker_id,
-            ),
-            pickup_window=TimeWindow(start=order.pickup_window.start_at, end=order.pickup_window.end_at),
-            delivery_window=TimeWindow(start=order.delivery_window.start_at, end=order.delivery_window.end_at),
-            pickup_window_open=_window(order.pickup_window_open),
-            delivery_window_open=_window(order.delivery_window_open),
             parcels=[Parcel.from_view(p, view, viewer) for p in job.parcels],
             price=Money.of(job.price.total_minor, job.price.currency),
-            parts=_parts(job.price),
             distance_m=job.distance_m,
-            failure_action=order.failure_action,
-            fallback_locker_id=None
-            if order.fallback_locker_id is None
-            else global_id("Locker", order.fallback_locker_id),
-            recipient=None if view.recipient is None else Recipient.from_domain(view.recipient),
-            quote_id=None if job.quote_id is None else global_id("Quote", job.quote_id),
             created_at=job.created_at,
             updated_at=job.updated_at,
-            organization_uuid=job.organization_id,
-            area_uuid=order.area_id,
-            pickup_location_uuid=order.pickup_location_id,
-            fallback_locker_uuid=order.fallback_locker_id,
+            view=view,
         )
 
 
@@ -569,7 +660,10 @@ class JobQuery:
             area_id=decode_id(area_id, "ServiceArea", field="areaId"),
             organization_id=decode_id(organization_id, "Organization", field="organizationId"),
         )
-        return Connection[Job].from_page(page_of_views, Job.from_view, _position, has_previous=after is not None)
+        connection = Connection[Job].from_page(page_of_views, Job.from_view, _position, has_previous=after is not None)
+        if connection.edges and _nodes_select(info, "pickupLocation"):
+            await _prefetch_stores(info, [edge.node for edge in connection.edges])
+        return connection
 
 
 @strawberry.type

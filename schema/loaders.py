@@ -14,8 +14,9 @@ tuple of its parcels the caller follows, so it comes back in the order it was wr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -69,6 +70,8 @@ def _histories(
 
 @dataclass(frozen=True, slots=True)
 class Loaders:
+    """`views`: GraphQL objects already built in this request, by kind and key (see `once`)."""
+
     users: DataLoader[UUID, User | None]
     organizations: DataLoader[UUID, Organization | None]
     service_areas: DataLoader[UUID, ServiceArea | None]
@@ -82,6 +85,18 @@ class Loaders:
     proofs: DataLoader[UUID, Any | None]
     job_events: DataLoader[tuple[UUID, ...], list[ParcelEvent]]
     webhook_attempts: DataLoader[UUID, list[WebhookAttempt] | None]
+    views: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict)
+
+    def once(self, key: Hashable, build: Callable[[], Awaitable[V]]) -> Awaitable[V]:
+        """The object for `key`, loaded and built once per request however many parents ask for it.
+
+        Twenty jobs of one store used to make twenty identical `PickupLocation` objects (the loader
+        batched the read, but each job converted its own copy).
+        """
+        found = self.views.get(key)
+        if found is None:
+            found = self.views[key] = asyncio.ensure_future(build())
+        return found
 
     @classmethod
     def create(cls, services: Services) -> Loaders:

@@ -13,6 +13,7 @@ from marketplace.domain import places as domain
 from marketplace.domain.accounts import NewColleague
 from marketplace.domain.accounts import Role as DomainRole
 from marketplace.domain.errors import DomainError
+from marketplace.domain.hours import OpeningHours
 from marketplace.domain.paging import Page, Position
 from schema.access import allow, mutation, query
 from schema.common import (
@@ -28,6 +29,7 @@ from schema.common import (
     opening_hours_input,
     page_or_error,
 )
+from schema.common import opening_hours as opening_intervals
 from schema.context import Info
 from schema.errors import UserError, user_errors
 from schema.types import Connection, Organization, User, decode_id, global_id, user_connection
@@ -119,8 +121,13 @@ class ServiceArea:
 
 async def load_service_area(info: Info, area_id: UUID) -> ServiceArea | None:
     """For nested `area` fields: batched per request; every signed-in caller may read any service area."""
-    area = await info.context.loaders.service_areas.load(area_id)
-    return None if area is None else ServiceArea.from_domain(area)
+    loaders = info.context.loaders
+
+    async def build() -> ServiceArea | None:
+        area = await loaders.service_areas.load(area_id)
+        return None if area is None else ServiceArea.from_domain(area)
+
+    return await loaders.once(("ServiceArea", area_id), build)
 
 
 def service_area_connection(page: Page[area_domain.ServiceArea], *, has_previous: bool) -> Connection[ServiceArea]:
@@ -197,6 +204,11 @@ class ServiceAreaPayload:
 # --- pickup locations ------------------------------------------------------------------------
 
 
+def _location_hours(root: PickupLocation) -> list[OpeningInterval]:
+    """Built only when asked for: a job list shows its stores' names, not their week."""
+    return opening_intervals(root.hours)
+
+
 @strawberry.type(description="Where a retailer's parcels are collected: a store, warehouse or micro-hub.")
 class PickupLocation:
     id: strawberry.ID
@@ -205,11 +217,14 @@ class PickupLocation:
     address: Address
     point: GeoPoint
     area_id: strawberry.ID
-    opening_hours: list[OpeningInterval] = strawberry.field(description="Local time of the area.")
+    opening_hours: list[OpeningInterval] = strawberry.field(
+        description="Local time of the area.", resolver=_location_hours
+    )
     created_at: datetime
     archived_at: datetime | None
     organization_id: strawberry.Private[UUID]
     area_uuid: strawberry.Private[UUID]
+    hours: strawberry.Private[OpeningHours]
 
     @strawberry.field
     async def organization(self, info: Info) -> Organization | None:
@@ -229,18 +244,23 @@ class PickupLocation:
             address=Address.from_domain(location.address),
             point=GeoPoint.from_domain(location.point),
             area_id=global_id("ServiceArea", location.area_id),
-            opening_hours=opening_hours(location.opening_hours),
             created_at=location.created_at,
             archived_at=location.archived_at,
             organization_id=location.organization_id,
             area_uuid=location.area_id,
+            hours=location.opening_hours,
         )
 
 
 async def load_pickup_location(info: Info, location_id: UUID, organization_id: UUID) -> PickupLocation | None:
     """For nested fields of an object of `organization_id` the caller may read: found only under that owner."""
-    location = await info.context.loaders.pickup_locations.load((location_id, organization_id))
-    return None if location is None else PickupLocation.from_domain(location)
+    loaders = info.context.loaders
+
+    async def build() -> PickupLocation | None:
+        location = await loaders.pickup_locations.load((location_id, organization_id))
+        return None if location is None else PickupLocation.from_domain(location)
+
+    return await loaders.once(("PickupLocation", location_id, organization_id), build)
 
 
 def pickup_location_connection(page: Page[domain.PickupLocation], *, has_previous: bool) -> Connection[PickupLocation]:
@@ -380,8 +400,13 @@ async def load_locker(info: Info, locker_id: UUID | None) -> Locker | None:
     """For nested locker fields: batched per request; every signed-in caller may read any locker."""
     if locker_id is None:
         return None
-    locker = await info.context.loaders.lockers.load(locker_id)
-    return None if locker is None else Locker.from_domain(locker)
+    loaders = info.context.loaders
+
+    async def build() -> Locker | None:
+        locker = await loaders.lockers.load(locker_id)
+        return None if locker is None else Locker.from_domain(locker)
+
+    return await loaders.once(("Locker", locker_id), build)
 
 
 def locker_connection(page: Page[domain.Locker], *, has_previous: bool) -> Connection[Locker]:

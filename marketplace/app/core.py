@@ -9,16 +9,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import strawberry
 import structlog
 from cross_web import HTTPException
 from litestar import Litestar, Request, get
+from litestar.background_tasks import BackgroundTasks
 from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.response import Response
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Dependencies, Message, Receive, Scope, Send
 from strawberry.litestar import make_graphql_controller
 from strawberry.litestar.controller import GraphQLController
 
@@ -91,6 +94,23 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def one_connection_per_request(app: ASGIApp) -> ASGIApp:
+    """An HTTP request's reads and units of work share one pooled connection (see `Database.request_scope`).
+
+    WebSockets are left out: a subscription lives for hours and must not hold a connection all along.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        services = scope["app"].state.get("services") if scope["type"] == ScopeType.HTTP else None
+        if services is None:
+            await app(scope, receive, send)
+            return
+        async with services.db.request_scope():
+            await app(scope, receive, send)
+
+    return middleware
+
+
 def _services(state: State) -> Services:
     services = state.get("services")
     if services is None:
@@ -136,6 +156,11 @@ async def ready(state: State) -> Response[dict[str, Any]]:
 _REFUSED_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
+def _new_response() -> Response[Any]:
+    """What strawberry's own getter returns: a response for resolvers to set headers and cookies on."""
+    return Response({}, background=BackgroundTasks([]))
+
+
 def graphql_controller(schema: strawberry.Schema, *, graphql_ide: bool) -> type[GraphQLController]:
     """Strawberry's controller, with every malformed request answered as a GraphQL error body.
 
@@ -149,6 +174,13 @@ def graphql_controller(schema: strawberry.Schema, *, graphql_ide: bool) -> type[
     )
 
     class Controller(base):  # type: ignore[valid-type,misc]
+        # Strawberry makes the per-request Response in a worker thread (`sync_to_thread=True`): a thread
+        # hop per request for a constructor call, which showed in profiles. Made in the event loop here.
+        dependencies: ClassVar[Dependencies] = {
+            **base.dependencies,
+            "response": Provide(_new_response, sync_to_thread=False),
+        }
+
         def decode_json(self, data: str | bytes) -> object:
             try:
                 return super().decode_json(data)
@@ -225,7 +257,7 @@ def create_app(
     return Litestar(
         route_handlers=[health, ready, graphql, fleet_manifest_csv, ledger_csv, upload_photo, read_photo],
         lifespan=[lifespan],
-        middleware=[request_id_middleware],
+        middleware=[request_id_middleware, one_connection_per_request],
         logging_config=None,
         debug=False,
     )
@@ -233,3 +265,10 @@ def create_app(
 
 def configure(settings: Settings) -> None:
     configure_logging(settings.log_level.value)
+
+
+def app_from_environment() -> Litestar:
+    """`crowdship serve --workers N`: each server process builds its app, logging and pool from the environment."""
+    settings = get_settings()
+    configure(settings)
+    return create_app(settings)

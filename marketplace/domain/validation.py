@@ -54,6 +54,8 @@ LONG_TEXT = 1000
 
 def unstorable(value: str, allowed: str = "") -> bool:
     """Control characters and lone surrogates: PostgreSQL refuses NUL and UTF-8 cannot encode surrogates."""
+    if value.isascii() and value.isprintable():  # the common case (every token), without a look-up per character
+        return False
     return any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in value)
 
 

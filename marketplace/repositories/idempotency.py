@@ -19,19 +19,28 @@ class IdempotencyRepository:
         self._conn = conn
 
     async def claim(
-        self, scope: str, operation: str, key: str, request_hash: bytes, at: datetime, expired_before: datetime
+        self,
+        scope: str,
+        operation: str,
+        key: str,
+        request_hash: bytes,
+        at: datetime,
+        expired_before: datetime,
+        response: dict[str, Any] | None = None,
     ) -> StoredRequest | None:
         """None when this transaction now owns the key; else what the first request stored.
 
         A concurrent duplicate blocks on the unique index until the owner's transaction ends,
-        so it sees either the committed response or, after a rollback, a free key.
+        so it sees either the committed response or, after a rollback, a free key. `response`, when
+        the caller knows it already, is stored with the key (no `complete` needed).
         """
         owned = await self._conn.fetchval(
             """
-            INSERT INTO idempotency_keys AS k (scope, operation, key, request_hash, created_at)
-            VALUES ($1, $2, $3, $4, $5)
+            INSERT INTO idempotency_keys AS k (scope, operation, key, request_hash, created_at, response)
+            VALUES ($1, $2, $3, $4, $5, $7::jsonb)
             ON CONFLICT (scope, operation, key) DO UPDATE
-                SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at, response = NULL
+                SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at,
+                    response = EXCLUDED.response
                 WHERE k.created_at < $6
             RETURNING true
             """,
@@ -41,6 +50,7 @@ class IdempotencyRepository:
             request_hash,
             at,
             expired_before,
+            None if response is None else json.dumps(response, sort_keys=True),
         )
         if owned:
             return None

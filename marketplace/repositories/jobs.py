@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -32,13 +33,13 @@ from marketplace.domain.pricing import Price, PricePart, PricePartKind
 from marketplace.repositories._base import Conn, keyset_clause
 
 
-def _unnest_insert(table: str, columns: Sequence[tuple[str, str]]) -> str:
+def _unnest_insert(table: str, columns: Sequence[tuple[str, str]], *, first_param: int = 1) -> str:
     """INSERT ... SELECT FROM unnest($1::t1[], $2::t2[], ...): one statement for any number of rows.
 
     Columns typed jsonb travel as text[] and are cast back, since asyncpg sends json as text.
     """
     names = ", ".join(c for c, _ in columns)
-    arrays = ", ".join(f"${i}::{'text' if t == 'jsonb' else t}[]" for i, (_, t) in enumerate(columns, 1))
+    arrays = ", ".join(f"${i}::{'text' if t == 'jsonb' else t}[]" for i, (_, t) in enumerate(columns, first_param))
     selected = ", ".join(f"{c}::jsonb" if t == "jsonb" else c for c, t in columns)
     return f"INSERT INTO {table} ({names}) SELECT {selected} FROM unnest({arrays}) AS t({names})"
 
@@ -132,7 +133,16 @@ _PARCEL_SPEC = (
     ("pin_hash", "bytea"),
 )
 _PARCEL_COLUMNS = ", ".join(c for c, _ in _PARCEL_SPEC)
-_INSERT_PARCELS = _unnest_insert("parcels", _PARCEL_SPEC)
+# Jobs and their parcels in one statement: PostgreSQL checks the parcels' foreign key at its end.
+_INSERT_JOBS_AND_PARCELS = f"WITH new_jobs AS ({_INSERT_JOBS} RETURNING id) " + _unnest_insert(
+    "parcels", _PARCEL_SPEC, first_param=len(_JOB_SPEC) + 1
+)
+_BOOKED = len(_JOB_SPEC) + len(_PARCEL_SPEC)
+_INSERT_BOOKED_QUOTE = (
+    f"WITH new_jobs AS ({_INSERT_JOBS} RETURNING id), "
+    f"booked AS (UPDATE quotes SET job_id = ${_BOOKED + 2} WHERE id = ${_BOOKED + 1}) "
+    + _unnest_insert("parcels", _PARCEL_SPEC, first_param=len(_JOB_SPEC) + 1)
+)
 
 
 # --- JSON of what has no columns of its own -------------------------------------------------------
@@ -144,12 +154,18 @@ def _parts_to_json(price: Price) -> str:
     )
 
 
-def _price(total_minor: int, currency: str, parts_json: str) -> Price:
-    parts = tuple(
+@lru_cache(maxsize=4096)
+def _parts(parts_json: str) -> tuple[PricePart, ...]:
+    """Parsed once per distinct text: deliveries priced alike store the same parts, and a page of jobs
+    used to parse them again for every row. Parts are immutable, so sharing them is safe."""
+    return tuple(
         PricePart(PricePartKind(p["kind"]), int(p["amount_minor"]), str(p["description"]))
         for p in json.loads(parts_json)
     )
-    return Price(total_minor=total_minor, currency=currency, parts=parts)
+
+
+def _price(total_minor: int, currency: str, parts_json: str) -> Price:
+    return Price(total_minor=total_minor, currency=currency, parts=_parts(parts_json))
 
 
 def _order_to_json(order: DeliveryOrder) -> str:
@@ -461,27 +477,34 @@ class JobRepository:
         )
         return None if row is None else _quote(row)
 
-    async def mark_quote_booked(self, quote_id: UUID, job_id: UUID) -> None:
-        await self._conn.execute("UPDATE quotes SET job_id = $2 WHERE id = $1", quote_id, job_id)
-
     # --- jobs -------------------------------------------------------------------------------------
 
-    async def add_jobs(self, jobs: Sequence[Job]) -> bool:
-        """Two statements for any number of jobs: the jobs, then all their parcels.
+    async def add_jobs(self, jobs: Sequence[Job], *, booked_quote_id: UUID | None = None) -> bool:
+        """One statement for any number of jobs: the jobs and all their parcels (and, booking a single
+        quote, the quote marked as booked into its job).
 
-        False when a reference was taken meanwhile (a concurrent booking); the transaction is then
-        unusable and must roll back.
+        False when a reference is taken (by an earlier or a concurrent booking); the transaction is
+        then unusable and must roll back.
         """
         if not jobs:
             return True
+        if booked_quote_id is not None and len(jobs) != 1:
+            raise ValueError("a quote is booked into one job")
+        parcels = [_parcel_values(p) for j in jobs for p in j.parcels]
+        args: list[object] = [
+            *_columns([_job_values(j) for j in jobs], len(_JOB_SPEC)),
+            *_columns(parcels, len(_PARCEL_SPEC)),
+        ]
+        statement = _INSERT_JOBS_AND_PARCELS
+        if booked_quote_id is not None:
+            statement = _INSERT_BOOKED_QUOTE
+            args += [booked_quote_id, jobs[0].id]
         try:
-            await self._conn.execute(_INSERT_JOBS, *_columns([_job_values(j) for j in jobs], len(_JOB_SPEC)))
+            await self._conn.execute(statement, *args)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "jobs_reference_key":
                 return False
             raise
-        parcels = [_parcel_values(p) for j in jobs for p in j.parcels]
-        await self._conn.execute(_INSERT_PARCELS, *_columns(parcels, len(_PARCEL_SPEC)))
         return True
 
     async def references_taken(self, organization_id: UUID, references: Sequence[str]) -> set[str]:

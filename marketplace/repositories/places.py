@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 from uuid import UUID
 
 import asyncpg
 
 from marketplace.domain.geo import Point
-from marketplace.domain.hours import hours_from_json, hours_to_json
+from marketplace.domain.hours import OpeningHours, hours_from_json, hours_to_json
 from marketplace.domain.paging import Page, PageRequest
 from marketplace.domain.places import (
     Address,
@@ -35,6 +36,12 @@ def _address(row: asyncpg.Record) -> Address:
     )
 
 
+@lru_cache(maxsize=1024)
+def _hours(text: str) -> OpeningHours:
+    """Parsed once per distinct week (most stores share a handful); OpeningHours is immutable."""
+    return hours_from_json(json.loads(text))
+
+
 def _location(row: asyncpg.Record) -> PickupLocation:
     return PickupLocation(
         id=row["id"],
@@ -44,7 +51,7 @@ def _location(row: asyncpg.Record) -> PickupLocation:
         address=_address(row),
         point=Point(row["lat"], row["lng"]),
         area_id=row["area_id"],
-        opening_hours=hours_from_json(json.loads(row["opening_hours"])),
+        opening_hours=_hours(row["opening_hours"]),
         created_at=row["created_at"],
         archived_at=row["archived_at"],
     )
@@ -63,7 +70,7 @@ def _locker(row: asyncpg.Record) -> Locker:
         address=_address(row),
         point=Point(row["lat"], row["lng"]),
         area_id=row["area_id"],
-        opening_hours=hours_from_json(json.loads(row["opening_hours"])),
+        opening_hours=_hours(row["opening_hours"]),
         compartments=Compartments(
             tuple((CompartmentSize(c["size"]), int(c["count"])) for c in json.loads(row["compartments"]))
         ),
@@ -215,6 +222,8 @@ class LockerRepository:
         return None if row is None else _locker(row)
 
     async def get_many(self, ids: Sequence[UUID], *, for_share: bool = False) -> dict[UUID, Locker]:
+        if not ids:  # most deliveries name no locker: no query
+            return {}
         lock = " FOR SHARE" if for_share else ""
         rows = await self._conn.fetch(
             f"SELECT {_LOCKER_COLUMNS} FROM lockers WHERE id = ANY($1::uuid[]){lock}", list(set(ids))

@@ -51,6 +51,7 @@ class Idempotency:
         action: Callable[[], Awaitable[T]],
         dump: Callable[[T], dict[str, Any]],
         load: Callable[[dict[str, Any]], T],
+        planned: T | None = None,
     ) -> T:
         """Runs `action` once per key inside the caller's transaction; the caller commits.
 
@@ -58,6 +59,8 @@ class Idempotency:
 
         The key row is written in the same transaction as the action's effects, so both land or
         neither does, and a concurrent duplicate waits for the first and then reads its result.
+        `planned`: the result the action will return when it succeeds (the ID it is about to create),
+        stored with the key in the same statement; the action must then return exactly it.
         """
         if key is None:
             return await action()
@@ -69,7 +72,10 @@ class Idempotency:
             )
         fingerprint = self.fingerprint(request)
         now = self._clock.now()
-        stored = await uow.repos.idempotency.claim(scope, operation, key, fingerprint, now, now - self._ttl)
+        response = None if planned is None else dump(planned)
+        stored = await uow.repos.idempotency.claim(
+            scope, operation, key, fingerprint, now, now - self._ttl, response=response
+        )
         if stored is not None:
             if not hmac.compare_digest(stored.request_hash, fingerprint):
                 raise DomainError.single(
@@ -81,7 +87,10 @@ class Idempotency:
                 raise RuntimeError("idempotency key committed without a response")
             return load(stored.response)
         result = await action()
-        await uow.repos.idempotency.complete(scope, operation, key, dump(result))
+        if planned is None:
+            await uow.repos.idempotency.complete(scope, operation, key, dump(result))
+        elif result != planned:
+            raise RuntimeError(f"{operation}: the action returned another result than planned")
         return result
 
 

@@ -120,6 +120,7 @@ class JobService:
     ) -> Quote:
         """Checks the request in full and prices it; a request nobody could serve is refused, never priced at zero."""
         organization_id = Scope(principal).organization()
+        made: list[Quote] = []
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -128,10 +129,12 @@ class JobService:
                 order, problems = check_request(request, lookups, organization_id=organization_id)
                 if order is None:
                     raise DomainError(problems)
-                quote = new_quote(uuid4(), organization_id, order, now)
+                quote = new_quote(planned, organization_id, order, now)
                 await uow.repos.jobs.add_quotes([quote])
+                made.append(quote)
                 return quote.id
 
+            planned = uuid4()
             quote_id = await self._idempotency.run(
                 uow,
                 scope=principal.scope,
@@ -141,8 +144,10 @@ class JobService:
                 action=create,
                 dump=_id_to_json,
                 load=_id_from_json,
+                planned=planned,
             )
-            quote = await uow.repos.jobs.get_quote(quote_id, organization_id)
+            # Only a retry reads the quote back: a new one is as it was just written.
+            quote = made[0] if made else await uow.repos.jobs.get_quote(quote_id, organization_id)
             assert quote is not None
             await uow.commit()
         return quote
@@ -188,22 +193,20 @@ class JobService:
                 problems = booking_problems(quote, now, location, lockers, area)
                 if problems:
                     raise DomainError(problems)
-                reference = quote.order.reference
-                if reference is not None and await uow.repos.jobs.references_taken(organization_id, [reference]):
-                    raise DomainError.single(
-                        ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", "quoteId"
-                    )
-                job_id = uuid4()
                 parcel_ids = [uuid4() for _ in quote.order.parcels]
-                job = book(quote, job_id, parcel_ids, principal, now, pin_key=self._pin_key, pins=pins)
-                if not await uow.repos.jobs.add_jobs([job]):
+                job = book(quote, planned, parcel_ids, principal, now, pin_key=self._pin_key, pins=pins)
+                # A reference already taken is refused by the unique index (no look-up first): the
+                # insert fails and the whole booking rolls back.
+                if not await uow.repos.jobs.add_jobs([job], booked_quote_id=quote.id):
                     raise DomainError.single(
                         ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", "quoteId"
                     )
                 await uow.repos.parcel_events.append(booked_events([job], principal), pins=pins)
-                await uow.repos.jobs.mark_quote_booked(quote.id, job_id)
-                return job_id
+                made.append(job)
+                return job.id
 
+            planned = uuid4()
+            made: list[Job] = []
             job_id = await self._idempotency.run(
                 uow,
                 scope=principal.scope,
@@ -213,8 +216,10 @@ class JobService:
                 action=create,
                 dump=_id_to_json,
                 load=_id_from_json,
+                planned=planned,
             )
-            job = await uow.repos.jobs.get_job(job_id)
+            # Only a retry reads the job back: a new one is as it was just written.
+            job = made[0] if made else await uow.repos.jobs.get_job(job_id)
             assert job is not None
             await uow.commit()
         view = view_for(job, principal)

@@ -65,9 +65,12 @@ class NotificationService:
 
         The worker holds the notification's advisory lock on its own connection for the whole send,
         so a second worker (a job taken over after a missed heartbeat) never sends it at the same time,
-        and a worker that dies drops the lock with its connection.
+        and a worker that dies drops the lock with its connection. The connection comes straight from
+        the pool, not through `Database`, so asyncpg's reset on release unlocks it even when the send is
+        cancelled before its own unlock runs.
         """
-        async with self._db.read() as repos:
+        async with self._db.pool.acquire() as conn:
+            repos = Repositories(conn)
             if not await repos.notifications.try_lock(notification_id):
                 return "busy"
             try:
