@@ -213,4 +213,7 @@ def create_app(fake: FakeStripe | None = None) -> Litestar:
         state=State({"fake": state}),
         lifespan=[lifespan],
         openapi_config=None,
+        # Embedded in `crowdship serve`, litestar's default logging set-up would replace the service's JSON logs
+        # (its request summaries are what operations and the API benchmark read).
+        logging_config=None,
     )

@@ -1,7 +1,8 @@
-"""`crowdship stripe-fake` on its own, and many clients at once on one idempotency key."""
+"""`crowdship stripe-fake` on its own, many clients at once on one idempotency key, and embedding it."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import stripe
 
+from stripefake import FakeStripe, RunningFake
 from tests.stripefake.conftest import API_KEY, Fake
 
 
@@ -52,3 +54,12 @@ def test_parallel_requests_with_one_key_create_one_object(client: stripe.StripeC
     assert len(ids) == 1
     assert len(client.v1.payment_intents.list(params={"limit": 100}).data) == 1
     assert len(client.v1.balance_transactions.list(params={"limit": 100}).data) == 1
+
+
+def test_an_embedded_fake_leaves_the_process_logging_alone() -> None:
+    """`crowdship serve` runs the fake in its own process: the service's JSON log handlers must survive its start."""
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
+    with RunningFake(FakeStripe()) as server:
+        stripe.StripeClient("sk_test_logging", base_addresses={"api": server.url}).v1.customers.create()
+        assert (list(root.handlers), root.level) == before
