@@ -8,6 +8,7 @@ drop-offs in the best feasible order (least detour), may wait for a window to op
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from functools import cache
@@ -266,3 +267,77 @@ def reasons_for(pm, tm, parcels, rules, forbidden, order1, road_factor, service_
                 code = FORBIDDEN
             counts[i, code] += 1
     return counts
+
+
+@nb.njit(cache=True)
+def greedy_loop(pm, tm, single_ptr, single_parcel, single_detour, fallback, per_parcel, per_detour_km, max_bundle,
+            orders, road_factor, service_s):  # fmt: skip
+    """`greedy.greedy`'s loop, compiled: returns (bundles (trips x max_bundle, -1 padded), sizes)."""
+    n_trips = tm.shape[0]
+    bundles = np.full((n_trips, max_bundle), -1, dtype=np.int64)
+    sizes = np.zeros(n_trips, dtype=np.int64)
+    bundle_cost = np.zeros(n_trips, dtype=np.int64)
+    version = np.zeros(n_trips, dtype=np.int64)
+    assigned = np.zeros(pm.shape[0], dtype=np.bool_)
+    heap = [(np.int64(0), np.int64(0), np.int64(0), np.int64(0)) for _ in range(0)]
+    for t in range(n_trips):
+        for s in range(single_ptr[t], single_ptr[t + 1]):
+            p = single_parcel[s]
+            saving = fallback[p] - (per_parcel + detour_cost(per_detour_km, single_detour[s]))
+            if saving > 0:
+                heap.append((np.int64(-saving), np.int64(t), np.int64(p), np.int64(0)))
+    heapq.heapify(heap)
+    times = np.empty(2 * max_bundle)
+    while len(heap) > 0:
+        entry = heapq.heappop(heap)
+        tt, pp, seen = entry[1], entry[2], entry[3]
+        if assigned[pp]:
+            continue
+        k = sizes[tt]
+        if k >= max_bundle:
+            continue
+        idx = np.empty(k + 1, dtype=np.int64)
+        idx[:k] = bundles[tt, :k]
+        idx[k] = pp
+        idx.sort()
+        detour, row = best_order(pm, tm, tt, idx, orders[k], road_factor, service_s, times)
+        if row < 0:
+            continue
+        cost = per_parcel * (k + 1) + detour_cost(per_detour_km, detour)
+        if seen != version[tt]:
+            saving = fallback[pp] - (cost - bundle_cost[tt])
+            if saving > 0:
+                heapq.heappush(heap, (np.int64(-saving), np.int64(tt), np.int64(pp), version[tt]))
+            continue
+        bundles[tt, : k + 1] = idx
+        sizes[tt] = k + 1
+        bundle_cost[tt] = cost
+        version[tt] += 1
+        assigned[pp] = True
+    return bundles, sizes
+
+
+@nb.njit(cache=True)
+def _find(parent, x):
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@nb.njit(cache=True)
+def union_all(parent, a, b):
+    """Union-find over the parcel-trip graph: joins a[i] and b[i] for every i."""
+    for i in range(a.shape[0]):
+        ra, rb = _find(parent, a[i]), _find(parent, b[i])
+        if ra != rb:
+            parent[ra] = rb
+
+
+@nb.njit(cache=True)
+def find_all(parent, n):
+    """The root of each of the first n nodes."""
+    roots = np.empty(n, dtype=np.int64)
+    for x in range(n):
+        roots[x] = _find(parent, x)
+    return roots
