@@ -56,6 +56,7 @@ from matching.arrays import (
 
 EPS = 1e-6
 INF = math.inf
+METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180
 
 
 @cache
@@ -258,11 +259,26 @@ def reasons_for(pm, tm, parcels, rules, forbidden, order1, road_factor, service_
     A forbidden pair counts as FORBIDDEN only when every other rule would allow it."""
     counts = np.zeros((parcels.shape[0], FEASIBLE + 1), dtype=np.int64)
     n_parcels = pm.shape[0]
+    # Each trip's latitude band, as in the candidate scan, widened by a metre: a pickup outside it
+    # is further than the detour allows from one end of the trip, so no trigonometry is needed.
+    n_trips = tm.shape[0]
+    band_lo = np.empty(n_trips)
+    band_hi = np.empty(n_trips)
+    for t in range(n_trips):
+        reach_deg = ((tm[t, T_DIRECT] + tm[t, T_MAX_DETOUR]) / road_factor + 1.0) / METRES_PER_DEGREE
+        band_lo[t] = max(tm[t, T_OLAT], tm[t, T_DLAT]) - reach_deg
+        band_hi[t] = min(tm[t, T_OLAT], tm[t, T_DLAT]) + reach_deg
     for i in nb.prange(parcels.shape[0]):
         p = parcels[i]
         times = np.empty(2)
-        for t in range(tm.shape[0]):
-            code, _ = single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times)
+        for t in range(n_trips):
+            lat = pm[p, P_PLAT]
+            if lat < band_lo[t] or lat > band_hi[t]:
+                code = static_reason(pm, tm, t, p, rules)
+                if code == FEASIBLE:
+                    code = DETOUR
+            else:
+                code, _ = single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times)
             if code == FEASIBLE and is_forbidden(forbidden, n_parcels, t, p):
                 code = FORBIDDEN
             counts[i, code] += 1

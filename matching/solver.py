@@ -68,7 +68,7 @@ EXPLAIN_CHECKS_PER_S = 1_500_000  # (parcel, trip) rule checks per second, both 
 IPM_ABOVE_TRIPS_PER_PARCEL = 25  # denser than this, the master LP runs the interior point method
 PAIR_CACHE_SHARE = 0.25  # of the memory budget, for pair routes kept between pricing rounds
 PRICING_CHUNK_TRIPS = 512  # trips per compiled pricing call between deadline checks
-CANDIDATES_SHARE = 0.6  # past this, the scan stops: a plan, but no bound and maybe worse than greedy
+CANDIDATES_SHARE = 1.0  # past this the scan stops (a plan, no bound): only once the limit is spent
 COLUMN_GENERATION_SHARE = 0.55  # of the time limit; the integer models get most of the rest
 FINAL_RESERVE = 0.08  # of the time limit, kept for the explanations and writing the answer
 
