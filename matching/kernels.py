@@ -357,3 +357,18 @@ def find_all(parent, n):
     for x in range(n):
         roots[x] = _find(parent, x)
     return roots
+
+
+@nb.njit(cache=True, parallel=True)
+def bundle_costs(pm, tm, trips, bundles, orders, per_parcel, per_detour_km, road_factor, service_s):
+    """The cost of each (trip, bundle) row (parcels -1 padded), or -1 when no route is feasible."""
+    out = np.full(trips.shape[0], -1, dtype=np.int64)
+    for i in nb.prange(trips.shape[0]):
+        k = 0
+        while k < bundles.shape[1] and bundles[i, k] >= 0:
+            k += 1
+        times = np.empty(2 * k)
+        detour, row = best_order(pm, tm, trips[i], bundles[i, :k].copy(), orders[k - 1], road_factor, service_s, times)
+        if row >= 0:
+            out[i] = per_parcel * k + detour_cost(per_detour_km, detour)
+    return out

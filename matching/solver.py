@@ -37,7 +37,7 @@ import pulp
 from matching.arrays import FEASIBLE, REASON_CODES, Arrays, build_arrays
 from matching.candidates import Candidates, find_candidates
 from matching.greedy import BundleCosts, greedy
-from matching.kernels import best_order, find_all, reasons_for, stop_orders, union_all
+from matching.kernels import best_order, bundle_costs, find_all, reasons_for, stop_orders, union_all
 from matching.model import (
     Assignment,
     Bound,
@@ -66,6 +66,7 @@ BYTES_PER_COLUMN = 2_500  # a column in the pool, the HiGHS master and the PuLP 
 BYTES_PER_SINGLE = 40  # a candidate single (CSR arrays and the component scan)
 EXPLAIN_CHECKS_PER_S = 1_500_000  # (parcel, trip) rule checks per second, both cores, under load
 IPM_ABOVE_TRIPS_PER_PARCEL = 25  # denser than this, the master LP runs the interior point method
+WARM_SLACK = 0.1  # of a parcel's pay: reduced cost under which a column is handed to the next round
 PAIR_CACHE_SHARE = 0.25  # of the memory budget, for pair routes kept between pricing rounds
 PRICING_CHUNK_TRIPS = 512  # trips per compiled pricing call between deadline checks
 CANDIDATES_SHARE = 1.0  # past this the scan stops (a plan, no bound): only once the limit is spent
@@ -300,36 +301,42 @@ def _starting_columns(
         greedy_columns.add(cols.add(t, ps, evaluated[0])[0])
     kept = dropped = 0
     if warm is not None:
-        for trip_id, parcel_ids in warm.columns:
-            column = _recheck(instance, arrays, candidates, costs, trip_id, parcel_ids)
-            if column is None:
-                dropped += 1
-                continue
-            kept += 1
-            cols.add(*column)
+        found = _recheck(instance, arrays, candidates, warm)
+        for t, ps, cost in found:
+            cols.add(t, ps, cost)
+        kept = len(found)
+        dropped = len(warm.columns) - kept
     return _Start(cols, greedy_columns, kept, dropped)
 
 
 def _recheck(
-    instance: Instance,
-    arrays: Arrays,
-    candidates: Candidates,
-    costs: BundleCosts,
-    trip_id: str,
-    parcel_ids: tuple[str, ...],
-) -> tuple[int, tuple[int, ...], int] | None:
-    """A warm column in this instance's indices and costs, or None when it no longer fits: a trip
-    or parcel gone, a pair no longer a candidate (rules, forbidden), or no feasible route now."""
+    instance: Instance, arrays: Arrays, candidates: Candidates, warm: WarmStart
+) -> list[tuple[int, tuple[int, ...], int]]:
+    """The warm columns that still fit, in this instance's indices and costs. A column goes when
+    its trip or a parcel is gone, a pair is no longer a candidate (rules, forbidden), or no
+    route is feasible now; the routes are checked in one compiled pass."""
     index = _indices(instance)
-    t = index.trips.get(trip_id)
-    ps = tuple(sorted(index.parcels.get(p, -1) for p in parcel_ids))
-    if t is None or not ps or ps[0] < 0 or len(set(ps)) != len(ps) or len(ps) > arrays.max_bundle:
-        return None
-    lo, hi = candidates.single_ptr[t], candidates.single_ptr[t + 1]
-    if not np.isin(np.array(ps), candidates.single_parcel[lo:hi]).all():
-        return None
-    evaluated = costs.evaluate(t, ps)
-    return None if evaluated is None else (t, ps, evaluated[0])
+    listed: list[tuple[int, tuple[int, ...]]] = []
+    for trip_id, parcel_ids in warm.columns:
+        t = index.trips.get(trip_id)
+        ps = tuple(sorted(index.parcels.get(p, -1) for p in parcel_ids))
+        if t is None or not ps or ps[0] < 0 or len(set(ps)) != len(ps) or len(ps) > arrays.max_bundle:
+            continue
+        lo, hi = candidates.single_ptr[t], candidates.single_ptr[t + 1]
+        if np.isin(np.array(ps), candidates.single_parcel[lo:hi]).all():
+            listed.append((t, ps))
+    if not listed:
+        return []
+    trips = np.array([t for t, _ in listed], dtype=np.int64)
+    bundles = np.full((len(listed), 3), -1, dtype=np.int64)
+    for i, (_, ps) in enumerate(listed):
+        bundles[i, : len(ps)] = ps
+    orders = tuple(stop_orders(k) for k in range(1, 4))
+    costs = bundle_costs(
+        arrays.parcels, arrays.trips, trips, bundles, orders, arrays.per_parcel, arrays.per_detour_km,
+        arrays.road_factor, arrays.service_s,
+    )  # fmt: skip
+    return [(t, ps, int(c)) for (t, ps), c in zip(listed, costs, strict=True) if c >= 0]
 
 
 @dataclass(frozen=True)
@@ -814,11 +821,18 @@ def _set_threads(threads: int | None) -> int:
     return n
 
 
-def _warm_duals(instance: Instance, arrays: Arrays, warm: WarmStart | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The previous round's duals on this instance (new parcels and trips start at zero)."""
+def _warm_duals(
+    instance: Instance, arrays: Arrays, candidates: Candidates, warm: WarmStart | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The previous round's duals on this instance (new trips start at zero)."""
     if warm is None or not warm.parcel_duals:
         return None
-    pi = np.array([warm.parcel_duals.get(p.id, 0.0) for p in instance.parcels], dtype=np.float64)
+    # A new parcel starts at its cheapest way out (a trip alone or the fleet): any duals give a
+    # valid bound, and these are near what the LP will settle on.
+    cheapest = arrays.fallback.astype(np.float64).copy()
+    np.minimum.at(cheapest, candidates.single_parcel, _single_costs(arrays, candidates).astype(np.float64))
+    pi = np.array([warm.parcel_duals.get(p.id, math.nan) for p in instance.parcels], dtype=np.float64)
+    pi = np.where(np.isnan(pi), cheapest, pi)
     mu = np.array([min(0.0, warm.trip_duals.get(t.id, 0.0)) for t in instance.trips], dtype=np.float64)
     return np.minimum(pi, arrays.fallback.astype(np.float64)), mu
 
@@ -869,7 +883,7 @@ def solve(
     cache = PairCache.within(candidates.single_ptr, PAIR_CACHE_SHARE * params.memory_budget_mb * 2**20)
     gen = _column_generation(
         arrays, candidates, cache, cols, master, params, deadline, column_cap, set(start.greedy_columns),
-        _warm_duals(instance, arrays, warm_start), progress,
+        _warm_duals(instance, arrays, candidates, warm_start), progress,
     )  # fmt: skip
     timings["column_generation_s"] = clock() - mark
 
@@ -938,7 +952,7 @@ def solve(
         cost=solution.cost,
         bound=Bound(lower=lower, gap=None if gap is None else round(gap, 6)),
         stats=stats,
-        warm=_warm_for_next(instance, cols, pi, mu),
+        warm=_warm_for_next(instance, arrays, cols, integer.chosen, pi, mu),
     )
 
 
@@ -952,12 +966,20 @@ def _final_duals(master: _Master, gen: _Generation, n_trips: int) -> tuple[np.nd
     return gen.best_pi, mu
 
 
-def _warm_for_next(instance: Instance, cols: _Columns, pi: np.ndarray, mu: np.ndarray) -> WarmStart:
+def _warm_for_next(
+    instance: Instance, arrays: Arrays, cols: _Columns, chosen: set[int], pi: np.ndarray, mu: np.ndarray
+) -> WarmStart:
+    """The columns worth re-checking next round (the plan's, and those within a tenth of a
+    parcel's pay of pricing out at these duals: the rest rarely return), and the duals."""
     parcels, trips = instance.parcels, instance.trips
+    tau = WARM_SLACK * arrays.per_parcel
+    useful = [
+        j
+        for j in range(len(cols))
+        if j in chosen or cols.cost[j] - pi[list(cols.parcels[j])].sum() - min(0.0, mu[cols.trip[j]]) <= tau
+    ]
     return WarmStart(
-        columns=tuple(
-            (trips[t].id, tuple(parcels[p].id for p in ps)) for t, ps in zip(cols.trip, cols.parcels, strict=True)
-        ),
+        columns=tuple((trips[cols.trip[j]].id, tuple(parcels[p].id for p in cols.parcels[j])) for j in useful),
         parcel_duals={p.id: float(v) for p, v in zip(parcels, pi, strict=True) if v != 0.0},
         trip_duals={t.id: float(v) for t, v in zip(trips, mu, strict=True) if v != 0.0},
     )
