@@ -70,7 +70,7 @@ WARM_SLACK = 0.1  # of a parcel's pay: reduced cost under which a column is hand
 PAIR_CACHE_SHARE = 0.25  # of the memory budget, for pair routes kept between pricing rounds
 PRICING_CHUNK_TRIPS = 512  # trips per compiled pricing call between deadline checks
 CANDIDATES_SHARE = 1.0  # past this the scan stops (a plan, no bound): only once the limit is spent
-COLUMN_GENERATION_SHARE = 0.55  # of the time limit; the integer models get most of the rest
+COLUMN_GENERATION_SHARE = 0.7  # of the time limit; the integer models get most of the rest
 FINAL_RESERVE = 0.08  # of the time limit, kept for the explanations and writing the answer
 
 
@@ -79,13 +79,13 @@ class SolveParams:
     time_limit_s: float = 60.0
     gap: float = 0.005
     solver: str = "cbc"  # "cbc" | "highs"
-    columns_per_trip: int = 5
+    columns_per_trip: int = 10
     max_rounds: int = 200
     max_complete_columns: int = 30_000
     initial_singles: int = 3  # per parcel, in the first master
     memory_budget_mb: float = 2_048.0  # columns and candidates stay inside it; see SolveStats
     threads: int | None = None  # numba threads; None: every core this process may use
-    smoothing: float = 0.5  # Wentges: weight of the best duals seen in the pricing duals
+    smoothing: float = 0.3  # Wentges: weight of the best duals seen in the pricing duals
     master: str = "auto"  # LP algorithm: "simplex", "ipm", or "auto" (ipm on dense cities)
 
     def __post_init__(self) -> None:
@@ -155,13 +155,14 @@ def _quiet(_: str) -> None:
 class _Master:
     """The LP relaxation in HiGHS: parcel rows (= 1), trip rows (<= 1), a fallback column per parcel."""
 
-    def __init__(self, n_parcels: int, n_trips: int, fallback: np.ndarray, interior: bool, threads: int) -> None:
+    def __init__(self, n_parcels: int, n_trips: int, fallback: np.ndarray, interior: bool) -> None:
         inf = highspy.kHighsInf
         self.n_parcels = n_parcels
         self.interior = interior
         self.h = highspy.Highs()  # type: ignore[no-untyped-call]
         self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("threads", threads)
+        # No "threads" option: HiGHS sizes its scheduler once per process, and a later solve asking
+        # for another count fails. Its simplex and IPX run serially here anyway.
         if interior:
             # Dense cities: simplex stalls on the degenerate master, while the interior point's
             # duals (no crossover) are central, which also steadies the pricing.
@@ -534,11 +535,14 @@ def _column_generation(
             f"round {rounds} ({kind}, smoothing {a:.2f}): LP {lp_value:.1f}, bound {best_bound:.1f}, "
             f"+{len(added_t)} columns; LP {lp_s:.2f} s, pricing {pricing_s:.2f} s in all"
         )
-        if exact and a == 0.0 and not added_t:
-            # Exact pricing at the master's duals found nothing: the LP is optimal, its value the bound.
-            converged = deferred == 0
-            break
-        if improving == 0:
+        if not added_t:
+            if exact and a == 0.0:
+                # Exact pricing at the master's duals found nothing new: the LP is optimal (unless
+                # the memory budget deferred what it found), its value the bound.
+                converged = deferred == 0
+                break
+            alpha, budget = 0.0, EXACT
+        elif improving == 0:
             # Smoothed, a mis-price: price the master's own duals next. Unsmoothed, quick pricing
             # found nothing: an exact round either proves the LP optimal or finds more.
             if a > 0.0:
@@ -613,7 +617,7 @@ def _milp(
     if params.solver == "highs":
         # No warm start: HiGHS 1.16 given a start through setSolution was seen to declare a
         # worse plan optimal (its presolve mapped the start wrongly), so it gets none.
-        solver = pulp.HiGHS(msg=False, timeLimit=limit, gapRel=gap, threads=params.threads)
+        solver = pulp.HiGHS(msg=False, timeLimit=limit, gapRel=gap)
     else:
         solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, gapRel=gap, warmStart=True, threads=params.threads)
     prob.solve(solver)
@@ -875,7 +879,7 @@ def solve(
     interior = params.master == "ipm" or (
         params.master == "auto" and candidates.singles > IPM_ABOVE_TRIPS_PER_PARCEL * max(1, n_parcels)
     )
-    master = _Master(n_parcels, n_trips, arrays.fallback, interior, threads)
+    master = _Master(n_parcels, n_trips, arrays.fallback, interior)
     master.add(cols.trip, cols.parcels, cols.cost)
     timings["build_s"] = clock() - mark
 
