@@ -70,7 +70,7 @@ WARM_SLACK = 0.1  # of a parcel's pay: reduced cost under which a column is hand
 PAIR_CACHE_SHARE = 0.25  # of the memory budget, for pair routes kept between pricing rounds
 PRICING_CHUNK_TRIPS = 512  # trips per compiled pricing call between deadline checks
 CANDIDATES_SHARE = 1.0  # past this the scan stops (a plan, no bound): only once the limit is spent
-COLUMN_GENERATION_SHARE = 0.7  # of the time limit; the integer models get most of the rest
+COLUMN_GENERATION_SHARE = 0.55  # of the time limit; the integer models get most of the rest
 FINAL_RESERVE = 0.08  # of the time limit, kept for the explanations and writing the answer
 
 
