@@ -37,15 +37,17 @@ pytest: kernels
 
 test: lint typecheck pytest
 
-# Matching (greedy vs MILP), then booking (N single bookings vs one bookJobs call), then a matching round
-# (database to written offers vs the engine alone on the same instance), then offers accepted per second with
-# 50 couriers at once, then location pings (200 couriers at once, against raw inserts) and ping-to-subscriber
-# fan-out across two replicas (against a bare NOTIFY), then webhook deliveries per second by one worker
-# (against a bare httpx POST loop); each compares with its baseline in the same run.
-# bench-api alone needs no kernels: BENCH_API_ARGS="--rows 100 --json", BENCH_ROUND_ARGS,
-# BENCH_ACCEPT_ARGS="--couriers 20", BENCH_PINGS_ARGS="--couriers 50", BENCH_WEBHOOKS_ARGS to vary them.
+# Matching (greedy vs MILP on S, M, L and L-dense, the 5 s anytime check, warm vs cold rounds;
+# BENCH_MATCHING_ARGS="--sizes S,M --warm-sizes M" narrows it), then booking (N single bookings vs one
+# bookJobs call), then a matching round (database to written offers vs the engine alone on the same
+# instance), then offers accepted per second with 50 couriers at once, then location pings (200 couriers
+# at once, against raw inserts) and ping-to-subscriber fan-out across two replicas (against a bare NOTIFY),
+# then webhook deliveries per second by one worker (against a bare httpx POST loop); each compares with
+# its baseline in the same run. bench-api alone needs no kernels: BENCH_API_ARGS="--rows 100 --json",
+# BENCH_ROUND_ARGS, BENCH_ACCEPT_ARGS="--couriers 20", BENCH_PINGS_ARGS="--couriers 50",
+# BENCH_WEBHOOKS_ARGS to vary them.
 bench: kernels
-	$(BIN)/python -m matching bench
+	$(BIN)/python -m matching bench $(BENCH_MATCHING_ARGS)
 	$(BIN)/python -m marketplace.bench_booking $(BENCH_API_ARGS)
 	$(BIN)/python -m marketplace.bench_round $(BENCH_ROUND_ARGS)
 	$(BIN)/python -m marketplace.bench_accept $(BENCH_ACCEPT_ARGS)

@@ -21,10 +21,12 @@ from matching.model import (
     Reason,
     Rules,
     Solution,
+    SolveStats,
     Stop,
     Trip,
     Unassigned,
     VerificationRule,
+    WarmStart,
 )
 from matching.solver import SolveParams, solve, solve_greedy
 
@@ -43,11 +45,13 @@ __all__ = [
     "Rules",
     "Solution",
     "SolveParams",
+    "SolveStats",
     "Stop",
     "Trip",
     "Unassigned",
     "VerificationRule",
     "Violation",
+    "WarmStart",
     "check",
     "generate",
     "instance_to_json",

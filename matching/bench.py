@@ -1,8 +1,12 @@
-"""`python -m matching bench`: greedy and the MILP, end to end, on synthetic cities S, M and L.
+"""`python -m matching bench`: greedy and the MILP, end to end, on synthetic cities S, M, L and
+L-dense (L with the generator's density at 2: over 50 trips could carry each parcel).
 
 Each run is a fresh `python -m matching solve` process, timed from process start to the solution
 written (imports and compiled-kernel loading included), with its own peak memory. Both methods
-run on the same instance in the same bench run, so the greedy column is the baseline.
+run on the same instance in the same bench run, so the greedy column is the baseline. On L-dense
+a third run ("milp 5s") gives the engine a 5 s limit: the anytime check (within 5.5 s, no worse
+than greedy). Then warm rounds: a city solved, 5% of its parcels and trips replaced, solved again
+cold and warm in one process; the speed-up is printed beside both gaps.
 """
 
 from __future__ import annotations
@@ -11,17 +15,19 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from matching.check import check
 from matching.codec import instance_to_json, parse_instance
 from matching.generate import generate
+from matching.model import Instance
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,16 @@ class Size:
     parcels: int
     trips: int
     time_limit_s: float  # what the MILP run may spend inside the solver
+    density: float = 1.0  # the generator's setting (wider windows and detours)
+    anytime_s: float | None = None  # also run the MILP under this limit, as the anytime check
 
 
+DENSE = 2.0  # the generator's density for L-dense: about 57 trips per parcel at 10,000 x 3,000
 SIZES = {
     "S": Size("S", 500, 150, 3.0),
     "M": Size("M", 2_000, 600, 3.5),
     "L": Size("L", 10_000, 3_000, 50.0),
+    "L-DENSE": Size("L-dense", 10_000, 3_000, 110.0, DENSE, anytime_s=5.0),
 }
 
 
@@ -70,10 +80,12 @@ def _progress(message: str, *, ticking: bool = False) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def _run(instance_path: Path, method: str, size: Size, solver: str) -> tuple[dict[str, Any], float, float]:
+def _run(
+    instance_path: Path, method: str, size: Size, solver: str, time_limit_s: float | None = None
+) -> tuple[dict[str, Any], float, float]:
     command = [
         sys.executable, "-m", "matching", "solve", str(instance_path), "--quiet", "--method", method,
-        "--solver", solver, "--time-limit", str(size.time_limit_s), "--gap", "0.005",
+        "--solver", solver, "--time-limit", str(time_limit_s or size.time_limit_s), "--gap", "0.005",
     ]  # fmt: skip
     _progress(f"{size.name}: {method} running")
     # Files, not pipes: a solution is larger than a pipe's buffer, and nobody reads it until the end.
@@ -116,10 +128,11 @@ def run_bench(args: argparse.Namespace) -> str:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         warm_up_s = _warm_up(tmp, args.solver)
-        for name in [s.strip().upper() for s in args.sizes.split(",") if s.strip()]:
-            size = SIZES[name]
+        for key in [s.strip().upper() for s in args.sizes.split(",") if s.strip()]:
+            size = SIZES[key]
+            name = size.name
             _progress(f"{name}: generating {size.parcels} parcels x {size.trips} trips")
-            instance = generate(size.parcels, size.trips, args.seed, density=args.density)
+            instance = generate(size.parcels, size.trips, args.seed, density=args.density * size.density)
             path = Path(tmp) / f"{name}.json"
             path.write_text(json.dumps(instance_to_json(instance)))
             instance = parse_instance(json.loads(path.read_text()))
@@ -127,6 +140,9 @@ def run_bench(args: argparse.Namespace) -> str:
             for method in ("greedy", "milp"):
                 solution, wall, peak_mb = _run(path, method, size, args.solver)
                 results[method] = (solution, wall, peak_mb)
+            if size.anytime_s is not None:
+                solution, wall, peak_mb = _run(path, "milp", size, args.solver, size.anytime_s)
+                results[f"milp {size.anytime_s:g}s"] = (solution, wall, peak_mb)
             bound = results["milp"][0]["bound"]["lower"]
             for method, (solution, wall, peak_mb) in results.items():
                 stats, cost = solution["stats"], solution["cost"]
@@ -153,14 +169,112 @@ def run_bench(args: argparse.Namespace) -> str:
                         bound=bound,
                         gap_pct=None if bound is None else round(100 * (cost["total"] - bound) / cost["total"], 3),
                         # Every assignment and total; reasons of every 50th unassigned parcel on L.
-                        valid=check(instance, solution, reasons_every=50 if name == "L" else 1).ok,
+                        valid=check(instance, solution, reasons_every=50 if name.startswith("L") else 1).ok,
                     )
                 )
-    summary = {"warm_up_s": round(warm_up_s, 2), "solver": args.solver, "rows": [asdict(r) for r in rows]}
+    warm_rows = [_warm_round(SIZES[k.strip().upper()], args) for k in args.warm_sizes.split(",") if k.strip()]
+    summary = {
+        "warm_up_s": round(warm_up_s, 2),
+        "solver": args.solver,
+        "rows": [asdict(r) for r in rows],
+        "warm_rounds": [asdict(r) for r in warm_rows],
+    }
     Path(args.output).write_text(json.dumps(summary, indent=2) + "\n")
     _progress(f"done; results in {args.output}")
     print(file=sys.stderr)
-    return format_table(rows) + f"\n\nwarm-up run (loads or compiles the kernels): {warm_up_s:.2f} s"
+    return (
+        format_table(rows)
+        + "\n\n"
+        + _anytime_line(rows)
+        + "\n\n"
+        + format_warm_table(warm_rows)
+        + f"\n\nwarm-up run (loads or compiles the kernels): {warm_up_s:.2f} s; "
+        + f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
+
+
+def _anytime_line(rows: list[Row]) -> str:
+    """The anytime check, against greedy in the same run: within the limit plus 10%, no worse."""
+    lines = []
+    for r in rows:
+        if not r.method.startswith("milp ") or not r.method.endswith("s"):
+            continue
+        limit = float(r.method.split()[1][:-1])
+        greedy = next(g for g in rows if g.size == r.size and g.method == "greedy")
+        within = r.wall_s <= 1.1 * limit
+        lines.append(
+            f"anytime on {r.size}: limit {limit:g} s, wall {r.wall_s} s ({'within' if within else 'OVER'} "
+            f"{1.1 * limit:.1f} s), total {r.total} vs greedy {greedy.total} "
+            f"({'no worse' if r.total <= greedy.total else 'WORSE'}), bound {r.bound}"
+        )
+    return "\n".join(lines)
+
+
+@dataclass
+class WarmRow:
+    size: str
+    changed_pct: float
+    cold_s: float
+    warm_s: float
+    speedup: float
+    cold_gap_pct: float | None
+    warm_gap_pct: float | None
+    warm_columns_kept: int
+    warm_columns_dropped: int
+
+
+def _replace_share(instance: Instance, other: Instance, share: float, seed: int) -> Instance:
+    """`instance` with `share` of its parcels and of its trips replaced by new ones from `other`."""
+    rng = random.Random(seed)  # noqa: S311 (a reproducible sample, not a secret)
+    n_p, n_t = round(share * len(instance.parcels)), round(share * len(instance.trips))
+    gone_p = set(rng.sample(range(len(instance.parcels)), n_p))
+    gone_t = set(rng.sample(range(len(instance.trips)), n_t))
+    parcels = [p for i, p in enumerate(instance.parcels) if i not in gone_p]
+    parcels += [replace(p, id=f"new-{p.id}") for p in other.parcels[:n_p]]
+    trips = [t for i, t in enumerate(instance.trips) if i not in gone_t]
+    trips += [replace(t, id=f"new-{t.id}", courier_id=f"new-{t.courier_id}") for t in other.trips[:n_t]]
+    return replace(instance, parcels=tuple(parcels), trips=tuple(trips))
+
+
+def _warm_round(size: Size, args: argparse.Namespace) -> WarmRow:
+    """A round, then the next one with 5% of the city changed, cold and warm, in this process."""
+    from matching.solver import SolveParams, solve
+
+    _progress(f"{size.name}: warm rounds")
+    density = args.density * size.density
+    first = generate(size.parcels, size.trips, args.seed, density=density)
+    later = _replace_share(first, generate(size.parcels, size.trips, args.seed + 1, density=density), 0.05, args.seed)
+    # A limit neither run reaches, so the times compare convergence, not the deadline.
+    params = SolveParams(time_limit_s=max(60.0, 2 * size.time_limit_s), gap=0.005, solver=args.solver)
+    previous = solve(first, params)
+    started = time.perf_counter()
+    cold = solve(later, params)
+    cold_s = time.perf_counter() - started
+    started = time.perf_counter()
+    warm = solve(later, params, warm=previous)
+    warm_s = time.perf_counter() - started
+    return WarmRow(
+        size=size.name,
+        changed_pct=5.0,
+        cold_s=round(cold_s, 2),
+        warm_s=round(warm_s, 2),
+        speedup=round(cold_s / max(warm_s, 1e-9), 2),
+        cold_gap_pct=None if cold.bound.gap is None else round(100 * cold.bound.gap, 3),
+        warm_gap_pct=None if warm.bound.gap is None else round(100 * warm.bound.gap, 3),
+        warm_columns_kept=warm.stats.warm_columns_kept,
+        warm_columns_dropped=warm.stats.warm_columns_dropped,
+    )
+
+
+def format_warm_table(rows: list[WarmRow]) -> str:
+    header = "| size | changed % | cold s | warm s | speed-up | cold gap % | warm gap % | warm columns kept | dropped |"
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for r in rows:
+        lines.append(
+            f"| {r.size} | {r.changed_pct} | {r.cold_s} | {r.warm_s} | {r.speedup} | {r.cold_gap_pct} "
+            f"| {r.warm_gap_pct} | {r.warm_columns_kept} | {r.warm_columns_dropped} |"
+        )
+    return "\n".join(lines)
 
 
 def format_table(rows: list[Row]) -> str:

@@ -56,7 +56,13 @@ def _solve(args: argparse.Namespace) -> int:
     instance = _read_instance(args.instance, sys.stderr)
     if instance is None:
         return 2
-    params = SolveParams(time_limit_s=args.time_limit, gap=args.gap, solver=args.solver)
+    params = SolveParams(
+        time_limit_s=args.time_limit,
+        gap=args.gap,
+        solver=args.solver,
+        memory_budget_mb=args.memory_budget_mb,
+        threads=args.threads,
+    )
     with stdout_to_stderr():
         if args.method == "greedy":
             solution = solve_greedy(instance)
@@ -128,6 +134,8 @@ def parser() -> argparse.ArgumentParser:
     solve.add_argument("--solver", choices=["cbc", "highs"], default="cbc", help="MILP solver (default cbc)")
     solve.add_argument("--method", choices=["milp", "greedy"], default="milp", help="default milp")
     solve.add_argument("--quiet", action="store_true", help="no progress on standard error")
+    solve.add_argument("--memory-budget-mb", type=_positive(float), default=2048.0, help="default 2048")
+    solve.add_argument("--threads", type=_positive(int), default=None, help="numba threads (default: every core)")
     solve.set_defaults(run=_solve)
 
     check = commands.add_parser("check", help="verify a solution against every rule")
@@ -142,8 +150,9 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--density", type=_positive(float), default=1.0, help="wider windows and detours (>1)")
     generate.set_defaults(run=_generate)
 
-    bench = commands.add_parser("bench", help="greedy vs MILP on sizes S, M and L")
-    bench.add_argument("--sizes", default="S,M,L", help="comma-separated sizes (default S,M,L)")
+    bench = commands.add_parser("bench", help="greedy vs MILP on sizes S, M, L and L-dense, then warm rounds")
+    bench.add_argument("--sizes", default="S,M,L,L-dense", help="comma-separated sizes (default S,M,L,L-dense)")
+    bench.add_argument("--warm-sizes", default="M,L", help="sizes for the warm-round comparison (default M,L)")
     bench.add_argument("--solver", choices=["cbc", "highs"], default="highs")
     bench.add_argument("--seed", type=int, default=1)
     bench.add_argument("--density", type=_positive(float), default=1.0)

@@ -415,5 +415,5 @@ def solution_to_json(solution: Solution) -> dict[str, Any]:
             "fallback_only": solution.cost.fallback_only,
         },
         "bound": {"lower": solution.bound.lower, "gap": solution.bound.gap},
-        "stats": dict(solution.stats),
+        "stats": solution.stats.as_dict(),
     }

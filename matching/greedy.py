@@ -7,13 +7,11 @@ is recomputed when it reaches the top of the heap.
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 
 from matching.arrays import Arrays
 from matching.candidates import Candidates
-from matching.kernels import best_order, detour_cost, stop_orders
+from matching.kernels import best_order, detour_cost, greedy_loop, stop_orders
 
 
 class BundleCosts:
@@ -39,45 +37,13 @@ class BundleCosts:
         return result
 
 
-def greedy(arrays: Arrays, candidates: Candidates, costs: BundleCosts | None = None) -> dict[int, tuple[int, ...]]:
-    """Returns trip -> parcels (sorted), for trips that carry something."""
-    costs = costs or BundleCosts(arrays)
-    fallback = arrays.fallback
-    bundles: dict[int, tuple[int, ...]] = {}
-    bundle_cost: dict[int, int] = {}
-    version: dict[int, int] = {}
-    assigned = np.zeros(arrays.parcels.shape[0], dtype=np.bool_)
-    heap: list[tuple[int, int, int, int]] = []
-    ptr, parcel, detour = candidates.single_ptr, candidates.single_parcel, candidates.single_detour
-    for t in range(arrays.trips.shape[0]):
-        for s in range(ptr[t], ptr[t + 1]):
-            p = int(parcel[s])
-            saving = int(fallback[p]) - (arrays.per_parcel + int(detour_cost(arrays.per_detour_km, detour[s])))
-            if saving > 0:
-                heap.append((-saving, t, p, 0))
-    heapq.heapify(heap)
-    while heap:
-        _, t, p, seen = heapq.heappop(heap)
-        if assigned[p]:
-            continue
-        current = bundles.get(t, ())
-        if seen != version.get(t, 0):
-            if len(current) >= arrays.max_bundle:
-                continue
-            evaluated = costs.evaluate(t, (*current, p))
-            if evaluated is None:
-                continue
-            saving = int(fallback[p]) - (evaluated[0] - bundle_cost.get(t, 0))
-            if saving > 0:
-                heapq.heappush(heap, (-saving, t, p, version.get(t, 0)))
-            continue
-        if len(current) >= arrays.max_bundle:
-            continue
-        evaluated = costs.evaluate(t, (*current, p))
-        if evaluated is None:
-            continue
-        bundles[t] = tuple(sorted((*current, p)))
-        bundle_cost[t] = evaluated[0]
-        version[t] = version.get(t, 0) + 1
-        assigned[p] = True
-    return bundles
+def greedy(arrays: Arrays, candidates: Candidates) -> dict[int, tuple[int, ...]]:
+    """Returns trip -> parcels (sorted), for trips that carry something. Compiled: on a dense
+    city the heap holds millions of insertions."""
+    orders = tuple(stop_orders(k) for k in range(1, arrays.max_bundle + 1))
+    bundles, sizes = greedy_loop(
+        arrays.parcels, arrays.trips, candidates.single_ptr, candidates.single_parcel, candidates.single_detour,
+        arrays.fallback, arrays.per_parcel, arrays.per_detour_km, arrays.max_bundle, orders, arrays.road_factor,
+        arrays.service_s,
+    )  # fmt: skip
+    return {int(t): tuple(int(p) for p in bundles[t, : sizes[t]]) for t in np.flatnonzero(sizes)}

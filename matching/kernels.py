@@ -8,6 +8,7 @@ drop-offs in the best feasible order (least detour), may wait for a window to op
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from functools import cache
@@ -55,6 +56,7 @@ from matching.arrays import (
 
 EPS = 1e-6
 INF = math.inf
+METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180
 
 
 @cache
@@ -257,12 +259,116 @@ def reasons_for(pm, tm, parcels, rules, forbidden, order1, road_factor, service_
     A forbidden pair counts as FORBIDDEN only when every other rule would allow it."""
     counts = np.zeros((parcels.shape[0], FEASIBLE + 1), dtype=np.int64)
     n_parcels = pm.shape[0]
+    # Each trip's latitude band, as in the candidate scan, widened by a metre: a pickup outside it
+    # is further than the detour allows from one end of the trip, so no trigonometry is needed.
+    n_trips = tm.shape[0]
+    band_lo = np.empty(n_trips)
+    band_hi = np.empty(n_trips)
+    for t in range(n_trips):
+        reach_deg = ((tm[t, T_DIRECT] + tm[t, T_MAX_DETOUR]) / road_factor + 1.0) / METRES_PER_DEGREE
+        band_lo[t] = max(tm[t, T_OLAT], tm[t, T_DLAT]) - reach_deg
+        band_hi[t] = min(tm[t, T_OLAT], tm[t, T_DLAT]) + reach_deg
     for i in nb.prange(parcels.shape[0]):
         p = parcels[i]
         times = np.empty(2)
-        for t in range(tm.shape[0]):
-            code, _ = single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times)
+        for t in range(n_trips):
+            lat = pm[p, P_PLAT]
+            if lat < band_lo[t] or lat > band_hi[t]:
+                code = static_reason(pm, tm, t, p, rules)
+                if code == FEASIBLE:
+                    code = DETOUR
+            else:
+                code, _ = single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times)
             if code == FEASIBLE and is_forbidden(forbidden, n_parcels, t, p):
                 code = FORBIDDEN
             counts[i, code] += 1
     return counts
+
+
+@nb.njit(cache=True)
+def greedy_loop(pm, tm, single_ptr, single_parcel, single_detour, fallback, per_parcel, per_detour_km, max_bundle,
+            orders, road_factor, service_s):  # fmt: skip
+    """`greedy.greedy`'s loop, compiled: returns (bundles (trips x max_bundle, -1 padded), sizes)."""
+    n_trips = tm.shape[0]
+    bundles = np.full((n_trips, max_bundle), -1, dtype=np.int64)
+    sizes = np.zeros(n_trips, dtype=np.int64)
+    bundle_cost = np.zeros(n_trips, dtype=np.int64)
+    version = np.zeros(n_trips, dtype=np.int64)
+    assigned = np.zeros(pm.shape[0], dtype=np.bool_)
+    heap = [(np.int64(0), np.int64(0), np.int64(0), np.int64(0)) for _ in range(0)]
+    for t in range(n_trips):
+        for s in range(single_ptr[t], single_ptr[t + 1]):
+            p = single_parcel[s]
+            saving = fallback[p] - (per_parcel + detour_cost(per_detour_km, single_detour[s]))
+            if saving > 0:
+                heap.append((np.int64(-saving), np.int64(t), np.int64(p), np.int64(0)))
+    heapq.heapify(heap)
+    times = np.empty(2 * max_bundle)
+    while len(heap) > 0:
+        entry = heapq.heappop(heap)
+        tt, pp, seen = entry[1], entry[2], entry[3]
+        if assigned[pp]:
+            continue
+        k = sizes[tt]
+        if k >= max_bundle:
+            continue
+        idx = np.empty(k + 1, dtype=np.int64)
+        idx[:k] = bundles[tt, :k]
+        idx[k] = pp
+        idx.sort()
+        detour, row = best_order(pm, tm, tt, idx, orders[k], road_factor, service_s, times)
+        if row < 0:
+            continue
+        cost = per_parcel * (k + 1) + detour_cost(per_detour_km, detour)
+        if seen != version[tt]:
+            saving = fallback[pp] - (cost - bundle_cost[tt])
+            if saving > 0:
+                heapq.heappush(heap, (np.int64(-saving), np.int64(tt), np.int64(pp), version[tt]))
+            continue
+        bundles[tt, : k + 1] = idx
+        sizes[tt] = k + 1
+        bundle_cost[tt] = cost
+        version[tt] += 1
+        assigned[pp] = True
+    return bundles, sizes
+
+
+@nb.njit(cache=True)
+def _find(parent, x):
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@nb.njit(cache=True)
+def union_all(parent, a, b):
+    """Union-find over the parcel-trip graph: joins a[i] and b[i] for every i."""
+    for i in range(a.shape[0]):
+        ra, rb = _find(parent, a[i]), _find(parent, b[i])
+        if ra != rb:
+            parent[ra] = rb
+
+
+@nb.njit(cache=True)
+def find_all(parent, n):
+    """The root of each of the first n nodes."""
+    roots = np.empty(n, dtype=np.int64)
+    for x in range(n):
+        roots[x] = _find(parent, x)
+    return roots
+
+
+@nb.njit(cache=True, parallel=True)
+def bundle_costs(pm, tm, trips, bundles, orders, per_parcel, per_detour_km, road_factor, service_s):
+    """The cost of each (trip, bundle) row (parcels -1 padded), or -1 when no route is feasible."""
+    out = np.full(trips.shape[0], -1, dtype=np.int64)
+    for i in nb.prange(trips.shape[0]):
+        k = 0
+        while k < bundles.shape[1] and bundles[i, k] >= 0:
+            k += 1
+        times = np.empty(2 * k)
+        detour, row = best_order(pm, tm, trips[i], bundles[i, :k].copy(), orders[k - 1], road_factor, service_s, times)
+        if row >= 0:
+            out[i] = per_parcel * k + detour_cost(per_detour_km, detour)
+    return out

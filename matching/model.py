@@ -6,7 +6,7 @@ Times are timezone-aware UTC datetimes at the edges and whole epoch seconds insi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 Point = tuple[float, float]
@@ -148,10 +148,67 @@ class Bound:
     gap: float | None
 
 
+def _plain(value: object) -> object:
+    return dict(value) if isinstance(value, dict) else value
+
+
+@dataclass(frozen=True, slots=True)
+class SolveStats:
+    """What the engine did, for logs and the bench; `as_dict()` is the JSON form callers store.
+
+    Budgets: `column_cap` is how many columns `memory_budget_mb` allows; `columns_deferred` counts
+    improving columns pricing found but the cap kept out, `completion_skipped` the components whose
+    reduced-cost completion would have passed it. Neither weakens the bound (it never depends on
+    which columns are held). `deadline_hit` names the first phase the time limit cut short.
+    """
+
+    solver: str = ""
+    wall_s: float = 0.0
+    columns: int = 0
+    components: int = 0
+    milps: int = 0
+    milp_status: dict[str, int] = field(default_factory=dict)
+    rounds: int = 0
+    converged: bool = False
+    lp: float | None = None
+    dive_total: int | None = None
+    greedy_total: int | None = None
+    singles: int = 0
+    route_evaluations: int = 0  # pairs and triples routed by pricing (none are enumerated up front)
+    trips_per_parcel: float = 0.0
+    threads: int = 0
+    memory_budget_mb: float = 0.0
+    column_cap: int = 0
+    columns_deferred: int = 0
+    completion_skipped: int = 0
+    warm_columns_kept: int = 0
+    warm_columns_dropped: int = 0
+    deadline_hit: str | None = None
+    dropped_bound: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class WarmStart:
+    """What a round hands the next one over the same area: its columns and duals, by id.
+
+    The next solve re-checks every column against its own instance (trips and parcels come and
+    go, times move on) and keeps only the feasible ones; duals only seed the pricing.
+    """
+
+    columns: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (trip id, parcel ids)
+    parcel_duals: dict[str, float] = field(default_factory=dict)
+    trip_duals: dict[str, float] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Solution:
     assignments: tuple[Assignment, ...]
     unassigned: tuple[Unassigned, ...]
     cost: Cost
     bound: Bound
-    stats: dict[str, object] = field(default_factory=dict)
+    stats: SolveStats = field(default_factory=SolveStats)
+    warm: WarmStart | None = None  # pass as `solve(..., warm=solution)` to the next round

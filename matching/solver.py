@@ -1,43 +1,77 @@
 """The matching model: set partitioning over (trip, bundle) columns, priced exactly.
 
-1. Candidates: which trips could carry each parcel alone (never a forbidden pair), and which
-   pairs fit together.
-2. Greedy: a first plan, used as starting columns and as the fallback answer.
-3. Column generation on the LP relaxation (HiGHS): every feasible single starts in the master;
-   exact pricing over all bundles adds the ones with negative reduced cost. At every round the
-   Lagrangian bound (parcel duals plus each trip's least reduced cost) is a lower bound over
-   *all* bundles, generated or not; at convergence it equals the LP optimum.
-4. The integer model in PuLP (CBC or HiGHS) over the generated columns, one per connected
-   component of parcels and trips; components whose LP optimum is already integral skip it.
-5. Explanations for every parcel left to the fleet.
+`solve()` runs these steps, each a function below with typed inputs and outputs:
+
+1. `find_candidates`: which trips could carry each parcel alone (never a forbidden pair). The
+   only full enumeration: pairs and triples are built inside pricing, where duals ask for them.
+2. `greedy`: a first plan, used as starting columns and as the fallback answer.
+3. `_starting_columns`: the cheapest singles per parcel, the greedy plan, and a previous round's
+   columns that are still feasible (`warm`).
+4. `_column_generation` on the LP relaxation (HiGHS), with Wentges dual smoothing: pricing runs
+   at a mix of the best duals seen and the master's, which keeps the duals from oscillating on
+   dense cities. Every round's Lagrangian bound (parcel duals plus each trip's least reduced
+   cost) is a lower bound over *all* bundles, generated or not; the LP's rounded points become
+   plans as they appear.
+5. `_integer_plans`: per connected component, the integer model in PuLP (CBC or HiGHS) over a
+   core of the columns; then, with the reduced-cost argument, over every column that could
+   still improve, which makes the model's bound a bound over all bundles.
+6. `_assemble`: routes, times and explanations for every parcel left to the fleet.
+
+Every phase checks the deadline (`Deadline`); what it cuts short is named in `stats`.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import highspy
+import numba as nb
 import numpy as np
 import pulp
 
 from matching.arrays import FEASIBLE, REASON_CODES, Arrays, build_arrays
 from matching.candidates import Candidates, find_candidates
 from matching.greedy import BundleCosts, greedy
-from matching.kernels import best_order, reasons_for, stop_orders
-from matching.model import Assignment, Bound, Cost, Instance, Reason, Solution, Stop, Unassigned
-from matching.pricing import NO_PARCEL, enumerate_columns, lagrangian_bound, price_trips
+from matching.kernels import best_order, bundle_costs, find_all, reasons_for, stop_orders, union_all
+from matching.model import (
+    Assignment,
+    Bound,
+    Cost,
+    Instance,
+    Reason,
+    Solution,
+    SolveStats,
+    Stop,
+    Unassigned,
+    WarmStart,
+)
+from matching.pricing import NO_PARCEL, PairCache, enumerate_columns, lagrangian_bound, price_trips
 
 Progress = Callable[[str], None]
+Clock = Callable[[], float]
 
 EXACT = 2**62  # no cap on pricing work
 PER_TRIP_COLUMNS = 20_000  # beyond this many improving bundles on one trip, enumeration gives up
-QUICK_TRIPLES = 64  # triple evaluations per trip in a quick pricing round
-EVALUATIONS_PER_S = 300_000  # triple route evaluations per second, measured low, for time budgets
+# Fresh pair and triple routes one trip may compute in a pricing round. Pricing is exact below it
+# (it is on every bench city); above it the trip reports a floor, so the bound stays valid.
+ROUTES_PER_TRIP = 20_000
+# Machine-tuned, measured on the 2-core bench machine (documented, not measured at start):
+EVALUATIONS_PER_S = 300_000  # route evaluations per second in enumeration, measured low
+BYTES_PER_COLUMN = 2_500  # a column in the pool, the HiGHS master and the PuLP model (measured on L)
+BYTES_PER_SINGLE = 40  # a candidate single (CSR arrays and the component scan)
+EXPLAIN_CHECKS_PER_S = 1_500_000  # (parcel, trip) rule checks per second, both cores, under load
+IPM_ABOVE_TRIPS_PER_PARCEL = 25  # denser than this, the master LP runs the interior point method
+WARM_SLACK = 0.1  # of a parcel's pay: reduced cost under which a column is handed to the next round
+PAIR_CACHE_SHARE = 0.25  # of the memory budget, for pair routes kept between pricing rounds
+PRICING_CHUNK_TRIPS = 512  # trips per compiled pricing call between deadline checks
+CANDIDATES_SHARE = 1.0  # past this the scan stops (a plan, no bound): only once the limit is spent
+COLUMN_GENERATION_SHARE = 0.55  # of the time limit; the integer models get most of the rest
+FINAL_RESERVE = 0.08  # of the time limit, kept for the explanations and writing the answer
 
 
 @dataclass(frozen=True)
@@ -45,16 +79,51 @@ class SolveParams:
     time_limit_s: float = 60.0
     gap: float = 0.005
     solver: str = "cbc"  # "cbc" | "highs"
-    columns_per_trip: int = 5
+    columns_per_trip: int = 10
     max_rounds: int = 200
     max_complete_columns: int = 30_000
     initial_singles: int = 3  # per parcel, in the first master
+    memory_budget_mb: float = 2_048.0  # columns and candidates stay inside it; see SolveStats
+    threads: int | None = None  # numba threads; None: every core this process may use
+    smoothing: float = 0.3  # Wentges: weight of the best duals seen in the pricing duals
+    master: str = "auto"  # LP algorithm: "simplex", "ipm", or "auto" (ipm on dense cities)
 
     def __post_init__(self) -> None:
         if self.solver not in ("cbc", "highs"):
             raise ValueError(f"unknown solver {self.solver!r}; use cbc or highs")
         if self.time_limit_s <= 0 or not 0 <= self.gap < 1:
             raise ValueError("time limit must be positive and gap in [0, 1)")
+        if self.memory_budget_mb <= 0 or (self.threads is not None and self.threads < 1):
+            raise ValueError("memory budget and threads must be positive")
+        if self.master not in ("auto", "simplex", "ipm"):
+            raise ValueError(f"unknown master {self.master!r}; use auto, simplex or ipm")
+        if not 0 <= self.smoothing < 1:
+            raise ValueError("smoothing must be in [0, 1)")
+
+
+class Deadline:
+    """The time limit, on an injectable clock (tests pass one that jumps)."""
+
+    def __init__(self, limit_s: float, clock: Clock = time.perf_counter) -> None:
+        self.clock = clock
+        self.limit_s = limit_s
+        self.started = clock()
+        self.hit: str | None = None
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def left(self, fraction: float = 1.0) -> float:
+        """Seconds until `fraction` of the limit has passed."""
+        return self.limit_s * fraction - self.elapsed()
+
+    def passed(self, fraction: float, phase: str) -> bool:
+        """Whether `fraction` of the limit has passed; the first phase to see it is recorded."""
+        if self.left(fraction) > 0:
+            return False
+        if self.hit is None:
+            self.hit = phase
+        return True
 
 
 @dataclass
@@ -86,11 +155,19 @@ def _quiet(_: str) -> None:
 class _Master:
     """The LP relaxation in HiGHS: parcel rows (= 1), trip rows (<= 1), a fallback column per parcel."""
 
-    def __init__(self, n_parcels: int, n_trips: int, fallback: np.ndarray) -> None:
+    def __init__(self, n_parcels: int, n_trips: int, fallback: np.ndarray, interior: bool) -> None:
         inf = highspy.kHighsInf
         self.n_parcels = n_parcels
+        self.interior = interior
         self.h = highspy.Highs()  # type: ignore[no-untyped-call]
         self.h.setOptionValue("output_flag", False)
+        # No "threads" option: HiGHS sizes its scheduler once per process, and a later solve asking
+        # for another count fails. Its simplex and IPX run serially here anyway.
+        if interior:
+            # Dense cities: simplex stalls on the degenerate master, while the interior point's
+            # duals (no crossover) are central, which also steadies the pricing.
+            self.h.setOptionValue("solver", "ipm")
+            self.h.setOptionValue("run_crossover", "off")
         lower = np.concatenate([np.ones(n_parcels), np.full(n_trips, -inf)])
         upper = np.ones(n_parcels + n_trips)
         empty_i = np.empty(0, dtype=np.int32)
@@ -127,17 +204,24 @@ class _Master:
             np.ones(len(index)),
         )
 
-    def dive(self, trips: list[int], parcels: list[tuple[int, ...]], max_rounds: int = 100) -> set[int]:
+    def set_time_limit(self, seconds: float) -> None:
+        self.h.setOptionValue("time_limit", max(0.05, seconds))
+
+    def dive(self, cols: _Columns, deadline: Deadline, until: float) -> set[int]:
         """An integer plan from the LP: fix the strongest disjoint fractional columns to 1, re-solve, repeat.
 
         Fixed columns never share a parcel or a trip, so the LP stays feasible (the fleet covers
-        the rest). Ends with every bundle column at 0 or 1.
+        the rest). Ends with every bundle column at 0 or 1, or, out of time, with the columns at
+        more than one half (which never share a parcel or a trip either).
         """
-        fixed: set[int] = set()
+        trips, parcels = cols.trip, cols.parcels
         used_parcels: set[int] = set()
         used_trips: set[int] = set()
-        for _ in range(max_rounds):
-            _, _, _, values = self.solve()
+        self.set_time_limit(deadline.left(until))
+        values = self.solve()[3]
+        for _ in range(100):
+            if deadline.passed(until, "dive"):
+                break
             bundles = values[self.n_parcels :]
             fractional = [int(j) for j in np.flatnonzero((bundles > 1e-6) & (bundles < 1 - 1e-6))]
             if not fractional:
@@ -152,17 +236,17 @@ class _Master:
                 used_parcels.update(parcels[j])
             for j in newly:
                 self.h.changeColBounds(self.n_parcels + j, 1.0, 1.0)
-            fixed.update(newly)
-        _, _, _, values = self.solve()
-        bundles = values[self.n_parcels :]
-        return {int(j) for j in np.flatnonzero(bundles > 0.5)}
+            self.set_time_limit(deadline.left(until))
+            values = self.solve()[3]
+            if not self.optimal():
+                break
+        return _rounded_plan(values, self.n_parcels, cols)
 
     def solve(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         self.h.run()
         solution = self.h.getSolution()
         duals = np.array(solution.row_dual)
         values = np.array(solution.col_value)
-        self.duals = (duals[: self.n_parcels], duals[self.n_parcels :])
         return (
             float(self.h.getInfo().objective_function_value),
             duals[: self.n_parcels],
@@ -170,30 +254,322 @@ class _Master:
             values,
         )
 
+    def optimal(self) -> bool:
+        return bool(self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal)
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 3: starting columns
+
+
+@dataclass(frozen=True)
+class _Start:
+    cols: _Columns
+    greedy_columns: set[int]
+    warm_kept: int
+    warm_dropped: int
+
+
+def _single_costs(arrays: Arrays, candidates: Candidates) -> np.ndarray:
+    return arrays.per_parcel + np.ceil(arrays.per_detour_km * candidates.single_detour / 1000.0 - 1e-6).astype(np.int64)
+
+
+def _starting_columns(
+    instance: Instance,
+    arrays: Arrays,
+    candidates: Candidates,
+    costs: BundleCosts,
+    greedy_plan: dict[int, tuple[int, ...]],
+    warm: WarmStart | None,
+    initial_singles: int,
+) -> _Start:
+    """Each parcel's cheapest few trips alone, the greedy plan, and the previous round's columns
+    that are still feasible. Exact pricing brings in any other column that could help."""
+    n_trips = arrays.trips.shape[0]
+    cols = _Columns()
+    single_trip = np.repeat(np.arange(n_trips), np.diff(candidates.single_ptr))
+    single_cost = _single_costs(arrays, candidates)
+    by_parcel_cost = np.lexsort((single_cost, candidates.single_parcel))
+    rank = np.arange(len(by_parcel_cost)) - np.searchsorted(
+        candidates.single_parcel[by_parcel_cost], candidates.single_parcel[by_parcel_cost]
+    )
+    for s in by_parcel_cost[rank < initial_singles]:
+        cols.add(int(single_trip[s]), (int(candidates.single_parcel[s]),), int(single_cost[s]))
+    greedy_columns: set[int] = set()
+    for t, ps in greedy_plan.items():
+        evaluated = costs.evaluate(t, ps)
+        assert evaluated is not None
+        greedy_columns.add(cols.add(t, ps, evaluated[0])[0])
+    kept = dropped = 0
+    if warm is not None:
+        found = _recheck(instance, arrays, candidates, warm)
+        for t, ps, cost in found:
+            cols.add(t, ps, cost)
+        kept = len(found)
+        dropped = len(warm.columns) - kept
+    return _Start(cols, greedy_columns, kept, dropped)
+
+
+def _recheck(
+    instance: Instance, arrays: Arrays, candidates: Candidates, warm: WarmStart
+) -> list[tuple[int, tuple[int, ...], int]]:
+    """The warm columns that still fit, in this instance's indices and costs. A column goes when
+    its trip or a parcel is gone, a pair is no longer a candidate (rules, forbidden), or no
+    route is feasible now; the routes are checked in one compiled pass."""
+    index = _indices(instance)
+    listed: list[tuple[int, tuple[int, ...]]] = []
+    for trip_id, parcel_ids in warm.columns:
+        t = index.trips.get(trip_id)
+        ps = tuple(sorted(index.parcels.get(p, -1) for p in parcel_ids))
+        if t is None or not ps or ps[0] < 0 or len(set(ps)) != len(ps) or len(ps) > arrays.max_bundle:
+            continue
+        lo, hi = candidates.single_ptr[t], candidates.single_ptr[t + 1]
+        if np.isin(np.array(ps), candidates.single_parcel[lo:hi]).all():
+            listed.append((t, ps))
+    if not listed:
+        return []
+    trips = np.array([t for t, _ in listed], dtype=np.int64)
+    bundles = np.full((len(listed), 3), -1, dtype=np.int64)
+    for i, (_, ps) in enumerate(listed):
+        bundles[i, : len(ps)] = ps
+    orders = tuple(stop_orders(k) for k in range(1, 4))
+    costs = bundle_costs(
+        arrays.parcels, arrays.trips, trips, bundles, orders, arrays.per_parcel, arrays.per_detour_km,
+        arrays.road_factor, arrays.service_s,
+    )  # fmt: skip
+    return [(t, ps, int(c)) for (t, ps), c in zip(listed, costs, strict=True) if c >= 0]
+
+
+@dataclass(frozen=True)
+class _Index:
+    parcels: dict[str, int]
+    trips: dict[str, int]
+
+
+_INDEX_CACHE: dict[int, tuple[Instance, _Index]] = {}
+
+
+def _indices(instance: Instance) -> _Index:
+    cached = _INDEX_CACHE.get(id(instance))
+    if cached is not None and cached[0] is instance:
+        return cached[1]
+    index = _Index({p.id: i for i, p in enumerate(instance.parcels)}, {t.id: i for i, t in enumerate(instance.trips)})
+    _INDEX_CACHE.clear()
+    _INDEX_CACHE[id(instance)] = (instance, index)
+    return index
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 4: column generation
+
+
+@dataclass
+class _Generation:
+    """What column generation leaves for the integer models."""
+
+    best_bound: float  # Lagrangian bound, valid over every bundle (or -inf: none proven)
+    best_pi: np.ndarray  # the parcel duals that gave it
+    best_min_rc: np.ndarray  # each trip's least reduced cost under them (or a lower bound on it)
+    lp_value: float
+    rounds: int
+    converged: bool
+    incumbent: set[int]  # columns of the best plan rounded from an LP point
+    evaluations: int
+    deferred: int
+
+
+def _price(
+    arrays: Arrays,
+    candidates: Candidates,
+    cache: PairCache,
+    pi: np.ndarray,
+    mu: np.ndarray,
+    keep: int,
+    budget: int,
+    deadline: Deadline,
+    until: float,
+) -> tuple[np.ndarray, np.ndarray, bool, int] | None:
+    """Pricing over every trip, in chunks between deadline checks; None if the deadline cut it."""
+    n_trips = arrays.trips.shape[0]
+    orders2 = stop_orders(2) if arrays.max_bundle >= 2 else stop_orders(1)
+    orders3 = stop_orders(3) if arrays.max_bundle >= 3 else stop_orders(1)
+    thresholds = np.minimum(mu, 0.0) - 1e-6
+    min_rc = np.full(n_trips, math.inf)
+    rows: list[np.ndarray] = []
+    exact = True
+    evaluations = 0
+    for lo in range(0, n_trips, PRICING_CHUNK_TRIPS):
+        if lo > 0 and deadline.passed(until, "pricing"):
+            return None
+        trips = np.arange(lo, min(n_trips, lo + PRICING_CHUNK_TRIPS), dtype=np.int64)
+        chunk_min, chunk_rows, chunk_exact, chunk_evals = price_trips(
+            arrays.parcels, arrays.trips, candidates.packed, cache.packed, trips, pi, arrays.per_parcel,
+            arrays.per_detour_km, arrays.max_bundle, orders2, orders3, arrays.road_factor, arrays.service_s, keep,
+            thresholds, budget,
+        )  # fmt: skip
+        min_rc[trips] = chunk_min
+        rows.append(chunk_rows)
+        exact = exact and bool(chunk_exact)
+        evaluations += int(chunk_evals)
+    return min_rc, np.concatenate(rows) if rows else np.empty((0, 6)), exact, evaluations
+
+
+def _rounded_plan(values: np.ndarray, n_parcels: int, cols: _Columns) -> set[int]:
+    """A plan from an LP point: its columns above one half, strongest first, skipping any that
+    shares a parcel or a trip with one taken (none does at an optimal point; a point cut short by
+    a time limit may be infeasible)."""
+    bundles = values[n_parcels : n_parcels + len(cols)]
+    strong = np.flatnonzero(bundles > 0.5)
+    return _disjoint(cols, [int(j) for j in strong[np.argsort(-bundles[strong], kind="stable")]])
+
+
+def _disjoint(cols: _Columns, ordered: list[int]) -> set[int]:
+    used_parcels: set[int] = set()
+    used_trips: set[int] = set()
+    chosen: set[int] = set()
+    for j in ordered:
+        if cols.trip[j] in used_trips or any(p in used_parcels for p in cols.parcels[j]):
+            continue
+        chosen.add(j)
+        used_trips.add(cols.trip[j])
+        used_parcels.update(cols.parcels[j])
+    return chosen
+
+
+def _is_plan(cols: _Columns, chosen: set[int]) -> bool:
+    return len(_disjoint(cols, sorted(chosen))) == len(chosen)
+
+
+def _column_generation(
+    arrays: Arrays,
+    candidates: Candidates,
+    cache: PairCache,
+    cols: _Columns,
+    master: _Master,
+    params: SolveParams,
+    deadline: Deadline,
+    column_cap: int,
+    incumbent: set[int],
+    warm_duals: tuple[np.ndarray, np.ndarray] | None,
+    progress: Progress,
+) -> _Generation:
+    n_parcels, n_trips = arrays.parcels.shape[0], arrays.trips.shape[0]
+    fallback_f = arrays.fallback.astype(np.float64)
+    best_bound = -math.inf
+    best_pi = np.zeros(n_parcels)
+    best_mu = np.zeros(n_trips)
+    best_min_rc = np.full(n_trips, -math.inf)
+    incumbent_cost = _plan_cost(cols, incumbent, arrays.fallback, range(n_parcels))
+    lp_value = math.inf
+    rounds = 0
+    evaluations = 0
+    deferred = 0
+    converged = False
+    lp_s = pricing_s = 0.0
+    if warm_duals is not None:
+        # A previous round's duals, priced exactly first: usually a bound close to the optimum at
+        # once, and the centre the smoothing pulls towards.
+        priced = _price(arrays, candidates, cache, *warm_duals, params.columns_per_trip, EXACT, deadline,
+                        COLUMN_GENERATION_SHARE)  # fmt: skip
+        if priced is not None:
+            min_rc, _, _, n_eval = priced
+            evaluations += n_eval
+            best_bound = lagrangian_bound(warm_duals[0], fallback_f, min_rc)
+            best_pi, best_mu, best_min_rc = warm_duals[0], warm_duals[1], min_rc
+    budget = ROUTES_PER_TRIP
+    alpha = params.smoothing if warm_duals is not None else 0.0
+    tolerance = 1e-6
+    while rounds < params.max_rounds and not deadline.passed(COLUMN_GENERATION_SHARE, "column generation"):
+        rounds += 1
+        master.set_time_limit(deadline.left(COLUMN_GENERATION_SHARE))
+        tick = deadline.clock()
+        value, pi, mu, values = master.solve()
+        lp_s += deadline.clock() - tick
+        if not master.optimal():
+            deadline.passed(0.0, "column generation")
+            break
+        lp_value = value
+        rounded = _rounded_plan(values, n_parcels, cols)
+        rounded_cost = _plan_cost(cols, rounded, arrays.fallback, range(n_parcels))
+        if rounded_cost < incumbent_cost:
+            incumbent, incumbent_cost = rounded, rounded_cost
+        target = params.gap * 0.2 * max(1.0, lp_value)
+        if lp_value - best_bound <= max(tolerance, target if params.gap > 0 else tolerance):
+            converged = True
+            break
+        # Wentges smoothing: price at a point between the best-bound duals and the master's.
+        a = alpha if math.isfinite(best_bound) else 0.0
+        price_pi, price_mu = a * best_pi + (1 - a) * pi, a * best_mu + (1 - a) * mu
+        tick = deadline.clock()
+        priced = _price(arrays, candidates, cache, price_pi, price_mu, params.columns_per_trip, budget, deadline,
+                        COLUMN_GENERATION_SHARE)  # fmt: skip
+        pricing_s += deadline.clock() - tick
+        if priced is None:
+            break
+        min_rc, new, exact, n_eval = priced
+        evaluations += n_eval
+        bound = lagrangian_bound(price_pi, fallback_f, min_rc)
+        if bound > best_bound:
+            best_bound, best_pi, best_mu, best_min_rc = bound, price_pi, price_mu, min_rc
+        added_t: list[int] = []
+        added_p: list[tuple[int, ...]] = []
+        added_c: list[int] = []
+        improving = 0
+        for row in new:
+            ps = tuple(sorted(int(v) for v in row[1:4] if v != NO_PARCEL))
+            t, cost = int(row[0]), int(row[4])
+            # Does it price out at the master's own duals? (If none does, the smoothing mis-priced.)
+            if cost - pi[list(ps)].sum() - min(0.0, mu[t]) < -1e-6:
+                improving += 1
+            if (t, ps) in cols.index:
+                continue
+            if len(cols) >= column_cap:
+                deferred += 1
+                continue
+            cols.add(t, ps, cost)
+            added_t.append(t)
+            added_p.append(ps)
+            added_c.append(cost)
+        kind = "exact" if exact else "quick"
+        progress(
+            f"round {rounds} ({kind}, smoothing {a:.2f}): LP {lp_value:.1f}, bound {best_bound:.1f}, "
+            f"+{len(added_t)} columns; LP {lp_s:.2f} s, pricing {pricing_s:.2f} s in all"
+        )
+        if not added_t:
+            if exact and a == 0.0:
+                # Exact pricing at the master's duals found nothing new: the LP is optimal (unless
+                # the memory budget deferred what it found), its value the bound.
+                converged = deferred == 0
+                break
+            alpha, budget = 0.0, EXACT
+        elif improving == 0:
+            # Smoothed, a mis-price: price the master's own duals next. Unsmoothed, quick pricing
+            # found nothing: an exact round either proves the LP optimal or finds more.
+            if a > 0.0:
+                alpha = 0.0
+            else:
+                budget = EXACT
+        else:
+            alpha, budget = params.smoothing, ROUTES_PER_TRIP
+        master.add(added_t, added_p, added_c)
+    return _Generation(best_bound, best_pi, best_min_rc, lp_value, rounds, converged, incumbent, evaluations, deferred)
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 5: integer models per component
+
 
 def _components(n_parcels: int, candidates: Candidates, n_trips: int) -> np.ndarray:
     """Component label per parcel (-1: no trip can carry it) from the parcel-trip graph."""
-    parent = list(range(n_parcels + n_trips))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    ptr, parcel = candidates.single_ptr, candidates.single_parcel
-    for t in range(n_trips):
-        for s in range(ptr[t], ptr[t + 1]):
-            a, b = find(int(parcel[s])), find(n_parcels + t)
-            if a != b:
-                parent[a] = b
+    parent = np.arange(n_parcels + n_trips)
+    trip_of = np.repeat(np.arange(n_trips), np.diff(candidates.single_ptr)) + n_parcels
+    union_all(parent, candidates.single_parcel, trip_of)
     has_trip = np.zeros(n_parcels, dtype=np.bool_)
-    has_trip[parcel] = True
+    has_trip[candidates.single_parcel] = True
+    roots = find_all(parent, n_parcels)
     labels = np.full(n_parcels, -1, dtype=np.int64)
-    roots: dict[int, int] = {}
-    for p in range(n_parcels):
-        if has_trip[p]:
-            labels[p] = roots.setdefault(find(p), len(roots))
+    _, dense = np.unique(roots[has_trip], return_inverse=True)
+    labels[has_trip] = dense
     return labels
 
 
@@ -236,16 +612,18 @@ def _milp(
         x[j].setInitialValue(1 if j in start else 0)
     for p in parcels:
         y[p].setInitialValue(0 if p in covered else 1)
-    limit = max(0.5, time_limit_s)
+    limit = max(0.2, time_limit_s)
     solver: pulp.LpSolver
     if params.solver == "highs":
         # No warm start: HiGHS 1.16 given a start through setSolution was seen to declare a
         # worse plan optimal (its presolve mapped the start wrongly), so it gets none.
         solver = pulp.HiGHS(msg=False, timeLimit=limit, gapRel=gap)
     else:
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, gapRel=gap, warmStart=True)
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, gapRel=gap, warmStart=True, threads=params.threads)
     prob.solve(solver)
     chosen = {j for j in columns if (x[j].value() or 0) > 0.5}
+    if not _is_plan(cols, chosen):  # a solver stopped mid-way may hand back an infeasible point
+        return _MilpResult(set(start), "Not a plan", False, None)
     # PuLP reports "Optimal" after a time limit too; sol_status says whether optimality was proven.
     optimal = prob.sol_status == pulp.LpSolutionOptimal
     dual_bound = None
@@ -259,31 +637,33 @@ def _milp(
     return _MilpResult(chosen, pulp.LpSolution[prob.sol_status], optimal, dual_bound)
 
 
-def _share(deadline: float, fraction: float, size: int, plans: list[list[Any]], comp_columns: list[list[int]]) -> float:
-    """This component's slice of the time left, in proportion to its columns."""
-    total = sum(len(comp_columns[plan[0]]) for plan in plans) or 1
-    return max(0.5, (deadline - time.perf_counter()) * fraction * min(1.0, 4 * size / total))
-
-
 def _complete_columns(
     arrays: Arrays,
     candidates: Candidates,
+    cache: PairCache,
     cols: _Columns,
     pi: np.ndarray,
-    mu: np.ndarray,
+    min_rc: np.ndarray,
     trips: np.ndarray,
     slack: float,
     limit: int,
     seconds: float,
 ) -> list[int] | None:
-    """Adds every column of the given trips whose reduced cost is at most `slack`; returns the new ones,
-    or None (adding nothing) when there are more than `limit`."""
-    thresholds = np.where(trips, np.minimum(mu, 0.0) + slack + 1e-6, -np.inf)
+    """Adds every column of the given trips that could be in a plan cheaper than the incumbent;
+    returns the new ones, or None (adding nothing) when there are more than `limit`.
+
+    For any parcel duals pi, a plan costs at least the Lagrangian bound plus, for each of its
+    columns, rc - min(0, trip's least rc): so with `slack` = incumbent - bound, no cheaper plan
+    uses a column with rc >= min(0, least rc) + slack. Valid with lower bounds on the least rc.
+    """
+    floor = np.where(np.isfinite(min_rc), np.minimum(min_rc, 0.0), 0.0)
+    thresholds = np.where(trips, floor + slack + 1e-6, -np.inf)
+    orders2 = stop_orders(2) if arrays.max_bundle >= 2 else stop_orders(1)
     orders3 = stop_orders(3) if arrays.max_bundle >= 3 else stop_orders(1)
     rows, finished = enumerate_columns(
-        arrays.parcels, arrays.trips, candidates.packed, pi, arrays.per_parcel, arrays.per_detour_km,
-        arrays.max_bundle, orders3, arrays.road_factor, arrays.service_s, thresholds, PER_TRIP_COLUMNS,
-        int(seconds * EVALUATIONS_PER_S),
+        arrays.parcels, arrays.trips, candidates.packed, cache.packed, pi, arrays.per_parcel, arrays.per_detour_km,
+        arrays.max_bundle, orders2, orders3, arrays.road_factor, arrays.service_s, thresholds,
+        min(PER_TRIP_COLUMNS, limit + 1), int(seconds * EVALUATIONS_PER_S),
     )  # fmt: skip
     if not finished or len(rows) > limit:
         return None
@@ -296,104 +676,37 @@ def _complete_columns(
     return added
 
 
-def _plan_cost(cols: _Columns, chosen: set[int], fallback: np.ndarray, parcels: list[int]) -> int:
+def _plan_cost(cols: _Columns, chosen: set[int], fallback: np.ndarray, parcels: range | list[int]) -> int:
     covered = {p for j in chosen for p in cols.parcels[j]}
     return sum(cols.cost[j] for j in chosen) + sum(int(fallback[p]) for p in parcels if p not in covered)
 
 
-def solve(instance: Instance, params: SolveParams | None = None, progress: Progress = _quiet) -> Solution:
-    params = params or SolveParams()
-    started = time.perf_counter()
-    deadline = started + params.time_limit_s
-    timings: dict[str, float] = {}
+@dataclass(frozen=True)
+class _Integer:
+    chosen: set[int]
+    bound: float  # over every bundle, or -inf
+    components: int
+    milps: int
+    statuses: dict[str, int]
+    completion_skipped: int
 
-    mark = time.perf_counter()
-    arrays = build_arrays(instance)
-    candidates = find_candidates(arrays)
-    timings["candidates_s"] = time.perf_counter() - mark
+
+@dataclass(frozen=True)
+class _Component:
+    label: int
+    parcels: list[int]
+    columns: list[int]
+    start: set[int]
+    start_cost: int
+    bound: float
+
+
+def _split(
+    arrays: Arrays, candidates: Candidates, cols: _Columns, gen: _Generation, starts: list[set[int]]
+) -> tuple[list[_Component], np.ndarray, float]:
+    """Components, each with its columns, its best start among `starts` and its share of the
+    Lagrangian bound (each parcel's and each trip's term is its own)."""
     n_parcels, n_trips = arrays.parcels.shape[0], arrays.trips.shape[0]
-    progress(f"candidates: {candidates.singles} singles, {candidates.pairs} pairs")
-
-    mark = time.perf_counter()
-    costs = BundleCosts(arrays)
-    greedy_plan = greedy(arrays, candidates, costs)
-    timings["greedy_s"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    cols = _Columns()
-    # The master starts small: each parcel's cheapest few trips alone, and the greedy plan.
-    # Exact pricing brings in any other single that could help, so nothing is lost.
-    single_trip = np.repeat(np.arange(n_trips), np.diff(candidates.single_ptr))
-    single_cost = arrays.per_parcel + np.ceil(arrays.per_detour_km * candidates.single_detour / 1000.0 - 1e-6).astype(
-        np.int64
-    )
-    by_parcel_cost = np.lexsort((single_cost, candidates.single_parcel))
-    rank = np.arange(len(by_parcel_cost)) - np.searchsorted(
-        candidates.single_parcel[by_parcel_cost], candidates.single_parcel[by_parcel_cost]
-    )
-    for s in by_parcel_cost[rank < params.initial_singles]:
-        cols.add(int(single_trip[s]), (int(candidates.single_parcel[s]),), int(single_cost[s]))
-    greedy_columns: set[int] = set()
-    for t, ps in greedy_plan.items():
-        evaluated = costs.evaluate(t, ps)
-        assert evaluated is not None
-        greedy_columns.add(cols.add(t, ps, evaluated[0])[0])
-    master = _Master(n_parcels, n_trips, arrays.fallback)
-    master.add(cols.trip, cols.parcels, cols.cost)
-    timings["build_s"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    best_bound = -math.inf
-    best_pi = np.zeros(n_parcels)
-    best_min_rc = np.full(n_trips, math.inf)
-    fallback_f = arrays.fallback.astype(np.float64)
-    lp_value = math.inf
-    rounds = 0
-    orders3 = stop_orders(3) if arrays.max_bundle >= 3 else stop_orders(1)
-    cg_deadline = started + params.time_limit_s * 0.6
-    converged = False
-    # Quick rounds cap the triples priced per trip; once they find nothing, an exact round either
-    # proves the LP optimal or finds more. Every round's bound is valid (see pricing.py).
-    budget = QUICK_TRIPLES
-    while rounds < params.max_rounds:
-        rounds += 1
-        lp_value, pi, mu, _ = master.solve()
-        min_rc, new, exact = price_trips(
-            arrays.parcels, arrays.trips, candidates.packed, pi, arrays.per_parcel, arrays.per_detour_km,
-            arrays.max_bundle, orders3, arrays.road_factor, arrays.service_s, params.columns_per_trip,
-            np.minimum(mu, 0.0) - 1e-6, budget,
-        )  # fmt: skip
-        bound = lagrangian_bound(pi, fallback_f, min_rc)
-        if bound > best_bound:
-            best_bound, best_pi, best_min_rc = bound, pi, min_rc
-        added_t: list[int] = []
-        added_p: list[tuple[int, ...]] = []
-        added_c: list[int] = []
-        for row in new:
-            ps = tuple(sorted(int(v) for v in row[1:4] if v != NO_PARCEL))
-            if cols.add(int(row[0]), ps, int(row[4]))[1]:
-                added_t.append(int(row[0]))
-                added_p.append(ps)
-                added_c.append(int(row[4]))
-        kind = "exact" if exact else "quick"
-        progress(f"round {rounds} ({kind}): LP {lp_value:.1f}, bound {best_bound:.1f}, +{len(added_t)} columns")
-        if not added_t:
-            if exact:
-                # Optimal duals: the bound below and the reduced costs used later must come from them.
-                converged = True
-                best_bound, best_pi, best_min_rc = max(best_bound, bound), pi, min_rc
-                break
-            budget = EXACT
-        else:
-            budget = QUICK_TRIPLES
-            master.add(added_t, added_p, added_c)
-        if time.perf_counter() > cg_deadline:
-            break
-    timings["column_generation_s"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    final_pi, final_mu = master.duals
-    incumbent = master.dive(cols.trip, cols.parcels)
     labels = _components(n_parcels, candidates, n_trips)
     n_components = int(labels.max()) + 1 if n_parcels else 0
     comp_columns: list[list[int]] = [[] for _ in range(n_components)]
@@ -403,125 +716,284 @@ def solve(instance: Instance, params: SolveParams | None = None, progress: Progr
     for p in range(n_parcels):
         if labels[p] >= 0:
             comp_parcels[int(labels[p])].append(p)
-    # The Lagrangian bound splits over components: each parcel's and each trip's term is its own.
-    parcel_terms = best_pi + np.minimum(0.0, fallback_f - best_pi)
-    # A trip's component is that of any parcel it could carry alone, column or not.
+    fallback_f = arrays.fallback.astype(np.float64)
+    parcel_terms = gen.best_pi + np.minimum(0.0, fallback_f - gen.best_pi)
     trip_label = np.full(n_trips, -1, dtype=np.int64)
     has_single = np.diff(candidates.single_ptr) > 0
     trip_label[has_single] = labels[candidates.single_parcel[candidates.single_ptr[:-1][has_single]]]
     comp_bound = np.zeros(n_components)
     np.add.at(comp_bound, labels[labels >= 0], parcel_terms[labels >= 0])
-    finite = (trip_label >= 0) & np.isfinite(best_min_rc)
-    np.add.at(comp_bound, trip_label[finite], np.minimum(0.0, best_min_rc[finite]))
-
-    rc_all = np.array(
-        [
-            cols.cost[j] - final_pi[list(cols.parcels[j])].sum() - min(0.0, final_mu[cols.trip[j]])
-            for j in range(len(cols))
-        ]
-    )
-    chosen: set[int] = set()
-    milps = 0
-    statuses: dict[str, int] = {}
-    core_tau = max(1.0, 0.1 * arrays.per_parcel)
-    plans: list[list[Any]] = []  # [component, start columns, start cost]
+    trip_terms = np.minimum(0.0, gen.best_min_rc)  # a trip with no candidates (inf) adds nothing
+    np.add.at(comp_bound, trip_label[trip_label >= 0], trip_terms[trip_label >= 0])
+    if not math.isfinite(gen.best_bound):
+        comp_bound[:] = -math.inf
+    components = []
     for c in range(n_components):
-        js = comp_columns[c]
-        start = {j for j in js if j in incumbent}
-        start_cost = _plan_cost(cols, start, arrays.fallback, comp_parcels[c])
-        greedy_start = {j for j in js if j in greedy_columns}
-        greedy_cost = _plan_cost(cols, greedy_start, arrays.fallback, comp_parcels[c])
-        if greedy_cost < start_cost:
-            start, start_cost = greedy_start, greedy_cost
-        plans.append([c, start, start_cost])
+        best: tuple[int, set[int]] | None = None
+        for plan in starts:
+            mine = {j for j in comp_columns[c] if j in plan}
+            cost = _plan_cost(cols, mine, arrays.fallback, comp_parcels[c])
+            if best is None or cost < best[0]:
+                best = (cost, mine)
+        assert best is not None
+        components.append(_Component(c, comp_parcels[c], comp_columns[c], best[1], best[0], float(comp_bound[c])))
+    outside = float(arrays.fallback[labels < 0].sum())
+    return components, trip_label, outside
+
+
+def _integer_plans(
+    arrays: Arrays,
+    candidates: Candidates,
+    cache: PairCache,
+    cols: _Columns,
+    gen: _Generation,
+    starts: list[set[int]],
+    params: SolveParams,
+    deadline: Deadline,
+    column_cap: int,
+    until: float,
+) -> _Integer:
+    components, trip_label, outside = _split(arrays, candidates, cols, gen, starts)
+    pi = gen.best_pi
+    floor = np.where(np.isfinite(gen.best_min_rc), np.minimum(gen.best_min_rc, 0.0), 0.0)
+    rc_all = np.array([cols.cost[j] - pi[list(cols.parcels[j])].sum() - floor[cols.trip[j]] for j in range(len(cols))])
+    core_tau = max(1.0, 0.1 * arrays.per_parcel)
     # Components furthest from their bound get the integer model first, while time remains.
-    plans.sort(key=lambda plan: -(plan[2] - comp_bound[plan[0]]))
+    components.sort(key=lambda comp: -(comp.start_cost - comp.bound))
+    total_columns = sum(len(comp.columns) for comp in components) or 1
+
+    def share(size: int, fraction: float) -> float:
+        return deadline.left(until) * fraction * min(1.0, 4 * size / total_columns)
 
     def within_gap(cost: float, bound: float) -> bool:
         return cost - bound <= params.gap * max(1.0, cost) + 1e-9
 
-    for c, start, start_cost in plans:
-        js = comp_columns[c]
-        parcels_c = comp_parcels[c]
-        if not within_gap(start_cost, comp_bound[c]) and deadline - time.perf_counter() > 0.2:
-            # A core of the columns the LP likes best, solved first: small, fast and usually enough.
+    chosen: set[int] = set()
+    milps = skipped = 0
+    statuses: dict[str, int] = {}
+    bound_total = outside
+    for comp in components:
+        start, start_cost, bound, js = comp.start, comp.start_cost, comp.bound, comp.columns
+        if not within_gap(start_cost, bound) and share(len(js), 0.5) > 0.2:
+            # A core of the columns the duals like best, solved first: small, fast and usually enough.
             core = sorted({j for j in js if rc_all[j] <= core_tau} | start)
             if len(core) < len(js):
-                result = _milp(core, cols, parcels_c, arrays.fallback, start, params,
-                               _share(deadline, 0.5, len(js), plans, comp_columns), params.gap)  # fmt: skip
+                result = _milp(
+                    core, cols, comp.parcels, arrays.fallback, start, params, share(len(js), 0.5), params.gap
+                )
                 milps += 1
                 statuses[result.status] = statuses.get(result.status, 0) + 1
-                cost = _plan_cost(cols, result.chosen, arrays.fallback, parcels_c)
+                cost = _plan_cost(cols, result.chosen, arrays.fallback, comp.parcels)
                 if cost < start_cost:
                     start, start_cost = result.chosen, cost
-        if not within_gap(start_cost, comp_bound[c]) and converged and deadline - time.perf_counter() > 0.2:
-            # Reduced-cost argument: with the LP's optimal duals, no plan cheaper than the incumbent
-            # can use a column whose reduced cost exceeds (incumbent - LP). With all of those
-            # columns present, the integer model's bound holds over every bundle.
-            slack = start_cost - comp_bound[c]
+        if not within_gap(start_cost, bound) and math.isfinite(bound) and share(len(js), 1.0) > 0.3:
+            # With every column that could still improve present, the model's bound holds over all bundles.
             added = _complete_columns(
-                arrays, candidates, cols, final_pi, final_mu, trip_label == c, slack, params.max_complete_columns,
-                (deadline - time.perf_counter()) / 3,
+                arrays, candidates, cache, cols, pi, gen.best_min_rc, trip_label == comp.label, start_cost - bound,
+                min(params.max_complete_columns, max(0, column_cap - len(cols))), share(len(js), 1.0) / 3,
             )  # fmt: skip
-            if added is not None:
-                js = comp_columns[c] = js + added
-                result = _milp(js, cols, parcels_c, arrays.fallback, start, params,
-                               _share(deadline, 1.0, len(js), plans, comp_columns), params.gap)  # fmt: skip
+            if added is None:
+                skipped += 1
+            else:
+                js = js + added
+                result = _milp(js, cols, comp.parcels, arrays.fallback, start, params, share(len(js), 1.0), params.gap)
                 milps += 1
                 statuses[result.status] = statuses.get(result.status, 0) + 1
-                cost = _plan_cost(cols, result.chosen, arrays.fallback, parcels_c)
+                cost = _plan_cost(cols, result.chosen, arrays.fallback, comp.parcels)
                 if cost < start_cost:
                     start, start_cost = result.chosen, cost
                 if result.optimal and params.gap == 0:
-                    comp_bound[c] = max(comp_bound[c], start_cost)
+                    bound = max(bound, start_cost)
                 elif result.dual_bound is not None:
-                    comp_bound[c] = max(comp_bound[c], result.dual_bound)
+                    bound = max(bound, result.dual_bound)
+        deadline.passed(until, "integer models")
         chosen |= start
-    timings["solve_s"] = time.perf_counter() - mark
-    progress(f"integer model: {milps} MILPs over {n_components} components")
-    best_bound = float(comp_bound.sum() + arrays.fallback[labels < 0].sum())
+        bound_total += bound
+    return _Integer(chosen, bound_total, len(components), milps, statuses, skipped)
 
-    mark = time.perf_counter()
-    solution = _assemble(instance, arrays, cols, chosen, candidates)
-    timings["explanations_s"] = time.perf_counter() - mark
+
+# ---------------------------------------------------------------------------------------------
+# The whole solve
+
+
+def _set_threads(threads: int | None) -> int:
+    """numba's thread count: the parameter, capped by the cores this process may use."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    most: int = nb.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    n = max(1, min(threads or available, available, most))
+    nb.set_num_threads(n)
+    return n
+
+
+def _warm_duals(
+    instance: Instance, arrays: Arrays, candidates: Candidates, warm: WarmStart | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The previous round's duals on this instance (new trips start at zero)."""
+    if warm is None or not warm.parcel_duals:
+        return None
+    # A new parcel starts at its cheapest way out (a trip alone or the fleet): any duals give a
+    # valid bound, and these are near what the LP will settle on.
+    cheapest = arrays.fallback.astype(np.float64).copy()
+    np.minimum.at(cheapest, candidates.single_parcel, _single_costs(arrays, candidates).astype(np.float64))
+    pi = np.array([warm.parcel_duals.get(p.id, math.nan) for p in instance.parcels], dtype=np.float64)
+    pi = np.where(np.isnan(pi), cheapest, pi)
+    mu = np.array([min(0.0, warm.trip_duals.get(t.id, 0.0)) for t in instance.trips], dtype=np.float64)
+    return np.minimum(pi, arrays.fallback.astype(np.float64)), mu
+
+
+def _memory_cap(params: SolveParams, candidates: Candidates) -> int:
+    """How many columns fit in the budget after the candidates and the pair cache's share."""
+    budget = (1 - PAIR_CACHE_SHARE) * params.memory_budget_mb * 2**20 - BYTES_PER_SINGLE * candidates.singles
+    return max(0, int(budget / BYTES_PER_COLUMN))
+
+
+def solve(
+    instance: Instance,
+    params: SolveParams | None = None,
+    progress: Progress = _quiet,
+    warm: Solution | WarmStart | None = None,
+    clock: Clock = time.perf_counter,
+) -> Solution:
+    params = params or SolveParams()
+    deadline = Deadline(params.time_limit_s, clock)
+    threads = _set_threads(params.threads)
+    warm_start = warm.warm if isinstance(warm, Solution) else warm
+    timings: dict[str, float] = {}
+
+    mark = clock()
+    arrays = build_arrays(instance)
+    candidates = find_candidates(arrays, lambda: deadline.passed(CANDIDATES_SHARE, "candidates"))
+    timings["candidates_s"] = clock() - mark
+    n_parcels, n_trips = arrays.parcels.shape[0], arrays.trips.shape[0]
+    progress(f"candidates: {candidates.singles} singles ({'all' if candidates.complete else 'cut by the deadline'})")
+
+    mark = clock()
+    costs = BundleCosts(arrays)
+    greedy_plan = greedy(arrays, candidates)
+    timings["greedy_s"] = clock() - mark
+
+    mark = clock()
+    start = _starting_columns(instance, arrays, candidates, costs, greedy_plan, warm_start, params.initial_singles)
+    cols = start.cols
+    column_cap = max(_memory_cap(params, candidates), len(cols))
+    interior = params.master == "ipm" or (
+        params.master == "auto" and candidates.singles > IPM_ABOVE_TRIPS_PER_PARCEL * max(1, n_parcels)
+    )
+    master = _Master(n_parcels, n_trips, arrays.fallback, interior)
+    master.add(cols.trip, cols.parcels, cols.cost)
+    timings["build_s"] = clock() - mark
+
+    mark = clock()
+    cache = PairCache.within(candidates.single_ptr, PAIR_CACHE_SHARE * params.memory_budget_mb * 2**20)
+    gen = _column_generation(
+        arrays, candidates, cache, cols, master, params, deadline, column_cap, set(start.greedy_columns),
+        _warm_duals(instance, arrays, candidates, warm_start), progress,
+    )  # fmt: skip
+    timings["column_generation_s"] = clock() - mark
+
+    mark = clock()
+    until = 1.0 - FINAL_RESERVE - _explain_s(arrays, greedy_plan) / params.time_limit_s
+    dive = master.dive(cols, deadline, until) if gen.rounds else set()
+    integer = _integer_plans(
+        arrays,
+        candidates,
+        cache,
+        cols,
+        gen,
+        [start.greedy_columns, gen.incumbent, dive],
+        params,
+        deadline,
+        column_cap,
+        until,
+    )
+    timings["solve_s"] = clock() - mark
+    progress(f"integer model: {integer.milps} MILPs over {integer.components} components")
+
+    mark = clock()
+    solution = _assemble(instance, arrays, cols, integer.chosen, candidates)
+    timings["explanations_s"] = clock() - mark
 
     total = solution.cost.total
+    best_bound = integer.bound if candidates.complete else -math.inf
     lower = None if not math.isfinite(best_bound) else max(0, math.ceil(best_bound - 1e-6))
+    dropped_bound = None
     if lower is not None and lower > total:
         # Impossible for a proven bound: report none rather than a wrong one, and say so.
         progress(f"bound {lower} exceeds the plan's total {total}; dropping it")
-        dropped_bound: int | None = lower
-        lower = None
-    else:
-        dropped_bound = None
+        dropped_bound, lower = lower, None
     gap = None if lower is None else (0.0 if total == 0 else (total - lower) / total)
-    greedy_total = _plan_cost(cols, greedy_columns, arrays.fallback, list(range(n_parcels)))
-    stats: dict[str, object] = {
-        "solver": "HiGHS" if params.solver == "highs" else "CBC",
-        "wall_s": round(time.perf_counter() - started, 3),
-        "columns": len(cols),
-        "components": n_components,
-        "milps": milps,
-        "milp_status": statuses,
-        "rounds": rounds,
-        "converged": converged,
-        "lp": round(lp_value, 3),
-        "dive_total": _plan_cost(cols, incumbent, arrays.fallback, list(range(n_parcels))),
-        "greedy_total": greedy_total,
-        "singles": candidates.singles,
-        "pairs": candidates.pairs,
-        "trips_per_parcel": round(candidates.singles / n_parcels, 2) if n_parcels else 0.0,
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-    }
-    if dropped_bound is not None:
-        stats["dropped_bound"] = dropped_bound
+    all_parcels = range(n_parcels)
+    pi, mu = _final_duals(master, gen, n_trips)
+    stats = SolveStats(
+        solver="HiGHS" if params.solver == "highs" else "CBC",
+        wall_s=round(deadline.elapsed(), 3),
+        columns=len(cols),
+        components=integer.components,
+        milps=integer.milps,
+        milp_status=integer.statuses,
+        rounds=gen.rounds,
+        converged=gen.converged,
+        lp=round(gen.lp_value, 3) if math.isfinite(gen.lp_value) else None,
+        dive_total=_plan_cost(cols, dive, arrays.fallback, all_parcels),
+        greedy_total=_plan_cost(cols, start.greedy_columns, arrays.fallback, all_parcels),
+        singles=candidates.singles,
+        route_evaluations=gen.evaluations,
+        trips_per_parcel=round(candidates.singles / n_parcels, 2) if n_parcels else 0.0,
+        threads=threads,
+        memory_budget_mb=params.memory_budget_mb,
+        column_cap=column_cap,
+        columns_deferred=gen.deferred,
+        completion_skipped=integer.completion_skipped,
+        warm_columns_kept=start.warm_kept,
+        warm_columns_dropped=start.warm_dropped,
+        deadline_hit=deadline.hit,
+        dropped_bound=dropped_bound,
+        timings={k: round(v, 3) for k, v in timings.items()},
+    )
     return Solution(
         assignments=solution.assignments,
         unassigned=solution.unassigned,
         cost=solution.cost,
         bound=Bound(lower=lower, gap=None if gap is None else round(gap, 6)),
         stats=stats,
+        warm=_warm_for_next(instance, arrays, cols, integer.chosen, pi, mu),
     )
+
+
+def _final_duals(master: _Master, gen: _Generation, n_trips: int) -> tuple[np.ndarray, np.ndarray]:
+    """The duals to hand the next round: the best-bound parcel duals (a proven bound's duals),
+    and the trips' duals from the master's last LP."""
+    if gen.rounds == 0:
+        return gen.best_pi, np.zeros(n_trips)
+    duals = np.array(master.h.getSolution().row_dual)
+    mu = duals[master.n_parcels :] if duals.shape[0] == master.n_parcels + n_trips else np.zeros(n_trips)
+    return gen.best_pi, mu
+
+
+def _warm_for_next(
+    instance: Instance, arrays: Arrays, cols: _Columns, chosen: set[int], pi: np.ndarray, mu: np.ndarray
+) -> WarmStart:
+    """The columns worth re-checking next round (the plan's, and those within a tenth of a
+    parcel's pay of pricing out at these duals: the rest rarely return), and the duals."""
+    parcels, trips = instance.parcels, instance.trips
+    tau = WARM_SLACK * arrays.per_parcel
+    useful = [
+        j
+        for j in range(len(cols))
+        if j in chosen or cols.cost[j] - pi[list(cols.parcels[j])].sum() - min(0.0, mu[cols.trip[j]]) <= tau
+    ]
+    return WarmStart(
+        columns=tuple((trips[cols.trip[j]].id, tuple(parcels[p].id for p in cols.parcels[j])) for j in useful),
+        parcel_duals={p.id: float(v) for p, v in zip(parcels, pi, strict=True) if v != 0.0},
+        trip_duals={t.id: float(v) for t, v in zip(trips, mu, strict=True) if v != 0.0},
+    )
+
+
+def _explain_s(arrays: Arrays, greedy_plan: dict[int, tuple[int, ...]]) -> float:
+    """Time to set aside for the explanations: the better plan leaves at most greedy's parcels
+    unexplained, and each is checked against every trip."""
+    left = arrays.parcels.shape[0] - sum(len(ps) for ps in greedy_plan.values())
+    return float(left * arrays.trips.shape[0] / EXPLAIN_CHECKS_PER_S)
 
 
 def solve_greedy(instance: Instance) -> Solution:
@@ -529,11 +1001,11 @@ def solve_greedy(instance: Instance) -> Solution:
     started = time.perf_counter()
     mark = time.perf_counter()
     arrays = build_arrays(instance)
-    candidates = find_candidates(arrays, pairs=False)
+    candidates = find_candidates(arrays)
     timings = {"candidates_s": time.perf_counter() - mark}
     mark = time.perf_counter()
     costs = BundleCosts(arrays)
-    plan = greedy(arrays, candidates, costs)
+    plan = greedy(arrays, candidates)
     cols = _Columns()
     chosen = set()
     for t, ps in plan.items():
@@ -545,15 +1017,16 @@ def solve_greedy(instance: Instance) -> Solution:
     solution = _assemble(instance, arrays, cols, chosen, candidates)
     timings["explanations_s"] = time.perf_counter() - mark
     n_parcels = arrays.parcels.shape[0]
-    stats: dict[str, object] = {
-        "solver": "greedy",
-        "wall_s": round(time.perf_counter() - started, 3),
-        "columns": len(cols),
-        "singles": candidates.singles,
-        "pairs": candidates.pairs,
-        "trips_per_parcel": round(candidates.singles / n_parcels, 2) if n_parcels else 0.0,
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-    }
+    stats = SolveStats(
+        solver="greedy",
+        wall_s=round(time.perf_counter() - started, 3),
+        columns=len(cols),
+        greedy_total=solution.cost.total,
+        singles=candidates.singles,
+        trips_per_parcel=round(candidates.singles / n_parcels, 2) if n_parcels else 0.0,
+        threads=nb.get_num_threads(),
+        timings={k: round(v, 3) for k, v in timings.items()},
+    )
     return Solution(solution.assignments, solution.unassigned, solution.cost, Bound(None, None), stats)
 
 

@@ -250,6 +250,6 @@ def plan_of(instance: matching.Instance, solution: matching.Solution) -> Plan:
         cost_total_minor=solution.cost.total,
         bound_lower_minor=solution.bound.lower,
         gap=solution.bound.gap,
-        stats=dict(solution.stats),
+        stats=solution.stats.as_dict(),
         solution_json=matching.solution_to_json(solution),
     )

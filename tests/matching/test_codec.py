@@ -24,6 +24,7 @@ from matching.model import (
     Reason,
     Rules,
     Solution,
+    SolveStats,
     Stop,
     Trip,
     Unassigned,
@@ -427,7 +428,7 @@ def test_solution_serialises_in_the_fixed_format() -> None:
         unassigned=(Unassigned("p9", 890, (Reason("insurance_cover", 14), Reason("detour", 210))),),
         cost=Cost(crowd=306, fallback=890, total=1196, fallback_only=1780),
         bound=Bound(lower=1190, gap=0.005),
-        stats={"solver": "HiGHS"},
+        stats=SolveStats(solver="HiGHS"),
     )
 
     data = solution_to_json(solution)

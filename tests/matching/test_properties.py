@@ -79,7 +79,7 @@ def test_checker_accepts_every_engine_solution(city: City) -> None:
 @given(city=cities)
 def test_engine_is_no_worse_than_greedy_and_no_better_than_its_bound(city: City) -> None:
     instance, solution = solved(city)
-    greedy_total = solution.stats["greedy_total"]
+    greedy_total = solution.stats.greedy_total
     assert isinstance(greedy_total, int)
 
     assert solution.cost.total <= greedy_total <= solution.cost.fallback_only
@@ -615,7 +615,7 @@ def test_a_solution_is_returned_within_a_tight_time_limit() -> None:
     solution = solve(instance, SolveParams(time_limit_s=0.5))
 
     assert check(instance, solution_to_json(solution)).ok
-    greedy_total = solution.stats["greedy_total"]
+    greedy_total = solution.stats.greedy_total
     assert isinstance(greedy_total, int)
     assert solution.cost.total <= greedy_total
     assert solution.bound.lower is None or solution.bound.lower <= solution.cost.total
