@@ -21,6 +21,7 @@ from schema.jobs import JobMutation, JobQuery
 from schema.limits import QueryLimits
 from schema.loaders import Loaders
 from schema.offers import OfferMutation, OfferQuery
+from schema.payments import PaymentMutation, PaymentQuery
 from schema.places import PlacesMutation, PlacesQuery
 from schema.trips import TripMutation, TripQuery
 from schema.vehicles import VehicleMutation, VehicleQuery
@@ -45,6 +46,7 @@ class Query(
     OfferQuery,
     DeliveryQuery,
     FinanceQuery,
+    PaymentQuery,
 ):
     pass
 
@@ -60,6 +62,7 @@ class Mutation(
     DispatchMutation,
     OfferMutation,
     DeliveryMutation,
+    PaymentMutation,
 ):
     pass
 

@@ -16,6 +16,7 @@ from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
 from marketplace.repositories.offers import OfferRepository
 from marketplace.repositories.parcel_events import ParcelEventRepository
+from marketplace.repositories.payments import PaymentRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.rounds import RoundRepository
@@ -65,3 +66,4 @@ class Repositories:
 
         # Finance
         self.ledger = LedgerRepository(conn)
+        self.payments = PaymentRepository(conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
@@ -35,8 +36,10 @@ from marketplace.domain.jobs import (
     view_for,
 )
 from marketplace.domain.paging import Page, PageRequest
+from marketplace.payments import GatewayError
 from marketplace.repositories import Repositories
 from marketplace.services.idempotency import Idempotency
+from marketplace.services.payments import Authorization, PaymentService
 
 
 def _id_to_json(value: UUID) -> dict[str, Any]:
@@ -107,10 +110,13 @@ def booked_events(jobs: Sequence[Job], principal: Principal) -> list[ParcelEvent
 
 
 class JobService:
-    def __init__(self, db: Database, clock: Clock, idempotency: Idempotency, *, pin_key: bytes) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, idempotency: Idempotency, payments: PaymentService, *, pin_key: bytes
+    ) -> None:
         self._db = db
         self._clock = clock
         self._idempotency = idempotency
+        self._payments = payments
         self._pin_key = pin_key
 
     # --- quotes -------------------------------------------------------------------------------------
@@ -158,10 +164,38 @@ class JobService:
     async def book_quote(
         self, principal: Principal, booking: QuoteBooking, *, idempotency_key: str | None = None
     ) -> JobView:
-        """Turns a live quote into a job, once: the quote row stays locked until the booking commits."""
+        """Turns a live quote into a job, once: the quote row stays locked until the booking commits.
+
+        The card is authorised first, outside any transaction (payments.authorize_quote); the job and
+        its payment row are then written together. A booking refused after the authorisation releases
+        it at once; one that never commits (a crash) is released by the worker's release job.
+        """
         organization_id = Scope(principal).organization()
         quote_id = booking.quote_id
         pins: dict[UUID, str] = {}
+        async with self._db.read() as repos:
+            quoted = await repos.jobs.get_quote(quote_id, organization_id)
+        auth = None
+        if quoted is not None and quoted.job_id is None and not quoted.expired(self._clock.now()):
+            auth = await self._payments.authorize_quote(quoted)
+        try:
+            return await self._book_quote(principal, booking, organization_id, auth, pins, idempotency_key)
+        except DomainError:
+            if auth is not None:
+                with contextlib.suppress(GatewayError):
+                    await self._payments.release_if_orphaned(auth.payment_intent_id)
+            raise
+
+    async def _book_quote(
+        self,
+        principal: Principal,
+        booking: QuoteBooking,
+        organization_id: UUID,
+        auth: Authorization | None,
+        pins: dict[UUID, str],
+        idempotency_key: str | None,
+    ) -> JobView:
+        quote_id = booking.quote_id
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -200,6 +234,9 @@ class JobService:
                     raise DomainError.single(
                         ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", "quoteId"
                     )
+                if auth is None:  # the quote became bookable since it was read: authorise it again
+                    raise DomainError.single(ErrorCode.QUOTE_EXPIRED, "the quote changed; book it again", "quoteId")
+                await self._payments.record_authorization(uow, auth, quote, job_id)
                 await uow.repos.parcel_events.append(booked_events([job], principal))
                 await uow.repos.jobs.mark_quote_booked(quote.id, job_id)
                 return job_id

@@ -31,6 +31,7 @@ from tests.integration import (
     ops_dispatch,
     ops_finance,
     ops_jobs,
+    ops_payments,
     ops_places,
     ops_trips,
     ops_vehicles,
@@ -153,6 +154,10 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.courierStatement":           only(C, F, A),
     "Query.organizationCharges":        only(R, F, A, api_keys=True),
     "Query.dailyFinanceSummary":        only(F, A),
+    # payments
+    "Mutation.setupPaymentMethod":      only(R),
+    "Mutation.startPayoutOnboarding":   only(C),
+    "Query.payoutAccount":              only(C, A),
 }
 # fmt: on
 
@@ -187,6 +192,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_dispatch.OPERATIONS,
     **ops_delivery.OPERATIONS,
     **ops_finance.OPERATIONS,
+    **ops_payments.OPERATIONS,
 }
 
 CALLERS = ["anonymous", "courier", "retailer", "finance", "admin", "retailer_api_key"]

@@ -46,6 +46,13 @@ EXPECTED_TABLES = {
     "ledger_accounts",
     "journal_entries",
     "journal_lines",
+    # 0014_payments
+    "payment_customers",
+    "payout_accounts",
+    "payments",
+    "payment_transfers",
+    "courier_payouts",
+    "stripe_events",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
