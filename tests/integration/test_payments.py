@@ -6,7 +6,10 @@ and the faults a payment handler must survive (run twice, Stripe answering 500, 
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +44,7 @@ from tests.integration.ops_delivery import (
 )
 from tests.integration.ops_jobs import BOOK_QUOTE, Shop, add_card, open_shop, request_quote
 from tests.integration.test_worker import eventually, worker
+from tests.integration.test_worker_killed import worker_process
 from tests.stripefake.conftest import Receiver
 
 PAYOUT_ACCOUNT = "query($id: ID) { payoutAccount(courierId: $id) { courierId onboarded payoutsEnabled requirements } }"
@@ -435,3 +439,65 @@ async def test_the_release_job_cancels_an_authorisation_no_booking_took(
     assert sdk.v1.payment_intents.retrieve(auth.payment_intent_id).status == "canceled"
     assert await services.payments.release_request(request) is True  # again: nothing more happens
     assert sdk.v1.payment_intents.retrieve(auth.payment_intent_id).status == "canceled"
+
+
+async def test_a_worker_killed_between_the_capture_and_its_ledger_entry_settles_once_after_recovery(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    courier: Courier,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    fake: RunningFake,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """A real worker process captures at Stripe, then waits for the payment row (held by the test) and is
+    SIGKILLed there. The next worker retries the job: Stripe replays the capture under its key, and the
+    capture, the transfer and each ledger entry exist once."""
+    await delivered(gql, services, shop, courier)
+    payment = await payment_of(db)
+    env = {
+        "STRIPE_SECRET_KEY": STRIPE_KEY,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+        "STRIPE_API_BASE": fake.url,
+    }
+    log = tmp_path / "worker.log"
+    holder = await asyncpg.connect(database_url)
+    try:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT 1 FROM payments FOR UPDATE")
+        with worker_process(database_url, log, env) as first:
+
+            async def waiting_after_capture() -> bool:
+                blocked = await db.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+                return bool(blocked)
+
+            await eventually(waiting_after_capture, 240, "the worker waiting to record its capture")
+            # Stripe has captured; our books have not heard of it yet.
+            assert sdk.v1.payment_intents.retrieve(payment["payment_intent_id"]).status == "succeeded"
+            assert await entries(db) == []
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+        await lock.rollback()
+    finally:
+        await holder.close()
+    assert (await payment_of(db))["status"] == "authorized"
+
+    with worker_process(database_url, log, env):
+
+        async def settled() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM payment_transfers") == 1)
+
+        await eventually(settled, 240, "the settlement finished by the next worker")
+    payment = await payment_of(db)
+    assert payment["status"] == "captured"
+    assert len(sdk.v1.charges.list(params={"payment_intent": payment["payment_intent_id"]}).data) == 1
+    assert len(sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data) == 1
+    assert [k for k, _ in await entries(db)] == ["charge_captured", "stripe_fee", "transfer"]
+    await assert_ledger_balanced(db)
+    assert await payable_of(db, courier.user_id) == 0
