@@ -37,7 +37,7 @@ from marketplace.logs import get_logger
 from marketplace.services import matching_bridge
 from marketplace.services.container import Services
 from marketplace.services.offers_release import expire_offers
-from marketplace.services.payments import RELEASE_AUTHORIZATION_JOB, SETTLE_JOB, STRIPE_EVENT_JOB
+from marketplace.services.payments import AUTHORIZE_JOB, RELEASE_AUTHORIZATION_JOB, SETTLE_JOB, STRIPE_EVENT_JOB
 from marketplace.services.rounds import EXPIRE_OFFERS_JOB, ROUND_JOB, RunOutcome
 
 log = get_logger("crowdship.worker")
@@ -181,6 +181,13 @@ def build_worker(
         """A stored webhook event: the object is read back from Stripe and our copy brought up to date."""
         data = _payload(job)
         await services.payments.process_event(data["event_id"], data["type"], data.get("account"), data["object"])
+
+    @entrypoint(AUTHORIZE_JOB)
+    async def authorize_payment(job: Job) -> None:
+        """A far pickup's card authorisation, 6 days before it (Stripe holds one for 7)."""
+        job_id = UUID(_payload(job)["job_id"])
+        status = await services.payments.authorize_pending(job_id)
+        log.info("payment authorised", job_id=str(job_id), status=None if status is None else status.value)
 
     @entrypoint(RELEASE_AUTHORIZATION_JOB)
     async def release_authorization(job: Job) -> None:

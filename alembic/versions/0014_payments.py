@@ -48,9 +48,9 @@ _UPGRADE = """
         job_id uuid NOT NULL UNIQUE REFERENCES jobs (id),
         area_id uuid NOT NULL REFERENCES service_areas (id),
         organization_id uuid NOT NULL REFERENCES organizations (id),
-        payment_intent_id text NOT NULL UNIQUE,
+        payment_intent_id text UNIQUE,  -- null while pending (a pickup more than 7 days out)
         transfer_group text NOT NULL UNIQUE,
-        status text NOT NULL CHECK (status IN ('authorized', 'captured', 'cancelled')),
+        status text NOT NULL CHECK (status IN ('pending', 'authorized', 'failed', 'captured', 'cancelled')),
         amount_minor bigint NOT NULL CHECK (amount_minor > 0),
         currency text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
         captured_minor bigint CHECK (captured_minor >= 0),
@@ -59,7 +59,9 @@ _UPGRADE = """
         fee_minor bigint CHECK (fee_minor >= 0),
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL,
-        CHECK ((status = 'captured') = (captured_minor IS NOT NULL AND charge_id IS NOT NULL))
+        authorize_at timestamptz NOT NULL,
+        CHECK ((status = 'captured') = (captured_minor IS NOT NULL AND charge_id IS NOT NULL)),
+        CHECK ((status IN ('pending', 'failed')) = (payment_intent_id IS NULL))
     );
     CREATE INDEX payments_area ON payments (area_id, updated_at);
 

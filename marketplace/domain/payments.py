@@ -34,6 +34,8 @@ DELIVERED_BY_COURIER = frozenset({S.DELIVERED, S.COLLECTED})
 
 
 class PaymentStatus(StrEnum):
+    PENDING = "pending"  # a pickup more than 7 days out: authorised by the worker 6 days before it
+    FAILED = "failed"  # that later authorisation was declined: the parcels stay out of rounds
     AUTHORIZED = "authorized"
     CAPTURED = "captured"
     CANCELLED = "cancelled"
@@ -107,8 +109,11 @@ def settle(price_minor: int, parcels: list[ParcelOutcome]) -> Settlement:
     return Settlement(kind, capture, capped)
 
 
-def authorize_at(pickup_start: datetime) -> datetime:
-    """When a booking's card is authorised: at once, unless the pickup is more than 7 days out."""
+def authorize_at(pickup_start: datetime, now: datetime) -> datetime:
+    """When a booking's card is authorised: at once, unless the pickup is more than 7 days out (an
+    authorisation would lapse before delivery), then 6 days before the pickup."""
+    if pickup_start - now < AUTHORIZATION_LIFETIME:
+        return now
     return pickup_start - AUTHORIZE_AHEAD
 
 

@@ -37,7 +37,7 @@ class PaymentRow:
     job_id: UUID
     area_id: UUID
     organization_id: UUID
-    payment_intent_id: str
+    payment_intent_id: str | None
     transfer_group: str
     status: PaymentStatus
     amount_minor: int
@@ -47,6 +47,7 @@ class PaymentRow:
     balance_transaction_id: str | None
     fee_minor: int | None
     created_at: datetime
+    authorize_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ class JobToSettle:
 
 _PAYMENT = (
     "id, job_id, area_id, organization_id, payment_intent_id, transfer_group, status, amount_minor, currency, "
-    "captured_minor, charge_id, balance_transaction_id, fee_minor, created_at"
+    "captured_minor, charge_id, balance_transaction_id, fee_minor, created_at, authorize_at"
 )
 
 
@@ -163,7 +164,7 @@ class PaymentRepository:
     async def add_payment(self, payment: PaymentRow, at: datetime) -> None:
         await self._conn.execute(
             f"INSERT INTO payments ({_PAYMENT}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-            "$12, $13, $14, $14)",
+            "$12, $13, $14, $15, $14)",
             payment.id,
             payment.job_id,
             payment.area_id,
@@ -178,6 +179,7 @@ class PaymentRepository:
             payment.balance_transaction_id,
             payment.fee_minor,
             at,
+            payment.authorize_at,
         )
 
     async def payment_of_job(self, job_id: UUID, *, for_update: bool = False) -> PaymentRow | None:
@@ -221,9 +223,22 @@ class PaymentRepository:
         )
         return str(status).endswith(" 1")
 
+    async def set_authorized(self, payment_id: UUID, payment_intent_id: str | None, at: datetime) -> bool:
+        """A pending payment authorised by the worker (or, with no intent, failed)."""
+        status = await self._conn.execute(
+            "UPDATE payments SET status = $3, payment_intent_id = $2, updated_at = $4 "
+            "WHERE id = $1 AND status = 'pending'",
+            payment_id,
+            payment_intent_id,
+            "authorized" if payment_intent_id else "failed",
+            at,
+        )
+        return str(status).endswith(" 1")
+
     async def set_cancelled(self, payment_id: UUID, at: datetime) -> bool:
         status = await self._conn.execute(
-            "UPDATE payments SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status = 'authorized'",
+            "UPDATE payments SET status = 'cancelled', updated_at = $2 WHERE id = $1 "
+            "AND status IN ('authorized', 'pending', 'failed')",
             payment_id,
             at,
         )

@@ -181,7 +181,7 @@ class JobService:
         try:
             return await self._book_quote(principal, booking, organization_id, auth, pins, idempotency_key)
         except DomainError:
-            if auth is not None:
+            if auth is not None and auth.payment_intent_id is not None:
                 with contextlib.suppress(GatewayError):
                     await self._payments.release_if_orphaned(auth.payment_intent_id)
             raise

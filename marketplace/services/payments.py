@@ -20,6 +20,7 @@ from marketplace.db.uow import Database, UnitOfWork
 from marketplace.domain import ledger
 from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.delivery import SYSTEM
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.jobs import Quote
 from marketplace.domain.money import Money
@@ -27,6 +28,7 @@ from marketplace.domain.payments import (
     PaymentStatus,
     Settlement,
     SettlementKind,
+    authorize_at,
     payment_keys,
     settle,
     transfer_key,
@@ -34,7 +36,7 @@ from marketplace.domain.payments import (
 from marketplace.logs import get_logger
 from marketplace.payments import Card, CardDeclinedError, GatewayError, PaymentGateway
 from marketplace.repositories.payments import PaymentRow, PayoutAccountRow
-from marketplace.services.dispatch_common import SETTLE_PAYMENT_JOB
+from marketplace.services.dispatch_common import SETTLE_PAYMENT_JOB, event
 from marketplace.services.ledger import LedgerService
 
 log = get_logger("crowdship.payments")
@@ -43,15 +45,17 @@ log = get_logger("crowdship.payments")
 SETTLE_JOB = SETTLE_PAYMENT_JOB
 STRIPE_EVENT_JOB = "stripe_event"
 RELEASE_AUTHORIZATION_JOB = "release_authorization"
+AUTHORIZE_JOB = "authorize_payment"
 
 
 @dataclass(frozen=True, slots=True)
 class Authorization:
-    """A card authorised for a quote before its booking transaction opens."""
+    """A card authorised for a quote before its booking transaction opens (None: not yet, see authorize_at)."""
 
-    payment_intent_id: str
+    payment_intent_id: str | None
     amount_minor: int
     currency: str
+    authorize_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,10 @@ class PaymentService:
             raise DomainError.single(
                 ErrorCode.PAYMENT_METHOD_REQUIRED, "add a card (setupPaymentMethod) before booking", "quoteId"
             )
+        now = self._clock.now()
+        when = authorize_at(quote.order.pickup_window_open.start_at, now)
+        if when > now:  # authorised by the worker 6 days before the pickup (record_authorization queues it)
+            return Authorization(None, quote.price.total_minor, quote.price.currency, when)
         key = f"authorize:quote:{quote.id}:{customer.payment_method_id}"
         request = {
             "customer_id": customer.customer_id,
@@ -185,10 +193,18 @@ class PaymentService:
             raise declined(exc) from exc
         except GatewayError as exc:
             raise unavailable(exc) from exc
-        return Authorization(intent_id, quote.price.total_minor, quote.price.currency)
+        return Authorization(intent_id, quote.price.total_minor, quote.price.currency, now)
 
     async def record_authorization(self, uow: UnitOfWork, auth: Authorization, quote: Quote, job_id: UUID) -> None:
-        """The job's payment row, in the booking's own transaction."""
+        """The job's payment row, in the booking's own transaction (and the later authorisation's job)."""
+        now = self._clock.now()
+        if auth.payment_intent_id is None:
+            await uow.repos.job_queue.enqueue(
+                AUTHORIZE_JOB,
+                {"job_id": str(job_id)},
+                dedupe_key=f"authorize:{job_id}",
+                execute_after=max(auth.authorize_at - now, timedelta(0)),
+            )
         await uow.repos.payments.add_payment(
             PaymentRow(
                 id=uuid4(),
@@ -197,17 +213,63 @@ class PaymentService:
                 organization_id=quote.organization_id,
                 payment_intent_id=auth.payment_intent_id,
                 transfer_group=f"job-quote:{quote.id}",
-                status=PaymentStatus.AUTHORIZED,
+                status=PaymentStatus.AUTHORIZED if auth.payment_intent_id else PaymentStatus.PENDING,
                 amount_minor=auth.amount_minor,
                 currency=auth.currency,
                 captured_minor=None,
                 charge_id=None,
                 balance_transaction_id=None,
                 fee_minor=None,
-                created_at=self._clock.now(),
+                created_at=now,
+                authorize_at=auth.authorize_at,
             ),
-            self._clock.now(),
+            now,
         )
+
+    async def authorize_pending(self, job_id: UUID) -> PaymentStatus | None:
+        """The worker's later authorisation (6 days before a far pickup). A decline keeps the job's parcels
+        out of rounds and tells the retailer in each parcel's history (`payment_failed`)."""
+        async with self._db.read() as repos:
+            payment = await repos.payments.payment_of_job(job_id)
+            customer = None if payment is None else await repos.payments.customer(payment.organization_id)
+        if payment is None or payment.status is not PaymentStatus.PENDING:
+            return None if payment is None else payment.status
+        intent_id: str | None = None
+        failure: CardDeclinedError | None = None
+        if customer is None or customer.payment_method_id is None:
+            failure = CardDeclinedError("payment_method_required", None, "no card on file")
+        else:
+            try:
+                intent_id = await self.gateway.authorize(
+                    customer_id=customer.customer_id,
+                    payment_method_id=customer.payment_method_id,
+                    amount_minor=payment.amount_minor,
+                    currency=payment.currency,
+                    transfer_group=payment.transfer_group,
+                    metadata={"job_id": str(job_id), "organization_id": str(payment.organization_id)},
+                    idempotency_key=f"authorize:job:{job_id}:{customer.payment_method_id}",
+                )
+            except CardDeclinedError as exc:
+                failure = exc
+        async with self._db.uow() as uow:
+            now = self._clock.now()
+            if await uow.repos.payments.set_authorized(payment.id, intent_id, now) and failure is not None:
+                parcels = await uow.repos.delivery.parcels_of_job(job_id)
+                await uow.repos.parcel_events.append(
+                    [
+                        event(
+                            p,
+                            SYSTEM,
+                            now,
+                            kind="payment_failed",
+                            reason_code=failure.decline_code or failure.code,
+                            details={"message": failure.message},
+                        )
+                        for p in parcels
+                    ]
+                )
+            await uow.commit()
+        return PaymentStatus.AUTHORIZED if failure is None else PaymentStatus.FAILED
 
     async def release_if_orphaned(self, payment_intent_id: str) -> bool:
         """Cancels an authorisation no job took (its booking failed or never committed)."""
@@ -238,6 +300,13 @@ class PaymentService:
             return None
         outcome = settle(payment.amount_minor, job.parcels)
         keys = payment_keys(payment.id)
+        if payment.payment_intent_id is None:  # never authorised: nothing was delivered, nothing to take
+            if outcome.kind is not SettlementKind.NOTHING:
+                log.warning("a fee is due on a job never authorised", job_id=str(job_id))
+            async with self._db.uow() as uow:
+                await uow.repos.payments.set_cancelled(payment.id, self._clock.now())
+                await uow.commit()
+            return outcome
         if payment.status is PaymentStatus.AUTHORIZED:
             if outcome.kind is SettlementKind.NOTHING:
                 await self.gateway.cancel(payment_intent_id=payment.payment_intent_id, idempotency_key=keys["cancel"])
@@ -439,6 +508,7 @@ def _capture_posting(payment: PaymentRow, outcome: Settlement, captured_minor: i
     """`charge_captured` (the couriers' pay owed to each) or, with only cancellation fees, `cancellation_fee`."""
     cur = payment.currency
     charged = Money(captured_minor, cur)
+    assert payment.payment_intent_id is not None
     if outcome.kind is SettlementKind.CANCELLATION:
         return ledger.cancellation_fee(
             source_id=payment.payment_intent_id,

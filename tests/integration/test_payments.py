@@ -9,6 +9,7 @@ import json
 import os
 import signal
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -42,7 +43,7 @@ from tests.integration.ops_delivery import (
     offered,
     step,
 )
-from tests.integration.ops_jobs import BOOK_QUOTE, Shop, add_card, open_shop, request_quote
+from tests.integration.ops_jobs import BOOK_QUOTE, Shop, add_card, open_shop, request_quote, window
 from tests.integration.test_worker import eventually, worker
 from tests.integration.test_worker_killed import worker_process
 from tests.stripefake.conftest import Receiver
@@ -433,6 +434,7 @@ async def test_the_release_job_cancels_an_authorisation_no_booking_took(
         stored = await repos.jobs.get_quote(decode_id(quote["quote"]["id"], "Quote"), shop.organization_id)
     assert stored is not None
     auth = await services.payments.authorize_quote(stored)  # ... and the process dies here
+    assert auth.payment_intent_id is not None
     (job,) = await db.fetch("SELECT payload FROM pgqueuer WHERE entrypoint = 'release_authorization'")
     request = json.loads(bytes(job["payload"]))["request"]
     assert await services.payments.release_request(request) is True
@@ -501,3 +503,56 @@ async def test_a_worker_killed_between_the_capture_and_its_ledger_entry_settles_
     assert [k for k, _ in await entries(db)] == ["charge_captured", "stripe_fee", "transfer"]
     await assert_ledger_balanced(db)
     assert await payable_of(db, courier.user_id) == 0
+
+
+@pytest.mark.parametrize(
+    ("card", "outcome"), [("pm_card_visa", "authorized"), ("pm_card_chargeCustomerFail", "failed")]
+)
+async def test_a_pickup_more_than_7_days_out_is_authorised_by_the_worker_6_days_before(
+    gql: GraphQL,
+    services: Services,
+    area: ServiceArea,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    database_url: str,
+    card: str,
+    outcome: str,
+) -> None:
+    """Stripe holds an authorisation 7 days. A declined later authorisation keeps the parcel out of rounds
+    and tells the retailer in the parcel's history."""
+    shop = await open_shop(gql, services, area, "far@example.com", "Far", card=card)
+    pickup = T0 + timedelta(days=10)
+    booked = await book(
+        gql,
+        shop,
+        pickupWindow=window(pickup, 2),
+        deliveryWindow=window(pickup + timedelta(hours=2), 6),
+    )
+    payment = await payment_of(db)
+    assert (payment["status"], payment["payment_intent_id"]) == ("pending", None)
+    assert payment["authorize_at"] == pickup - timedelta(days=6)
+    (due,) = await db.fetch("SELECT id, execute_after FROM pgqueuer WHERE entrypoint = 'authorize_payment'")
+    # The queue runs on the database's clock: due in (pickup - 6 days) - now of the test's clock.
+    await db.execute("UPDATE pgqueuer SET execute_after = now() WHERE id = $1", due["id"])
+
+    async with worker(services, database_url):
+
+        async def decided() -> bool:
+            return bool((await payment_of(db))["status"] != "pending")
+
+        await eventually(decided, 30, "the later authorisation")
+    payment = await payment_of(db)
+    assert payment["status"] == outcome
+    instance = await services.matching.instance(
+        area_id=area.id, start=pickup - timedelta(hours=1), end=pickup + timedelta(days=1), now=T0
+    )
+    events = await db.fetch("SELECT kind, reason_code FROM parcel_events WHERE kind = 'payment_failed'")
+    if outcome == "authorized":
+        intent = sdk.v1.payment_intents.retrieve(payment["payment_intent_id"])
+        assert (intent.status, intent.amount) == ("requires_capture", payment["amount_minor"])
+        assert [p.id for p in instance.parcels] == [str(p) for p in booked.parcel_uuids]
+        assert events == []
+    else:
+        assert payment["payment_intent_id"] is None
+        assert instance.parcels == ()  # out of rounds
+        assert [(e["kind"], e["reason_code"]) for e in events] == [("payment_failed", "generic_decline")]
