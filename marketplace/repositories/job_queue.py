@@ -55,6 +55,19 @@ class JobQueueRepository:
         )
         return None if ids[0] is None else int(ids[0])
 
+    async def enqueue_many(self, entrypoint: str, payloads: list[dict[str, Any]], dedupe_keys: list[str]) -> None:
+        """Many jobs of one entrypoint in one statement (a bulk booking's), each under its dedupe key."""
+        if not payloads:
+            return
+        await self._queries().enqueue(
+            [entrypoint] * len(payloads),
+            [json.dumps(p).encode() for p in payloads],
+            [0] * len(payloads),
+            [None] * len(payloads),
+            list(dedupe_keys),
+            on_conflict="skip",
+        )
+
     async def failed(self, limit: int = 100) -> list[FailedJob]:
         """Jobs that failed every attempt and are held for operations, newest first, with their last error."""
         rows = await self._conn.fetch(

@@ -182,6 +182,26 @@ class PaymentRepository:
             payment.authorize_at,
         )
 
+    async def add_pending(self, payments: list[PaymentRow], at: datetime) -> None:
+        """A bulk booking's payments, set-based: pending until the worker authorises each."""
+        await self._conn.execute(
+            """
+            INSERT INTO payments (id, job_id, area_id, organization_id, transfer_group, status, amount_minor, currency,
+                                  created_at, updated_at, authorize_at)
+            SELECT id, job_id, area_id, organization_id, transfer_group, 'pending', amount, currency, $8, $8, $8
+            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[], $7::text[])
+                 AS t(id, job_id, area_id, organization_id, transfer_group, amount, currency)
+            """,
+            [p.id for p in payments],
+            [p.job_id for p in payments],
+            [p.area_id for p in payments],
+            [p.organization_id for p in payments],
+            [p.transfer_group for p in payments],
+            [p.amount_minor for p in payments],
+            [p.currency for p in payments],
+            at,
+        )
+
     async def payment_of_job(self, job_id: UUID, *, for_update: bool = False) -> PaymentRow | None:
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(f"SELECT {_PAYMENT} FROM payments WHERE job_id = $1{lock}", job_id)

@@ -273,6 +273,7 @@ class JobService:
         if len(requests) > MAX_BULK_JOBS:
             raise DomainError.single(ErrorCode.TOO_MANY_ROWS, f"at most {MAX_BULK_JOBS} jobs per call", "jobs")
         pins: dict[UUID, str] = {}
+        await self._payments.require_card(organization_id)
         async with self._db.uow() as uow:
 
             async def create() -> list[UUID]:
@@ -303,6 +304,7 @@ class JobService:
                     raise DomainError.single(
                         ErrorCode.DUPLICATE_REFERENCE, "a job with one of these references was just booked", "jobs"
                     )
+                await self._payments.record_bulk(uow, booked)
                 await uow.repos.parcel_events.append(booked_events(jobs, principal))
                 return [j.id for j in jobs]
 

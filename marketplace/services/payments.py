@@ -226,6 +226,56 @@ class PaymentService:
             now,
         )
 
+    async def require_card(self, organization_id: UUID) -> None:
+        """Refuses a booking of an organisation with no card on file."""
+        async with self._db.read() as repos:
+            customer = await repos.payments.customer(organization_id)
+        if customer is None or customer.payment_method_id is None:
+            raise DomainError.single(
+                ErrorCode.PAYMENT_METHOD_REQUIRED, "add a card (setupPaymentMethod) before booking", "jobs"
+            )
+
+    async def record_bulk(self, uow: UnitOfWork, quotes: list[Quote]) -> None:
+        """A bulk booking's jobs, each with a pending payment the worker authorises right after the commit
+        (or 6 days before a far pickup), in two statements whatever the batch size. Until authorised a job is
+        not offered to anyone; a declined card is told in its parcels' histories (`payment_failed`)."""
+        now = self._clock.now()
+        rows = [
+            PaymentRow(
+                id=uuid4(),
+                job_id=q.job_id,
+                area_id=q.area_id,
+                organization_id=q.organization_id,
+                payment_intent_id=None,
+                transfer_group=f"job-quote:{q.id}",
+                status=PaymentStatus.PENDING,
+                amount_minor=q.price.total_minor,
+                currency=q.price.currency,
+                captured_minor=None,
+                charge_id=None,
+                balance_transaction_id=None,
+                fee_minor=None,
+                created_at=now,
+                authorize_at=now,
+            )
+            for q in quotes
+            if q.job_id is not None
+        ]
+        await uow.repos.payments.add_pending(rows, now)
+        far = {q.job_id for q in quotes if authorize_at(q.order.pickup_window_open.start_at, now) > now}
+        soon = [r.job_id for r in rows if r.job_id not in far]
+        await uow.repos.job_queue.enqueue_many(
+            AUTHORIZE_JOB, [{"job_id": str(j)} for j in soon], [f"authorize:{j}" for j in soon]
+        )
+        for q in quotes:  # far pickups (rare in a bulk booking): each its own delayed job
+            if q.job_id in far:
+                await uow.repos.job_queue.enqueue(
+                    AUTHORIZE_JOB,
+                    {"job_id": str(q.job_id)},
+                    dedupe_key=f"authorize:{q.job_id}",
+                    execute_after=authorize_at(q.order.pickup_window_open.start_at, now) - now,
+                )
+
     async def authorize_pending(self, job_id: UUID) -> PaymentStatus | None:
         """The worker's later authorisation (6 days before a far pickup). A decline keeps the job's parcels
         out of rounds and tells the retailer in each parcel's history (`payment_failed`)."""

@@ -43,7 +43,7 @@ from tests.integration.ops_delivery import (
     offered,
     step,
 )
-from tests.integration.ops_jobs import BOOK_QUOTE, Shop, add_card, open_shop, request_quote, window
+from tests.integration.ops_jobs import BOOK_JOBS, BOOK_QUOTE, Shop, add_card, open_shop, request_quote, window
 from tests.integration.test_worker import eventually, worker
 from tests.integration.test_worker_killed import worker_process
 from tests.stripefake.conftest import Receiver
@@ -556,3 +556,30 @@ async def test_a_pickup_more_than_7_days_out_is_authorised_by_the_worker_6_days_
         assert payment["payment_intent_id"] is None
         assert instance.parcels == ()  # out of rounds
         assert [(e["kind"], e["reason_code"]) for e in events] == [("payment_failed", "generic_decline")]
+
+
+async def test_a_bulk_booking_is_authorised_job_by_job_by_the_worker_right_after_its_commit(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    database_url: str,
+) -> None:
+    rows = [shop.request(reference=f"B-{i}") for i in range(3)]
+    booked = (await gql(BOOK_JOBS, {"input": {"jobs": rows}}, token=shop.token))["data"]["bookJobs"]
+    assert booked["errors"] == []
+    assert await db.fetchval("SELECT count(*) FROM payments WHERE status = 'pending'") == 3
+    async with worker(services, database_url):
+
+        async def authorised() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM payments WHERE status = 'authorized'") == 3)
+
+        await eventually(authorised, 30, "every job authorised")
+    for row in await db.fetch("SELECT payment_intent_id, amount_minor, transfer_group FROM payments"):
+        intent = sdk.v1.payment_intents.retrieve(row["payment_intent_id"])
+        assert (intent.status, intent.amount, intent.transfer_group) == (
+            "requires_capture",
+            row["amount_minor"],
+            row["transfer_group"],
+        )
