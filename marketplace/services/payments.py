@@ -11,6 +11,7 @@ same key, and the record is written once (the payment row's state guard and the 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
@@ -40,6 +41,10 @@ from marketplace.services.dispatch_common import SETTLE_PAYMENT_JOB, event
 from marketplace.services.ledger import LedgerService
 
 log = get_logger("crowdship.payments")
+
+# What may go into a Stripe idempotency key (an HTTP header) from a caller's input.
+_PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,96}")
+_KEY = re.compile(r"[\x21-\x7e]{1,100}")
 
 # Worker jobs (pgqueuer entrypoints) this module's steps run in.
 SETTLE_JOB = SETTLE_PAYMENT_JOB
@@ -103,8 +108,14 @@ class PaymentService:
         confirmed with a SetupIntent, so a card that cannot be charged is refused here, not at booking.
         """
         organization_id = Scope(principal).organization()
-        if not payment_method.startswith("pm_") or len(payment_method) > 100:
+        if not _PAYMENT_METHOD.fullmatch(payment_method):
             raise DomainError.single(ErrorCode.INVALID, "give a Stripe payment method id (pm_...)", "paymentMethod")
+        if idempotency_key is not None and not _KEY.fullmatch(idempotency_key):
+            raise DomainError.single(
+                ErrorCode.INVALID_IDEMPOTENCY_KEY,
+                "idempotency key must be 1 to 100 printable ASCII characters",
+                "idempotencyKey",
+            )
         customer_id = await self._customer(organization_id)
         try:
             card = await self.gateway.set_up_card(
@@ -447,6 +458,8 @@ class PaymentService:
     async def start_payout_onboarding(self, principal: Principal, *, country: str = "NL") -> str:
         """A Connect Express account for the courier (created once) and a fresh onboarding link to it."""
         courier_id = Scope(principal).courier()
+        if not re.fullmatch(r"[A-Z]{2}", country):
+            raise DomainError.single(ErrorCode.INVALID, "a country is two capital letters (ISO 3166-1)", "country")
         async with self._db.read() as repos:
             account = await repos.payments.payout_account(courier_id)
             user = await repos.users.get(courier_id) if account is None else None
