@@ -42,6 +42,7 @@ from marketplace.bench_booking import (
     postgres_server,
     seed_area,
     seed_retailer,
+    stripe_for_bench,
     throwaway_database,
 )
 from marketplace.clock import ManualClock
@@ -365,9 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     with (
         postgres_server(url, settings.embedded_data_dir) as (server_dsn, server),
         throwaway_database(server_dsn) as dsn,
+        stripe_for_bench(settings) as stripe_settings,
     ):
         # Cheap password hashing: the couriers' logins are set-up, not what is measured.
-        bench_settings = load_settings(database_url=dsn, password_hash_time_cost=1, password_hash_memory_kib=64)
+        bench_settings = load_settings(
+            database_url=dsn, password_hash_time_cost=1, password_hash_memory_kib=64, **stripe_settings
+        )
         try:
             result = asyncio.run(measure(bench_settings, args.couriers, args.offers_per_courier, server))
         except BenchError as exc:

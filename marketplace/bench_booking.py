@@ -56,6 +56,9 @@ DAM_SQUARE = Point(52.3731, 4.8926)
 ZUID = Point(52.3389, 4.8722)
 
 ERRORS = "errors { field code message }"
+SETUP_CARD = f"""
+mutation($input: SetupPaymentMethodInput!) {{ setupPaymentMethod(input: $input) {{ card {{ last4 }} {ERRORS} }} }}
+"""
 SIGN_UP = f"""
 mutation($input: SignUpInput!) {{ signUp(input: $input) {{ user {{ id organization {{ id }} }} {ERRORS} }} }}
 """
@@ -344,6 +347,8 @@ async def seed_retailer(client: Client, services: Services, area: ServiceArea) -
     )
     session = await client.mutate(LOGIN, "login", {"input": credentials}, "bench-login")
     client.token = str(session["session"]["accessToken"])
+    # Every booking is authorised on the organisation's card (against the Stripe fake unless keys are set).
+    await client.mutate(SETUP_CARD, "setupPaymentMethod", {"input": {"paymentMethod": "pm_card_visa"}}, "bench-card")
     try:
         organization_id = decode_id(user["user"]["organization"]["id"], "Organization")
     except DomainError:
@@ -465,6 +470,23 @@ async def measure(settings: Settings, rows: int, repeat: int, server: str) -> Be
     )
 
 
+@contextmanager
+def stripe_for_bench(settings: Settings) -> Iterator[dict[str, object]]:
+    """Settings overrides that point payments at Stripe: the configured keys, else a Stripe fake in-process."""
+    if settings.stripe_secret_key is not None:
+        yield {}
+        return
+    from stripefake import FakeStripe, RunningFake
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        with RunningFake(FakeStripe()) as fake:
+            yield {"stripe_secret_key": "sk_test_crowdship_bench", "stripe_api_base": fake.url}
+    finally:
+        root.handlers, root.level = handlers, level  # the fake's server leaves the process's logging as it was
+
+
 # --- the throwaway database -------------------------------------------------------------------------------------------
 
 
@@ -559,7 +581,9 @@ def main(argv: list[str] | None = None) -> int:
         throwaway_database(server_dsn) as dsn,
     ):
         try:
-            result = asyncio.run(measure(load_settings(database_url=dsn), args.rows, args.repeat, server))
+            with stripe_for_bench(settings) as stripe_settings:
+                bench_settings = load_settings(database_url=dsn, **stripe_settings)
+                result = asyncio.run(measure(bench_settings, args.rows, args.repeat, server))
         except BenchError as exc:
             print(f"bench_booking: {exc}", file=sys.stderr)
             return 1

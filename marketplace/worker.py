@@ -38,6 +38,7 @@ from marketplace.repositories.outbox import DELIVER_WEBHOOK_JOB, SEND_NOTIFICATI
 from marketplace.services import matching_bridge
 from marketplace.services.container import Services
 from marketplace.services.offers_release import expire_offers
+from marketplace.services.payments import AUTHORIZE_JOB, RELEASE_AUTHORIZATION_JOB, SETTLE_JOB, STRIPE_EVENT_JOB
 from marketplace.services.rounds import EXPIRE_OFFERS_JOB, ROUND_JOB, RunOutcome
 
 log = get_logger("crowdship.worker")
@@ -185,6 +186,33 @@ def build_worker(
     async def send_notification(job: Job) -> None:
         """One recipient notification, at most once; a send that certainly failed raises and is retried."""
         await services.notifications.send(UUID(_payload(job)["id"]))
+
+    @entrypoint(SETTLE_JOB)
+    async def settle_payment(job: Job) -> None:
+        """A finished job's capture (or cancellation) and its couriers' transfers; safe to run again."""
+        job_id = UUID(_payload(job)["job_id"])
+        outcome = await services.payments.settle_job(job_id)
+        if outcome is not None:
+            log.info("payment settled", job_id=str(job_id), kind=outcome.kind.value, captured=outcome.capture_minor)
+
+    @entrypoint(STRIPE_EVENT_JOB)
+    async def stripe_event(job: Job) -> None:
+        """A stored webhook event: the object is read back from Stripe and our copy brought up to date."""
+        data = _payload(job)
+        await services.payments.process_event(data["event_id"], data["type"], data.get("account"), data["object"])
+
+    @entrypoint(AUTHORIZE_JOB)
+    async def authorize_payment(job: Job) -> None:
+        """A far pickup's card authorisation, 6 days before it (Stripe holds one for 7)."""
+        job_id = UUID(_payload(job)["job_id"])
+        status = await services.payments.authorize_pending(job_id)
+        log.info("payment authorised", job_id=str(job_id), status=None if status is None else status.value)
+
+    @entrypoint(RELEASE_AUTHORIZATION_JOB)
+    async def release_authorization(job: Job) -> None:
+        """An authorisation whose booking never committed is cancelled, so no hold stays on the card."""
+        if await services.payments.release_request(_payload(job)["request"]):
+            log.info("authorisation released")
 
     @entrypoint(PING)
     async def ping(job: Job) -> None:

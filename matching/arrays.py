@@ -38,8 +38,10 @@ P_COLS = 11
 T_COLS = 12
 
 # Reason codes, in the order the rules are checked. FORBIDDEN comes last: a declined or expired
-# offer is named only for a trip that every other rule would allow.
+# offer is named only for a trip that every other rule would allow. A courier who cannot be paid
+# (PAYOUTS_DISABLED) is refused before anything else.
 (
+    PAYOUTS_DISABLED,
     INSURANCE_MISSING,
     CURRENCY,
     INSURANCE_EXPIRED,
@@ -49,9 +51,10 @@ T_COLS = 12
     DETOUR,
     TIME_WINDOW,
     FORBIDDEN,
-) = range(9)
-FEASIBLE = 9
+) = range(10)
+FEASIBLE = 10
 REASON_CODES = (
+    "payouts_disabled",
     "insurance_missing",
     "currency",
     "insurance_expired",
@@ -77,6 +80,7 @@ class Arrays:
     trip_insurance_valid: npt.NDArray[np.bool_]  # valid over the whole trip
     trip_per_parcel: I64
     trip_level: I64
+    trip_paid: npt.NDArray[np.bool_]  # the courier can be paid (payouts enabled)
     trip_co2_g_per_km: F64
     road_factor: float
     service_s: float
@@ -86,7 +90,9 @@ class Arrays:
     forbidden: I64  # sorted, distinct keys trip * n_parcels + parcel of the pairs never to make
 
     @property
-    def rules(self) -> tuple[I64, I64, npt.NDArray[np.bool_], I64, npt.NDArray[np.bool_], I64, I64]:
+    def rules(
+        self,
+    ) -> tuple[I64, I64, npt.NDArray[np.bool_], I64, npt.NDArray[np.bool_], I64, I64, npt.NDArray[np.bool_]]:
         """The per-parcel and per-trip rule arrays, in the order `kernels.static_reason` unpacks them."""
         return (
             self.parcel_currency,
@@ -96,6 +102,7 @@ class Arrays:
             self.trip_insurance_valid,
             self.trip_per_parcel,
             self.trip_level,
+            self.trip_paid,
         )
 
 
@@ -197,6 +204,7 @@ def build_arrays(instance: Instance) -> Arrays:
         trip_insurance_valid=valid,
         trip_per_parcel=per_parcel,
         trip_level=np.array([t.verification_level for t in instance.trips], dtype=np.int64),
+        trip_paid=np.array([t.payouts_enabled for t in instance.trips], dtype=np.bool_),
         trip_co2_g_per_km=np.array([t.co2_g_per_km for t in instance.trips], dtype=np.float64),
         road_factor=rules.road_factor,
         service_s=float(rules.service_s),

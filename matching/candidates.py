@@ -74,7 +74,7 @@ def _singles(pm, tm, order_lat, sorted_lat, rules, forbidden, order1, road_facto
     times = np.empty(2)
     for t in range(t_lo, t_hi):
         ptr[t - t_lo] = count
-        if not rules[2][t]:  # uninsured trips carry nothing
+        if not rules[2][t] or not rules[7][t]:  # uninsured trips, and couriers who cannot be paid, carry nothing
             continue
         reach_m = (tm[t, T_DIRECT] + tm[t, T_MAX_DETOUR]) / road_factor
         reach_deg = reach_m / METRES_PER_DEGREE

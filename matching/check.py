@@ -70,6 +70,8 @@ def _parse_time(value: Any) -> datetime | None:
 
 def _check_parcel_rules(report: Report, instance: Instance, trip: Trip, parcel: Parcel) -> None:
     where = f"trip {trip.id}, parcel {parcel.id}"
+    if not trip.payouts_enabled:
+        report.add("payouts_disabled", f"{where}: the courier cannot be paid (payouts disabled)")
     ins = trip.insurance
     if ins is None:
         report.add("insurance_missing", f"{where}: the trip has no insurance")
@@ -281,6 +283,8 @@ def _alone(instance: Instance, trip: Trip, parcel: Parcel, forbidden: frozenset[
     """The first rule that stops `trip` from carrying `parcel` alone, or "not_chosen"; a forbidden
     pair is named only when every other rule holds."""
     rules = instance.rules
+    if not trip.payouts_enabled:
+        return "payouts_disabled"
     ins = trip.insurance
     if ins is None:
         return "insurance_missing"

@@ -226,9 +226,13 @@ def _trip(r: _Reader, value: Any, path: str) -> Trip | None:
         "co2_g_per_km": r.get(o, "co2_g_per_km", path, r.number),
     }
     r.window(fields["depart_after"], fields["arrive_by"], path, ("depart_after", "arrive_by"))  # type: ignore[arg-type]
+    paid = o.get("payouts_enabled", True)
+    if not isinstance(paid, bool):
+        r.bad(f"{path}.payouts_enabled", "must be true or false")
+        return None
     if not insurance_ok or any(v is None for v in fields.values()):
         return None
-    return Trip(insurance=insurance, **fields)  # type: ignore[arg-type]
+    return Trip(insurance=insurance, payouts_enabled=paid, **fields)  # type: ignore[arg-type]
 
 
 def _unique(r: _Reader, items: list[Any], kind: str) -> None:
@@ -377,6 +381,8 @@ def instance_to_json(instance: Instance) -> dict[str, Any]:
                     "valid_until": format_time(t.insurance.valid_until),
                 },
                 "co2_g_per_km": t.co2_g_per_km,
+                # Only when false: instances without payouts stay as they were written.
+                **({} if t.payouts_enabled else {"payouts_enabled": False}),
             }
             for t in instance.trips
         ],

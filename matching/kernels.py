@@ -38,6 +38,7 @@ from matching.arrays import (
     P_VALUE,
     P_VOLUME,
     P_WEIGHT,
+    PAYOUTS_DISABLED,
     T_ARRIVE,
     T_CAP_CM3,
     T_CAP_G,
@@ -204,7 +205,9 @@ def static_reason(pm, tm, t, p, rules):
 
     `rules` is `Arrays.rules`: one tuple, so the rule arrays travel together through the kernels.
     """
-    parcel_currency, parcel_level, trip_insured, trip_currency, trip_valid, trip_per_parcel, trip_level = rules
+    parcel_currency, parcel_level, trip_insured, trip_currency, trip_valid, trip_per_parcel, trip_level, paid = rules
+    if not paid[t]:
+        return PAYOUTS_DISABLED
     if not trip_insured[t]:
         return INSURANCE_MISSING
     if trip_currency[t] != parcel_currency[p]:

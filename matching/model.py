@@ -81,6 +81,8 @@ class Trip:
     verification_level: int
     insurance: Insurance | None
     co2_g_per_km: float
+    # False: the courier cannot be paid (no payouts from its Stripe account), so it is offered nothing.
+    payouts_enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)

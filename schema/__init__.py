@@ -21,6 +21,7 @@ from schema.jobs import JobMutation, JobQuery
 from schema.limits import QueryLimits
 from schema.loaders import Loaders
 from schema.offers import OfferMutation, OfferQuery
+from schema.payments import PaymentMutation, PaymentQuery
 from schema.places import PlacesMutation, PlacesQuery
 from schema.tracking import TrackingMutation, TrackingSubscription
 from schema.trips import TripMutation, TripQuery
@@ -48,6 +49,7 @@ class Query(
     DeliveryQuery,
     FinanceQuery,
     WebhookQuery,
+    PaymentQuery,
 ):
     pass
 
@@ -65,6 +67,7 @@ class Mutation(
     DeliveryMutation,
     TrackingMutation,
     WebhookMutation,
+    PaymentMutation,
 ):
     pass
 

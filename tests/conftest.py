@@ -26,6 +26,7 @@ from marketplace.db.pool import create_pool
 from marketplace.logs import configure_logging
 from marketplace.services.container import Services, build_services
 from marketplace.settings import Environment, Settings, load_settings
+from stripefake import FakeStripe, RunningFake
 from tests.helpers import GraphQL, running_app
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -89,8 +90,24 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
+STRIPE_KEY = "sk_test_crowdship_tests"
+STRIPE_WEBHOOK_SECRET = "whsec_crowdship_tests"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stripe_fake() -> Iterator[RunningFake]:
+    """One Stripe fake for the whole run (memory only; every test makes its own customers and accounts)."""
+    with RunningFake(FakeStripe(clock=ManualClock(T0))) as server:
+        os.environ["CROWDSHIP_TEST_STRIPE_API_BASE"] = server.url
+        yield server
+
+
 def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
+        # The real stripe SDK against the project's own fake (the session's `stripe_fake`).
+        "stripe_secret_key": STRIPE_KEY,
+        "stripe_webhook_secret": STRIPE_WEBHOOK_SECRET,
+        "stripe_api_base": os.environ.get("CROWDSHIP_TEST_STRIPE_API_BASE"),
         "environment": Environment.TEST,
         "database_url": database_url,
         "database_pool_max_size": 5,
@@ -117,7 +134,7 @@ def production_settings(database_url: str, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, stripe_fake: RunningFake) -> Settings:
     return make_settings(database_url)
 
 
@@ -160,7 +177,9 @@ def log_stream() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture
-async def logged_gql(log_stream: io.StringIO, database_url: str, clock: ManualClock) -> AsyncIterator[GraphQL]:
+async def logged_gql(
+    log_stream: io.StringIO, database_url: str, clock: ManualClock, stripe_fake: RunningFake
+) -> AsyncIterator[GraphQL]:
     """The app on one pooled connection, so every request runs on the same warmed-up statement cache."""
     async with running_app(make_settings(database_url, database_pool_max_size=1), clock) as (_, gql):
         yield gql

@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID, uuid4
 
+import httpx
+
+from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.geo import Point, Polygon
 from marketplace.domain.hours import ALWAYS_OPEN, OpeningHours
@@ -142,3 +145,23 @@ async def make_vehicle(services: Services, courier_id: UUID, kind: VehicleKind =
         await uow.repos.vehicles.save(vehicle)
         await uow.commit()
     return vehicle
+
+
+async def enable_payouts(services: Services, courier_id: UUID) -> str:
+    """Onboards the courier's Stripe Connect account through the fake, as the courier's browser would.
+
+    `startPayoutOnboarding`'s service creates the account and link; the fake's control completes the
+    onboarding (and sends `account.updated`); our copy is brought up to date from the account itself.
+    """
+    principal = Principal(Role.COURIER, courier_id, None)
+    await services.payments.start_payout_onboarding(principal)
+    state = await services.payments.payout_state(principal)
+    assert state is not None
+    assert state.account_id is not None
+    base = services.settings.stripe_api_base
+    assert base is not None, "tests talk to the Stripe fake"
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{base}/_fake/accounts/{state.account_id}/onboard", json={}, timeout=30)
+        assert response.status_code == 200, response.text
+    await services.payments.refresh_account(state.account_id)
+    return state.account_id

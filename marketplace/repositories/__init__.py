@@ -17,6 +17,7 @@ from marketplace.repositories.meta import MetaRepository
 from marketplace.repositories.notifications import NotificationRepository
 from marketplace.repositories.offers import OfferRepository
 from marketplace.repositories.parcel_events import ParcelEventRepository
+from marketplace.repositories.payments import PaymentRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.rounds import RoundRepository
@@ -73,3 +74,4 @@ class Repositories:
         # Webhooks and notifications (the outbox itself is written with the events: outbox.py)
         self.webhooks = WebhookRepository(conn)
         self.notifications = NotificationRepository(conn)
+        self.payments = PaymentRepository(conn)

@@ -159,6 +159,16 @@ async def seed_instance(
         list(courier_ids.values()),
         now - timedelta(days=30),
     )
+    # Seeded couriers are paid out (their Stripe accounts are seeded as onboarded), unless the instance says not.
+    paid = sorted({courier_ids[t["courier_id"]] for t in trips if t.get("payouts_enabled", True)})
+    await conn.execute(
+        """
+        INSERT INTO payout_accounts (courier_id, account_id, payouts_enabled, created_at, updated_at)
+        SELECT id, 'acct_seed' || replace(id::text, '-', ''), true, $2, $2 FROM unnest($1::uuid[]) AS id
+        """,
+        paid,
+        now - timedelta(days=30),
+    )
     await conn.execute(
         """
         INSERT INTO vehicles (id, courier_id, kind, name, max_weight_g, max_volume_cm3, zero_emission, co2_g_per_km,

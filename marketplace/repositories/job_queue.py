@@ -56,16 +56,26 @@ class JobQueueRepository:
         return None if ids[0] is None else int(ids[0])
 
     async def enqueue_many(
-        self, entrypoints: list[str], payloads: list[dict[str, Any]], *, execute_after: timedelta | None = None
+        self,
+        entrypoints: list[str],
+        payloads: list[dict[str, Any]],
+        *,
+        execute_after: timedelta | None = None,
+        dedupe_keys: list[str] | None = None,
     ) -> None:
-        """Several jobs in one statement (the outbox's deliveries and notifications)."""
-        if entrypoints:
-            await self._queries().enqueue(
-                entrypoints,
-                [json.dumps(p).encode() for p in payloads],
-                [0] * len(entrypoints),
-                [execute_after] * len(entrypoints),
-            )
+        """Several jobs in one statement (the outbox's deliveries and notifications, a bulk booking's
+        authorisations); with `dedupe_keys`, a job whose key is already queued is skipped, not an error."""
+        if not entrypoints:
+            return
+        queries = self._queries()
+        encoded: list[bytes | None] = [json.dumps(p).encode() for p in payloads]
+        priorities = [0] * len(entrypoints)
+        after = [execute_after] * len(entrypoints)
+        if dedupe_keys is None:
+            await queries.enqueue(entrypoints, encoded, priorities, after)
+        else:
+            keys: list[str | None] = list(dedupe_keys)
+            await queries.enqueue(entrypoints, encoded, priorities, after, keys, on_conflict="skip")
 
     async def failed(self, limit: int = 100) -> list[FailedJob]:
         """Jobs that failed every attempt and are held for operations, newest first, with their last error."""

@@ -75,6 +75,8 @@ class MatchingInputRepository:
             JOIN service_areas a ON a.id = j.area_id
             LEFT JOIN lockers lk ON lk.id = j.dropoff_locker_id
             WHERE j.area_id = $1 AND j.status = 'booked' AND p.status = 'booked' AND p.assigned_trip_id IS NULL
+              -- a job whose card is not (yet, or no longer) authorised is not offered to anyone
+              AND NOT EXISTS (SELECT 1 FROM payments pay WHERE pay.job_id = j.id AND pay.status <> 'authorized')
               AND j.deliver_open_until > $4 AND j.deliver_open_until > $2 AND j.pickup_open_from < $3
             ORDER BY p.id
             """,

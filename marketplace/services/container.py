@@ -13,6 +13,8 @@ from marketplace.db.listener import Listener
 from marketplace.db.uow import Database
 from marketplace.domain.webhooks import WebhookPolicy
 from marketplace.messaging import email_sender, sms_sender
+from marketplace.payments import PaymentGateway
+from marketplace.payments.unconfigured import UnconfiguredGateway
 from marketplace.services.accounts import AccountService, LoginPolicy
 from marketplace.services.couriers import CourierService
 from marketplace.services.delivery import DeliveryService
@@ -28,6 +30,7 @@ from marketplace.services.notifications import NotificationService
 from marketplace.services.offers import OfferService
 from marketplace.services.operations import OperationsService
 from marketplace.services.passwords import Passwords
+from marketplace.services.payments import PaymentService
 from marketplace.services.places import PlacesService
 from marketplace.services.rounds import RoundService
 from marketplace.services.tokens import AccessTokens
@@ -62,6 +65,7 @@ class Services:
     live: LiveService
     webhooks: WebhookService
     notifications: NotificationService
+    payments: PaymentService
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -74,6 +78,20 @@ def blob_store(settings: Settings) -> BlobStore:
             bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region
         )
     return LocalBlobStore(settings.blob_dir)
+
+
+def payment_gateway(settings: Settings) -> PaymentGateway:
+    """Stripe (or the fake at STRIPE_API_BASE); without a key every payment call is refused as unavailable."""
+    if settings.stripe_secret_key is None:
+        return UnconfiguredGateway()
+    from marketplace.payments.stripe_gateway import StripeGateway
+
+    secret = settings.stripe_webhook_secret
+    return StripeGateway(
+        settings.stripe_secret_key.get_secret_value(),
+        webhook_secret=None if secret is None else secret.get_secret_value(),
+        api_base=settings.stripe_api_base,
+    )
 
 
 def build_services(
@@ -110,6 +128,8 @@ def build_services(
         db, clock, idempotency_ttl_s=settings.idempotency_ttl_s, rate_window_s=settings.login_window_s
     )
     bridge = MatchingBridge(db, clock)
+    ledger_service = LedgerService(clock)
+    payments = PaymentService(db, clock, payment_gateway(settings), ledger_service)
     return Services(
         settings=settings,
         clock=clock,
@@ -120,7 +140,7 @@ def build_services(
         vehicles=VehicleService(db, clock, idempotency),
         couriers=CourierService(db, clock, idempotency),
         trips=TripService(db, clock, idempotency),
-        jobs=JobService(db, clock, idempotency, pin_key=pin_key),
+        jobs=JobService(db, clock, idempotency, payments, pin_key=pin_key),
         matching=bridge,
         rounds=RoundService(db, clock, bridge, idempotency),
         fleet=FleetService(db, clock),
@@ -134,7 +154,7 @@ def build_services(
             blobs=blob_store(settings),
             signer=UrlSigner(("photo-url:" + signing_key).encode(), settings.photo_url_ttl_s),
         ),
-        ledger=LedgerService(clock),
+        ledger=ledger_service,
         finance=FinanceService(db, clock),
         tracking=TrackingService(db, clock),
         live=LiveService(db, clock, listener),
@@ -154,4 +174,5 @@ def build_services(
             sms=sms_sender(settings),
             public_base_url=settings.public_base_url,
         ),
+        payments=payments,
     )

@@ -11,10 +11,16 @@ from marketplace.domain import trips as trip_rules
 from marketplace.domain.delivery import Actor, ParcelEvent, ParcelStatus, Transition, transition
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.geo import Point
+from marketplace.domain.jobs import JobStatus
 from marketplace.domain.places import COMPARTMENT_MAX_WEIGHT_G, CompartmentSize, fits
 from marketplace.domain.settlement import SETTLED_FOR_TRIP, ParcelState, job_status
 from marketplace.domain.trips import TripStatus
 from marketplace.repositories import Repositories
+
+SETTLE_PAYMENT_JOB = "settle_payment"
+SETTLED_JOB_STATUSES = frozenset(
+    {JobStatus.DELIVERED, JobStatus.RETURNED, JobStatus.CANCELLED, JobStatus.HANDED_TO_FLEET}
+)
 
 
 class EventSubject(Protocol):
@@ -80,7 +86,12 @@ async def move(
 async def refresh_jobs(repos: Repositories, job_ids: Iterable[UUID], at: datetime) -> None:
     """Each job's status recomputed from its parcels', in the transaction of the change."""
     statuses = await repos.delivery.job_statuses(list(set(job_ids)))
-    await repos.delivery.set_job_statuses({j: job_status(s) for j, s in statuses.items()}, at)
+    new = {j: job_status(s) for j, s in statuses.items()}
+    await repos.delivery.set_job_statuses(new, at)
+    # A finished job's money follows in the worker (capture or cancel, then the couriers' transfers),
+    # queued in this transaction so the event and its settlement are committed together.
+    for job_id in sorted(j for j, status in new.items() if status in SETTLED_JOB_STATUSES):
+        await repos.job_queue.enqueue(SETTLE_PAYMENT_JOB, {"job_id": str(job_id)}, dedupe_key=f"settle:{job_id}")
 
 
 async def settle_trips(repos: Repositories, trip_ids: Iterable[UUID | None], at: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
@@ -35,8 +36,10 @@ from marketplace.domain.jobs import (
     view_for,
 )
 from marketplace.domain.paging import Page, PageRequest
+from marketplace.payments import GatewayError
 from marketplace.repositories import Repositories
 from marketplace.services.idempotency import Idempotency
+from marketplace.services.payments import Authorization, PaymentService
 
 
 def _id_to_json(value: UUID) -> dict[str, Any]:
@@ -107,10 +110,13 @@ def booked_events(jobs: Sequence[Job], principal: Principal) -> list[ParcelEvent
 
 
 class JobService:
-    def __init__(self, db: Database, clock: Clock, idempotency: Idempotency, *, pin_key: bytes) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, idempotency: Idempotency, payments: PaymentService, *, pin_key: bytes
+    ) -> None:
         self._db = db
         self._clock = clock
         self._idempotency = idempotency
+        self._payments = payments
         self._pin_key = pin_key
 
     # --- quotes -------------------------------------------------------------------------------------
@@ -163,10 +169,38 @@ class JobService:
     async def book_quote(
         self, principal: Principal, booking: QuoteBooking, *, idempotency_key: str | None = None
     ) -> JobView:
-        """Turns a live quote into a job, once: the quote row stays locked until the booking commits."""
+        """Turns a live quote into a job, once: the quote row stays locked until the booking commits.
+
+        The card is authorised first, outside any transaction (payments.authorize_quote); the job and
+        its payment row are then written together. A booking refused after the authorisation releases
+        it at once; one that never commits (a crash) is released by the worker's release job.
+        """
         organization_id = Scope(principal).organization()
         quote_id = booking.quote_id
         pins: dict[UUID, str] = {}
+        async with self._db.read() as repos:
+            quoted = await repos.jobs.get_quote(quote_id, organization_id)
+        auth = None
+        if quoted is not None and quoted.job_id is None and not quoted.expired(self._clock.now()):
+            auth = await self._payments.authorize_quote(quoted)
+        try:
+            return await self._book_quote(principal, booking, organization_id, auth, pins, idempotency_key)
+        except DomainError:
+            if auth is not None and auth.payment_intent_id is not None:
+                with contextlib.suppress(GatewayError):
+                    await self._payments.release_if_orphaned(auth.payment_intent_id)
+            raise
+
+    async def _book_quote(
+        self,
+        principal: Principal,
+        booking: QuoteBooking,
+        organization_id: UUID,
+        auth: Authorization | None,
+        pins: dict[UUID, str],
+        idempotency_key: str | None,
+    ) -> JobView:
+        quote_id = booking.quote_id
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
@@ -193,6 +227,8 @@ class JobService:
                 problems = booking_problems(quote, now, location, lockers, area)
                 if problems:
                     raise DomainError(problems)
+                if auth is None:  # the quote became bookable since it was read: authorise it again
+                    raise DomainError.single(ErrorCode.QUOTE_EXPIRED, "the quote changed; book it again", "quoteId")
                 parcel_ids = [uuid4() for _ in quote.order.parcels]
                 job = book(quote, planned, parcel_ids, principal, now, pin_key=self._pin_key, pins=pins)
                 # A reference already taken is refused by the unique index (no look-up first): the
@@ -201,6 +237,7 @@ class JobService:
                     raise DomainError.single(
                         ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", "quoteId"
                     )
+                await self._payments.record_authorization(uow, auth, quote, job.id)
                 await uow.repos.parcel_events.append(booked_events([job], principal), pins=pins)
                 made.append(job)
                 return job.id
@@ -241,6 +278,7 @@ class JobService:
         if len(requests) > MAX_BULK_JOBS:
             raise DomainError.single(ErrorCode.TOO_MANY_ROWS, f"at most {MAX_BULK_JOBS} jobs per call", "jobs")
         pins: dict[UUID, str] = {}
+        await self._payments.require_card(organization_id)
         async with self._db.uow() as uow:
 
             async def create() -> list[UUID]:
@@ -271,6 +309,7 @@ class JobService:
                     raise DomainError.single(
                         ErrorCode.DUPLICATE_REFERENCE, "a job with one of these references was just booked", "jobs"
                     )
+                await self._payments.record_bulk(uow, booked)
                 await uow.repos.parcel_events.append(booked_events(jobs, principal), pins=pins)
                 return [j.id for j in jobs]
 

@@ -73,13 +73,19 @@ class MatchingBridge:
             trips = await uow.repos.matching_input.open_trips(area.id, start, end, at)
             parcels = await uow.repos.matching_input.waiting_parcels(area.id, start, end, at)
             standings = await uow.repos.couriers.standings(sorted({t.courier_id for t in trips}), at)
+            payouts = await uow.repos.payments.payout_accounts(sorted({t.courier_id for t in trips}))
             forbidden = await uow.repos.offers.forbidden_pairs(area.id)
         tariff = rules.FleetTariff.of(area)
         open_parcels = [p for p in (_while_open(parcel) for parcel in parcels) if p is not None]
         engine_trips = []
         for trip in trips:
             standing = standings[trip.courier_id]  # every courier asked for is answered, level 0 at least
-            engine_trips.append(_trip(trip, standing.level_through(trip.arrive_by), _cover(standing, trip, area)))
+            # A courier Stripe cannot pay out is offered no paid work; the engine explains it (payouts_disabled).
+            account = payouts.get(trip.courier_id)
+            paid = account is not None and account.payouts_enabled
+            engine_trips.append(
+                _trip(trip, standing.level_through(trip.arrive_by), _cover(standing, trip, area), payouts_enabled=paid)
+            )
         return matching.Instance(
             now=at,
             rules=engine_rules(area.currency),
@@ -135,7 +141,7 @@ def _cover(standing: CourierStanding, trip: OpenTrip, area: ServiceArea) -> Insu
     return matching_cover(covering) or matching_cover(in_currency)
 
 
-def _trip(trip: OpenTrip, level: int, cover: InsurancePolicy | None) -> matching.Trip:
+def _trip(trip: OpenTrip, level: int, cover: InsurancePolicy | None, *, payouts_enabled: bool = True) -> matching.Trip:
     insurance = None
     if cover is not None:
         insurance = matching.Insurance(
@@ -159,6 +165,7 @@ def _trip(trip: OpenTrip, level: int, cover: InsurancePolicy | None) -> matching
         verification_level=level,
         insurance=insurance,
         co2_g_per_km=float(trip.co2_g_per_km),
+        payouts_enabled=payouts_enabled,
     )
 
 

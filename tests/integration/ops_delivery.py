@@ -14,7 +14,7 @@ from marketplace.domain.trips import Trip
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.dispatch_factories import make_offer, make_trip
-from tests.factories import uuid_of
+from tests.factories import enable_payouts, uuid_of
 from tests.helpers import GraphQL
 from tests.integration.ops_jobs import Shop, request_quote
 
@@ -115,6 +115,7 @@ class Courier:
 async def courier_with_trip(gql: GraphQL, services: Services, area: ServiceArea, email: str) -> Courier:
     session = await gql.session(email, "COURIER")
     user_id = uuid_of(session["user"]["id"], "User")
+    await enable_payouts(services, user_id)
     trip = await make_trip(services, user_id, area.id)
     return Courier(session["accessToken"], user_id, trip)
 

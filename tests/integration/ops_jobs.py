@@ -157,10 +157,29 @@ class Shop:
         return quote_request(self.location, **overrides)
 
 
-async def open_shop(gql: GraphQL, services: Services, area: ServiceArea, email: str, name: str) -> Shop:
+SETUP_PAYMENT_METHOD = """
+mutation Setup($input: SetupPaymentMethodInput!) {
+  setupPaymentMethod(input: $input) { card { brand last4 } errors { field code message } }
+}
+"""
+
+
+async def add_card(gql: GraphQL, token: str, card: str = "pm_card_visa") -> dict[str, Any]:
+    """The organisation's default card, set up as a client would (a SetupIntent through the real SDK)."""
+    body = await gql(SETUP_PAYMENT_METHOD, {"input": {"paymentMethod": card}}, token=token)
+    return body["data"]["setupPaymentMethod"]  # type: ignore[no-any-return]
+
+
+async def open_shop(
+    gql: GraphQL, services: Services, area: ServiceArea, email: str, name: str, *, card: str | None = "pm_card_visa"
+) -> Shop:
+    """`card`: the test card set up as the organisation's default (None: no card on file)."""
     session = await gql.session(email, "RETAILER", organization=name)
     organization_id = await organization_of(services, session)
     location = await make_pickup_location(services, organization_id, area)
+    if card is not None:
+        added = await add_card(gql, session["accessToken"], card)
+        assert added["errors"] == [], added
     return Shop(session["accessToken"], organization_id, location.id)
 
 

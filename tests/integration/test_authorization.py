@@ -31,6 +31,7 @@ from tests.integration import (
     ops_dispatch,
     ops_finance,
     ops_jobs,
+    ops_payments,
     ops_places,
     ops_tracking,
     ops_trips,
@@ -170,6 +171,10 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Mutation.rotateWebhookSecret":     only(R, api_keys=True),
     "Mutation.redeliverWebhookEvent":   only(R, api_keys=True),
     "Mutation.sendWebhookTestEvent":    only(R, api_keys=True),
+    # payments
+    "Mutation.setupPaymentMethod":      only(R),
+    "Mutation.startPayoutOnboarding":   only(C),
+    "Query.payoutAccount":              only(C, A),
 }
 # fmt: on
 
@@ -206,6 +211,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_finance.OPERATIONS,
     **ops_tracking.OPERATIONS,
     **ops_webhooks.OPERATIONS,
+    **ops_payments.OPERATIONS,
 }
 
 CALLERS = ["anonymous", "courier", "retailer", "finance", "admin", "retailer_api_key"]

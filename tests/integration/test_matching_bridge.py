@@ -28,7 +28,7 @@ from marketplace.domain.vehicles import Vehicle
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
-from tests.factories import DAM_SQUARE, UTRECHT, ZUID, make_area, make_vehicle, uuid_of
+from tests.factories import DAM_SQUARE, UTRECHT, ZUID, enable_payouts, make_area, make_vehicle, uuid_of
 from tests.helpers import GraphQL, admin_token
 from tests.integration.ops_jobs import Shop, book_quote, open_shop, parcel, request_quote
 from tests.integration.test_cli import crowdship
@@ -113,10 +113,19 @@ async def insured(
 
 
 async def courier_with_trip(
-    gql: GraphQL, services: Services, email: str, *, origin: Point = HOME, destination: Point = ZUID
+    gql: GraphQL,
+    services: Services,
+    email: str,
+    *,
+    origin: Point = HOME,
+    destination: Point = ZUID,
+    payouts: bool = True,
 ) -> Courier:
+    """`payouts`: the courier finished Stripe's onboarding (without it, the round gives it nothing)."""
     session = await gql.session(email)
     courier_id = uuid_of(session["user"]["id"], "User")
+    if payouts:
+        await enable_payouts(services, courier_id)
     vehicle = await make_vehicle(services, courier_id)
     trip = await ok(
         gql,
@@ -401,3 +410,30 @@ async def test_export_instance_finds_the_area_by_name_uuid_or_graphql_id(service
     result = await crowdship("export-instance", "--area", gid("Locker", area.id), env={"DATABASE_URL": database_url})
     assert result.returncode == 2
     assert "no service area named" in result.stderr
+
+
+async def test_a_courier_without_payouts_gets_no_paid_work_and_the_engine_says_why(
+    gql: GraphQL, services: Services
+) -> None:
+    area = await make_area(services)
+    admin = await admin_token(gql, services)
+    unpaid = await courier_with_trip(gql, services, "unpaid@example.com", payouts=False)
+    await verified(gql, unpaid.token, admin, level=2, documents_expire_at=T0 + YEAR)
+    await insured(gql, unpaid.token, admin, until=T0 + YEAR)
+    shop = await open_shop(gql, services, area, "shop@example.com", "Shop")
+    job = await booked_job(gql, shop, 4_999)
+
+    instance = await services.matching.instance(area_id=area.id, start=T0, end=T0 + timedelta(days=1), now=T0)
+    assert [t.payouts_enabled for t in instance.trips] == [False]
+    solution = matching.solve(instance, matching.SolveParams(time_limit_s=10.0, solver="highs"))
+    assert solution.assignments == ()
+    (unassigned,) = solution.unassigned
+    assert [(r.code, r.trips) for r in unassigned.reasons] == [("payouts_disabled", 1)]
+
+    # Once Stripe pays the courier out, the same trip carries the parcel.
+    await enable_payouts(services, unpaid.id)
+    instance = await services.matching.instance(area_id=area.id, start=T0, end=T0 + timedelta(days=1), now=T0)
+    solution = matching.solve(instance, matching.SolveParams(time_limit_s=10.0, solver="highs"))
+    async with services.db.read() as repos:
+        parcel_ids = [str(p.id) for p in (await repos.jobs.get_job(job)).parcels]  # type: ignore[union-attr]
+    assert [list(a.parcel_ids) for a in solution.assignments] == [parcel_ids]

@@ -55,6 +55,13 @@ EXPECTED_TABLES = {
     "webhook_deliveries",
     "webhook_attempts",
     "notifications",
+    # 0014_payments
+    "payment_customers",
+    "payout_accounts",
+    "payments",
+    "payment_transfers",
+    "courier_payouts",
+    "stripe_events",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 

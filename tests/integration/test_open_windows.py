@@ -23,9 +23,18 @@ from marketplace.domain.places import PickupLocation
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
-from tests.factories import DAM_SQUARE, ZUID, make_area, make_locker, make_pickup_location, make_vehicle, uuid_of
+from tests.factories import (
+    DAM_SQUARE,
+    ZUID,
+    enable_payouts,
+    make_area,
+    make_locker,
+    make_pickup_location,
+    make_vehicle,
+    uuid_of,
+)
 from tests.helpers import GraphQL, admin_token, fresh_token
-from tests.integration.ops_jobs import Shop, book_quote, organization_of, request_quote
+from tests.integration.ops_jobs import Shop, add_card, book_quote, organization_of, request_quote
 from tests.integration.test_matching_bridge import CREATE_TRIP, YEAR, insured, ok
 
 HOUR = timedelta(hours=1)
@@ -59,6 +68,7 @@ async def store(gql: GraphQL, services: Services, area: ServiceArea) -> tuple[Sh
     session = await gql.session("shop@example.com", "RETAILER", organization="Shop")
     organization_id = await organization_of(services, session)
     location = await make_pickup_location(services, organization_id, area, hours=EIGHT_TO_EIGHT)
+    assert (await add_card(gql, session["accessToken"]))["errors"] == []
     return Shop(session["accessToken"], organization_id, location.id), location
 
 
@@ -129,6 +139,7 @@ async def late_job(gql: GraphQL, store: tuple[Shop, PickupLocation]) -> str:
 async def courier_trip(gql: GraphQL, services: Services, admin: str, email: str, depart: datetime) -> str:
     session = await gql.session(email)
     courier_id = uuid_of(session["user"]["id"], "User")
+    await enable_payouts(services, courier_id)
     vehicle = await make_vehicle(services, courier_id)
     await insured(gql, session["accessToken"], admin, until=T0 + YEAR)
     near = {"lat": DAM_SQUARE.lat + 0.003, "lng": DAM_SQUARE.lng}

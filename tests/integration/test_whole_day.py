@@ -21,7 +21,7 @@ from marketplace.clock import ManualClock
 from marketplace.services.container import Services
 from marketplace.services.rounds import ROUND_JOB, RunOutcome
 from tests.conftest import T0
-from tests.factories import AMSTERDAM, DAM_SQUARE, ZUID, uuid_of
+from tests.factories import AMSTERDAM, DAM_SQUARE, ZUID, enable_payouts, uuid_of
 from tests.helpers import GraphQL, admin_token, fresh_token
 from tests.integration.ops_delivery import (
     ACCEPT,
@@ -36,7 +36,7 @@ from tests.integration.ops_delivery import (
     PARCEL,
     step,
 )
-from tests.integration.ops_jobs import JOB, quote_request, request_quote
+from tests.integration.ops_jobs import JOB, add_card, quote_request, request_quote
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 ERRORS = "errors { field code message }"
@@ -154,9 +154,13 @@ async def test_one_parcel_from_quote_to_delivered_over_http(
     )
     assert store["pickupLocation"]["areaId"] == area_id
     store_id = store["pickupLocation"]["id"]
+    # The retailer's card: every booking is authorised on it.
+    assert (await add_card(gql, shop["accessToken"]))["card"] == {"brand": "visa", "last4": "4242"}
 
     courier = await gql.session("courier@example.com", "COURIER")
     courier_token = courier["accessToken"]
+    # Stripe Connect onboarding, completed in the courier's browser: only then is it offered paid work.
+    await enable_payouts(services, uuid_of(courier["user"]["id"], "User"))
     vehicle = await mutate(gql, courier_token, REGISTER_VEHICLE, {"i": {"kind": "BICYCLE", "name": "Gazelle"}})
     policy = await mutate(
         gql,

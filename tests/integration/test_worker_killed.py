@@ -23,8 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def worker_process(database_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "test", "PYTHONUNBUFFERED": "1"}
+def worker_process(
+    database_url: str, log: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ENVIRONMENT": "test",
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "marketplace.cli", "worker", "--heartbeat-timeout-s", "2"],

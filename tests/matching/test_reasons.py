@@ -26,6 +26,7 @@ from tests.matching import factory
 from tests.matching.factory import at
 
 ORDER = (
+    "payouts_disabled",
     "insurance_missing",
     "currency",
     "insurance_expired",
@@ -59,6 +60,7 @@ def _ins(trip: Trip, **changes: object) -> Trip:
 
 # Ways to break exactly one rule for (p1, t1), by changing the trip only.
 TRIP_BREAKS: dict[str, dict[str, Callable[[Trip], Trip]]] = {
+    "payouts_disabled": {"a courier Stripe cannot pay": lambda t: dataclasses.replace(t, payouts_enabled=False)},
     "insurance_missing": {"no policy": lambda t: dataclasses.replace(t, insurance=None)},
     "currency": {"policy in GBP for a parcel in EUR": lambda t: _ins(t, currency="GBP")},
     "insurance_expired": {
@@ -183,6 +185,7 @@ def test_not_chosen_when_the_trip_carries_another_parcel() -> None:
 
 # Breaking several rules on one trip: each changes a different field, so they compose.
 COMPOSABLE: dict[str, Callable[[Trip], Trip]] = {
+    "payouts_disabled": lambda t: dataclasses.replace(t, payouts_enabled=False),
     "insurance_missing": lambda t: dataclasses.replace(t, insurance=None),
     "currency": lambda t: t if t.insurance is None else _ins(t, currency="GBP"),
     "insurance_expired": lambda t: t if t.insurance is None else _ins(t, valid_from=at(1)),

@@ -1,0 +1,114 @@
+"""What the services need of a payment provider, in our own terms (no `stripe` types leak out).
+
+`StripeGateway` (stripe_gateway.py) is the one implementation; it is the only module that imports
+the `stripe` SDK. Every call that moves or reserves money takes an idempotency key the caller derives
+from its own ids (`capture:<payment id>`), so a retried handler replays Stripe's first answer instead
+of moving money twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class GatewayError(Exception):
+    """Stripe answered with an error that is not the card's fault (5xx, network, bad request): retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardDeclinedError(Exception):
+    """The card was refused (Stripe's `card_error`): the retailer must use another card."""
+
+    code: str
+    decline_code: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    payment_method_id: str
+    brand: str | None
+    last4: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    charge_id: str
+    amount_minor: int
+    balance_transaction_id: str
+    fee_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    account_id: str
+    payouts_enabled: bool
+    requirements: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutState:
+    payout_id: str
+    account_id: str
+    amount_minor: int
+    currency: str
+    status: str
+    arrival_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    """A verified webhook event: only its identity; state is always read back from Stripe."""
+
+    id: str
+    type: str
+    account_id: str | None
+    object_id: str
+
+
+class PaymentGateway(Protocol):
+    async def create_customer(self, *, name: str, organization_id: str, idempotency_key: str) -> str: ...
+
+    async def set_up_card(self, *, customer_id: str, payment_method: str, idempotency_key: str) -> Card: ...
+
+    async def authorize(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount_minor: int,
+        currency: str,
+        transfer_group: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> str: ...
+
+    async def capture(self, *, payment_intent_id: str, amount_minor: int, idempotency_key: str) -> Captured: ...
+
+    async def cancel(self, *, payment_intent_id: str, idempotency_key: str) -> None: ...
+
+    async def transfer(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        destination: str,
+        transfer_group: str,
+        source_transaction: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> str: ...
+
+    async def create_account(self, *, email: str, country: str, courier_id: str, idempotency_key: str) -> str: ...
+
+    async def account_link(
+        self, *, account_id: str, refresh_url: str, return_url: str, idempotency_key: str
+    ) -> str: ...
+
+    async def account(self, account_id: str) -> AccountState: ...
+
+    async def payout(self, payout_id: str, account_id: str | None) -> PayoutState: ...
+
+    def verify_event(self, payload: bytes, signature: str | None) -> IncomingEvent: ...

@@ -1,0 +1,223 @@
+"""The Stripe adapter: the only module that imports `stripe`.
+
+Built as `stripe.StripeClient(key, base_addresses={"api": STRIPE_API_BASE})` when a base is set (the
+embedded or in-test fake), Stripe itself otherwise. Calls are asynchronous (httpx), never blocking
+the event loop. The SDK's own retries are off: a failed call raises `GatewayError` and the caller's
+job is retried by the worker with the same idempotency key, so Stripe replays a call that did
+happen instead of repeating it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+from marketplace.payments.gateway import (
+    AccountState,
+    Captured,
+    Card,
+    CardDeclinedError,
+    GatewayError,
+    IncomingEvent,
+    PayoutState,
+)
+
+
+class StripeGateway:
+    def __init__(self, secret_key: str, *, webhook_secret: str | None, api_base: str | None = None) -> None:
+        kwargs: dict[str, Any] = {"http_client": stripe.HTTPXClient(), "max_network_retries": 0}
+        if api_base:
+            kwargs["base_addresses"] = {"api": api_base}
+        self._client = stripe.StripeClient(secret_key, **kwargs)
+        self._webhook_secret = webhook_secret
+
+    async def create_customer(self, *, name: str, organization_id: str, idempotency_key: str) -> str:
+        customer = await _call(
+            self._client.v1.customers.create_async(
+                params={"name": name, "metadata": {"organization_id": organization_id}},
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(customer.id)
+
+    async def set_up_card(self, *, customer_id: str, payment_method: str, idempotency_key: str) -> Card:
+        intent = await _call(
+            self._client.v1.setup_intents.create_async(
+                params={
+                    "customer": customer_id,
+                    "payment_method": payment_method,
+                    "confirm": True,
+                    "usage": "off_session",
+                },
+                options={"idempotency_key": f"{idempotency_key}:setup"},
+            )
+        )
+        pm_id = intent.payment_method if isinstance(intent.payment_method, str) else intent.payment_method.id
+        await _call(
+            self._client.v1.customers.update_async(
+                customer_id,
+                params={"invoice_settings": {"default_payment_method": pm_id}},
+                options={"idempotency_key": f"{idempotency_key}:default"},
+            )
+        )
+        method = await _call(self._client.v1.payment_methods.retrieve_async(pm_id))
+        card = method.card
+        return Card(pm_id, None if card is None else card.brand, None if card is None else card.last4)
+
+    async def authorize(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount_minor: int,
+        currency: str,
+        transfer_group: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> str:
+        intent = await _call(
+            self._client.v1.payment_intents.create_async(
+                params={
+                    "amount": amount_minor,
+                    "currency": currency.lower(),
+                    "customer": customer_id,
+                    "payment_method": payment_method_id,
+                    "capture_method": "manual",
+                    "confirm": True,
+                    "off_session": True,
+                    "transfer_group": transfer_group,
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(intent.id)
+
+    async def capture(self, *, payment_intent_id: str, amount_minor: int, idempotency_key: str) -> Captured:
+        intent = await _call(
+            self._client.v1.payment_intents.capture_async(
+                payment_intent_id,
+                params={"amount_to_capture": amount_minor},
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        charge_id = intent.latest_charge if isinstance(intent.latest_charge, str) else intent.latest_charge.id
+        charge = await _call(
+            self._client.v1.charges.retrieve_async(charge_id, params={"expand": ["balance_transaction"]})
+        )
+        txn = charge.balance_transaction
+        if txn is None or isinstance(txn, str):
+            raise GatewayError(f"charge {charge_id} has no balance transaction")
+        return Captured(str(charge.id), int(charge.amount_captured), str(txn.id), int(txn.fee))
+
+    async def cancel(self, *, payment_intent_id: str, idempotency_key: str) -> None:
+        intent = await _call(self._client.v1.payment_intents.retrieve_async(payment_intent_id))
+        if intent.status == "canceled":
+            return
+        await _call(
+            self._client.v1.payment_intents.cancel_async(
+                payment_intent_id, params={}, options={"idempotency_key": idempotency_key}
+            )
+        )
+
+    async def transfer(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        destination: str,
+        transfer_group: str,
+        source_transaction: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> str:
+        transfer = await _call(
+            self._client.v1.transfers.create_async(
+                params={
+                    "amount": amount_minor,
+                    "currency": currency.lower(),
+                    "destination": destination,
+                    "transfer_group": transfer_group,
+                    "source_transaction": source_transaction,
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(transfer.id)
+
+    async def create_account(self, *, email: str, country: str, courier_id: str, idempotency_key: str) -> str:
+        account = await _call(
+            self._client.v1.accounts.create_async(
+                params={
+                    "type": "express",
+                    "country": country,
+                    "email": email,
+                    "capabilities": {"transfers": {"requested": True}},
+                    "metadata": {"courier_id": courier_id},
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(account.id)
+
+    async def account_link(self, *, account_id: str, refresh_url: str, return_url: str, idempotency_key: str) -> str:
+        link = await _call(
+            self._client.v1.account_links.create_async(
+                params={
+                    "account": account_id,
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                    "type": "account_onboarding",
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(link.url)
+
+    async def account(self, account_id: str) -> AccountState:
+        account = await _call(self._client.v1.accounts.retrieve_async(account_id))
+        requirements = account.requirements
+        due = tuple(requirements.currently_due or ()) if requirements is not None else ()
+        return AccountState(str(account.id), bool(account.payouts_enabled), due)
+
+    async def payout(self, payout_id: str, account_id: str | None) -> PayoutState:
+        options: dict[str, Any] = {"stripe_account": account_id} if account_id else {}
+        payout = await _call(self._client.v1.payouts.retrieve_async(payout_id, options=options))  # type: ignore[arg-type]
+        return PayoutState(
+            str(payout.id),
+            account_id or "",
+            int(payout.amount),
+            str(payout.currency).upper(),
+            str(payout.status),
+            datetime.fromtimestamp(int(payout.arrival_date), UTC),
+        )
+
+    def verify_event(self, payload: bytes, signature: str | None) -> IncomingEvent:
+        """Raises ValueError for a bad signature or payload (the caller answers 400)."""
+        if not self._webhook_secret:
+            raise ValueError("no webhook secret is configured")
+        try:
+            event = stripe.Webhook.construct_event(payload, signature, self._webhook_secret)
+        except stripe.SignatureVerificationError as exc:
+            raise ValueError("bad signature") from exc
+        obj = event.data.object
+        account = getattr(event, "account", None)
+        return IncomingEvent(str(event.id), str(event.type), str(account) if account else None, str(obj["id"]))
+
+
+async def _call(awaitable: Any) -> Any:
+    """The SDK's errors in our terms: a card's refusal is the retailer's; anything else is ours to retry."""
+    try:
+        return await awaitable
+    except stripe.CardError as exc:
+        error = exc.error
+        raise CardDeclinedError(
+            code=str(exc.code or "card_declined"),
+            decline_code=None if error is None else error.decline_code,
+            message=str(exc.user_message or "the card was declined"),
+        ) from exc
+    except stripe.StripeError as exc:
+        raise GatewayError(f"{type(exc).__name__}: {exc.user_message or exc}") from exc

@@ -1,0 +1,403 @@
+"""Payments SQL: Stripe customers, courier payout accounts, payments per job, transfers, webhook events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from marketplace.domain.delivery import ParcelStatus
+from marketplace.domain.payments import ParcelOutcome, PaymentStatus, pay_shares
+from marketplace.repositories._base import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    organization_id: UUID
+    customer_id: str
+    payment_method_id: str | None
+    card_brand: str | None
+    card_last4: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutAccountRow:
+    courier_id: UUID
+    account_id: str
+    payouts_enabled: bool
+    requirements: tuple[str, ...]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    id: UUID
+    job_id: UUID
+    area_id: UUID
+    organization_id: UUID
+    payment_intent_id: str | None
+    transfer_group: str
+    status: PaymentStatus
+    amount_minor: int
+    currency: str
+    captured_minor: int | None
+    charge_id: str | None
+    balance_transaction_id: str | None
+    fee_minor: int | None
+    created_at: datetime
+    authorize_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRow:
+    courier_id: UUID
+    transfer_id: str
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobToSettle:
+    job_id: UUID
+    final: bool
+    parcels: list[ParcelOutcome]
+
+
+_PAYMENT = (
+    "id, job_id, area_id, organization_id, payment_intent_id, transfer_group, status, amount_minor, currency, "
+    "captured_minor, charge_id, balance_transaction_id, fee_minor, created_at, authorize_at"
+)
+
+
+def _payment(r: asyncpg.Record) -> PaymentRow:
+    return PaymentRow(**{**dict(r), "status": PaymentStatus(r["status"])})
+
+
+_FINAL = ("delivered", "collected", "returned", "handed_to_fleet", "cancelled")
+
+
+class PaymentRepository:
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    # --- retailers' customers -------------------------------------------------------------------
+
+    async def customer(self, organization_id: UUID, *, for_update: bool = False) -> CustomerRow | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(
+            "SELECT organization_id, customer_id, payment_method_id, card_brand, card_last4 "
+            f"FROM payment_customers WHERE organization_id = $1{lock}",
+            organization_id,
+        )
+        return None if row is None else CustomerRow(**dict(row))
+
+    async def add_customer(self, organization_id: UUID, customer_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO payment_customers (organization_id, customer_id, created_at, updated_at) "
+            "VALUES ($1, $2, $3, $3) "
+            "ON CONFLICT (organization_id) DO NOTHING",
+            organization_id,
+            customer_id,
+            at,
+        )
+
+    async def set_card(
+        self, organization_id: UUID, payment_method_id: str, brand: str | None, last4: str | None, at: datetime
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE payment_customers SET payment_method_id = $2, card_brand = $3, card_last4 = $4, updated_at = $5 "
+            "WHERE organization_id = $1",
+            organization_id,
+            payment_method_id,
+            brand,
+            last4,
+            at,
+        )
+
+    # --- couriers' payout accounts --------------------------------------------------------------
+
+    async def payout_account(self, courier_id: UUID) -> PayoutAccountRow | None:
+        row = await self._conn.fetchrow(
+            "SELECT courier_id, account_id, payouts_enabled, requirements, updated_at "
+            "FROM payout_accounts WHERE courier_id = $1",
+            courier_id,
+        )
+        return None if row is None else _account(row)
+
+    async def payout_accounts(self, courier_ids: list[UUID]) -> dict[UUID, PayoutAccountRow]:
+        rows = await self._conn.fetch(
+            "SELECT courier_id, account_id, payouts_enabled, requirements, updated_at "
+            "FROM payout_accounts WHERE courier_id = ANY($1::uuid[])",
+            courier_ids,
+        )
+        return {r["courier_id"]: _account(r) for r in rows}
+
+    async def courier_of_account(self, account_id: str) -> UUID | None:
+        value = await self._conn.fetchval("SELECT courier_id FROM payout_accounts WHERE account_id = $1", account_id)
+        return None if value is None else UUID(str(value))
+
+    async def add_payout_account(self, courier_id: UUID, account_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO payout_accounts (courier_id, account_id, created_at, updated_at) VALUES ($1, $2, $3, $3) "
+            "ON CONFLICT (courier_id) DO NOTHING",
+            courier_id,
+            account_id,
+            at,
+        )
+
+    async def set_account_state(
+        self, account_id: str, payouts_enabled: bool, requirements: tuple[str, ...], at: datetime
+    ) -> bool:
+        status = await self._conn.execute(
+            "UPDATE payout_accounts SET payouts_enabled = $2, requirements = $3, updated_at = $4 WHERE account_id = $1",
+            account_id,
+            payouts_enabled,
+            list(requirements),
+            at,
+        )
+        return str(status).endswith(" 1")
+
+    # --- payments ---------------------------------------------------------------------------------
+
+    async def add_payment(self, payment: PaymentRow, at: datetime) -> None:
+        await self._conn.execute(
+            f"INSERT INTO payments ({_PAYMENT}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+            "$12, $13, $14, $15, $14)",
+            payment.id,
+            payment.job_id,
+            payment.area_id,
+            payment.organization_id,
+            payment.payment_intent_id,
+            payment.transfer_group,
+            payment.status.value,
+            payment.amount_minor,
+            payment.currency,
+            payment.captured_minor,
+            payment.charge_id,
+            payment.balance_transaction_id,
+            payment.fee_minor,
+            at,
+            payment.authorize_at,
+        )
+
+    async def add_pending(self, payments: list[PaymentRow], at: datetime) -> None:
+        """A bulk booking's payments, set-based: pending until the worker authorises each."""
+        await self._conn.execute(
+            """
+            INSERT INTO payments (id, job_id, area_id, organization_id, transfer_group, status, amount_minor, currency,
+                                  created_at, updated_at, authorize_at)
+            SELECT id, job_id, area_id, organization_id, transfer_group, 'pending', amount, currency, $8, $8, $8
+            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[], $7::text[])
+                 AS t(id, job_id, area_id, organization_id, transfer_group, amount, currency)
+            """,
+            [p.id for p in payments],
+            [p.job_id for p in payments],
+            [p.area_id for p in payments],
+            [p.organization_id for p in payments],
+            [p.transfer_group for p in payments],
+            [p.amount_minor for p in payments],
+            [p.currency for p in payments],
+            at,
+        )
+
+    async def payment_of_job(self, job_id: UUID, *, for_update: bool = False) -> PaymentRow | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(f"SELECT {_PAYMENT} FROM payments WHERE job_id = $1{lock}", job_id)
+        return None if row is None else _payment(row)
+
+    async def payment_by_intent(self, payment_intent_id: str) -> PaymentRow | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_PAYMENT} FROM payments WHERE payment_intent_id = $1", payment_intent_id
+        )
+        return None if row is None else _payment(row)
+
+    async def payments_of_organization(self, organization_id: UUID, limit: int = 100) -> list[PaymentRow]:
+        rows = await self._conn.fetch(
+            f"SELECT {_PAYMENT} FROM payments WHERE organization_id = $1 ORDER BY created_at DESC, id LIMIT $2",
+            organization_id,
+            limit,
+        )
+        return [_payment(r) for r in rows]
+
+    async def set_captured(
+        self,
+        payment_id: UUID,
+        captured_minor: int,
+        charge_id: str,
+        balance_transaction_id: str,
+        fee_minor: int,
+        at: datetime,
+    ) -> bool:
+        status = await self._conn.execute(
+            "UPDATE payments SET status = 'captured', captured_minor = $2, charge_id = $3, "
+            "balance_transaction_id = $4, "
+            "fee_minor = $5, updated_at = $6 WHERE id = $1 AND status = 'authorized'",
+            payment_id,
+            captured_minor,
+            charge_id,
+            balance_transaction_id,
+            fee_minor,
+            at,
+        )
+        return str(status).endswith(" 1")
+
+    async def set_authorized(self, payment_id: UUID, payment_intent_id: str | None, at: datetime) -> bool:
+        """A pending payment authorised by the worker (or, with no intent, failed)."""
+        status = await self._conn.execute(
+            "UPDATE payments SET status = $3, payment_intent_id = $2, updated_at = $4 "
+            "WHERE id = $1 AND status = 'pending'",
+            payment_id,
+            payment_intent_id,
+            "authorized" if payment_intent_id else "failed",
+            at,
+        )
+        return str(status).endswith(" 1")
+
+    async def set_cancelled(self, payment_id: UUID, at: datetime) -> bool:
+        status = await self._conn.execute(
+            "UPDATE payments SET status = 'cancelled', updated_at = $2 WHERE id = $1 "
+            "AND status IN ('authorized', 'pending', 'failed')",
+            payment_id,
+            at,
+        )
+        return str(status).endswith(" 1")
+
+    async def transfers(self, payment_id: UUID) -> list[TransferRow]:
+        rows = await self._conn.fetch(
+            "SELECT courier_id, transfer_id, amount_minor, currency FROM payment_transfers WHERE payment_id = $1",
+            payment_id,
+        )
+        return [TransferRow(**dict(r)) for r in rows]
+
+    async def add_transfer(
+        self,
+        transfer_row_id: UUID,
+        payment: PaymentRow,
+        courier_id: UUID,
+        transfer_id: str,
+        destination: str,
+        amount_minor: int,
+        at: datetime,
+    ) -> bool:
+        status = await self._conn.execute(
+            "INSERT INTO payment_transfers (id, payment_id, area_id, courier_id, transfer_id, destination, "
+            "amount_minor, "
+            "currency, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+            transfer_row_id,
+            payment.id,
+            payment.area_id,
+            courier_id,
+            transfer_id,
+            destination,
+            amount_minor,
+            payment.currency,
+            at,
+        )
+        return str(status).endswith(" 1")
+
+    async def job_to_settle(self, job_id: UUID) -> JobToSettle:
+        """Each parcel's outcome and its share of its accepted offer's pay (offers split evenly over parcels)."""
+        rows = await self._conn.fetch(
+            """
+            SELECT p.id, p.status, p.deposited_at IS NOT NULL AS deposited,
+                   COALESCE(p.cancellation_fee_minor, 0) AS fee,
+                   EXISTS (SELECT 1 FROM parcel_events e WHERE e.parcel_id = p.id AND e.kind = 'failed_attempt')
+                       AS failed_attempt,
+                   o.id AS offer_id, o.courier_id, o.pay_minor,
+                   (SELECT array_agg(op2.parcel_id) FROM offer_parcels op2 WHERE op2.offer_id = o.id) AS offer_parcels
+            FROM parcels p
+            LEFT JOIN LATERAL (
+                SELECT o.* FROM offer_parcels op JOIN offers o ON o.id = op.offer_id
+                WHERE op.parcel_id = p.id AND o.status = 'accepted' ORDER BY o.decided_at DESC NULLS LAST LIMIT 1
+            ) o ON TRUE
+            WHERE p.job_id = $1
+            ORDER BY p.position
+            """,
+            job_id,
+        )
+        outcomes = []
+        for r in rows:
+            share = 0
+            if r["offer_id"] is not None:
+                share = pay_shares(int(r["pay_minor"]), list(r["offer_parcels"] or []))[r["id"]]
+            outcomes.append(
+                ParcelOutcome(
+                    parcel_id=r["id"],
+                    status=ParcelStatus(r["status"]),
+                    deposited_in_locker=bool(r["deposited"]),
+                    failed_attempt=bool(r["failed_attempt"]),
+                    cancellation_fee_minor=int(r["fee"]),
+                    courier_id=r["courier_id"],
+                    pay_share_minor=share,
+                )
+            )
+        final = bool(outcomes) and all(o.status.value in _FINAL for o in outcomes)
+        return JobToSettle(job_id, final, outcomes)
+
+    # --- payouts to couriers ------------------------------------------------------------------------
+
+    async def upsert_payout(
+        self,
+        payout_id: str,
+        courier_id: UUID,
+        account_id: str,
+        amount_minor: int,
+        currency: str,
+        status: str,
+        arrival_at: datetime,
+        at: datetime,
+    ) -> None:
+        await self._conn.execute(
+            """
+            INSERT INTO courier_payouts (payout_id, courier_id, account_id, amount_minor, currency, status, arrival_at,
+                                         updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (payout_id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at
+            """,
+            payout_id,
+            courier_id,
+            account_id,
+            amount_minor,
+            currency,
+            status,
+            arrival_at,
+            at,
+        )
+
+    async def payouts_of(self, courier_id: UUID, limit: int = 100) -> list[asyncpg.Record]:
+        return list(
+            await self._conn.fetch(
+                "SELECT payout_id, amount_minor, currency, status, arrival_at FROM courier_payouts "
+                "WHERE courier_id = $1 ORDER BY arrival_at DESC, payout_id LIMIT $2",
+                courier_id,
+                limit,
+            )
+        )
+
+    # --- webhook events -------------------------------------------------------------------------------
+
+    async def record_event(
+        self, event_id: str, type_: str, account_id: str | None, object_id: str, at: datetime
+    ) -> bool:
+        """True the first time an event id is seen: a redelivered event is acknowledged and dropped."""
+        status = await self._conn.execute(
+            "INSERT INTO stripe_events (id, type, account_id, object_id, received_at) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (id) DO NOTHING",
+            event_id,
+            type_,
+            account_id,
+            object_id,
+            at,
+        )
+        return str(status).endswith(" 1")
+
+    async def mark_event_processed(self, event_id: str, at: datetime) -> None:
+        await self._conn.execute("UPDATE stripe_events SET processed_at = $2 WHERE id = $1", event_id, at)
+
+
+def _account(r: asyncpg.Record) -> PayoutAccountRow:
+    return PayoutAccountRow(
+        r["courier_id"], r["account_id"], r["payouts_enabled"], tuple(r["requirements"]), r["updated_at"]
+    )
