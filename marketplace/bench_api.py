@@ -53,6 +53,7 @@ from marketplace.bench_booking import (
     postgres_server,
     seed_area,
     seed_retailer,
+    stripe_for_bench,
     throwaway_database,
 )
 from marketplace.clock import SystemClock
@@ -281,8 +282,9 @@ async def wait_listening(server: Server) -> None:
 
 
 @contextmanager
-def servers(dsn: str, workers: int, log_dir: Path) -> Iterator[dict[str, Server]]:
-    env = {**os.environ, "DATABASE_URL": dsn, "LOG_LEVEL": "INFO"}
+def servers(dsn: str, workers: int, log_dir: Path, stripe: dict[str, object]) -> Iterator[dict[str, Server]]:
+    """Every server on one Stripe (`stripe`: settings overrides), so the raw endpoint's bookings are authorised too."""
+    env = {**os.environ, "DATABASE_URL": dsn, "LOG_LEVEL": "INFO", **{k.upper(): str(v) for k, v in stripe.items()}}
     commands = {
         "graphql": [sys.executable, "-m", "marketplace.cli", "serve"],
         "raw": [sys.executable, "-m", "marketplace.bench_api_raw"],
@@ -517,7 +519,8 @@ async def measure(
 ) -> tuple[list[Row], dict[str, tuple[int, int]]]:
     with (
         tempfile.TemporaryDirectory(prefix="bench_api_") as logs,
-        servers(settings.database_url or "", workers, Path(logs)) as running,
+        stripe_for_bench(settings) as stripe,
+        servers(settings.database_url or "", workers, Path(logs), stripe) as running,
     ):
         for server in running.values():
             await wait_listening(server)
