@@ -122,7 +122,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
 
 
 def production_settings(database_url: str, **overrides: object) -> Settings:
-    """Production mode with every secret production demands, so a test sees production's rules, not its refusal."""
+    """Production mode with every secret production demands, so a test sees production's rules, not its refusal.
+
+    Its live Stripe key is never sent: the fake takes test keys only, so such a test books no payment."""
     values: dict[str, object] = {
         "environment": Environment.PRODUCTION,
         "jwt_signing_key": "p" * 48,

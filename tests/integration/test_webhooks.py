@@ -299,7 +299,7 @@ async def test_production_refuses_endpoints_on_private_addresses(
     production = production_settings(database_url, webhook_allow_private_addresses=False)
     area = await make_area(services)
     async with running_app(production, clock) as (_, gql):
-        shop = await open_shop(gql, services, area, "prod@example.com", "Prod shop")
+        shop = await open_shop(gql, services, area, "prod@example.com", "Prod shop", card=None)
         body = await gql(CREATE, {"i": {"url": url, "eventTypes": ["parcel.booked"]}}, token=shop.token)
     errors = body["data"]["createWebhookEndpoint"]["errors"]
     assert [(e["field"], e["code"]) for e in errors] == [("url", "ADDRESS_NOT_ALLOWED")]
@@ -312,7 +312,7 @@ async def test_production_refuses_http_and_credentials_in_urls(
     production = production_settings(database_url)
     area = await make_area(services)
     async with running_app(production, clock) as (_, gql):
-        shop = await open_shop(gql, services, area, "prod@example.com", "Prod shop")
+        shop = await open_shop(gql, services, area, "prod@example.com", "Prod shop", card=None)
         codes = []
         for url in ("http://example.com/hooks", "https://user:secret@example.com/hooks", "ftp://example.com/"):
             body = await gql(CREATE, {"i": {"url": url, "eventTypes": ["parcel.booked"]}}, token=shop.token)
