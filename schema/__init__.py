@@ -22,6 +22,7 @@ from schema.limits import QueryLimits
 from schema.loaders import Loaders
 from schema.offers import OfferMutation, OfferQuery
 from schema.places import PlacesMutation, PlacesQuery
+from schema.recipient_tracking import RecipientTrackingMutation, RecipientTrackingSubscription
 from schema.tracking import TrackingMutation, TrackingSubscription
 from schema.trips import TripMutation, TripQuery
 from schema.vehicles import VehicleMutation, VehicleQuery
@@ -64,13 +65,14 @@ class Mutation(
     OfferMutation,
     DeliveryMutation,
     TrackingMutation,
+    RecipientTrackingMutation,
     WebhookMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(TrackingSubscription):
+class Subscription(TrackingSubscription, RecipientTrackingSubscription):
     pass
 
 

@@ -29,6 +29,7 @@ from marketplace.app.client import client_address
 from marketplace.app.fleet_csv import fleet_manifest_csv
 from marketplace.app.ledger_csv import ledger_csv
 from marketplace.app.photos import read_photo, upload_photo
+from marketplace.app.tracking_page import tracking_page, tracking_script
 from marketplace.clock import Clock, SystemClock
 from marketplace.db import migrations
 from marketplace.db.listener import Listener
@@ -255,7 +256,17 @@ def create_app(
         graphql_ide=not production,
     )
     return Litestar(
-        route_handlers=[health, ready, graphql, fleet_manifest_csv, ledger_csv, upload_photo, read_photo],
+        route_handlers=[
+            health,
+            ready,
+            graphql,
+            fleet_manifest_csv,
+            ledger_csv,
+            upload_photo,
+            read_photo,
+            tracking_page,
+            tracking_script,
+        ],
         lifespan=[lifespan],
         middleware=[request_id_middleware, one_connection_per_request],
         logging_config=None,

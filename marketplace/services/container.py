@@ -11,6 +11,7 @@ from marketplace.blobs import BlobStore, LocalBlobStore, UrlSigner
 from marketplace.clock import Clock
 from marketplace.db.listener import Listener
 from marketplace.db.uow import Database
+from marketplace.domain.recipient_tracking import TrackingLimits
 from marketplace.domain.webhooks import WebhookPolicy
 from marketplace.messaging import email_sender, sms_sender
 from marketplace.services.accounts import AccountService, LoginPolicy
@@ -29,6 +30,7 @@ from marketplace.services.offers import OfferService
 from marketplace.services.operations import OperationsService
 from marketplace.services.passwords import Passwords
 from marketplace.services.places import PlacesService
+from marketplace.services.recipient_tracking import RecipientTrackingService
 from marketplace.services.rounds import RoundService
 from marketplace.services.tokens import AccessTokens
 from marketplace.services.tracking import TrackingService
@@ -60,6 +62,7 @@ class Services:
     finance: FinanceService
     tracking: TrackingService
     live: LiveService
+    recipient_tracking: RecipientTrackingService
     webhooks: WebhookService
     notifications: NotificationService
 
@@ -110,6 +113,7 @@ def build_services(
         db, clock, idempotency_ttl_s=settings.idempotency_ttl_s, rate_window_s=settings.login_window_s
     )
     bridge = MatchingBridge(db, clock)
+    live = LiveService(db, clock, listener)
     return Services(
         settings=settings,
         clock=clock,
@@ -137,7 +141,14 @@ def build_services(
         ledger=LedgerService(clock),
         finance=FinanceService(db, clock),
         tracking=TrackingService(db, clock),
-        live=LiveService(db, clock, listener),
+        live=live,
+        recipient_tracking=RecipientTrackingService(
+            db,
+            clock,
+            idempotency,
+            live,
+            TrackingLimits(per_token=settings.tracking_max_per_token, per_address=settings.tracking_max_per_address),
+        ),
         webhooks=WebhookService(
             db,
             clock,
