@@ -75,7 +75,9 @@ class RecipientTrackingService:
     async def _admit(self, token: str, client_address: str | None) -> None:
         """Counts the use before anything is read; a malformed token still counts against its address."""
         now = self._clock.now()
-        buckets = [(f"track:token:{hashlib.sha256(token.encode()).hexdigest()}", self._limits.per_token)]
+        # A lone surrogate cannot be encoded strictly: such a string is no token, but it is still counted.
+        digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+        buckets = [(f"track:token:{digest}", self._limits.per_token)]
         if client_address:
             buckets.append((f"track:address:{address_bucket(client_address)}", self._limits.per_address))
         over = False
