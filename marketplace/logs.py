@@ -17,6 +17,7 @@ _TOKENS = re.compile(
     r"(?i:bearer\s+)[A-Za-z0-9._~+/=\-]+"  # an Authorization header value
     r"|\b(?:csk_|csr_|sk_live_|sk_test_|rk_live_|whsec_)[A-Za-z0-9._\-]+"  # our and Stripe's secret prefixes
     r"|\beyJ[A-Za-z0-9_.\-]*"  # base64 of '{"': a JWT or a piece of one
+    r"|(?<=/t/)[0-9a-f]{64}"  # a recipient's tracking token in the tracking page's path
 )
 REDACTED = "[redacted]"
 

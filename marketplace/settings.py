@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     login_max_attempts_per_address: Annotated[int, Field(ge=1)] = 100
     login_window_s: Annotated[int, Field(ge=1)] = 900
     signup_max_per_address: Annotated[int, Field(ge=1)] = 20
+    # The recipient's tracking page (/t/<token>): uses per token and per client address per minute.
+    tracking_max_per_token: Annotated[int, Field(ge=1)] = 60
+    tracking_max_per_address: Annotated[int, Field(ge=1)] = 300
     trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is believed
 
     @property

@@ -23,6 +23,7 @@ from schema.loaders import Loaders
 from schema.offers import OfferMutation, OfferQuery
 from schema.payments import PaymentMutation, PaymentQuery
 from schema.places import PlacesMutation, PlacesQuery
+from schema.recipient_tracking import RecipientTrackingMutation, RecipientTrackingSubscription
 from schema.tracking import TrackingMutation, TrackingSubscription
 from schema.trips import TripMutation, TripQuery
 from schema.vehicles import VehicleMutation, VehicleQuery
@@ -66,6 +67,7 @@ class Mutation(
     OfferMutation,
     DeliveryMutation,
     TrackingMutation,
+    RecipientTrackingMutation,
     WebhookMutation,
     PaymentMutation,
 ):
@@ -73,7 +75,7 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(TrackingSubscription):
+class Subscription(TrackingSubscription, RecipientTrackingSubscription):
     pass
 
 

@@ -30,6 +30,7 @@ from marketplace.app.fleet_csv import fleet_manifest_csv
 from marketplace.app.ledger_csv import ledger_csv
 from marketplace.app.photos import read_photo, upload_photo
 from marketplace.app.stripe_webhooks import stripe_webhook
+from marketplace.app.tracking_page import tracking_page, tracking_script
 from marketplace.clock import Clock, SystemClock
 from marketplace.db import migrations
 from marketplace.db.listener import Listener
@@ -265,6 +266,8 @@ def create_app(
             upload_photo,
             read_photo,
             stripe_webhook,
+            tracking_page,
+            tracking_script,
         ],
         lifespan=[lifespan],
         middleware=[request_id_middleware, one_connection_per_request],

@@ -20,6 +20,7 @@ from marketplace.repositories.parcel_events import ParcelEventRepository
 from marketplace.repositories.payments import PaymentRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
+from marketplace.repositories.recipient_tracking import RecipientTrackingRepository
 from marketplace.repositories.rounds import RoundRepository
 from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.tracking import TrackingRepository
@@ -71,6 +72,7 @@ class Repositories:
         self.ledger = LedgerRepository(conn)
         # Live tracking
         self.tracking = TrackingRepository(conn)
+        self.recipient_tracking = RecipientTrackingRepository(conn)
         # Webhooks and notifications (the outbox itself is written with the events: outbox.py)
         self.webhooks = WebhookRepository(conn)
         self.notifications = NotificationRepository(conn)

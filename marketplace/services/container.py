@@ -11,6 +11,7 @@ from marketplace.blobs import BlobStore, LocalBlobStore, UrlSigner
 from marketplace.clock import Clock
 from marketplace.db.listener import Listener
 from marketplace.db.uow import Database
+from marketplace.domain.recipient_tracking import TrackingLimits
 from marketplace.domain.webhooks import WebhookPolicy
 from marketplace.messaging import email_sender, sms_sender
 from marketplace.payments import PaymentGateway
@@ -32,6 +33,7 @@ from marketplace.services.operations import OperationsService
 from marketplace.services.passwords import Passwords
 from marketplace.services.payments import PaymentService
 from marketplace.services.places import PlacesService
+from marketplace.services.recipient_tracking import RecipientTrackingService
 from marketplace.services.rounds import RoundService
 from marketplace.services.tokens import AccessTokens
 from marketplace.services.tracking import TrackingService
@@ -63,6 +65,7 @@ class Services:
     finance: FinanceService
     tracking: TrackingService
     live: LiveService
+    recipient_tracking: RecipientTrackingService
     webhooks: WebhookService
     notifications: NotificationService
     payments: PaymentService
@@ -130,6 +133,7 @@ def build_services(
     bridge = MatchingBridge(db, clock)
     ledger_service = LedgerService(clock)
     payments = PaymentService(db, clock, payment_gateway(settings), ledger_service)
+    live = LiveService(db, clock, listener)
     return Services(
         settings=settings,
         clock=clock,
@@ -157,7 +161,14 @@ def build_services(
         ledger=ledger_service,
         finance=FinanceService(db, clock),
         tracking=TrackingService(db, clock),
-        live=LiveService(db, clock, listener),
+        live=live,
+        recipient_tracking=RecipientTrackingService(
+            db,
+            clock,
+            idempotency,
+            live,
+            TrackingLimits(per_token=settings.tracking_max_per_token, per_address=settings.tracking_max_per_address),
+        ),
         webhooks=WebhookService(
             db,
             clock,

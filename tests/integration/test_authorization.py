@@ -33,6 +33,7 @@ from tests.integration import (
     ops_jobs,
     ops_payments,
     ops_places,
+    ops_recipient_tracking,
     ops_tracking,
     ops_trips,
     ops_vehicles,
@@ -162,6 +163,9 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Subscription.parcelUpdates":       only(R, A, api_keys=True),
     "Subscription.offerUpdates":        only(C),
     "Subscription.organizationParcelEvents": only(R, A, api_keys=True),
+    # the recipient's tracking token (the token is the credential)
+    "Subscription.trackedParcel":       ANYONE,
+    "Mutation.redirectTrackedParcel":   ANYONE,
     # webhooks
     "Query.webhookEndpoints":           only(R, A, api_keys=True),
     "Query.webhookEndpoint":            only(R, A, api_keys=True),
@@ -210,6 +214,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_delivery.OPERATIONS,
     **ops_finance.OPERATIONS,
     **ops_tracking.OPERATIONS,
+    **ops_recipient_tracking.OPERATIONS,
     **ops_webhooks.OPERATIONS,
     **ops_payments.OPERATIONS,
 }

@@ -221,3 +221,11 @@ def test_configure_logging_replaces_root_handlers() -> None:
     root = logging.getLogger()
     assert len(root.handlers) == 1
     assert root.level == logging.DEBUG
+
+
+def test_redact_hides_a_tracking_token_in_the_tracking_page_path() -> None:
+    """The token is the recipient's credential: a request log line must not carry it."""
+    token = "0123456789abcdef" * 4
+    event = run({"event": "request", "path": f"/t/{token}"})
+    assert event["path"] == f"/t/{REDACTED}"
+    assert run({"path": "/t/static/tracking.js"})["path"] == "/t/static/tracking.js"
