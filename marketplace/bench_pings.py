@@ -47,6 +47,7 @@ from marketplace.bench_booking import (
     postgres_server,
     seed_area,
     seed_retailer,
+    stripe_for_bench,
     throwaway_database,
 )
 from marketplace.clock import ManualClock
@@ -359,17 +360,20 @@ def main(argv: list[str] | None = None) -> int:
         postgres_server(url, settings.embedded_data_dir) as (server_dsn, server),
         throwaway_database(server_dsn) as dsn,
     ):
-        # Cheap hashing and no login limit: the couriers' logins from one address are set-up, not measured.
-        bench_settings = load_settings(
-            database_url=dsn,
-            password_hash_time_cost=1,
-            password_hash_memory_kib=64,
-            login_max_attempts_per_address=100_000,
-        )
         try:
-            # The application's log goes to memory, so standard output holds only the results.
-            with logging_into(RequestLog()):
-                rows = asyncio.run(measure(bench_settings, dsn, args.couriers, args.batches, args.samples))
+            # The shop books with a card on file: against the configured Stripe, else a fake in-process.
+            with stripe_for_bench(settings) as stripe_settings:
+                # Cheap hashing and no login limit: the couriers' logins from one address are set-up, not measured.
+                bench_settings = load_settings(
+                    database_url=dsn,
+                    password_hash_time_cost=1,
+                    password_hash_memory_kib=64,
+                    login_max_attempts_per_address=100_000,
+                    **stripe_settings,
+                )
+                # The application's log goes to memory, so standard output holds only the results.
+                with logging_into(RequestLog()):
+                    rows = asyncio.run(measure(bench_settings, dsn, args.couriers, args.batches, args.samples))
         except BenchError as exc:
             print(f"bench_pings: {exc}", file=sys.stderr)
             return 1
