@@ -5,17 +5,21 @@ day again supersedes its run and keeps the old one.
 
 from __future__ import annotations
 
+import csv
+import io
 from uuid import UUID
 
 import asyncpg
 import stripe
 
 from marketplace.domain import ledger
+from marketplace.domain.accounts import Role
 from marketplace.domain.money import Money
 from marketplace.services.container import Services
+from schema.types import global_id
 from stripefake import RunningFake
 from tests.conftest import T0
-from tests.helpers import GraphQL
+from tests.helpers import PASSWORD, GraphQL, fresh_token
 from tests.integration import test_payments
 from tests.integration.ops_delivery import Courier
 from tests.integration.ops_jobs import Shop
@@ -205,3 +209,100 @@ async def test_reconciling_a_day_again_supersedes_its_run_and_keeps_the_history(
     assert [(r["id"], r["superseded_by"]) for r in rows] == [(first.id, second.id), (second.id, None)]
     assert rows[0]["superseded_at"] is not None
     assert len(await mismatches(db, first.id)) == len(await mismatches(db, second.id)) == 1
+
+
+RUNS = """
+query($d: Date, $first: Int, $after: String) {
+  reconciliationRuns(date: $d, first: $first, after: $after) {
+    edges { node { id date matched mismatchCount supersededAt supersededById stripeObjects ledgerEntries } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+MISMATCHES = """
+query($r: ID!, $k: ReconciliationMismatchKind, $first: Int, $after: String) {
+  reconciliationMismatches(runId: $r, kind: $k, first: $first, after: $after) {
+    edges { node { kind objectType objectId areaId stripeAmount { amountMinor currency } ledgerEntryKind
+                   ledgerAmount { amountMinor currency } ledgerEntryId detail } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def test_finance_reads_runs_and_mismatches_in_graphql_and_csv_and_no_one_else_does(
+    gql: GraphQL, services: Services, shop: Shop, courier: Courier, db: asyncpg.Connection
+) -> None:
+    await settled(gql, services, shop, courier, db)
+    area_id = (await payment_of(db))["area_id"]
+    for n, source in enumerate(("tr_GhostA", "tr_GhostB", "tr_GhostC"), 1):
+        posting = ledger.transfer(
+            source_id=source, area_id=area_id, courier_id=courier.user_id, amount=Money(n, "EUR"), at=T0
+        )
+        async with services.db.uow() as uow:
+            await services.ledger.post(uow, posting)
+            await uow.commit()
+    await services.reconciliation.reconcile(DAY)
+    current = await services.reconciliation.reconcile(DAY)
+    await services.accounts.create_user(email="books@example.com", password=PASSWORD, role=Role.FINANCE)
+    finance = await fresh_token(gql, "books@example.com")
+
+    body = await gql(RUNS, {"d": DAY.isoformat()}, token=finance)
+    runs = [e["node"] for e in body["data"]["reconciliationRuns"]["edges"]]
+    assert [(r["matched"], r["mismatchCount"]) for r in runs] == [(3, 3), (3, 3)]
+    assert runs[0]["supersededById"] == runs[1]["id"] == global_id("ReconciliationRun", current.id)
+    assert runs[1]["supersededAt"] is None
+
+    seen, after = [], None
+    while True:  # two at a time: keyset pages
+        page = (await gql(MISMATCHES, {"r": runs[1]["id"], "first": 2, "after": after}, token=finance))["data"][
+            "reconciliationMismatches"
+        ]
+        seen += [e["node"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert sorted((m["objectId"], m["kind"], m["ledgerAmount"]["amountMinor"]) for m in seen) == [
+        ("tr_GhostA", "MISSING_IN_STRIPE", -1),
+        ("tr_GhostB", "MISSING_IN_STRIPE", -2),
+        ("tr_GhostC", "MISSING_IN_STRIPE", -3),
+    ]
+    assert {m["areaId"] for m in seen} == {global_id("ServiceArea", area_id)}
+    assert {m["stripeAmount"] for m in seen} == {None}
+    only = await gql(MISMATCHES, {"r": runs[1]["id"], "k": "DUPLICATE"}, token=finance)
+    assert only["data"]["reconciliationMismatches"]["edges"] == []
+    missing_run = await gql(MISMATCHES, {"r": global_id("ReconciliationRun", courier.user_id)}, token=finance)
+    assert missing_run["data"]["reconciliationMismatches"]["edges"] == []
+
+    response = await gql.client.get(
+        f"/reconciliation.csv?from={DAY.isoformat()}&until={DAY.isoformat()}",
+        headers={"Authorization": f"Bearer {finance}"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="reconciliation-{DAY.isoformat()}-{DAY.isoformat()}.csv"'
+    )
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    # Only the day's current run: the superseded one's mismatches are history, not the day's answer.
+    assert sorted((r["object_id"], r["kind"], r["ledger_amount_minor"]) for r in rows) == [
+        ("tr_GhostA", "missing_in_stripe", "-1"),
+        ("tr_GhostB", "missing_in_stripe", "-2"),
+        ("tr_GhostC", "missing_in_stripe", "-3"),
+    ]
+    assert {r["run_id"] for r in rows} == {str(current.id)}
+    assert {r["area_id"] for r in rows} == {str(area_id)}
+
+    # A courier and a retailer read none of it.
+    for token in (courier.token, shop.token):
+        refused = await gql(RUNS, {}, token=token)
+        assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
+        csv_answer = await gql.client.get(
+            f"/reconciliation.csv?from={DAY.isoformat()}&until={DAY.isoformat()}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert csv_answer.status_code == 403
+    assert (await gql.client.get("/reconciliation.csv?from=2026-11-24&until=2026-11-24")).status_code == 401
+    too_long = await gql.client.get(
+        "/reconciliation.csv?from=2026-01-01&until=2026-12-31", headers={"Authorization": f"Bearer {finance}"}
+    )
+    assert too_long.status_code == 400
