@@ -16,14 +16,17 @@ from marketplace.domain import ledger
 from marketplace.domain.accounts import Role
 from marketplace.domain.money import Money
 from marketplace.services.container import Services
+from marketplace.services.reconciliation import RECONCILE_JOB
 from schema.types import global_id
 from stripefake import RunningFake
-from tests.conftest import T0
+from tests.conftest import STRIPE_KEY, T0
 from tests.helpers import PASSWORD, GraphQL, fresh_token
 from tests.integration import test_payments
 from tests.integration.ops_delivery import Courier
 from tests.integration.ops_jobs import Shop
+from tests.integration.test_cli import crowdship
 from tests.integration.test_payments import assert_ledger_balanced, control, delivered, payable_of, payment_of
+from tests.integration.test_worker import eventually, worker
 
 # The payments tests' fixtures: a Stripe fake of this module's own (reset per test), a shop with a card,
 # a courier with payouts enabled and a trip.
@@ -306,3 +309,43 @@ async def test_finance_reads_runs_and_mismatches_in_graphql_and_csv_and_no_one_e
         "/reconciliation.csv?from=2026-01-01&until=2026-12-31", headers={"Authorization": f"Bearer {finance}"}
     )
     assert too_long.status_code == 400
+
+
+async def test_the_daily_job_and_the_cli_reconcile_a_day(
+    gql: GraphQL, services: Services, shop: Shop, courier: Courier, db: asyncpg.Connection, database_url: str
+) -> None:
+    """The worker's `reconcile_day` job (as the 01:20 schedule enqueues it, here naming the day), then
+    `crowdship finance reconcile --date` in a process of its own: the second run supersedes the first."""
+    await settled(gql, services, shop, courier, db)
+    async with services.db.uow() as uow:
+        await uow.repos.job_queue.enqueue(RECONCILE_JOB, {"date": DAY.isoformat()}, dedupe_key=RECONCILE_JOB)
+        await uow.commit()
+    async with worker(services, database_url):
+
+        async def reconciled() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM reconciliation_runs WHERE day = $1", DAY))
+
+        await eventually(reconciled, 30, "the day reconciled by the worker")
+    by_job = await db.fetchrow("SELECT id, matched, mismatch_count FROM reconciliation_runs")
+    assert by_job is not None
+    assert (by_job["matched"], by_job["mismatch_count"]) == (3, 0)
+
+    base = services.settings.stripe_api_base or ""
+    result = await crowdship(
+        "finance",
+        "reconcile",
+        "--date",
+        DAY.isoformat(),
+        env={"DATABASE_URL": database_url, "STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_API_BASE": base},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "3 matched, 0 mismatches" in result.stdout
+    current = await db.fetchrow("SELECT id FROM reconciliation_runs WHERE superseded_at IS NULL")
+    assert current is not None
+    assert current["id"] != by_job["id"]
+    assert (
+        await db.fetchval("SELECT superseded_by FROM reconciliation_runs WHERE id = $1", by_job["id"]) == current["id"]
+    )
+    bad = await crowdship("finance", "reconcile", "--date", "24-11-2026", env={"DATABASE_URL": database_url})
+    assert bad.returncode == 2
+    assert "YYYY-MM-DD" in bad.stderr
