@@ -53,6 +53,8 @@ bench: kernels
 	$(BIN)/python -m marketplace.bench_accept $(BENCH_ACCEPT_ARGS)
 	$(BIN)/python -m marketplace.bench_pings $(BENCH_PINGS_ARGS)
 	$(BIN)/python -m marketplace.bench_webhooks $(BENCH_WEBHOOKS_ARGS)
+	$(BIN)/python -m marketplace.bench_settle $(BENCH_SETTLE_ARGS)
+	$(BIN)/python -m marketplace.bench_reconcile $(BENCH_RECONCILE_ARGS)
 
 # The API's hot paths (a retailer's jobs page, a courier's offers and trips, quote + book) through GraphQL
 # against a raw litestar + asyncpg endpoint with the same auth, SQL and JSON, interleaved, at 16 and 64
