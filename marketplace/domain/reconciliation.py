@@ -246,7 +246,9 @@ def reconcile(day: date, stripe: Iterable[StripeItem], ledger: Iterable[LedgerIt
             continue
         originals = [i for i in items if not i.is_correction]
         total = sum(i.amount_minor for i in items)
-        if total == 0 and len(originals) <= 1:
+        if not originals:
+            continue  # a correction of an entry from another day: that day's object, not this day's
+        if total == 0 and len(originals) == 1:
             continue  # recorded and corrected away: nothing to find in Stripe
         first = originals[0] if originals else items[0]
         mismatches.append(
