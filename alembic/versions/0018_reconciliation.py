@@ -50,7 +50,9 @@ def upgrade() -> None:
             stripe_amount_minor bigint,
             stripe_currency text CHECK (stripe_currency ~ '^[A-Z]{3}$'),
             stripe_created_at timestamptz,
-            ledger_entry_id uuid REFERENCES journal_entries (id),
+            -- No foreign key: entries are never deleted, and a reference would answer a TRUNCATE of the
+            -- journal before its append-only trigger does.
+            ledger_entry_id uuid,
             ledger_entry_kind text,
             ledger_amount_minor bigint,
             ledger_currency text CHECK (ledger_currency ~ '^[A-Z]{3}$'),
