@@ -33,7 +33,13 @@ from marketplace.domain import ledger
 from marketplace.domain.money import Money
 from marketplace.domain.reconciliation import day_bounds
 from marketplace.repositories.dispatch_seed import seed_instance
-from marketplace.repositories.ledger_seed import SettledPayment, seed_payments, seed_postings
+from marketplace.repositories.ledger_seed import (
+    SettledPayment,
+    jobs_of_area,
+    seed_payments,
+    seed_postings,
+    set_payout_account,
+)
 from marketplace.services.container import build_services
 from marketplace.settings import load_settings
 from stripefake import FakeStripe, RunningFake
@@ -63,15 +69,13 @@ async def seed(dsn: str, fake: FakeStripe, data: dict[str, Any], at: datetime) -
     conn = await asyncpg.connect(dsn)
     try:
         seeded = await seed_instance(conn, data, name="Bench reconcile")
-        jobs = await conn.fetch("SELECT id FROM jobs WHERE area_id = $1 ORDER BY id", seeded.area_id)
+        jobs = await jobs_of_area(conn, seeded.area_id)
         couriers = sorted(seeded.courier_ids.values())
         accounts = {}
         for courier_id in couriers:
             account = fake.create("acct", "account", None, {"type": "express", "payouts_enabled": True})
             accounts[courier_id] = account["id"]
-            await conn.execute(
-                "UPDATE payout_accounts SET account_id = $2 WHERE courier_id = $1", courier_id, account["id"]
-            )
+            await set_payout_account(conn, courier_id, account["id"])
         payments, postings = [], []
         for n, job in enumerate(jobs):
             amount = 1000 + n % 500
@@ -85,7 +89,7 @@ async def seed(dsn: str, fake: FakeStripe, data: dict[str, Any], at: datetime) -
             transfer = fake.create(
                 "tr", "transfer", None,
                 {"amount": PAY_MINOR, "amount_reversed": 0, "currency": "eur", "destination": accounts[courier_id],
-                 "transfer_group": f"job_{job['id']}", "reversed": False},
+                 "transfer_group": f"job_{job}", "reversed": False},
             )  # fmt: skip
             fake.balance_transaction(
                 account=None, amount=-PAY_MINOR, currency="eur", type_="transfer", category="transfer",
@@ -93,7 +97,7 @@ async def seed(dsn: str, fake: FakeStripe, data: dict[str, Any], at: datetime) -
             )  # fmt: skip
             pi = f"pi_bench{n:08d}"
             p = SettledPayment(
-                job["id"], seeded.area_id, seeded.organization_id, pi, charge["id"], txn["id"], amount, fee, "EUR",
+                job, seeded.area_id, seeded.organization_id, pi, charge["id"], txn["id"], amount, fee, "EUR",
                 courier_id, transfer["id"], accounts[courier_id], PAY_MINOR,
             )  # fmt: skip
             payments.append(p)

@@ -33,7 +33,7 @@ from marketplace.bench_common import bench_database, progress_of
 from marketplace.clock import ManualClock
 from marketplace.db.pool import create_pool
 from marketplace.repositories.dispatch_seed import seed_instance
-from marketplace.repositories.ledger_seed import seed_delivered
+from marketplace.repositories.ledger_seed import entry_count, jobs_of_area, seed_delivered, set_payout_account
 from marketplace.services.container import Services, build_services
 from marketplace.settings import load_settings
 from stripefake import FakeStripe, RunningFake
@@ -83,10 +83,8 @@ async def prepare(services: Services, dsn: str, url: str, data: dict[str, Any]) 
                 )  # fmt: skip
                 (await http.post(f"{url}/_fake/accounts/{account}/onboard", json={}, timeout=30)).raise_for_status()
                 accounts[courier_id] = account
-                await conn.execute(
-                    "UPDATE payout_accounts SET account_id = $2 WHERE courier_id = $1", courier_id, account
-                )
-        jobs = [r["id"] for r in await conn.fetch("SELECT id FROM jobs WHERE area_id = $1", seeded.area_id)]
+                await set_payout_account(conn, courier_id, account)
+        jobs = await jobs_of_area(conn, seeded.area_id)
         couriers = sorted(accounts)
 
         async def authorize(key: str, amount: int) -> str:
@@ -144,7 +142,7 @@ async def measure(dsn: str, url: str, clock: ManualClock, data: dict[str, Any], 
                       await lanes(todo, lanes_n, settle))
             )  # fmt: skip
         async with pool.acquire() as conn:
-            entries = await conn.fetchval("SELECT count(*) FROM journal_entries")
+            entries = await entry_count(conn)
         if entries != 3 * len(jobs):
             raise RuntimeError(f"{entries} ledger entries for {len(jobs)} settled jobs")
         return phases

@@ -173,3 +173,16 @@ async def seed_delivered(
         [amount for _, amount in authorized.values()],
         at,
     )
+
+
+async def jobs_of_area(conn: Conn, area_id: UUID) -> list[UUID]:
+    return [r["id"] for r in await conn.fetch("SELECT id FROM jobs WHERE area_id = $1 ORDER BY id", area_id)]
+
+
+async def set_payout_account(conn: Conn, courier_id: UUID, account_id: str) -> None:
+    """The seeded courier's connected account becomes one that exists at the (fake) Stripe."""
+    await conn.execute("UPDATE payout_accounts SET account_id = $2 WHERE courier_id = $1", courier_id, account_id)
+
+
+async def entry_count(conn: Conn) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM journal_entries"))
