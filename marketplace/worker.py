@@ -24,7 +24,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +39,7 @@ from marketplace.services import matching_bridge
 from marketplace.services.container import Services
 from marketplace.services.offers_release import expire_offers
 from marketplace.services.payments import AUTHORIZE_JOB, RELEASE_AUTHORIZATION_JOB, SETTLE_JOB, STRIPE_EVENT_JOB
+from marketplace.services.reconciliation import RECONCILE_JOB
 from marketplace.services.rounds import EXPIRE_OFFERS_JOB, ROUND_JOB, RunOutcome
 
 log = get_logger("crowdship.worker")
@@ -53,6 +54,7 @@ SCHEDULE_COMMUTES = "schedule_commutes"
 PING = "ping"
 DELIVER_WEBHOOK = DELIVER_WEBHOOK_JOB
 SEND_NOTIFICATION = SEND_NOTIFICATION_JOB
+RECONCILE = RECONCILE_JOB
 
 # When each periodic job is enqueued (cron, UTC). Rounds are checked every minute against each
 # area's `roundIntervalS`. Offers read as expired from their exact instant; each round also enqueues
@@ -64,6 +66,8 @@ SCHEDULES: dict[str, str] = {
     RETURN_UNCOLLECTED: "*/5 * * * *",
     MAINTENANCE_PURGE: "17 * * * *",
     SCHEDULE_COMMUTES: "40 2 * * *",
+    # Yesterday (UTC) against Stripe, once its last objects are past the matching margin (one hour).
+    RECONCILE: "20 1 * * *",
 }
 COMMUTE_DAYS = 7
 
@@ -213,6 +217,20 @@ def build_worker(
         """An authorisation whose booking never committed is cancelled, so no hold stays on the card."""
         if await services.payments.release_request(_payload(job)["request"]):
             log.info("authorisation released")
+
+    @entrypoint(RECONCILE)
+    async def reconcile(job: Job) -> None:
+        """A day's Stripe movements against the ledger (yesterday unless the payload names `date`)."""
+        named = _payload(job).get("date")
+        day = date.fromisoformat(named) if named else services.reconciliation.yesterday()
+        run = await services.reconciliation.reconcile(day)
+        log.info(
+            "reconciled",
+            day=day.isoformat(),
+            run_id=str(run.id),
+            matched=run.matched,
+            mismatches=run.mismatch_count,
+        )
 
     @entrypoint(PING)
     async def ping(job: Job) -> None:

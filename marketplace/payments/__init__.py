@@ -2,22 +2,28 @@
 
 from marketplace.payments.gateway import (
     AccountState,
+    BalanceTransaction,
     Captured,
     Card,
     CardDeclinedError,
     GatewayError,
     IncomingEvent,
     PaymentGateway,
+    PayoutRecord,
     PayoutState,
+    TransferRecord,
 )
 
 __all__ = [
     "AccountState",
+    "BalanceTransaction",
     "Captured",
     "Card",
     "CardDeclinedError",
     "GatewayError",
     "IncomingEvent",
     "PaymentGateway",
+    "PayoutRecord",
     "PayoutState",
+    "TransferRecord",
 ]

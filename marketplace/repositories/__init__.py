@@ -21,6 +21,7 @@ from marketplace.repositories.payments import PaymentRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.recipient_tracking import RecipientTrackingRepository
+from marketplace.repositories.reconciliation import ReconciliationRepository
 from marketplace.repositories.rounds import RoundRepository
 from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.tracking import TrackingRepository
@@ -70,6 +71,7 @@ class Repositories:
 
         # Finance
         self.ledger = LedgerRepository(conn)
+        self.reconciliation = ReconciliationRepository(conn)
         # Live tracking
         self.tracking = TrackingRepository(conn)
         self.recipient_tracking = RecipientTrackingRepository(conn)

@@ -34,6 +34,7 @@ from marketplace.services.passwords import Passwords
 from marketplace.services.payments import PaymentService
 from marketplace.services.places import PlacesService
 from marketplace.services.recipient_tracking import RecipientTrackingService
+from marketplace.services.reconciliation import ReconciliationService
 from marketplace.services.rounds import RoundService
 from marketplace.services.tokens import AccessTokens
 from marketplace.services.tracking import TrackingService
@@ -69,6 +70,7 @@ class Services:
     webhooks: WebhookService
     notifications: NotificationService
     payments: PaymentService
+    reconciliation: ReconciliationService
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -132,7 +134,8 @@ def build_services(
     )
     bridge = MatchingBridge(db, clock)
     ledger_service = LedgerService(clock)
-    payments = PaymentService(db, clock, payment_gateway(settings), ledger_service)
+    gateway = payment_gateway(settings)
+    payments = PaymentService(db, clock, gateway, ledger_service)
     live = LiveService(db, clock, listener)
     return Services(
         settings=settings,
@@ -186,4 +189,5 @@ def build_services(
             public_base_url=settings.public_base_url,
         ),
         payments=payments,
+        reconciliation=ReconciliationService(db, clock, gateway),
     )

@@ -158,6 +158,8 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.courierStatement":           only(C, F, A),
     "Query.organizationCharges":        only(R, F, A, api_keys=True),
     "Query.dailyFinanceSummary":        only(F, A),
+    "Query.reconciliationRuns":         only(F, A),
+    "Query.reconciliationMismatches":   only(F, A),
     # live tracking
     "Mutation.recordLocationPings":     only(C),
     "Subscription.parcelUpdates":       only(R, A, api_keys=True),

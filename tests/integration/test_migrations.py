@@ -62,6 +62,9 @@ EXPECTED_TABLES = {
     "payment_transfers",
     "courier_payouts",
     "stripe_events",
+    # 0018_reconciliation
+    "reconciliation_runs",
+    "reconciliation_mismatches",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
