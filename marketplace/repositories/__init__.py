@@ -26,6 +26,7 @@ from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.tracking import TrackingRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
+from marketplace.repositories.vans import VanRepository
 from marketplace.repositories.vehicles import VehicleRepository
 from marketplace.repositories.webhooks import WebhookRepository
 
@@ -67,6 +68,7 @@ class Repositories:
         self.job_queue = JobQueueRepository(conn)
         self.delivery = DeliveryRepository(conn)
         self.offer_decisions = OfferDecisionRepository(conn)
+        self.vans = VanRepository(conn)
 
         # Finance
         self.ledger = LedgerRepository(conn)

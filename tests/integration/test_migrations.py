@@ -62,6 +62,11 @@ EXPECTED_TABLES = {
     "payment_transfers",
     "courier_payouts",
     "stripe_events",
+    # 0019_fleet_depots
+    "fleet_depots",
+    "van_plans",
+    "van_routes",
+    "van_stops",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
