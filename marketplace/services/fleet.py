@@ -137,6 +137,7 @@ class FleetService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self.replan_delay = REPLAN_DELAY
 
     async def hand_off_due(self) -> int:
         """Hands every area's parcels past their cut-off to the fleet; safe on any number of workers."""
@@ -191,7 +192,7 @@ class FleetService:
                     await uow.repos.job_queue.enqueue_many(
                         [PLAN_VAN_ROUNDS_JOB] * len(days),
                         [_plan_payload(settings.area_id, d, VanPlanKind.FLEET) for d in days],
-                        execute_after=REPLAN_DELAY,
+                        execute_after=self.replan_delay,
                         dedupe_keys=[_plan_key(settings.area_id, d, VanPlanKind.FLEET) for d in days],
                     )
                 await uow.commit()
