@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -155,7 +156,7 @@ def check_plan(problem: Problem, plan: Plan) -> list[Violation]:
     collected = [s.parcel_id for r in plan.collection for s in r.stops]
     delivered = [s.parcel_id for r in plan.delivery for s in r.stops]
     for leg, seen in (("collected", collected), ("delivered", delivered)):
-        for pid in sorted({p for p in seen if seen.count(p) > 1}):
+        for pid in sorted(p for p, n in Counter(seen).items() if n > 1):
             out.append(Violation("visited_twice", f"{pid} {leg} more than once"))
     # Collected before delivered: a parcel is released no earlier than its collecting van's return.
     back = {s.parcel_id: r.return_s + problem.depot_handling_s for r in plan.collection for s in r.stops}

@@ -109,13 +109,18 @@ class Totals:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Both legs; `released_s` is when each collected parcel is ready at the depot for delivery."""
+    """Both legs; `released_s` is when each collected parcel is ready at the depot for delivery.
+
+    `repaired` lists the unserved parcels PyVRP had placed on a route no van could drive in time
+    (its search ended infeasible); empty whenever PyVRP's best was feasible.
+    """
 
     collection: tuple[Route, ...]
     delivery: tuple[Route, ...]
     released_s: dict[str, int]
     unserved: tuple[str, ...]
     totals: Totals
+    repaired: tuple[str, ...] = ()
 
     @property
     def routes(self) -> tuple[Route, ...]:

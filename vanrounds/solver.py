@@ -27,9 +27,13 @@ from pyvrp.stop import MaxRuntime
 
 from vanrounds.check import check_plan, plan_totals
 from vanrounds.distances import matrices
-from vanrounds.model import Leg, Parcel, Plan, Problem, Route, Site, Stop
+from vanrounds.model import Leg, Parcel, Plan, Problem, Route, Site, Stop, VanType
 
 MILLI = 1000
+# PyVRP caps its penalty per unit of time warp or excess load at 1e5 by default; against costs in
+# thousandths of a minor unit that made a few minutes of time warp cheaper than leaving a parcel out,
+# and large days ended infeasible. 1e9 x (a day of seconds or a van's grams) stays far inside int64.
+SOLVE_PARAMS = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=1e9))
 
 
 def _prize(problem: Problem) -> int:
@@ -47,7 +51,9 @@ class PlanInfeasibleError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Client:
+class Visit:
+    """A parcel as one leg sees it: where, its window there, and when it can leave the depot."""
+
     parcel: Parcel
     site: Site
     tw_early: int
@@ -56,13 +62,14 @@ class _Client:
 
 
 def _solve_leg(
-    problem: Problem, leg: Leg, clients: Sequence[_Client], max_runtime_s: float, seed: int
-) -> tuple[list[Route], list[str]]:
+    problem: Problem, leg: Leg, clients: Sequence[Visit], max_runtime_s: float, seed: int
+) -> tuple[list[Route], list[str], list[str]]:
+    """The leg's routes, the parcels no route serves, and those PyVRP placed where no van could serve them."""
     # PyVRP rejects a window that closes before the parcel is released (or before it opens): no van can.
     hopeless = [c.parcel.id for c in clients if c.release > c.tw_late or c.tw_early > c.tw_late]
     clients = [c for c in clients if c.release <= c.tw_late and c.tw_early <= c.tw_late]
     if not clients:
-        return [], hopeless
+        return [], hopeless, []
     sites: dict[str, Site] = {problem.depot.site.id: problem.depot.site}
     for c in clients:
         sites.setdefault(c.site.id, c.site)
@@ -105,62 +112,98 @@ def _solve_leg(
         )
     # Model.data() would fill the matrices from n^2 Python edges; ours are built once, in numpy.
     data = model.data().replace(distance_matrices=[dist], duration_matrices=[dur])  # type: ignore[list-item]
-    result = pyvrp.solve(data, stop=MaxRuntime(max_runtime_s), seed=seed, display=False)
-    routes = [_route(problem, leg, r, clients, index, dist, dur) for r in result.best.routes()]
+    result = pyvrp.solve(data, stop=MaxRuntime(max_runtime_s), seed=seed, display=False, params=SOLVE_PARAMS)
+    routes, repaired = [], []
+    for r in result.best.routes():
+        visits = [clients[a.idx] for a in r.schedule() if a.is_client()]
+        van = problem.vans[r.vehicle_type()]
+        route, dropped = schedule_route(problem, leg, van, int(r.start_time()), visits, index, dist, dur)
+        if route.stops:
+            routes.append(route)
+        repaired.extend(dropped)
     served = {s.parcel_id for r in routes for s in r.stops}
-    return routes, hopeless + [c.parcel.id for c in clients if c.parcel.id not in served]
+    return routes, hopeless + [c.parcel.id for c in clients if c.parcel.id not in served], repaired
 
 
-def _route(
+def schedule_route(
     problem: Problem,
     leg: Leg,
-    route: pyvrp.Route,
-    clients: Sequence[_Client],
+    van: VanType,
+    depart_hint: int,
+    visits: Sequence[Visit],
     index: dict[str, int],
     dist: npt.NDArray[np.int64],
     dur: npt.NDArray[np.int64],
-) -> Route:
-    """PyVRP's visit order and start times, with arrivals recomputed from the matrix."""
-    depot_idx = 0
-    stops: list[Stop] = []
-    prev_loc, prev_end = depot_idx, int(route.start_time())
-    total = 0
-    for activity in route.schedule():
-        if not activity.is_client():
-            continue
-        client = clients[activity.idx]
-        loc = index[client.site.id]
-        arrive = prev_end + int(dur[prev_loc, loc])
-        start = int(activity.start_time)
-        stops.append(Stop(client.parcel.id, client.site.id, arrive, start, start + problem.service_s))
-        total += int(dist[prev_loc, loc])
-        prev_loc, prev_end = loc, start + problem.service_s
-    total += int(dist[prev_loc, depot_idx])
-    return Route(
-        leg=leg,
-        van=problem.vans[route.vehicle_type()].name,
-        start_site_id=problem.depot.site.id,
-        end_site_id=problem.depot.site.id,
-        depart_s=int(route.start_time()),
-        return_s=prev_end + int(dur[prev_loc, depot_idx]),
-        stops=tuple(stops),
-        distance_m=total,
+) -> tuple[Route, list[str]]:
+    """PyVRP's visit order and departure, scheduled by us at the earliest; and the parcels left off.
+
+    When PyVRP's best is feasible this reproduces its times exactly. When it is not (on a large day
+    the search can end with time warp or excess load), a stop that would be late or overload the van
+    is left off the route and its parcel is reported unserved: a plan we store is always one vans can
+    drive, and the checker proves it.
+    """
+    dropped: list[str] = []
+    if leg is Leg.DELIVERY:  # the van leaves loaded with all it delivers
+        kept, load = [], 0
+        for c in visits:
+            if load + c.parcel.weight_g > van.capacity_g:
+                dropped.append(c.parcel.id)
+            else:
+                kept.append(c)
+                load += c.parcel.weight_g
+        visits = kept
+    while True:
+        depart = max([depart_hint, problem.depot.opens_s, *(c.release for c in visits)])
+        stops: list[Stop] = []
+        prev_loc, clock, load, total, late = 0, depart, 0, 0, []
+        for c in visits:
+            loc = index[c.site.id]
+            arrive = clock + int(dur[prev_loc, loc])
+            start = max(arrive, c.tw_early)
+            if start > c.tw_late or (leg is Leg.COLLECTION and load + c.parcel.weight_g > van.capacity_g):
+                late.append(c.parcel.id)
+                continue
+            load += c.parcel.weight_g
+            stops.append(Stop(c.parcel.id, c.site.id, arrive, start, start + problem.service_s))
+            total += int(dist[prev_loc, loc])
+            prev_loc, clock = loc, start + problem.service_s
+        back = clock + int(dur[prev_loc, 0])
+        dropped.extend(late)
+        if back <= problem.depot.closes_s or not stops:
+            break
+        # Back after the depot closes: the last parcel stays off the route, and the rest is scheduled again.
+        last = stops[-1].parcel_id
+        dropped.append(last)
+        visits = [c for c in visits if c.parcel.id != last and c.parcel.id not in late]
+    total += int(dist[prev_loc, 0])
+    return (
+        Route(
+            leg=leg,
+            van=van.name,
+            start_site_id=problem.depot.site.id,
+            end_site_id=problem.depot.site.id,
+            depart_s=depart,
+            return_s=back,
+            stops=tuple(stops),
+            distance_m=total if stops else 0,
+        ),
+        dropped,
     )
 
 
 def plan_day(problem: Problem, *, max_runtime_s: float = 2.0, seed: int = 1) -> Plan:
     """Both legs of the day, checked; raises `PlanInfeasibleError` if PyVRP's routes break a rule."""
     collection_clients = [
-        _Client(p, p.store, p.pickup_from_s, p.pickup_until_s, 0) for p in sorted(problem.parcels, key=lambda p: p.id)
+        Visit(p, p.store, p.pickup_from_s, p.pickup_until_s, 0) for p in sorted(problem.parcels, key=lambda p: p.id)
     ]
-    collection, not_collected = _solve_leg(problem, Leg.COLLECTION, collection_clients, max_runtime_s, seed)
+    collection, not_collected, repaired_c = _solve_leg(problem, Leg.COLLECTION, collection_clients, max_runtime_s, seed)
     released = {s.parcel_id: r.return_s + problem.depot_handling_s for r in collection for s in r.stops}
     delivery_clients = [
-        _Client(c.parcel, c.parcel.recipient, c.parcel.deliver_from_s, c.parcel.deliver_until_s, released[c.parcel.id])
+        Visit(c.parcel, c.parcel.recipient, c.parcel.deliver_from_s, c.parcel.deliver_until_s, released[c.parcel.id])
         for c in collection_clients
         if c.parcel.id in released
     ]
-    delivery, not_delivered = _solve_leg(problem, Leg.DELIVERY, delivery_clients, max_runtime_s, seed)
+    delivery, not_delivered, repaired_d = _solve_leg(problem, Leg.DELIVERY, delivery_clients, max_runtime_s, seed)
     unserved = tuple(sorted(not_collected + not_delivered))
     routes = tuple(collection) + tuple(delivery)
     plan = Plan(
@@ -169,6 +212,7 @@ def plan_day(problem: Problem, *, max_runtime_s: float = 2.0, seed: int = 1) -> 
         released_s=released,
         unserved=unserved,
         totals=plan_totals(problem, routes),
+        repaired=tuple(sorted(repaired_c + repaired_d)),
     )
     violations = check_plan(problem, plan)
     if violations:

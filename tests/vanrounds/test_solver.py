@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 from tests.vanrounds.conftest import DEPOT, FAR, NEAR, STORE, H
 from vanrounds import Leg, Parcel, Problem, Site, VanType, check_plan, plan_day
-from vanrounds.distances import EARTH_M, road_m
+from vanrounds.distances import EARTH_M, matrices, road_m
+from vanrounds.solver import Visit, schedule_route
 
 
 def _meridian_m(a: Site, b: Site) -> int:
@@ -92,3 +94,41 @@ def test_parcel_no_van_can_serve_is_unserved_not_infeasible(tiny_day: Problem) -
     assert "late" in plan.released_s  # collected, then kept at the depot
     assert all(s.parcel_id != "late" for r in plan.delivery for s in r.stops)
     assert {r.leg for r in plan.routes} == {Leg.COLLECTION, Leg.DELIVERY}
+
+
+def _leg_matrices(problem: Problem, sites: list[Site]) -> tuple[dict[str, int], Any, Any]:
+    dist, dur = matrices(sites, problem.road_factor, problem.speed_mps)
+    return {s.id: i for i, s in enumerate(sites)}, dist, dur
+
+
+def test_an_order_no_van_can_drive_in_time_loses_the_late_stop_not_the_route(tiny_day: Problem) -> None:
+    """Had PyVRP ended on time warp (far first, then near whose window has closed), the near parcel is
+    left off and reported, and the rest of the route keeps its schedule."""
+    p1, p2 = tiny_day.parcels
+    near = Visit(dataclasses.replace(p1, deliver_until_s=9 * H + 600), NEAR, 9 * H, 9 * H + 600, 9 * H)
+    far = Visit(p2, FAR, 9 * H, 18 * H, 9 * H)
+    index, dist, dur = _leg_matrices(tiny_day, [DEPOT, NEAR, FAR])
+    route, dropped = schedule_route(tiny_day, Leg.DELIVERY, tiny_day.vans[0], 9 * H, [far, near], index, dist, dur)
+    assert dropped == ["p1"]
+    assert [s.parcel_id for s in route.stops] == ["p2"]
+    assert route.stops[0].arrive_s == 9 * H + _ceil_s(_meridian_m(DEPOT, FAR))
+    assert route.distance_m == 2 * _meridian_m(DEPOT, FAR)
+
+
+def test_an_overloaded_order_leaves_off_what_does_not_fit(tiny_day: Problem) -> None:
+    small = dataclasses.replace(tiny_day.vans[0], capacity_g=2_500)
+    p1, p2 = tiny_day.parcels  # 2 kg and 3 kg
+    visits = [Visit(p, p.store, 9 * H, 10 * H, 0) for p in (p1, p2)]
+    index, dist, dur = _leg_matrices(tiny_day, [DEPOT, STORE])
+    route, dropped = schedule_route(tiny_day, Leg.COLLECTION, small, 8 * H, visits, index, dist, dur)
+    assert dropped == ["p2"]
+    assert [s.parcel_id for s in route.stops] == ["p1"]
+
+
+def test_a_route_back_after_the_depot_closes_drops_its_last_stop(tiny_day: Problem) -> None:
+    early_close = dataclasses.replace(tiny_day, depot=dataclasses.replace(tiny_day.depot, closes_s=9 * H + 900))
+    visits = [Visit(p, p.recipient, 9 * H, 18 * H, 9 * H) for p in tiny_day.parcels]
+    index, dist, dur = _leg_matrices(early_close, [DEPOT, NEAR, FAR])
+    route, dropped = schedule_route(early_close, Leg.DELIVERY, early_close.vans[0], 9 * H, visits, index, dist, dur)
+    assert dropped == ["p2"]
+    assert route.return_s <= 9 * H + 900
