@@ -88,4 +88,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    run_script("DROP TABLE van_stops; DROP TABLE van_routes; DROP TABLE van_plans; DROP TABLE fleet_depots;")
+    run_script(
+        """
+        DROP TABLE van_stops;
+        DROP TABLE van_routes;
+        DROP TABLE van_plans;
+        DROP TABLE fleet_depots;
+        """,
+    )
