@@ -50,6 +50,7 @@ SCHEDULE_ROUNDS = "schedule_rounds"
 EXPIRE_OFFERS = EXPIRE_OFFERS_JOB
 FLEET_HANDOFF = "fleet_handoff"
 PLAN_VAN_ROUNDS = PLAN_VAN_ROUNDS_JOB
+SCHEDULE_VAN_BASELINES = "schedule_van_baselines"
 RETURN_UNCOLLECTED = "return_uncollected"
 MAINTENANCE_PURGE = "maintenance_purge"
 SCHEDULE_COMMUTES = "schedule_commutes"
@@ -67,6 +68,7 @@ SCHEDULES: dict[str, str] = {
     RETURN_UNCOLLECTED: "*/5 * * * *",
     MAINTENANCE_PURGE: "17 * * * *",
     SCHEDULE_COMMUTES: "40 2 * * *",
+    SCHEDULE_VAN_BASELINES: "50 3 * * *",
 }
 COMMUTE_DAYS = 7
 
@@ -172,6 +174,12 @@ def build_worker(
                 unserved=len(plan.unserved),
                 cost_minor=plan.cost_minor,
             )
+
+    @entrypoint(SCHEDULE_VAN_BASELINES)
+    async def van_baselines(job: Job) -> None:
+        """Every depot area's van-only baseline of its local yesterday, for the KPIs to compare with."""
+        queued = await services.fleet.queue_baselines()
+        log.info("van baselines queued", count=queued)
 
     @entrypoint(RETURN_UNCOLLECTED)
     async def return_uncollected(job: Job) -> None:

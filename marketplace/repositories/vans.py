@@ -240,3 +240,13 @@ class VanRepository:
             time_zone,
         )
         return [r["day"] for r in rows]
+
+    async def depot_areas(self) -> list[tuple[UUID, str]]:
+        """(area id, time zone) of every active area with a fleet depot."""
+        rows = await self._conn.fetch(
+            """
+            SELECT a.id, a.time_zone FROM fleet_depots d JOIN service_areas a ON a.id = d.area_id
+            WHERE a.active ORDER BY a.id
+            """
+        )
+        return [(r["id"], r["time_zone"]) for r in rows]

@@ -256,6 +256,20 @@ class FleetService:
             await uow.commit()
         return plan
 
+    async def queue_baselines(self) -> int:
+        """Queues yesterday's van-only baseline (each area's own local yesterday) for every area with a depot."""
+        now = self._clock.now()
+        async with self._db.uow() as uow:
+            areas = await uow.repos.vans.depot_areas()
+            days = [(area_id, (now.astimezone(ZoneInfo(tz)) - timedelta(days=1)).date()) for area_id, tz in areas]
+            await uow.repos.job_queue.enqueue_many(
+                [PLAN_VAN_ROUNDS_JOB] * len(days),
+                [_plan_payload(a, d, VanPlanKind.BASELINE) for a, d in days],
+                dedupe_keys=[_plan_key(a, d, VanPlanKind.BASELINE) for a, d in days],
+            )
+            await uow.commit()
+        return len(days)
+
     async def van_plan(self, area_id: UUID, day: date, kind: VanPlanKind) -> VanPlan | None:
         async with self._db.read() as repos:
             return await repos.vans.plan(area_id, day, kind)

@@ -3,7 +3,8 @@ the manifest carries the routes, and the van-only baseline is one mutation and o
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
@@ -139,3 +140,19 @@ async def test_planning_needs_a_depot(gql: GraphQL, services: Services, database
     asked = await gql(PLAN, {"i": {"areaId": area, "date": "2026-11-24"}}, token=admin)
     assert asked["data"]["planVanRounds"] == {"queued": False, "errors": [{"code": "NOT_FOUND", "field": "areaId"}]}
     assert await services.fleet.plan_van_rounds(seeded.area_id, date(2026, 11, 24), VanPlanKind.FLEET) is None
+
+
+async def test_every_depot_area_gets_its_local_yesterdays_baseline_queued(
+    services: Services, database_url: str, db: asyncpg.Connection, clock: ManualClock
+) -> None:
+    seeded = await seed_city(database_url, parcels=2, trips=1)
+    await services.fleet.set_depot(
+        FleetDepot(seeded.area_id, "Hub", Point(52.5, 13.4), 0, DAY_S, 1, 500_000, 5_000, 40, 2_500, 250)
+    )
+    clock.at = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)  # already the 25th in Berlin
+    assert await services.fleet.queue_baselines() == 1
+    assert await services.fleet.queue_baselines() == 1  # the same job is not queued twice
+    payloads = await db.fetch("SELECT payload FROM pgqueuer WHERE entrypoint = $1", PLAN_VAN_ROUNDS_JOB)
+    assert [json.loads(p["payload"]) for p in payloads] == [
+        {"area_id": str(seeded.area_id), "date": "2026-11-24", "kind": "baseline"}
+    ]
