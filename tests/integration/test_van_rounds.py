@@ -39,11 +39,23 @@ async def test_handed_parcels_get_van_rounds_checked_and_summed_from_routes(
 
     bad = await gql(SET_DEPOT, {"i": {"areaId": area, "name": "Hub", "point": {"lat": 91, "lng": 0}}}, token=admin)
     assert bad["data"]["setFleetDepot"]["errors"] == [{"code": "OUT_OF_RANGE", "field": "point.lat"}]
-    await services.fleet.set_depot(
-        FleetDepot(
-            seeded.area_id, "Hub", Point(centre["lat"], centre["lng"]), 0, 2 * DAY_S, 20, 500_000, 5_000, 40, 2_500, 250
-        )
-    )
+    depot = {
+        "areaId": area,
+        "name": "Hub",
+        "point": {"lat": centre["lat"], "lng": centre["lng"]},
+        "opensS": 0,
+        "closesS": 2 * DAY_S,
+        "vanCount": 20,
+        "vanCapacityG": 500_000,
+        "vanFixedCostMinor": 5_000,
+        "vanCostPerKmMinor": 40,
+        "vanCostPerHourMinor": 2_500,
+        "vanCo2GPerKm": 250,
+    }
+    set_ = (await gql(SET_DEPOT, {"i": depot}, token=admin))["data"]["setFleetDepot"]
+    assert set_ == {"depot": {"name": "Hub", "vanCount": 20}, "errors": []}
+    read = await gql("query($a: ID!) { fleetDepot(areaId: $a) { vanCapacityG closesS } }", {"a": area}, token=admin)
+    assert read["data"]["fleetDepot"] == {"vanCapacityG": 500_000, "closesS": 2 * DAY_S}
 
     # Every booked parcel's pickup window has closed: all go to the fleet, and their days get a plan job.
     last = await db.fetchval("SELECT max(pickup_open_until) FROM jobs")
