@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyvrp
-from pyvrp.stop import MaxRuntime
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from vanrounds.check import check_plan, plan_totals
 from vanrounds.distances import matrices
@@ -62,7 +62,7 @@ class Visit:
 
 
 def _solve_leg(
-    problem: Problem, leg: Leg, clients: Sequence[Visit], max_runtime_s: float, seed: int
+    problem: Problem, leg: Leg, clients: Sequence[Visit], stop: StoppingCriterion, seed: int
 ) -> tuple[list[Route], list[str], list[str]]:
     """The leg's routes, the parcels no route serves, and those PyVRP placed where no van could serve them."""
     # PyVRP rejects a window that closes before the parcel is released (or before it opens): no van can.
@@ -112,7 +112,7 @@ def _solve_leg(
         )
     # Model.data() would fill the matrices from n^2 Python edges; ours are built once, in numpy.
     data = model.data().replace(distance_matrices=[dist], duration_matrices=[dur])  # type: ignore[list-item]
-    result = pyvrp.solve(data, stop=MaxRuntime(max_runtime_s), seed=seed, display=False, params=SOLVE_PARAMS)
+    result = pyvrp.solve(data, stop=stop, seed=seed, display=False, params=SOLVE_PARAMS)
     routes, repaired = [], []
     for r in result.best.routes():
         visits = [clients[a.idx] for a in r.schedule() if a.is_client()]
@@ -191,19 +191,33 @@ def schedule_route(
     )
 
 
-def plan_day(problem: Problem, *, max_runtime_s: float = 2.0, seed: int = 1) -> Plan:
-    """Both legs of the day, checked; raises `PlanInfeasibleError` if PyVRP's routes break a rule."""
+def _stop(max_runtime_s: float, max_iterations: int | None) -> StoppingCriterion:
+    if max_iterations is None:
+        return MaxRuntime(max_runtime_s)
+    return MultipleCriteria([MaxIterations(max_iterations), MaxRuntime(max_runtime_s)])
+
+
+def plan_day(problem: Problem, *, max_runtime_s: float = 2.0, seed: int = 1, max_iterations: int | None = None) -> Plan:
+    """Both legs of the day, checked; raises `PlanInfeasibleError` if PyVRP's routes break a rule.
+
+    With `max_iterations` (and a runtime that does not bind first) the same seed gives the same plan on
+    any machine, which a replayed simulation needs; a runtime alone depends on the machine's speed.
+    """
     collection_clients = [
         Visit(p, p.store, p.pickup_from_s, p.pickup_until_s, 0) for p in sorted(problem.parcels, key=lambda p: p.id)
     ]
-    collection, not_collected, repaired_c = _solve_leg(problem, Leg.COLLECTION, collection_clients, max_runtime_s, seed)
+    collection, not_collected, repaired_c = _solve_leg(
+        problem, Leg.COLLECTION, collection_clients, _stop(max_runtime_s, max_iterations), seed
+    )
     released = {s.parcel_id: r.return_s + problem.depot_handling_s for r in collection for s in r.stops}
     delivery_clients = [
         Visit(c.parcel, c.parcel.recipient, c.parcel.deliver_from_s, c.parcel.deliver_until_s, released[c.parcel.id])
         for c in collection_clients
         if c.parcel.id in released
     ]
-    delivery, not_delivered, repaired_d = _solve_leg(problem, Leg.DELIVERY, delivery_clients, max_runtime_s, seed)
+    delivery, not_delivered, repaired_d = _solve_leg(
+        problem, Leg.DELIVERY, delivery_clients, _stop(max_runtime_s, max_iterations), seed
+    )
     unserved = tuple(sorted(not_collected + not_delivered))
     routes = tuple(collection) + tuple(delivery)
     plan = Plan(

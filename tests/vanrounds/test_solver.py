@@ -132,3 +132,16 @@ def test_a_route_back_after_the_depot_closes_drops_its_last_stop(tiny_day: Probl
     route, dropped = schedule_route(early_close, Leg.DELIVERY, early_close.vans[0], 9 * H, visits, index, dist, dur)
     assert dropped == ["p2"]
     assert route.return_s <= 9 * H + 900
+
+
+def test_a_seed_and_an_iteration_limit_replay_the_same_plan(tiny_day: Problem) -> None:
+    more = tuple(
+        Parcel(
+            f"q{i}", STORE, Site(f"r{i}", 52.49 - i * 0.003, 13.40 + (i % 3) * 0.004), 500, 9 * H, 11 * H, 9 * H, 18 * H
+        )
+        for i in range(12)
+    )
+    day = dataclasses.replace(tiny_day, parcels=(*tiny_day.parcels, *more))
+    first = plan_day(day, max_runtime_s=60, max_iterations=300, seed=7)
+    again = plan_day(day, max_runtime_s=60, max_iterations=300, seed=7)
+    assert first == again
