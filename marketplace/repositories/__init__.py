@@ -27,6 +27,7 @@ from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.tracking import TrackingRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
+from marketplace.repositories.vans import VanRepository
 from marketplace.repositories.vehicles import VehicleRepository
 from marketplace.repositories.webhooks import WebhookRepository
 
@@ -68,6 +69,7 @@ class Repositories:
         self.job_queue = JobQueueRepository(conn)
         self.delivery = DeliveryRepository(conn)
         self.offer_decisions = OfferDecisionRepository(conn)
+        self.vans = VanRepository(conn)
 
         # Finance
         self.ledger = LedgerRepository(conn)

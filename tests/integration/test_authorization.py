@@ -134,7 +134,11 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.matchingRound":              only(A),
     "Query.fleetManifest":              only(A),
     "Query.failedJobs":                 only(A),
+    "Query.fleetDepot":                 only(A),
+    "Query.vanBaseline":                only(A),
     "Mutation.runMatchingRound":        only(A),
+    "Mutation.setFleetDepot":           only(A),
+    "Mutation.planVanRounds":           only(A),
     # offers and delivery
     "Query.myOffers":                   only(C, A),
     "Query.offer":                      only(C, A),
