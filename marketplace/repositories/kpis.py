@@ -22,7 +22,7 @@ _ATTEMPT = "e.from_status = 'at_dropoff' AND e.to_status IN ('delivered', 'in_lo
 
 _EVENTS = f"""
 SELECT {_PERIOD.format(at="e.occurred_at")} AS period,
-    count(*) FILTER (WHERE e.kind = 'booked') AS booked,
+    count(*) FILTER (WHERE e.kind = 'booked' AND e.from_status IS NULL) AS booked,
     count(*) FILTER (WHERE e.to_status IN ('delivered', 'in_locker')) AS delivered,
     count(*) FILTER (WHERE e.to_status IN ('delivered', 'in_locker')
                        AND e.occurred_at BETWEEN j.deliver_from AND j.deliver_until) AS delivered_on_time,
