@@ -20,42 +20,47 @@ _PERIOD = "(date_trunc($4, {at} AT TIME ZONE $5) AT TIME ZONE $5)"
 
 _ATTEMPT = "e.from_status = 'at_dropoff' AND e.to_status IN ('delivered', 'in_locker', 'failed_attempt')"
 
+# Jobs, parcels and the booking are looked up only for the events that need them (index lookups per
+# delivered, picked-up or assigned event), never joined to the whole history.
 _EVENTS = f"""
-SELECT {_PERIOD.format(at="e.occurred_at")} AS period,
-    count(*) FILTER (WHERE e.kind = 'booked' AND e.from_status IS NULL) AS booked,
-    count(*) FILTER (WHERE e.to_status IN ('delivered', 'in_locker')) AS delivered,
-    count(*) FILTER (WHERE e.to_status IN ('delivered', 'in_locker')
-                       AND e.occurred_at BETWEEN j.deliver_from AND j.deliver_until) AS delivered_on_time,
-    count(*) FILTER (WHERE {_ATTEMPT}) AS attempts,
-    count(*) FILTER (WHERE {_ATTEMPT} AND NOT EXISTS (
-        SELECT 1 FROM parcel_events x WHERE x.parcel_id = e.parcel_id AND x.seq < e.seq
-          AND x.from_status = 'at_dropoff' AND x.to_status IN ('delivered', 'in_locker', 'failed_attempt')
-    )) AS first_attempts,
-    count(*) FILTER (WHERE {_ATTEMPT} AND e.to_status <> 'failed_attempt' AND NOT EXISTS (
-        SELECT 1 FROM parcel_events x WHERE x.parcel_id = e.parcel_id AND x.seq < e.seq
-          AND x.from_status = 'at_dropoff' AND x.to_status IN ('delivered', 'in_locker', 'failed_attempt')
-    )) AS first_attempt_successes,
-    count(*) FILTER (WHERE e.to_status = 'failed_attempt') AS failed_attempts,
-    count(*) FILTER (WHERE e.to_status = 'returned') AS returned,
-    count(*) FILTER (WHERE e.to_status = 'handed_to_fleet') AS handed_to_fleet,
-    count(*) FILTER (WHERE e.to_status = 'picked_up') AS crowd_parcels,
-    count(DISTINCT (p.assigned_trip_id, e.job_id)) FILTER (WHERE e.to_status = 'picked_up') AS crowd_stops,
-    count(*) FILTER (WHERE e.to_status = 'in_locker') AS locker_deposits,
-    count(*) FILTER (WHERE e.to_status = 'collected') AS locker_collections,
-    count(*) FILTER (WHERE e.to_status = 'returned' AND e.from_status = 'in_locker') AS locker_returns,
-    count(*) FILTER (WHERE e.to_status = 'assigned') AS assigned,
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.occurred_at - b.occurred_at))
-        FILTER (WHERE e.to_status = 'assigned') AS assign_median_s,
-    percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM e.occurred_at - b.occurred_at))
-        FILTER (WHERE e.to_status = 'assigned') AS assign_p90_s
-FROM parcel_events e
-JOIN jobs j ON j.id = e.job_id
-JOIN parcels p ON p.id = e.parcel_id
-LEFT JOIN LATERAL (
-    SELECT min(occurred_at) AS occurred_at FROM parcel_events bk WHERE bk.parcel_id = e.parcel_id AND bk.kind = 'booked'
-) b ON e.to_status = 'assigned'
-WHERE e.area_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3
-GROUP BY 1
+WITH ev AS (
+    SELECT {_PERIOD.format(at="e.occurred_at")} AS period, e.kind, e.from_status, e.to_status,
+        CASE WHEN e.to_status IN ('delivered', 'in_locker') THEN (
+            SELECT e.occurred_at BETWEEN j.deliver_from AND j.deliver_until FROM jobs j WHERE j.id = e.job_id
+        ) END AS on_time,
+        CASE WHEN {_ATTEMPT} THEN NOT EXISTS (
+            SELECT 1 FROM parcel_events x WHERE x.parcel_id = e.parcel_id AND x.seq < e.seq
+              AND x.from_status = 'at_dropoff' AND x.to_status IN ('delivered', 'in_locker', 'failed_attempt')
+        ) END AS first_attempt,
+        CASE WHEN e.to_status = 'picked_up' THEN (
+            SELECT (p.assigned_trip_id, e.job_id)::text FROM parcels p WHERE p.id = e.parcel_id
+        ) END AS crowd_stop,
+        CASE WHEN e.to_status = 'assigned' THEN extract(epoch FROM e.occurred_at - (
+            SELECT min(b.occurred_at) FROM parcel_events b WHERE b.parcel_id = e.parcel_id AND b.kind = 'booked'
+        )) END AS assign_s
+    FROM parcel_events e
+    WHERE e.area_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3
+)
+SELECT period,
+    count(*) FILTER (WHERE kind = 'booked' AND from_status IS NULL) AS booked,
+    count(*) FILTER (WHERE to_status IN ('delivered', 'in_locker')) AS delivered,
+    count(*) FILTER (WHERE on_time) AS delivered_on_time,
+    count(first_attempt) AS attempts,
+    count(*) FILTER (WHERE first_attempt) AS first_attempts,
+    count(*) FILTER (WHERE first_attempt AND to_status <> 'failed_attempt') AS first_attempt_successes,
+    count(*) FILTER (WHERE to_status = 'failed_attempt') AS failed_attempts,
+    count(*) FILTER (WHERE to_status = 'returned') AS returned,
+    count(*) FILTER (WHERE to_status = 'handed_to_fleet') AS handed_to_fleet,
+    count(*) FILTER (WHERE to_status = 'picked_up') AS crowd_parcels,
+    count(DISTINCT crowd_stop) AS crowd_stops,
+    count(*) FILTER (WHERE to_status = 'in_locker') AS locker_deposits,
+    count(*) FILTER (WHERE to_status = 'collected') AS locker_collections,
+    count(*) FILTER (WHERE to_status = 'returned' AND from_status = 'in_locker') AS locker_returns,
+    count(assign_s) AS assigned,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY assign_s) AS assign_median_s,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY assign_s) AS assign_p90_s
+FROM ev
+GROUP BY period
 """
 
 _FAILED_BY_REASON = f"""
@@ -65,25 +70,36 @@ WHERE e.area_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3 AND e.to_sta
 GROUP BY 1, 2
 """
 
+# Offers are reached through their rounds (indexed by area and time): a round writes its offers within
+# its run, so rounds requested up to a day before the range cover every offer created in it.
+_OFFERS_IN_RANGE = """
+matching_rounds r JOIN offers o ON o.round_id = r.id
+    AND r.area_id = $1 AND r.created_at >= $2::timestamptz - interval '1 day' AND r.created_at < $3
+    AND o.created_at >= $2 AND o.created_at < $3
+"""
+
 _OFFERS = f"""
 SELECT {_PERIOD.format(at="o.created_at")} AS period, count(*) AS offers,
        count(*) FILTER (WHERE o.status = 'accepted') AS accepted
-FROM offers o
-WHERE o.area_id = $1 AND o.created_at >= $2 AND o.created_at < $3
+FROM {_OFFERS_IN_RANGE}
 GROUP BY 1
 """
 
 # The capacity a trip offered is its spare weight and volume; what it used, the parcels picked up on it.
+# A trip spans at most a day (`MAX_TRIP_SPAN`), so its pickups are among the picked-up events within a day
+# either side of the range.
 _CAPACITY = f"""
+WITH used AS (
+    SELECT p.assigned_trip_id AS trip_id, sum(p.weight_g) AS weight_g, sum(p.volume_cm3) AS volume_cm3
+    FROM parcel_events e JOIN parcels p ON p.id = e.parcel_id
+    WHERE e.area_id = $1 AND e.to_status = 'picked_up'
+      AND e.occurred_at >= $2::timestamptz - interval '1 day' AND e.occurred_at < $3::timestamptz + interval '1 day'
+    GROUP BY 1
+)
 SELECT {_PERIOD.format(at="t.depart_after")} AS period, count(*) AS trips,
        sum(t.spare_weight_g)::bigint AS capacity_weight_g, sum(t.spare_volume_cm3)::bigint AS capacity_volume_cm3,
        coalesce(sum(u.weight_g), 0)::bigint AS used_weight_g, coalesce(sum(u.volume_cm3), 0)::bigint AS used_volume_cm3
-FROM trips t
-LEFT JOIN LATERAL (
-    SELECT sum(p.weight_g) AS weight_g, sum(p.volume_cm3) AS volume_cm3 FROM parcels p
-    WHERE p.assigned_trip_id = t.id
-      AND EXISTS (SELECT 1 FROM parcel_events pe WHERE pe.parcel_id = p.id AND pe.to_status = 'picked_up')
-) u ON TRUE
+FROM trips t LEFT JOIN used u ON u.trip_id = t.id
 WHERE t.area_id = $1 AND t.depart_after >= $2 AND t.depart_after < $3 AND t.status <> 'cancelled'
 GROUP BY 1
 """
@@ -92,8 +108,8 @@ _EMISSIONS = f"""
 SELECT {_PERIOD.format(at="o.created_at")} AS period, v.kind, count(*) AS offers,
        sum((SELECT count(*) FROM offer_parcels op WHERE op.offer_id = o.id))::bigint AS parcels,
        sum(o.detour_m)::bigint AS detour_m, sum(o.co2_g)::bigint AS co2_g
-FROM offers o JOIN trips t ON t.id = o.trip_id JOIN vehicles v ON v.id = t.vehicle_id
-WHERE o.area_id = $1 AND o.created_at >= $2 AND o.created_at < $3 AND o.status = 'accepted'
+FROM {_OFFERS_IN_RANGE} JOIN trips t ON t.id = o.trip_id JOIN vehicles v ON v.id = t.vehicle_id
+WHERE o.status = 'accepted'
 GROUP BY 1, 2
 """
 
@@ -137,6 +153,14 @@ GROUP BY 1
 class KpiRepository:
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
+
+    async def without_jit(self) -> None:
+        """For the rest of this transaction only (`SET LOCAL`): compiling these plans costs more than running them.
+
+        PostgreSQL's JIT takes about a second to compile the events query once the history is large,
+        for an execution of ~100 ms; a transaction-local setting leaves nothing on the pooled connection.
+        """
+        await self._conn.execute("SET LOCAL jit = off")
 
     async def area_ids(self) -> list[UUID]:
         """Every service area, for an export of all of them."""

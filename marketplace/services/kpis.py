@@ -36,6 +36,7 @@ async def _figures(
     """Every period of [start, end) that saw anything, keyed by its start (UTC)."""
     zone = area.time_zone
     args = (area.id, start, end, unit, zone)
+    await repos.kpis.without_jit()
     events = await repos.kpis.events(*args)
     reasons = await repos.kpis.failed_by_reason(*args)
     offers = await repos.kpis.offers(*args)
