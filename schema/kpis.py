@@ -67,6 +67,8 @@ class DeliveryKpis:
     cost_per_stop: Money | None
     crowd_cost_per_parcel: Money | None
     fleet_cost_per_parcel: Money | None
+    crowd_cost_per_stop: Money | None
+    fleet_cost_per_stop: Money | None
     van_only_cost: Money = strawberry.field(description="Every parcel carried at the fleet's tariff: vans alone.")
     van_only_cost_per_parcel: Money | None
     revenue: Money = strawberry.field(description="Platform margin and cancellation fee revenue, less refunds.")
@@ -128,6 +130,8 @@ class DeliveryKpis:
             cost_per_stop=maybe(k.cost_per_stop_minor),
             crowd_cost_per_parcel=maybe(k.crowd_cost_per_parcel_minor),
             fleet_cost_per_parcel=maybe(k.fleet_cost_per_parcel_minor),
+            crowd_cost_per_stop=maybe(k.crowd_cost_per_stop_minor),
+            fleet_cost_per_stop=maybe(k.fleet_cost_per_stop_minor),
             van_only_cost=m(k.van_only_cost_minor),
             van_only_cost_per_parcel=maybe(k.van_only_cost_per_parcel_minor),
             revenue=m(c.revenue_minor),

@@ -189,6 +189,14 @@ class AreaKpis:
         return per(self.fleet.cost_minor, self.fleet.parcels)
 
     @property
+    def crowd_cost_per_stop_minor(self) -> int | None:
+        return per(self.counts.crowd_pay_minor, self.counts.crowd_stops)
+
+    @property
+    def fleet_cost_per_stop_minor(self) -> int | None:
+        return per(self.fleet.cost_minor, self.fleet.stops)
+
+    @property
     def van_only_cost_per_parcel_minor(self) -> int | None:
         return per(self.van_only_cost_minor, self.carried)
 

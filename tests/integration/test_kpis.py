@@ -66,6 +66,7 @@ query($a: ID!, $d: Date!) {
     crowdPay { amountMinor currency } fleetCost { amountMinor }
     costPerParcel { amountMinor } costPerStop { amountMinor }
     crowdCostPerParcel { amountMinor } fleetCostPerParcel { amountMinor }
+    crowdCostPerStop { amountMinor } fleetCostPerStop { amountMinor }
     vanOnlyCost { amountMinor } vanOnlyCostPerParcel { amountMinor }
     revenue { amountMinor } revenuePerParcel { amountMinor }
     offers offersAccepted offerAcceptanceRate trips capacityWeightUsed capacityVolumeUsed
@@ -224,6 +225,8 @@ async def test_a_hand_built_day_gives_each_kpi_its_hand_computed_value(
     assert k["costPerStop"]["amountMinor"] == half_up(crowd_pay + fleet, 5)
     assert k["crowdCostPerParcel"]["amountMinor"] == 375
     assert k["fleetCostPerParcel"]["amountMinor"] == fleet_tariff_minor()
+    assert k["crowdCostPerStop"]["amountMinor"] == 375  # three stops
+    assert k["fleetCostPerStop"]["amountMinor"] == fleet_tariff_minor()  # two jobs, two stops
     assert k["vanOnlyCost"]["amountMinor"] == 5 * fleet_tariff_minor()
     assert k["vanOnlyCostPerParcel"]["amountMinor"] == fleet_tariff_minor()
     # Revenue, the platform's margin: price - pay for the delivered jobs, half the price - half the pay

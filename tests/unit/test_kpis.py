@@ -44,6 +44,8 @@ def test_cost_and_co2_per_parcel_count_the_crowd_and_the_fleet_together() -> Non
     assert k.cost_per_parcel_minor == 500
     assert k.cost_per_stop_minor == 667  # 2000 / 3 stops
     assert k.crowd_cost_per_parcel_minor == 400
+    assert k.crowd_cost_per_stop_minor == 600  # two stops
+    assert k.fleet_cost_per_stop_minor == 800
     assert k.van_only_cost_per_parcel_minor == 800
     assert k.revenue_per_parcel_minor == 225
     assert k.co2_per_parcel_g == 50  # the crowd emitted nothing, the fleet's parcel 200 g
