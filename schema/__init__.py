@@ -150,7 +150,11 @@ def _operation_label(context: ExecutionContext) -> tuple[str, str]:
         kind = definition.operation.value
         root = context.schema._schema.get_root_type(definition.operation)
         first = next((f.name.value for f in definition.selection_set.selections if isinstance(f, FieldNode)), None)
-        if root is None or first is None or first not in root.fields:
+        if (
+            root is None
+            or first is None
+            or (first not in root.fields and first not in ("__schema", "__type", "__typename"))
+        ):
             return "invalid", "invalid"
         return kind, first
     return "invalid", "invalid"

@@ -57,6 +57,7 @@ async def test_metrics_carry_the_rounds_the_queue_and_the_webhook_backlog(
     quote = await request_quote(gql, shop.token, shop.request())
     assert (await book_quote(gql, shop.token, quote["quote"]["id"]))["errors"] == []
     assert "errors" in await gql("{ noSuchField }", token=shop.token)
+    assert (await gql("{ __typename }", token=shop.token))["data"] == {"__typename": "Query"}
 
     clock.at = T0 + timedelta(minutes=6, seconds=30)
     m = await scrape(gql)
