@@ -11,6 +11,7 @@ from marketplace.repositories.dispatch import DispatchRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.job_queue import JobQueueRepository
 from marketplace.repositories.jobs import JobRepository
+from marketplace.repositories.kpis import KpiRepository
 from marketplace.repositories.ledger import LedgerRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
@@ -23,6 +24,7 @@ from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.recipient_tracking import RecipientTrackingRepository
 from marketplace.repositories.reconciliation import ReconciliationRepository
 from marketplace.repositories.rounds import RoundRepository
+from marketplace.repositories.service_health import ServiceHealthRepository
 from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.tracking import TrackingRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
@@ -74,6 +76,9 @@ class Repositories:
         # Finance
         self.ledger = LedgerRepository(conn)
         self.reconciliation = ReconciliationRepository(conn)
+        # Operations' KPIs
+        self.kpis = KpiRepository(conn)
+        self.service_health = ServiceHealthRepository(conn)
         # Live tracking
         self.tracking = TrackingRepository(conn)
         self.recipient_tracking = RecipientTrackingRepository(conn)

@@ -23,6 +23,7 @@ from marketplace.services.finance import FinanceService
 from marketplace.services.fleet import FleetService
 from marketplace.services.idempotency import Idempotency
 from marketplace.services.jobs import JobService
+from marketplace.services.kpis import KpiService
 from marketplace.services.ledger import LedgerService
 from marketplace.services.live import LiveService
 from marketplace.services.maintenance import MaintenanceService
@@ -36,6 +37,7 @@ from marketplace.services.places import PlacesService
 from marketplace.services.recipient_tracking import RecipientTrackingService
 from marketplace.services.reconciliation import ReconciliationService
 from marketplace.services.rounds import RoundService
+from marketplace.services.service_health import ServiceHealthService
 from marketplace.services.tokens import AccessTokens
 from marketplace.services.tracking import TrackingService
 from marketplace.services.trips import TripService
@@ -64,6 +66,8 @@ class Services:
     delivery: DeliveryService
     ledger: LedgerService
     finance: FinanceService
+    kpis: KpiService
+    service_health: ServiceHealthService
     tracking: TrackingService
     live: LiveService
     recipient_tracking: RecipientTrackingService
@@ -163,6 +167,8 @@ def build_services(
         ),
         ledger=ledger_service,
         finance=FinanceService(db, clock),
+        kpis=KpiService(db, clock),
+        service_health=ServiceHealthService(db, clock),
         tracking=TrackingService(db, clock),
         live=live,
         recipient_tracking=RecipientTrackingService(

@@ -31,6 +31,7 @@ from tests.integration import (
     ops_dispatch,
     ops_finance,
     ops_jobs,
+    ops_kpis,
     ops_payments,
     ops_places,
     ops_recipient_tracking,
@@ -164,6 +165,9 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.dailyFinanceSummary":        only(F, A),
     "Query.reconciliationRuns":         only(F, A),
     "Query.reconciliationMismatches":   only(F, A),
+    # operations' KPIs
+    "Query.deliveryKpis":               only(F, A),
+    "Query.deliveryKpisByHour":         only(F, A),
     # live tracking
     "Mutation.recordLocationPings":     only(C),
     "Subscription.parcelUpdates":       only(R, A, api_keys=True),
@@ -219,6 +223,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_dispatch.OPERATIONS,
     **ops_delivery.OPERATIONS,
     **ops_finance.OPERATIONS,
+    **ops_kpis.OPERATIONS,
     **ops_tracking.OPERATIONS,
     **ops_recipient_tracking.OPERATIONS,
     **ops_webhooks.OPERATIONS,
