@@ -388,6 +388,7 @@ async def test_a_redirect_releases_an_accepted_offer_its_trip_and_its_locker_com
         row = await db.fetchrow(
             "SELECT status, assigned_courier_id, assigned_trip_id FROM parcels WHERE id = $1", booked.parcel_uuids[0]
         )
+        assert row is not None
         assert (row["status"], row["assigned_courier_id"], row["assigned_trip_id"]) == ("booked", None, None)
         assert await db.fetchval("SELECT status FROM trips WHERE id = $1", courier.trip.id) == "open"
         assert await db.fetchval("SELECT status FROM jobs WHERE id = $1", uuid_of(booked.job_id, "Job")) == "booked"
