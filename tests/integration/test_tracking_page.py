@@ -412,3 +412,34 @@ async def test_a_redirect_is_refused_once_the_courier_has_the_parcel(
         assert refused["parcel"] is None
         assert await events_of(db, world.mine.parcel_uuids[0]) == before
         assert await db.fetchval("SELECT status FROM offers WHERE id = $1", offer.id) == "accepted"
+
+
+UPDATE_PROFILE = "mutation($n: String) { updateProfile(input: {firstName: $n}) { errors { code } } }"
+
+
+async def test_the_page_and_the_subscription_show_the_couriers_first_name_and_nothing_else_of_them(
+    settings: Settings, clock: ManualClock, services: Services, db: asyncpg.Connection
+) -> None:
+    async with replica(settings, clock) as server:
+        world = await two_parcels(server.gql, services, db)
+        courier = await courier_with_trip(server.gql, services, await area_of(services, world.locker), "c@example.com")
+        assert (await server.gql(UPDATE_PROFILE, {"n": "Anna"}, token=courier.token))["data"]["updateProfile"][
+            "errors"
+        ] == []
+        async with live(server, None) as conn:
+            op = await conn.subscribe(TRACKED_PARCEL, {"token": world.my_token})
+            assert (await conn.next_data(op))["trackedParcel"]["parcel"]["courierFirstName"] is None
+            assert (await accept(server.gql, courier, await offered(services, courier, world.mine)))["errors"] == []
+            while (update := (await conn.next_data(op))["trackedParcel"]["parcel"])["status"] != "ASSIGNED":
+                pass
+            assert update["courierFirstName"] == "Anna"
+            assert update["vehicleKind"] is not None
+
+        # A change of name shows from then on; the page names the courier and nothing else of them
+        # (no account holds a surname or a phone).
+        assert (await server.gql(UPDATE_PROFILE, {"n": "Anne"}, token=courier.token))["data"]["updateProfile"][
+            "errors"
+        ] == []
+        html = (await page(server, world.my_token)).text
+        assert "Anne" in html
+        assert "c@example.com" not in html
