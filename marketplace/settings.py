@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # The recipient's tracking page (/t/<token>): uses per token and per client address per minute.
     tracking_max_per_token: Annotated[int, Field(ge=1)] = 60
     tracking_max_per_address: Annotated[int, Field(ge=1)] = 300
+    # "Arriving soon": told once when a carried parcel's live drop-off ETA comes within this many seconds.
+    arriving_soon_s: Annotated[int, Field(ge=60, le=3600)] = 600
     trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is believed
 
     @property

@@ -227,6 +227,20 @@ class TrackingRepository:
         )
         return sorted(r["parcel_id"] for r in rows)
 
+    async def mark_arriving_soon(self, parcel_ids: Sequence[UUID], at: datetime) -> list[UUID]:
+        """Those of the parcels not yet told "arriving soon", now marked: each parcel is told once."""
+        if not parcel_ids:
+            return []
+        rows = await self._conn.fetch(
+            """
+            UPDATE parcel_etas SET arriving_soon_at = $2
+            WHERE parcel_id = ANY($1::uuid[]) AND arriving_soon_at IS NULL RETURNING parcel_id
+            """,
+            sorted(set(parcel_ids)),
+            at,
+        )
+        return sorted(r["parcel_id"] for r in rows)
+
     async def announce_courier(self, courier_id: UUID) -> None:
         """Tells every replica (at commit) that this courier's position and ETAs changed."""
         await self.notify(LIVE_CHANNEL, f"c {courier_id}")

@@ -160,7 +160,7 @@ def build_services(
         ),
         ledger=ledger_service,
         finance=FinanceService(db, clock),
-        tracking=TrackingService(db, clock),
+        tracking=TrackingService(db, clock, arriving_soon=timedelta(seconds=settings.arriving_soon_s)),
         live=live,
         recipient_tracking=RecipientTrackingService(
             db,
