@@ -99,14 +99,13 @@ class TrackingService:
             moved = latest is not None and latest != last and any(not f.implausible for f in kept)
             if moved and latest is not None:
                 heading = next((f.ping.heading_deg for f in reversed(kept) if not f.implausible), None)
-                await repos.tracking.set_position(courier_id, trip_id, area_id, latest, heading, now)
                 etas = estimate(remaining_stops(on_trip), latest, kind, now)
-                await repos.tracking.set_etas(trip_id, area_id, etas, now)
+                # The position, the ETAs and the notice to every replica (at commit): one round trip.
+                await repos.tracking.record_progress(courier_id, trip_id, area_id, latest, heading, etas, now)
                 late = await repos.tracking.mark_running_late([e.stop.parcel_id for e in etas if e.late], now)
                 if late:
                     await self._report_late(repos, on_trip, etas, late, now)
                 await self._report_arriving(repos, on_trip, etas, now)
-                await repos.tracking.announce_courier(courier_id)
             await uow.commit()
         return PingResult(
             received=len(pings),
