@@ -169,7 +169,7 @@ def build_services(
         finance=FinanceService(db, clock),
         kpis=KpiService(db, clock),
         service_health=ServiceHealthService(db, clock),
-        tracking=TrackingService(db, clock),
+        tracking=TrackingService(db, clock, arriving_soon=timedelta(seconds=settings.arriving_soon_s)),
         live=live,
         recipient_tracking=RecipientTrackingService(
             db,

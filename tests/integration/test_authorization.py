@@ -71,6 +71,7 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Mutation.login":                   ANYONE,
     "Mutation.refreshSession":          ANYONE,
     "Mutation.logout":                  only(C, R, F, A),
+    "Mutation.updateProfile":           only(C, R, F, A),
     "Mutation.createApiKey":            only(R),
     "Mutation.revokeApiKey":            only(R),
     # service areas, pickup locations, organisation users, lockers
@@ -209,6 +210,7 @@ ACCOUNT_OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
         {"i": {"refreshToken": "csr_nothing"}},
     ),
     "Mutation.logout": ("mutation { logout(input: {}) { ok } }", {}),
+    "Mutation.updateProfile": ("mutation { updateProfile(input: {firstName: null}) { errors { code } } }", {}),
     "Mutation.createApiKey": ('mutation { createApiKey(input: {name: "probe"}) { errors { code } } }', {}),
     "Mutation.revokeApiKey": ('mutation { revokeApiKey(input: {id: "QXBpS2V5Om5vbmU="}) { errors { code } } }', {}),
 }
