@@ -71,6 +71,34 @@ _PAYMENT = (
 )
 
 
+def insert_payment(first_param: int) -> str:
+    """One payment row from `payment_args`, its parameters numbered from `first_param`: a statement of its
+    own, or a CTE of another (a booking writes its job and its payment in one statement)."""
+    p = [f"${i}" for i in range(first_param, first_param + 15)]
+    # created_at ($14) is also the first updated_at
+    return f"INSERT INTO payments ({_PAYMENT}, updated_at) VALUES ({', '.join(p)}, {p[13]})"
+
+
+def payment_args(payment: PaymentRow, at: datetime) -> list[object]:
+    return [
+        payment.id,
+        payment.job_id,
+        payment.area_id,
+        payment.organization_id,
+        payment.payment_intent_id,
+        payment.transfer_group,
+        payment.status.value,
+        payment.amount_minor,
+        payment.currency,
+        payment.captured_minor,
+        payment.charge_id,
+        payment.balance_transaction_id,
+        payment.fee_minor,
+        at,
+        payment.authorize_at,
+    ]
+
+
 def _payment(r: asyncpg.Record) -> PaymentRow:
     return PaymentRow(**{**dict(r), "status": PaymentStatus(r["status"])})
 
@@ -162,25 +190,7 @@ class PaymentRepository:
     # --- payments ---------------------------------------------------------------------------------
 
     async def add_payment(self, payment: PaymentRow, at: datetime) -> None:
-        await self._conn.execute(
-            f"INSERT INTO payments ({_PAYMENT}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-            "$12, $13, $14, $15, $14)",
-            payment.id,
-            payment.job_id,
-            payment.area_id,
-            payment.organization_id,
-            payment.payment_intent_id,
-            payment.transfer_group,
-            payment.status.value,
-            payment.amount_minor,
-            payment.currency,
-            payment.captured_minor,
-            payment.charge_id,
-            payment.balance_transaction_id,
-            payment.fee_minor,
-            at,
-            payment.authorize_at,
-        )
+        await self._conn.execute(insert_payment(1), *payment_args(payment, at))
 
     async def add_pending(self, payments: list[PaymentRow], at: datetime) -> None:
         """A bulk booking's payments, set-based: pending until the worker authorises each."""
