@@ -67,7 +67,7 @@ def _stripe_environment(settings: Settings) -> dict[str, str]:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from marketplace.app.core import configure, create_app
+    from marketplace.app.core import configure, create_app, settle_heap_for_serving
     from marketplace.db import migrations
 
     configure(settings)
@@ -92,7 +92,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         worker = _start_worker(dsn, settings) if args.with_worker else None
         try:
             if workers == 1:
-                uvicorn.run(create_app(settings, database_url=dsn), **options)
+                app = create_app(settings, database_url=dsn)
+                settle_heap_for_serving()
+                uvicorn.run(app, **options)
             else:
                 # Each server process builds its own app (and pool) from the environment; they share the
                 # socket this process binds. The embedded database and Stripe fake, if any, stay held by
