@@ -67,8 +67,9 @@ def _stripe_environment(settings: Settings) -> dict[str, str]:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from marketplace.app.core import configure, create_app, settle_heap_for_serving
+    from marketplace.app.core import configure, create_app
     from marketplace.db import migrations
+    from marketplace.heap import settle_heap_for_serving
 
     configure(settings)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: as SystemExit rather than

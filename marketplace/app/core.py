@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import re
 import time
@@ -36,6 +35,7 @@ from marketplace.clock import Clock, SystemClock
 from marketplace.db import migrations
 from marketplace.db.listener import Listener
 from marketplace.db.pool import StatementCounter, create_pool, current_statements
+from marketplace.heap import settle_heap_for_serving
 from marketplace.logs import configure_logging, get_logger
 from marketplace.services.container import Services, build_services
 from marketplace.settings import Environment, Settings, get_settings
@@ -279,26 +279,6 @@ def create_app(
 
 def configure(settings: Settings) -> None:
     configure_logging(settings.log_level.value)
-
-
-# Collections of the youngest generation every 50,000 net new tracked objects instead of 700: a page of
-# jobs allocates thousands, and at the default the objects of requests still in flight were collected,
-# survived and were promoted, until full collections ran every half second or so.
-SERVING_GC_THRESHOLD = (50_000, 10, 10)
-
-
-def settle_heap_for_serving() -> None:
-    """Once the app is built, before serving: what exists now (modules, the schema, the app) lives as
-    long as the process, so it is frozen out of the cyclic collector, and young collections run less often.
-
-    Profiled under bench_api's read load (16 clients), full collections took about a third of the
-    serving process's CPU, each walking some 250,000 long-lived objects (100 ms and more, with
-    the process stopped). Frozen and with the higher threshold they are rare and walk a quarter of
-    that. Only `crowdship serve` calls this: in a test process it would keep every test's garbage.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*SERVING_GC_THRESHOLD)
 
 
 def app_from_environment() -> Litestar:

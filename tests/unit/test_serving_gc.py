@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from marketplace.app.core import SERVING_GC_THRESHOLD, settle_heap_for_serving
+from marketplace.heap import SERVING_GC_THRESHOLD, settle_heap_for_serving
 
 
 @pytest.fixture
