@@ -32,10 +32,11 @@ from marketplace.domain.jobs import (
 from marketplace.domain.paging import Page, PageRequest
 from marketplace.domain.places import Address, Locker, PickupLocation
 from marketplace.domain.pricing import Price, PricePart, PricePartKind
-from marketplace.repositories._base import Conn, keyset_clause
+from marketplace.repositories._base import Conn, Row, keyset_clause, row_constructor, row_of
+from marketplace.repositories.areas import _COLUMNS as _AREA_COLUMNS
 from marketplace.repositories.areas import _area
-from marketplace.repositories.payments import CustomerRow, PaymentRow, insert_payment, payment_args
-from marketplace.repositories.places import _location, _locker
+from marketplace.repositories.payments import CUSTOMER_COLUMNS, CustomerRow, PaymentRow, insert_payment, payment_args
+from marketplace.repositories.places import _LOCATION_COLUMNS, _LOCKER_COLUMNS, _location, _locker
 
 
 def _unnest_insert(table: str, columns: Sequence[tuple[str, str]], *, first_param: int = 1) -> str:
@@ -268,7 +269,7 @@ def _order_from_json(raw: str) -> DeliveryOrder:
 # --- rows -------------------------------------------------------------------------------------------
 
 
-def _quote(row: asyncpg.Record) -> Quote:
+def _quote(row: Row) -> Quote:
     return Quote(
         id=row["id"],
         organization_id=row["organization_id"],
@@ -498,28 +499,20 @@ class JobRepository:
     ) -> tuple[Quote, CustomerRow | None] | None:
         """A quote about to be booked and its organisation's card on file, in one read (None: no such quote)."""
         row = await self._conn.fetchrow(
-            """
-            SELECT (SELECT q FROM quotes q WHERE q.id = $1 AND q.organization_id = $2) AS quote,
-                   (SELECT c FROM payment_customers c WHERE c.organization_id = $2) AS customer
+            f"""
+            SELECT (SELECT {row_constructor(_QUOTE_COLUMNS, "q")} FROM quotes q
+                    WHERE q.id = $1 AND q.organization_id = $2) AS quote,
+                   (SELECT {row_constructor(CUSTOMER_COLUMNS, "c")} FROM payment_customers c
+                    WHERE c.organization_id = $2) AS customer
             """,
             quote_id,
             organization_id,
         )
         if row is None or row["quote"] is None:
             return None
-        c = row["customer"]
-        customer = (
-            None
-            if c is None
-            else CustomerRow(
-                organization_id=c["organization_id"],
-                customer_id=c["customer_id"],
-                payment_method_id=c["payment_method_id"],
-                card_brand=c["card_brand"],
-                card_last4=c["card_last4"],
-            )
-        )
-        return _quote(row["quote"]), customer
+        customer = row["customer"]
+        card = None if customer is None else CustomerRow(**row_of(CUSTOMER_COLUMNS, customer))
+        return _quote(row_of(_QUOTE_COLUMNS, row["quote"])), card
 
     async def lock_for_booking(
         self,
@@ -535,14 +528,18 @@ class JobRepository:
         The ids come from the quote as read before the card was authorised (a quote's order never
         changes). A second booking of the quote waits here and then finds it booked; an archiving, a
         locker switched off or an area paused in flight is waited for and then seen, never booked past.
-        Each row comes back whole as its table's composite type, mapped as its own repository maps it.
+        Each row comes back as a ROW(...) of its repository's own columns, mapped by its own mapper.
         """
         row = await self._conn.fetchrow(
-            """
-            SELECT (SELECT q FROM quotes q WHERE q.id = $1 AND q.organization_id = $2 FOR UPDATE) AS quote,
-                   (SELECT l FROM pickup_locations l WHERE l.id = $3 AND l.organization_id = $2 FOR SHARE) AS location,
-                   (SELECT a FROM service_areas a WHERE a.id = $4 FOR SHARE) AS area,
-                   ARRAY(SELECT k FROM lockers k WHERE k.id = ANY($5::uuid[]) FOR SHARE) AS lockers
+            f"""
+            SELECT (SELECT {row_constructor(_QUOTE_COLUMNS, "q")} FROM quotes q
+                    WHERE q.id = $1 AND q.organization_id = $2 FOR UPDATE) AS quote,
+                   (SELECT {row_constructor(_LOCATION_COLUMNS, "l")} FROM pickup_locations l
+                    WHERE l.id = $3 AND l.organization_id = $2 FOR SHARE) AS location,
+                   (SELECT {row_constructor(_AREA_COLUMNS, "a")} FROM service_areas a
+                    WHERE a.id = $4 FOR SHARE) AS area,
+                   ARRAY(SELECT {row_constructor(_LOCKER_COLUMNS, "k")} FROM lockers k
+                         WHERE k.id = ANY($5::uuid[]) FOR SHARE) AS lockers
             """,
             quote_id,
             organization_id,
@@ -551,11 +548,12 @@ class JobRepository:
             list(set(locker_ids)),
         )
         assert row is not None
+        lockers = [_locker(row_of(_LOCKER_COLUMNS, k)) for k in row["lockers"]]
         return BookingLocks(
-            quote=None if row["quote"] is None else _quote(row["quote"]),
-            location=None if row["location"] is None else _location(row["location"]),
-            area=None if row["area"] is None else _area(row["area"]),
-            lockers={k["id"]: _locker(k) for k in row["lockers"]},
+            quote=None if row["quote"] is None else _quote(row_of(_QUOTE_COLUMNS, row["quote"])),
+            location=None if row["location"] is None else _location(row_of(_LOCATION_COLUMNS, row["location"])),
+            area=None if row["area"] is None else _area(row_of(_AREA_COLUMNS, row["area"])),
+            lockers={k.id: k for k in lockers},
         )
 
     # --- jobs -------------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ class CustomerRow:
     card_last4: str | None
 
 
+CUSTOMER_COLUMNS = "organization_id, customer_id, payment_method_id, card_brand, card_last4"
+
+
 @dataclass(frozen=True, slots=True)
 class PayoutAccountRow:
     courier_id: UUID
@@ -115,9 +118,7 @@ class PaymentRepository:
     async def customer(self, organization_id: UUID, *, for_update: bool = False) -> CustomerRow | None:
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(
-            "SELECT organization_id, customer_id, payment_method_id, card_brand, card_last4 "
-            f"FROM payment_customers WHERE organization_id = $1{lock}",
-            organization_id,
+            f"SELECT {CUSTOMER_COLUMNS} FROM payment_customers WHERE organization_id = $1{lock}", organization_id
         )
         return None if row is None else CustomerRow(**dict(row))
 

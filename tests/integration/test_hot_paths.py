@@ -86,6 +86,20 @@ async def test_request_quote_and_book_quote_with_keys_take_eight_and_ten_stateme
     assert marked
 
 
+async def test_booking_survives_a_column_added_to_the_tables_it_reads_in_one_statement(
+    logged_gql: GraphQL, shop: Shop, db: asyncpg.Connection
+) -> None:
+    """The booking reads several tables' rows in one result row: as explicit ROW(...) column lists, not
+    the tables' own composite types, which asyncpg caches per connection and a migration makes stale."""
+    await _book(logged_gql, shop, 1, "before")  # the server's connections have run the booking's statements
+    for table in ("quotes", "payment_customers", "pickup_locations", "service_areas", "lockers"):
+        await db.execute(f"ALTER TABLE {table} ADD COLUMN added_later integer")
+
+    await _book(logged_gql, shop, 2, "after")
+
+    assert await db.fetchval("SELECT count(*) FROM jobs") == 3
+
+
 async def test_retries_answer_what_the_first_call_answered_and_write_nothing_more(
     logged_gql: GraphQL, shop: Shop, db: asyncpg.Connection
 ) -> None:
