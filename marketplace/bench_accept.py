@@ -54,6 +54,7 @@ from marketplace.domain.money import Money
 from marketplace.domain.offers import Offer, OfferStatus, OfferStop, StopKind
 from marketplace.domain.trips import Trip, TripStatus, Waypoint
 from marketplace.domain.vehicles import KIND_SPECS, Vehicle, VehicleKind
+from marketplace.heap import settle_heap_for_serving
 from marketplace.services.container import Services, build_services
 from marketplace.services.dispatch_common import event
 from marketplace.settings import Settings, SettingsError, load_settings
@@ -207,7 +208,9 @@ async def serving(settings: Settings, clock: ManualClock) -> AsyncIterator[httpx
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, clock=clock), log_config=None, lifespan="on", access_log=False)
+    app = create_app(settings, clock=clock)
+    settle_heap_for_serving()  # as `crowdship serve` does: the benchmark measures the server as deployed
+    config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -44,6 +44,7 @@ from marketplace.domain.jobs import (
     QuoteRequest,
     RecipientRequest,
 )
+from marketplace.heap import settle_heap_for_serving
 from marketplace.repositories._base import Conn
 from marketplace.repositories.raw_baseline import (
     JOBS_SQL,
@@ -336,8 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     if settings.database_url is None:
         raise SystemExit("DATABASE_URL is required")
+    app = create_raw_app(settings, settings.database_url)
+    settle_heap_for_serving()  # the same collector settings as `crowdship serve`: the ratio compares the layers
     uvicorn.run(
-        create_raw_app(settings, settings.database_url),
+        app,
         host="127.0.0.1",
         port=args.port,
         log_config=None,

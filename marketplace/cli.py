@@ -69,6 +69,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from marketplace.app.core import configure, create_app
     from marketplace.db import migrations
+    from marketplace.heap import settle_heap_for_serving
 
     configure(settings)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: as SystemExit rather than
@@ -92,7 +93,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         worker = _start_worker(dsn, settings) if args.with_worker else None
         try:
             if workers == 1:
-                uvicorn.run(create_app(settings, database_url=dsn), **options)
+                app = create_app(settings, database_url=dsn)
+                settle_heap_for_serving()
+                uvicorn.run(app, **options)
             else:
                 # Each server process builds its own app (and pool) from the environment; they share the
                 # socket this process binds. The embedded database and Stripe fake, if any, stay held by

@@ -82,10 +82,6 @@ class Settings(BaseSettings):
         return [ipaddress.ip_network(c.strip()) for c in self.trusted_proxies.split(",") if c.strip()]
 
     idempotency_ttl_s: Annotated[int, Field(ge=60)] = 86400
-    # Moves what start-up built (schema, modules, pool) out of the cyclic collector's reach: a full
-    # collection then walks the requests' objects only (README, "Live tracking": pings benchmark).
-    gc_freeze_after_start: bool = True
-
     graphql_max_depth: Annotated[int, Field(ge=2, le=50)] = 10
     graphql_max_cost: Annotated[int, Field(ge=10)] = 5000
 

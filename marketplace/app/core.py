@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import re
 import time
@@ -38,6 +37,7 @@ from marketplace.clock import Clock, SystemClock
 from marketplace.db import migrations
 from marketplace.db.listener import Listener
 from marketplace.db.pool import StatementCounter, create_pool, current_statements
+from marketplace.heap import settle_heap_for_serving
 from marketplace.logs import configure_logging, get_logger
 from marketplace.services.container import Services, build_services
 from marketplace.settings import Environment, Settings, get_settings
@@ -244,11 +244,6 @@ def create_app(
         app.state.services = build_services(settings, pool, clock, listener=listener)
         app.state.migration_head = migrations.head_revision()
         app.state.trusted_proxies = settings.trusted_proxy_networks
-        if settings.gc_freeze_after_start:
-            # Some 300,000 long-lived objects (the schema, modules, the pool): each full collection
-            # walked them all, a pause of about half a second under load; frozen, it skips them.
-            gc.collect()
-            gc.freeze()
         log.info("started", environment=settings.environment.value)
         try:
             yield
@@ -295,4 +290,6 @@ def app_from_environment() -> Litestar:
     """`crowdship serve --workers N`: each server process builds its app, logging and pool from the environment."""
     settings = get_settings()
     configure(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    settle_heap_for_serving()
+    return app

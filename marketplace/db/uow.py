@@ -180,6 +180,11 @@ class Database:
     def read(self) -> _Reader:
         return _Reader(self.pool)
 
+    def autocommit(self) -> _Reader:
+        """The connection without a transaction, for one write that must be committed on its own and at
+        once (a single statement is atomic): no BEGIN and COMMIT round trips around it."""
+        return _Reader(self.pool)
+
     def snapshot(self) -> UnitOfWork:
         """A read-only transaction whose reads all see one moment, for exports that join several reads."""
         return UnitOfWork(self.pool, isolation="repeatable_read", readonly=True)
@@ -199,7 +204,7 @@ class Database:
 
 
 class _Reader:
-    """A connection in autocommit for reads that need no transaction."""
+    """A connection in autocommit, for reads that need no transaction (and single-statement writes)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._lease = _Lease(pool)

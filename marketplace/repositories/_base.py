@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TypeAlias, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -11,6 +11,24 @@ from marketplace.domain.paging import Page, PageRequest
 T = TypeVar("T")
 
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+# What a row mapper reads: a record as asyncpg returns it, or the columns of a nested ROW(...) by name.
+Row: TypeAlias = "asyncpg.Record | Mapping[str, Any]"
+
+
+def names_of(columns: str) -> tuple[str, ...]:
+    """The names of a constant column list ("id, name, ...")."""
+    return tuple(c.strip() for c in columns.split(","))
+
+
+def row_constructor(columns: str, alias: str) -> str:
+    """ROW(a.id, a.name, ...): several tables' rows in one result row, each with an explicit column list
+    (a table's own composite type would go stale in asyncpg's cache when a migration adds a column)."""
+    return "ROW(" + ", ".join(f"{alias}.{c}" for c in names_of(columns)) + ")"
+
+
+def row_of(columns: str, values: Sequence[Any]) -> dict[str, Any]:
+    """A nested ROW(...) (asyncpg decodes it by position) by its column names."""
+    return dict(zip(names_of(columns), values, strict=True))
 
 
 def keyset_clause(page: PageRequest, first_param: int) -> tuple[str, list[object]]:

@@ -9,7 +9,7 @@ import asyncpg
 from marketplace.domain.areas import AreaDispatch, ServiceArea
 from marketplace.domain.geo import Point, Polygon
 from marketplace.domain.paging import Page, PageRequest
-from marketplace.repositories._base import Conn, keyset_clause, page_of
+from marketplace.repositories._base import Conn, Row, keyset_clause, page_of
 
 _COLUMNS = (
     "id, name, country_code, currency, time_zone, polygon, active, fleet_base_minor, fleet_per_km_minor,"
@@ -17,7 +17,7 @@ _COLUMNS = (
 )
 
 
-def _area(row: asyncpg.Record) -> ServiceArea:
+def _area(row: Row) -> ServiceArea:
     return ServiceArea(
         id=row["id"],
         name=row["name"],

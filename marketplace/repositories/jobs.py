@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -11,6 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
+from marketplace.domain.areas import ServiceArea
 from marketplace.domain.delivery import ParcelStatus
 from marketplace.domain.geo import Point
 from marketplace.domain.jobs import (
@@ -28,9 +30,13 @@ from marketplace.domain.jobs import (
     Window,
 )
 from marketplace.domain.paging import Page, PageRequest
-from marketplace.domain.places import Address
+from marketplace.domain.places import Address, Locker, PickupLocation
 from marketplace.domain.pricing import Price, PricePart, PricePartKind
-from marketplace.repositories._base import Conn, keyset_clause
+from marketplace.repositories._base import Conn, Row, keyset_clause, row_constructor, row_of
+from marketplace.repositories.areas import _COLUMNS as _AREA_COLUMNS
+from marketplace.repositories.areas import _area
+from marketplace.repositories.payments import CUSTOMER_COLUMNS, CustomerRow, PaymentRow, insert_payment, payment_args
+from marketplace.repositories.places import _LOCATION_COLUMNS, _LOCKER_COLUMNS, _location, _locker
 
 
 def _unnest_insert(table: str, columns: Sequence[tuple[str, str]], *, first_param: int = 1) -> str:
@@ -140,7 +146,8 @@ _INSERT_JOBS_AND_PARCELS = f"WITH new_jobs AS ({_INSERT_JOBS} RETURNING id) " + 
 _BOOKED = len(_JOB_SPEC) + len(_PARCEL_SPEC)
 _INSERT_BOOKED_QUOTE = (
     f"WITH new_jobs AS ({_INSERT_JOBS} RETURNING id), "
-    f"booked AS (UPDATE quotes SET job_id = ${_BOOKED + 2} WHERE id = ${_BOOKED + 1}) "
+    f"booked AS (UPDATE quotes SET job_id = ${_BOOKED + 2} WHERE id = ${_BOOKED + 1}), "
+    f"paid AS ({insert_payment(_BOOKED + 3)}) "
     + _unnest_insert("parcels", _PARCEL_SPEC, first_param=len(_JOB_SPEC) + 1)
 )
 
@@ -262,7 +269,7 @@ def _order_from_json(raw: str) -> DeliveryOrder:
 # --- rows -------------------------------------------------------------------------------------------
 
 
-def _quote(row: asyncpg.Record) -> Quote:
+def _quote(row: Row) -> Quote:
     return Quote(
         id=row["id"],
         organization_id=row["organization_id"],
@@ -438,6 +445,16 @@ def _parcel_values(parcel: Parcel) -> tuple[object, ...]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class BookingLocks:
+    """What a booking checks, as it is while the booking holds it (see `JobRepository.lock_for_booking`)."""
+
+    quote: Quote | None
+    location: PickupLocation | None
+    area: ServiceArea | None
+    lockers: dict[UUID, Locker]
+
+
 class JobRepository:
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
@@ -477,11 +494,75 @@ class JobRepository:
         )
         return None if row is None else _quote(row)
 
+    async def get_quote_and_card(
+        self, quote_id: UUID, organization_id: UUID
+    ) -> tuple[Quote, CustomerRow | None] | None:
+        """A quote about to be booked and its organisation's card on file, in one read (None: no such quote)."""
+        row = await self._conn.fetchrow(
+            f"""
+            SELECT (SELECT {row_constructor(_QUOTE_COLUMNS, "q")} FROM quotes q
+                    WHERE q.id = $1 AND q.organization_id = $2) AS quote,
+                   (SELECT {row_constructor(CUSTOMER_COLUMNS, "c")} FROM payment_customers c
+                    WHERE c.organization_id = $2) AS customer
+            """,
+            quote_id,
+            organization_id,
+        )
+        if row is None or row["quote"] is None:
+            return None
+        customer = row["customer"]
+        card = None if customer is None else CustomerRow(**row_of(CUSTOMER_COLUMNS, customer))
+        return _quote(row_of(_QUOTE_COLUMNS, row["quote"])), card
+
+    async def lock_for_booking(
+        self,
+        quote_id: UUID,
+        organization_id: UUID,
+        *,
+        pickup_location_id: UUID,
+        area_id: UUID,
+        locker_ids: Sequence[UUID],
+    ) -> BookingLocks:
+        """The quote locked (FOR UPDATE), its store, area and lockers shared-locked, in one statement.
+
+        The ids come from the quote as read before the card was authorised (a quote's order never
+        changes). A second booking of the quote waits here and then finds it booked; an archiving, a
+        locker switched off or an area paused in flight is waited for and then seen, never booked past.
+        Each row comes back as a ROW(...) of its repository's own columns, mapped by its own mapper.
+        """
+        row = await self._conn.fetchrow(
+            f"""
+            SELECT (SELECT {row_constructor(_QUOTE_COLUMNS, "q")} FROM quotes q
+                    WHERE q.id = $1 AND q.organization_id = $2 FOR UPDATE) AS quote,
+                   (SELECT {row_constructor(_LOCATION_COLUMNS, "l")} FROM pickup_locations l
+                    WHERE l.id = $3 AND l.organization_id = $2 FOR SHARE) AS location,
+                   (SELECT {row_constructor(_AREA_COLUMNS, "a")} FROM service_areas a
+                    WHERE a.id = $4 FOR SHARE) AS area,
+                   ARRAY(SELECT {row_constructor(_LOCKER_COLUMNS, "k")} FROM lockers k
+                         WHERE k.id = ANY($5::uuid[]) FOR SHARE) AS lockers
+            """,
+            quote_id,
+            organization_id,
+            pickup_location_id,
+            area_id,
+            list(set(locker_ids)),
+        )
+        assert row is not None
+        lockers = [_locker(row_of(_LOCKER_COLUMNS, k)) for k in row["lockers"]]
+        return BookingLocks(
+            quote=None if row["quote"] is None else _quote(row_of(_QUOTE_COLUMNS, row["quote"])),
+            location=None if row["location"] is None else _location(row_of(_LOCATION_COLUMNS, row["location"])),
+            area=None if row["area"] is None else _area(row_of(_AREA_COLUMNS, row["area"])),
+            lockers={k.id: k for k in lockers},
+        )
+
     # --- jobs -------------------------------------------------------------------------------------
 
-    async def add_jobs(self, jobs: Sequence[Job], *, booked_quote_id: UUID | None = None) -> bool:
+    async def add_jobs(
+        self, jobs: Sequence[Job], *, booked_quote_id: UUID | None = None, payment: PaymentRow | None = None
+    ) -> bool:
         """One statement for any number of jobs: the jobs and all their parcels (and, booking a single
-        quote, the quote marked as booked into its job).
+        quote, the quote marked as booked into its job, with the job's `payment` row).
 
         False when a reference is taken (by an earlier or a concurrent booking); the transaction is
         then unusable and must roll back.
@@ -490,6 +571,8 @@ class JobRepository:
             return True
         if booked_quote_id is not None and len(jobs) != 1:
             raise ValueError("a quote is booked into one job")
+        if (booked_quote_id is None) != (payment is None):
+            raise ValueError("a booked quote's job is written with its payment, and only then")
         parcels = [_parcel_values(p) for j in jobs for p in j.parcels]
         args: list[object] = [
             *_columns([_job_values(j) for j in jobs], len(_JOB_SPEC)),
@@ -497,8 +580,9 @@ class JobRepository:
         ]
         statement = _INSERT_JOBS_AND_PARCELS
         if booked_quote_id is not None:
+            assert payment is not None
             statement = _INSERT_BOOKED_QUOTE
-            args += [booked_quote_id, jobs[0].id]
+            args += [booked_quote_id, jobs[0].id, *payment_args(payment, payment.created_at)]
         try:
             await self._conn.execute(statement, *args)
         except asyncpg.UniqueViolationError as exc:

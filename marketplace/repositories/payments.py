@@ -22,6 +22,9 @@ class CustomerRow:
     card_last4: str | None
 
 
+CUSTOMER_COLUMNS = "organization_id, customer_id, payment_method_id, card_brand, card_last4"
+
+
 @dataclass(frozen=True, slots=True)
 class PayoutAccountRow:
     courier_id: UUID
@@ -71,6 +74,34 @@ _PAYMENT = (
 )
 
 
+def insert_payment(first_param: int) -> str:
+    """One payment row from `payment_args`, its parameters numbered from `first_param`: a statement of its
+    own, or a CTE of another (a booking writes its job and its payment in one statement)."""
+    p = [f"${i}" for i in range(first_param, first_param + 15)]
+    # created_at ($14) is also the first updated_at
+    return f"INSERT INTO payments ({_PAYMENT}, updated_at) VALUES ({', '.join(p)}, {p[13]})"
+
+
+def payment_args(payment: PaymentRow, at: datetime) -> list[object]:
+    return [
+        payment.id,
+        payment.job_id,
+        payment.area_id,
+        payment.organization_id,
+        payment.payment_intent_id,
+        payment.transfer_group,
+        payment.status.value,
+        payment.amount_minor,
+        payment.currency,
+        payment.captured_minor,
+        payment.charge_id,
+        payment.balance_transaction_id,
+        payment.fee_minor,
+        at,
+        payment.authorize_at,
+    ]
+
+
 def _payment(r: asyncpg.Record) -> PaymentRow:
     return PaymentRow(**{**dict(r), "status": PaymentStatus(r["status"])})
 
@@ -87,9 +118,7 @@ class PaymentRepository:
     async def customer(self, organization_id: UUID, *, for_update: bool = False) -> CustomerRow | None:
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(
-            "SELECT organization_id, customer_id, payment_method_id, card_brand, card_last4 "
-            f"FROM payment_customers WHERE organization_id = $1{lock}",
-            organization_id,
+            f"SELECT {CUSTOMER_COLUMNS} FROM payment_customers WHERE organization_id = $1{lock}", organization_id
         )
         return None if row is None else CustomerRow(**dict(row))
 
@@ -162,25 +191,7 @@ class PaymentRepository:
     # --- payments ---------------------------------------------------------------------------------
 
     async def add_payment(self, payment: PaymentRow, at: datetime) -> None:
-        await self._conn.execute(
-            f"INSERT INTO payments ({_PAYMENT}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-            "$12, $13, $14, $15, $14)",
-            payment.id,
-            payment.job_id,
-            payment.area_id,
-            payment.organization_id,
-            payment.payment_intent_id,
-            payment.transfer_group,
-            payment.status.value,
-            payment.amount_minor,
-            payment.currency,
-            payment.captured_minor,
-            payment.charge_id,
-            payment.balance_transaction_id,
-            payment.fee_minor,
-            at,
-            payment.authorize_at,
-        )
+        await self._conn.execute(insert_payment(1), *payment_args(payment, at))
 
     async def add_pending(self, payments: list[PaymentRow], at: datetime) -> None:
         """A bulk booking's payments, set-based: pending until the worker authorises each."""

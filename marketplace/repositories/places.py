@@ -5,8 +5,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from uuid import UUID
 
-import asyncpg
-
 from marketplace.domain.geo import Point
 from marketplace.domain.hours import OpeningHours, hours_from_json, hours_to_json
 from marketplace.domain.paging import Page, PageRequest
@@ -19,14 +17,14 @@ from marketplace.domain.places import (
     PickupLocation,
     PickupLocationKind,
 )
-from marketplace.repositories._base import Conn, keyset_clause, page_of
+from marketplace.repositories._base import Conn, Row, keyset_clause, page_of
 
 _ADDRESS = "street, house_number, postal_code, city, country_code, lat, lng, area_id, opening_hours"
 _LOCATION_COLUMNS = f"id, organization_id, kind, name, {_ADDRESS}, created_at, archived_at"
 _LOCKER_COLUMNS = f"id, kind, name, operator, {_ADDRESS}, compartments, active, created_at, updated_at"
 
 
-def _address(row: asyncpg.Record) -> Address:
+def _address(row: Row) -> Address:
     return Address(
         street=row["street"],
         house_number=row["house_number"],
@@ -42,7 +40,7 @@ def _hours(text: str) -> OpeningHours:
     return hours_from_json(json.loads(text))
 
 
-def _location(row: asyncpg.Record) -> PickupLocation:
+def _location(row: Row) -> PickupLocation:
     return PickupLocation(
         id=row["id"],
         organization_id=row["organization_id"],
@@ -61,7 +59,7 @@ def _compartments_to_json(compartments: Compartments) -> str:
     return json.dumps([{"size": size.value, "count": count} for size, count in compartments.counts])
 
 
-def _locker(row: asyncpg.Record) -> Locker:
+def _locker(row: Row) -> Locker:
     return Locker(
         id=row["id"],
         kind=LockerKind(row["kind"]),

@@ -179,12 +179,13 @@ class JobService:
         quote_id = booking.quote_id
         pins: dict[UUID, str] = {}
         async with self._db.read() as repos:
-            quoted = await repos.jobs.get_quote(quote_id, organization_id)
+            found = await repos.jobs.get_quote_and_card(quote_id, organization_id)
+        quoted, card = (None, None) if found is None else found
         auth = None
         if quoted is not None and quoted.job_id is None and not quoted.expired(self._clock.now()):
-            auth = await self._payments.authorize_quote(quoted)
+            auth = await self._payments.authorize_quote(quoted, card)
         try:
-            return await self._book_quote(principal, booking, organization_id, auth, pins, idempotency_key)
+            return await self._book_quote(principal, booking, quoted, auth, pins, idempotency_key)
         except DomainError:
             if auth is not None and auth.payment_intent_id is not None:
                 with contextlib.suppress(GatewayError):
@@ -195,17 +196,29 @@ class JobService:
         self,
         principal: Principal,
         booking: QuoteBooking,
-        organization_id: UUID,
+        quoted: Quote | None,
         auth: Authorization | None,
         pins: dict[UUID, str],
         idempotency_key: str | None,
     ) -> JobView:
-        quote_id = booking.quote_id
         async with self._db.uow() as uow:
 
             async def create() -> UUID:
-                # Locked, so a second booking with another key waits here and then finds it booked.
-                quote = await uow.repos.jobs.get_quote(quote_id, organization_id, for_update=True)
+                if quoted is None:
+                    raise DomainError.single(ErrorCode.NOT_FOUND, "no such quote", "quoteId")
+                order = quoted.order
+                # The quote locked, so a second booking with another key waits here and then finds it
+                # booked; its store, lockers and area shared-locked until the booking commits, so an
+                # archiving, a locker switched off or an area paused in flight is waited for and then
+                # seen here, never booked past. One statement: the ids are the quote's, read above.
+                locked = await uow.repos.jobs.lock_for_booking(
+                    quoted.id,
+                    quoted.organization_id,
+                    pickup_location_id=order.pickup_location_id,
+                    area_id=order.area_id,
+                    locker_ids=[i for i in (order.dropoff.locker_id, order.fallback_locker_id) if i is not None],
+                )
+                quote = locked.quote
                 if quote is None:
                     raise DomainError.single(ErrorCode.NOT_FOUND, "no such quote", "quoteId")
                 if quote.job_id is not None:
@@ -215,16 +228,7 @@ class JobService:
                     raise DomainError.single(
                         ErrorCode.QUOTE_EXPIRED, "the quote has expired; ask for a new one", "quoteId"
                     )
-                order = quote.order
-                # Locked until the booking commits: an archiving, a locker switched off or an area paused
-                # in flight is waited for and then seen here, never booked past.
-                location = await uow.repos.pickup_locations.get(
-                    order.pickup_location_id, organization_id, for_share=True
-                )
-                locker_ids = [i for i in (order.dropoff.locker_id, order.fallback_locker_id) if i is not None]
-                lockers = await uow.repos.lockers.get_many(locker_ids, for_share=True) if locker_ids else {}
-                area = await uow.repos.areas.get(order.area_id, for_share=True)
-                problems = booking_problems(quote, now, location, lockers, area)
+                problems = booking_problems(quote, now, locked.location, locked.lockers, locked.area)
                 if problems:
                     raise DomainError(problems)
                 if auth is None:  # the quote became bookable since it was read: authorise it again
@@ -232,12 +236,13 @@ class JobService:
                 parcel_ids = [uuid4() for _ in quote.order.parcels]
                 job = book(quote, planned, parcel_ids, principal, now, pin_key=self._pin_key, pins=pins)
                 # A reference already taken is refused by the unique index (no look-up first): the
-                # insert fails and the whole booking rolls back.
-                if not await uow.repos.jobs.add_jobs([job], booked_quote_id=quote.id):
+                # insert fails and the whole booking rolls back. The payment row is in the same statement.
+                payment = self._payments.payment_of_booking(auth, quote, job.id)
+                if not await uow.repos.jobs.add_jobs([job], booked_quote_id=quote.id, payment=payment):
                     raise DomainError.single(
                         ErrorCode.DUPLICATE_REFERENCE, "a job with this reference exists", "quoteId"
                     )
-                await self._payments.record_authorization(uow, auth, quote, job.id)
+                await self._payments.after_booking(uow, auth, job.id)
                 await uow.repos.parcel_events.append(booked_events([job], principal), pins=pins)
                 made.append(job)
                 return job.id

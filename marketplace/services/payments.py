@@ -36,7 +36,7 @@ from marketplace.domain.payments import (
 )
 from marketplace.logs import get_logger
 from marketplace.payments import Card, CardDeclinedError, GatewayError, PaymentGateway
-from marketplace.repositories.payments import PaymentRow, PayoutAccountRow
+from marketplace.repositories.payments import CustomerRow, PaymentRow, PayoutAccountRow
 from marketplace.services.dispatch_common import SETTLE_PAYMENT_JOB, event
 from marketplace.services.ledger import LedgerService
 
@@ -164,23 +164,22 @@ class PaymentService:
 
     # --- booking: authorise first, then write the job ----------------------------------------------
 
-    async def authorize_quote(self, quote: Quote) -> Authorization:
-        """Authorises the quoted price on the organisation's default card, before the booking transaction.
+    async def authorize_quote(self, quote: Quote, customer: CustomerRow | None) -> Authorization:
+        """Authorises the quoted price on the organisation's default card (`customer`, read with the
+        quote), before the booking transaction.
 
         The Stripe key is derived from the quote and the card, so a retried booking replays the same
         PaymentIntent. A release job, committed before the call and due after the quote has expired,
         cancels the authorisation unless a job took it: a crash between this call and the booking's
         commit leaves no hold on the retailer's card.
         """
-        async with self._db.read() as repos:
-            customer = await repos.payments.customer(quote.organization_id)
         if customer is None or customer.payment_method_id is None:
             raise DomainError.single(
                 ErrorCode.PAYMENT_METHOD_REQUIRED, "add a card (setupPaymentMethod) before booking", "quoteId"
             )
         now = self._clock.now()
         when = authorize_at(quote.order.pickup_window_open.start_at, now)
-        if when > now:  # authorised by the worker 6 days before the pickup (record_authorization queues it)
+        if when > now:  # authorised by the worker 6 days before the pickup (after_booking queues it)
             return Authorization(None, quote.price.total_minor, quote.price.currency, when)
         key = f"authorize:quote:{quote.id}:{customer.payment_method_id}"
         request = {
@@ -193,11 +192,11 @@ class PaymentService:
             "idempotency_key": key,
         }
         release_after = max(quote.expires_at - self._clock.now(), timedelta(0)) + timedelta(minutes=1)
-        async with self._db.uow() as uow:
-            await uow.repos.job_queue.enqueue(
+        # One statement, committed by itself before Stripe is called (no transaction of its own needed).
+        async with self._db.autocommit() as repos:
+            await repos.job_queue.enqueue(
                 RELEASE_AUTHORIZATION_JOB, {"request": request}, dedupe_key=key, execute_after=release_after
             )
-            await uow.commit()
         try:
             intent_id = await self.gateway.authorize(**request)  # type: ignore[arg-type]
         except CardDeclinedError as exc:
@@ -206,36 +205,36 @@ class PaymentService:
             raise unavailable(exc) from exc
         return Authorization(intent_id, quote.price.total_minor, quote.price.currency, now)
 
-    async def record_authorization(self, uow: UnitOfWork, auth: Authorization, quote: Quote, job_id: UUID) -> None:
-        """The job's payment row, in the booking's own transaction (and the later authorisation's job)."""
-        now = self._clock.now()
+    def payment_of_booking(self, auth: Authorization, quote: Quote, job_id: UUID) -> PaymentRow:
+        """The job's payment row, written by the booking in the statement that writes the job."""
+        return PaymentRow(
+            id=uuid4(),
+            job_id=job_id,
+            area_id=quote.area_id,
+            organization_id=quote.organization_id,
+            payment_intent_id=auth.payment_intent_id,
+            transfer_group=f"job-quote:{quote.id}",
+            status=PaymentStatus.AUTHORIZED if auth.payment_intent_id else PaymentStatus.PENDING,
+            amount_minor=auth.amount_minor,
+            currency=auth.currency,
+            captured_minor=None,
+            charge_id=None,
+            balance_transaction_id=None,
+            fee_minor=None,
+            created_at=self._clock.now(),
+            authorize_at=auth.authorize_at,
+        )
+
+    async def after_booking(self, uow: UnitOfWork, auth: Authorization, job_id: UUID) -> None:
+        """In the booking's transaction: a pickup too far out for an authorisation now is authorised by
+        the worker later (6 days before the pickup)."""
         if auth.payment_intent_id is None:
             await uow.repos.job_queue.enqueue(
                 AUTHORIZE_JOB,
                 {"job_id": str(job_id)},
                 dedupe_key=f"authorize:{job_id}",
-                execute_after=max(auth.authorize_at - now, timedelta(0)),
+                execute_after=max(auth.authorize_at - self._clock.now(), timedelta(0)),
             )
-        await uow.repos.payments.add_payment(
-            PaymentRow(
-                id=uuid4(),
-                job_id=job_id,
-                area_id=quote.area_id,
-                organization_id=quote.organization_id,
-                payment_intent_id=auth.payment_intent_id,
-                transfer_group=f"job-quote:{quote.id}",
-                status=PaymentStatus.AUTHORIZED if auth.payment_intent_id else PaymentStatus.PENDING,
-                amount_minor=auth.amount_minor,
-                currency=auth.currency,
-                captured_minor=None,
-                charge_id=None,
-                balance_transaction_id=None,
-                fee_minor=None,
-                created_at=now,
-                authorize_at=auth.authorize_at,
-            ),
-            now,
-        )
 
     async def require_card(self, organization_id: UUID) -> None:
         """Refuses a booking of an organisation with no card on file."""

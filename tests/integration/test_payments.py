@@ -431,9 +431,9 @@ async def test_the_release_job_cancels_an_authorisation_no_booking_took(
     """A crash after the authorisation and before the booking's commit: the worker's release job cancels it."""
     quote = await request_quote(gql, shop.token, shop.request())
     async with services.db.read() as repos:
-        stored = await repos.jobs.get_quote(decode_id(quote["quote"]["id"], "Quote"), shop.organization_id)
-    assert stored is not None
-    auth = await services.payments.authorize_quote(stored)  # ... and the process dies here
+        found = await repos.jobs.get_quote_and_card(decode_id(quote["quote"]["id"], "Quote"), shop.organization_id)
+    assert found is not None
+    auth = await services.payments.authorize_quote(*found)  # ... and the process dies here
     assert auth.payment_intent_id is not None
     (job,) = await db.fetch("SELECT payload FROM pgqueuer WHERE entrypoint = 'release_authorization'")
     request = json.loads(bytes(job["payload"]))["request"]
