@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from marketplace.logs import get_logger
 from schema.accounts import AccountMutation, AccountQuery
+from schema.claims import ClaimMutation, ClaimQuery
 from schema.context import GraphQLContext
 from schema.couriers import CourierMutation, CourierQuery
 from schema.delivery import DeliveryMutation, DeliveryQuery
@@ -51,6 +52,7 @@ class Query(
     FinanceQuery,
     WebhookQuery,
     PaymentQuery,
+    ClaimQuery,
 ):
     pass
 
@@ -70,6 +72,7 @@ class Mutation(
     RecipientTrackingMutation,
     WebhookMutation,
     PaymentMutation,
+    ClaimMutation,
 ):
     pass
 

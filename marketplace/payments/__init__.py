@@ -9,6 +9,7 @@ from marketplace.payments.gateway import (
     IncomingEvent,
     PaymentGateway,
     PayoutState,
+    RequestRefusedError,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "IncomingEvent",
     "PaymentGateway",
     "PayoutState",
+    "RequestRefusedError",
 ]

@@ -17,6 +17,7 @@ from marketplace.messaging import email_sender, sms_sender
 from marketplace.payments import PaymentGateway
 from marketplace.payments.unconfigured import UnconfiguredGateway
 from marketplace.services.accounts import AccountService, LoginPolicy
+from marketplace.services.claims import ClaimService
 from marketplace.services.couriers import CourierService
 from marketplace.services.delivery import DeliveryService
 from marketplace.services.finance import FinanceService
@@ -69,6 +70,7 @@ class Services:
     webhooks: WebhookService
     notifications: NotificationService
     payments: PaymentService
+    claims: ClaimService
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -186,4 +188,5 @@ def build_services(
             public_base_url=settings.public_base_url,
         ),
         payments=payments,
+        claims=ClaimService(db, clock, payments.gateway, ledger_service, idempotency),
     )

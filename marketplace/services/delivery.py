@@ -753,8 +753,10 @@ class DeliveryService:
     # --- photos ---------------------------------------------------------------------------------
 
     async def upload_photo(self, principal: Principal, data: bytes) -> str:
-        """Checked by its bytes (JPEG or PNG, at most 10 MB), stored by content hash; the hash is its name."""
-        Scope(principal).require_role(Role.COURIER, Role.ADMIN)
+        """Checked by its bytes (JPEG or PNG, at most 10 MB), stored by content hash; the hash is its name.
+
+        Couriers upload proof of delivery, retailers' users the photos of a claim."""
+        Scope(principal).require_role(Role.COURIER, Role.RETAILER, Role.ADMIN)
         uploader = Scope(principal).person()
         rules.require(rules.photo_problems(data))
         content_type = rules.image_type(data)

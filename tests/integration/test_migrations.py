@@ -62,6 +62,10 @@ EXPECTED_TABLES = {
     "payment_transfers",
     "courier_payouts",
     "stripe_events",
+    # 0017_claims
+    "claims",
+    "claim_photos",
+    "refunds",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
