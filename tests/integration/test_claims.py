@@ -14,12 +14,14 @@ from uuid import UUID
 import asyncpg
 import pytest
 import stripe
+from graphql import GraphQLSchema, build_schema
 
 from marketplace.clock import ManualClock
 from marketplace.domain.accounts import Role
 from marketplace.domain.areas import ServiceArea
 from marketplace.payments import GatewayError
 from marketplace.services.container import Services
+from schema.export import printed_schema
 from schema.types import decode_id, global_id
 from stripefake import RunningFake
 from tests.conftest import T0
@@ -27,6 +29,7 @@ from tests.helpers import PASSWORD, GraphQL, admin_token, fresh_token
 from tests.integration import test_payments as payment_tests
 from tests.integration.ops_delivery import Booked, Courier, book
 from tests.integration.ops_jobs import Shop, open_shop
+from tests.integration.test_fingerprints import Case, assert_every_field_counts
 from tests.integration.test_payments import (
     assert_ledger_balanced,
     control,
@@ -458,3 +461,68 @@ async def test_claims_are_listed_page_by_page_oldest_first(
     await services.accounts.create_user(email=finance_email, password=PASSWORD, role=Role.FINANCE)
     finance = (await gql.login(finance_email))["session"]["accessToken"]
     assert len((await gql(CLAIMS, {"first": 10}, token=finance))["data"]["claims"]["edges"]) == 3
+
+
+# --- idempotency fingerprints (as tests/integration/test_fingerprints.py does for the others) -----------
+
+
+@pytest.fixture(scope="module")
+def sdl() -> GraphQLSchema:
+    return build_schema(printed_schema())
+
+
+async def test_refund_payment_and_file_claim_retried_with_any_field_changed_are_refused(
+    gql: GraphQL, services: Services, shop: Shop, courier: Courier, db: asyncpg.Connection, sdl: GraphQLSchema
+) -> None:
+    booked = await settled(gql, services, shop, courier, db)
+    admin = await admin_token(gql, services)
+    refund_base = {
+        "jobId": booked.job_id,
+        "amount": {"amountMinor": 100, "currency": "EUR"},
+        "reason": "GOODWILL",
+        "note": "an hour late",
+    }
+    await assert_every_field_counts(gql, sdl, Case("refundPayment", "RefundPaymentInput", admin, refund_base, {}))
+    claim_base = {
+        "parcelId": booked.parcel_ids[0],
+        "kind": "LOST",
+        "description": "never arrived",
+        "amount": {"amountMinor": 1_000, "currency": "EUR"},
+        "photoHashes": [await upload(gql, shop.token)],
+    }
+    await assert_every_field_counts(gql, sdl, Case("fileClaim", "FileClaimInput", shop.token, claim_base, {}))
+    assert await db.fetchval("SELECT count(*) FROM claims") == 1
+    assert await db.fetchval("SELECT count(*) FROM refunds") == 1
+
+
+async def test_a_courier_who_was_paid_out_already_keeps_owing_the_claim_when_stripe_refuses_the_reversal(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    courier: Courier,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    fake: RunningFake,
+) -> None:
+    """The courier's balance went out in a payout: Stripe refuses the reversal (`balance_insufficient`), the
+    claim is still paid to the retailer, and the charge stays on the courier's payable for recovery."""
+    booked = await settled(gql, services, shop, courier, db)
+    account = await db.fetchval("SELECT account_id FROM payout_accounts WHERE courier_id = $1", courier.user_id)
+    await control(fake, "clock", {"advance_s": 3 * 86400})  # the transfer is available on the courier's account
+    sdk.v1.payouts.create(params={"amount": 450, "currency": "eur"}, options={"stripe_account": account})
+    admin = await admin_token(gql, services)
+    filed = await file(gql, shop.token, booked.parcel_ids[0], 450, kind="LOST")
+    await gql(UPHOLD, {"i": {"claimId": filed["claim"]["id"], "courierAtFault": True}}, token=admin)
+
+    paid = await services.claims.pay_claim(decode_id(filed["claim"]["id"], "Claim"))
+    assert paid is not None
+    assert (paid.status.value, paid.reversal_id, paid.reversal_error) == ("paid", None, "balance_insufficient")
+    assert paid.refunded_minor == 450
+    transfer_id = await db.fetchval("SELECT transfer_id FROM payment_transfers")
+    assert sdk.v1.transfers.reversals.list(transfer_id).data == []
+    assert [k for k, _ in await entries(db)].count("transfer_reversal") == 0
+    await assert_ledger_balanced(db)
+    # earned 450 - charged 450 - (transferred 450 - reversed 0): the courier owes us 450 (a debit).
+    assert await payable_of(db, courier.user_id) == 450
+    seen = (await gql(CLAIM, {"id": filed["claim"]["id"]}, token=admin))["data"]["claim"]
+    assert seen["stripeTransferReversalId"] is None
