@@ -30,6 +30,12 @@ _UPGRADE = """
     UPDATE payments SET captured_at = updated_at WHERE status = 'captured';
     ALTER TABLE payments ADD CONSTRAINT payments_captured_at CHECK ((status = 'captured') = (captured_at IS NOT NULL));
 
+    -- A retailer's API key uploads a claim's photos too: it names its organisation, not a user.
+    ALTER TABLE photos ALTER COLUMN uploaded_by_user_id DROP NOT NULL;
+    ALTER TABLE photos ADD COLUMN uploaded_by_organization_id uuid REFERENCES organizations (id);
+    ALTER TABLE photos ADD CONSTRAINT photos_uploader
+        CHECK ((uploaded_by_user_id IS NULL) <> (uploaded_by_organization_id IS NULL));
+
     CREATE TABLE claims (
         id uuid PRIMARY KEY,
         parcel_id uuid NOT NULL REFERENCES parcels (id),
@@ -110,6 +116,10 @@ def downgrade() -> None:
     DROP TABLE refunds;
     DROP TABLE claim_photos;
     DROP TABLE claims;
+    DELETE FROM photos WHERE uploaded_by_user_id IS NULL;
+    ALTER TABLE photos DROP CONSTRAINT photos_uploader;
+    ALTER TABLE photos DROP COLUMN uploaded_by_organization_id;
+    ALTER TABLE photos ALTER COLUMN uploaded_by_user_id SET NOT NULL;
     ALTER TABLE payments DROP CONSTRAINT payments_captured_at;
     ALTER TABLE payments DROP COLUMN captured_at
     """

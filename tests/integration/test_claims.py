@@ -526,3 +526,22 @@ async def test_a_courier_who_was_paid_out_already_keeps_owing_the_claim_when_str
     assert await payable_of(db, courier.user_id) == 450
     seen = (await gql(CLAIM, {"id": filed["claim"]["id"]}, token=admin))["data"]["claim"]
     assert seen["stripeTransferReversalId"] is None
+
+
+async def test_a_retailers_api_key_uploads_the_photos_and_files_the_claim(
+    gql: GraphQL, services: Services, shop: Shop, courier: Courier, db: asyncpg.Connection
+) -> None:
+    booked = await settled(gql, services, shop, courier, db)
+    created = await gql('mutation { createApiKey(input: {name: "claims"}) { secret } }', token=shop.token)
+    key = created["data"]["createApiKey"]["secret"]
+    photo = await upload(gql, key)
+    uploader = await db.fetchrow(
+        "SELECT uploaded_by_user_id, uploaded_by_organization_id FROM photos WHERE sha256 = $1", photo
+    )
+    assert uploader is not None
+    assert tuple(uploader) == (None, shop.organization_id)
+    filed = await file(gql, key, booked.parcel_ids[0], 500, photoHashes=[photo], idempotencyKey="k")
+    assert filed["errors"] == []
+    assert await db.fetchval("SELECT filed_by_user_id FROM claims") is None
+    seen = await gql(CLAIMS, {}, token=key)
+    assert [e["node"]["id"] for e in seen["data"]["claims"]["edges"]] == [filed["claim"]["id"]]
