@@ -196,6 +196,7 @@ async def test_a_refund_stripe_fails_once_is_finished_by_its_handler_run_twice_a
     db: asyncpg.Connection,
     sdk: stripe.StripeClient,
     fake: RunningFake,
+    database_url: str,
     mode: str,
 ) -> None:
     """`after`: Stripe refunded but the answer was lost; the request leaves the refund pending for the worker."""
@@ -217,6 +218,15 @@ async def test_a_refund_stripe_fails_once_is_finished_by_its_handler_run_twice_a
                         "currency": "EUR"}, reason="GOODWILL")  # fmt: skip
     assert codes(over) == [("amount.amountMinor", "REFUND_EXCEEDS_CAPTURED")]
 
+    # The worker's job (due a minute later; the queue runs on the database's clock) finishes it; run again,
+    # the handler changes nothing.
+    await db.execute("UPDATE pgqueuer SET execute_after = now() WHERE entrypoint = 'refund_payment'")
+    async with worker(services, database_url):
+
+        async def refunded() -> bool:
+            return bool(await db.fetchval("SELECT status FROM refunds") == "succeeded")
+
+        await eventually(refunded, 30, "the refund finished by the worker")
     done = await services.claims.execute_refund(refund_id)
     twice = await services.claims.execute_refund(refund_id)
     assert done == twice
