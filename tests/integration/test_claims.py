@@ -6,6 +6,7 @@ reversed, the policy recorded) or rejected; each money step run twice and with S
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -555,3 +556,19 @@ async def test_a_retailers_api_key_uploads_the_photos_and_files_the_claim(
     assert await db.fetchval("SELECT filed_by_user_id FROM claims") is None
     seen = await gql(CLAIMS, {}, token=key)
     assert [e["node"]["id"] for e in seen["data"]["claims"]["edges"]] == [filed["claim"]["id"]]
+
+
+async def test_two_refunds_at_once_never_together_exceed_the_capture(
+    gql: GraphQL, services: Services, shop: Shop, courier: Courier, db: asyncpg.Connection, sdk: stripe.StripeClient
+) -> None:
+    """Each refund reserves its amount with the payment row locked: of two asking 60 % each, one is refused."""
+    booked = await settled(gql, services, shop, courier, db)
+    payment = await payment_of(db)
+    admin = await admin_token(gql, services)
+    share = payment["captured_minor"] * 6 // 10
+    ask = {"jobId": booked.job_id, "amount": {"amountMinor": share, "currency": "EUR"}, "reason": "GOODWILL"}
+    answers = await asyncio.gather(refund(gql, admin, **ask), refund(gql, admin, **ask))
+    assert sorted(codes(a) for a in answers) == [[], [("amount.amountMinor", "REFUND_EXCEEDS_CAPTURED")]]
+    (at_stripe,) = sdk.v1.refunds.list(params={"payment_intent": payment["payment_intent_id"]}).data
+    assert at_stripe.amount == share
+    assert await db.fetchval("SELECT sum(amount_minor) FROM refunds") == share
