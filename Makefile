@@ -25,7 +25,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy marketplace matching schema stripefake tests alembic
+	$(BIN)/mypy marketplace matching schema stripefake vanrounds tests alembic
 
 # Compiles the matching engine's numba kernels into their cache (about 30 s on a fresh checkout,
 # under a second afterwards), so time-limited solves in tests are not spent compiling.
@@ -42,10 +42,11 @@ test: lint typecheck pytest
 # bookJobs call), then a matching round (database to written offers vs the engine alone on the same
 # instance), then offers accepted per second with 50 couriers at once, then location pings (200 couriers
 # at once, against raw inserts) and ping-to-subscriber fan-out across two replicas (against a bare NOTIFY),
-# then webhook deliveries per second by one worker (against a bare httpx POST loop); each compares with
-# its baseline in the same run. bench-api alone needs no kernels: BENCH_API_ARGS="--rows 100 --json",
+# then webhook deliveries per second by one worker (against a bare httpx POST loop), then deliveries
+# settled per second (against the bare Stripe calls) and a day of 10,000 deliveries reconciled (against
+# listing Stripe's side); each compares with its baseline in the same run. bench-api alone needs no kernels: BENCH_API_ARGS="--rows 100 --json",
 # BENCH_ROUND_ARGS, BENCH_ACCEPT_ARGS="--couriers 20", BENCH_PINGS_ARGS="--couriers 50",
-# BENCH_WEBHOOKS_ARGS to vary them.
+# BENCH_WEBHOOKS_ARGS, BENCH_SETTLE_ARGS="--deliveries 100", BENCH_RECONCILE_ARGS="--deliveries 1000" to vary them.
 bench: kernels
 	$(BIN)/python -m matching bench $(BENCH_MATCHING_ARGS)
 	$(BIN)/python -m marketplace.bench_booking $(BENCH_API_ARGS)
@@ -53,6 +54,8 @@ bench: kernels
 	$(BIN)/python -m marketplace.bench_accept $(BENCH_ACCEPT_ARGS)
 	$(BIN)/python -m marketplace.bench_pings $(BENCH_PINGS_ARGS)
 	$(BIN)/python -m marketplace.bench_webhooks $(BENCH_WEBHOOKS_ARGS)
+	$(BIN)/python -m marketplace.bench_settle $(BENCH_SETTLE_ARGS)
+	$(BIN)/python -m marketplace.bench_reconcile $(BENCH_RECONCILE_ARGS)
 
 # The API's hot paths (a retailer's jobs page, a courier's offers and trips, quote + book) through GraphQL
 # against a raw litestar + asyncpg endpoint with the same auth, SQL and JSON, interleaved, at 16 and 64

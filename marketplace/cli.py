@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from marketplace.settings import Settings, SettingsError, load_settings
@@ -330,6 +330,38 @@ def _commutes(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(schedule(dsn))
 
 
+def _finance(settings: Settings, args: argparse.Namespace) -> int:
+    from marketplace.clock import SystemClock
+    from marketplace.db.pool import create_pool
+    from marketplace.payments import GatewayError
+    from marketplace.services.container import build_services
+
+    async def reconcile(dsn: str) -> int:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            run = await build_services(settings, pool, SystemClock()).reconciliation.reconcile(args.date)
+        except GatewayError as exc:
+            print(f"crowdship: Stripe: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await pool.close()
+        print(
+            f"reconciled {args.date.isoformat()}: {run.stripe_objects} Stripe objects, {run.ledger_entries} ledger "
+            f"entries, {run.matched} matched, {run.mismatch_count} mismatches (run {run.id})"
+        )
+        return 0 if run.mismatch_count == 0 else 3
+
+    with database_url(settings) as dsn:
+        return asyncio.run(reconcile(dsn))
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else date.fromisoformat("")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
 def _instant(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
@@ -501,6 +533,18 @@ def parser() -> argparse.ArgumentParser:
     )
     schedule.add_argument("--days", type=int, default=7, help="local dates from today on, 1 to 28 (default: 7)")
     commutes.set_defaults(run=_commutes)
+
+    finance = commands.add_parser("finance", help="the books", description="Finance tasks.")
+    finance_commands = finance.add_subparsers(dest="finance_command", required=True)
+    reconcile = finance_commands.add_parser(
+        "reconcile",
+        help="match a UTC day of Stripe's balance movements to the ledger",
+        description="Pull Stripe's balance transactions, transfers and payouts created on the UTC day, match "
+        "them to the ledger and store the run with its mismatches (finance reads them in GraphQL and as CSV). "
+        "Running a day again supersedes its previous run, which is kept. Exit code 3 when there are mismatches.",
+    )
+    reconcile.add_argument("--date", required=True, type=_day, help="the UTC day, YYYY-MM-DD")
+    finance.set_defaults(run=_finance)
 
     export = commands.add_parser(
         "export-instance",

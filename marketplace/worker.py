@@ -24,7 +24,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -33,13 +33,16 @@ from pgqueuer import DatabaseRetryEntrypointExecutor, PgQueuer, RetryRequested
 from pgqueuer.executors import EntrypointExecutorParameters
 from pgqueuer.models import Job, Schedule
 
+from marketplace.domain.vans import VanPlanKind
 from marketplace.logs import get_logger
 from marketplace.repositories.outbox import DELIVER_WEBHOOK_JOB, SEND_NOTIFICATION_JOB
 from marketplace.services import matching_bridge
 from marketplace.services.claims import PAY_CLAIM_JOB, REFUND_JOB
 from marketplace.services.container import Services
+from marketplace.services.fleet import PLAN_VAN_ROUNDS_JOB
 from marketplace.services.offers_release import expire_offers
 from marketplace.services.payments import AUTHORIZE_JOB, RELEASE_AUTHORIZATION_JOB, SETTLE_JOB, STRIPE_EVENT_JOB
+from marketplace.services.reconciliation import RECONCILE_JOB
 from marketplace.services.rounds import EXPIRE_OFFERS_JOB, ROUND_JOB, RunOutcome
 
 log = get_logger("crowdship.worker")
@@ -48,12 +51,15 @@ log = get_logger("crowdship.worker")
 SCHEDULE_ROUNDS = "schedule_rounds"
 EXPIRE_OFFERS = EXPIRE_OFFERS_JOB
 FLEET_HANDOFF = "fleet_handoff"
+PLAN_VAN_ROUNDS = PLAN_VAN_ROUNDS_JOB
+SCHEDULE_VAN_BASELINES = "schedule_van_baselines"
 RETURN_UNCOLLECTED = "return_uncollected"
 MAINTENANCE_PURGE = "maintenance_purge"
 SCHEDULE_COMMUTES = "schedule_commutes"
 PING = "ping"
 DELIVER_WEBHOOK = DELIVER_WEBHOOK_JOB
 SEND_NOTIFICATION = SEND_NOTIFICATION_JOB
+RECONCILE = RECONCILE_JOB
 
 # When each periodic job is enqueued (cron, UTC). Rounds are checked every minute against each
 # area's `roundIntervalS`. Offers read as expired from their exact instant; each round also enqueues
@@ -65,6 +71,9 @@ SCHEDULES: dict[str, str] = {
     RETURN_UNCOLLECTED: "*/5 * * * *",
     MAINTENANCE_PURGE: "17 * * * *",
     SCHEDULE_COMMUTES: "40 2 * * *",
+    # Yesterday (UTC) against Stripe, once its last objects are past the matching margin (one hour).
+    RECONCILE: "20 1 * * *",
+    SCHEDULE_VAN_BASELINES: "50 3 * * *",
 }
 COMMUTE_DAYS = 7
 
@@ -154,6 +163,29 @@ def build_worker(
         if handed:
             log.info("parcels handed to the fleet", count=handed)
 
+    @entrypoint(PLAN_VAN_ROUNDS)
+    async def plan_van_rounds(job: Job) -> None:
+        """An area-day's van rounds (the fleet's parcels, or every parcel for the van-only baseline)."""
+        data = _payload(job)
+        area_id, kind = UUID(data["area_id"]), VanPlanKind(data.get("kind", "fleet"))
+        plan = await services.fleet.plan_van_rounds(area_id, date.fromisoformat(data["date"]), kind)
+        if plan is not None:
+            log.info(
+                "van rounds planned",
+                area_id=str(area_id),
+                kind=kind.value,
+                parcels=plan.parcels,
+                routes=len(plan.routes),
+                unserved=len(plan.unserved),
+                cost_minor=plan.cost_minor,
+            )
+
+    @entrypoint(SCHEDULE_VAN_BASELINES)
+    async def van_baselines(job: Job) -> None:
+        """Every depot area's van-only baseline of its local yesterday, for the KPIs to compare with."""
+        queued = await services.fleet.queue_baselines()
+        log.info("van baselines queued", count=queued)
+
     @entrypoint(RETURN_UNCOLLECTED)
     async def return_uncollected(job: Job) -> None:
         """Parcels left in a locker past their hold go back to the store."""
@@ -228,6 +260,20 @@ def build_worker(
         claim = await services.claims.pay_claim(UUID(_payload(job)["claim_id"]))
         if claim is not None:
             log.info("claim paid", claim_id=str(claim.id), status=claim.status.value)
+
+    @entrypoint(RECONCILE)
+    async def reconcile(job: Job) -> None:
+        """A day's Stripe movements against the ledger (yesterday unless the payload names `date`)."""
+        named = _payload(job).get("date")
+        day = date.fromisoformat(named) if named else services.reconciliation.yesterday()
+        run = await services.reconciliation.reconcile(day)
+        log.info(
+            "reconciled",
+            day=day.isoformat(),
+            run_id=str(run.id),
+            matched=run.matched,
+            mismatches=run.mismatch_count,
+        )
 
     @entrypoint(PING)
     async def ping(job: Job) -> None:

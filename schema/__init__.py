@@ -25,6 +25,7 @@ from schema.offers import OfferMutation, OfferQuery
 from schema.payments import PaymentMutation, PaymentQuery
 from schema.places import PlacesMutation, PlacesQuery
 from schema.recipient_tracking import RecipientTrackingMutation, RecipientTrackingSubscription
+from schema.reconciliation import ReconciliationQuery
 from schema.tracking import TrackingMutation, TrackingSubscription
 from schema.trips import TripMutation, TripQuery
 from schema.vehicles import VehicleMutation, VehicleQuery
@@ -50,6 +51,7 @@ class Query(
     OfferQuery,
     DeliveryQuery,
     FinanceQuery,
+    ReconciliationQuery,
     WebhookQuery,
     PaymentQuery,
     ClaimQuery,

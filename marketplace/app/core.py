@@ -27,7 +27,7 @@ from strawberry.litestar.controller import GraphQLController
 
 from marketplace.app.client import client_address
 from marketplace.app.fleet_csv import fleet_manifest_csv
-from marketplace.app.ledger_csv import ledger_csv
+from marketplace.app.ledger_csv import ledger_csv, reconciliation_csv
 from marketplace.app.photos import read_photo, upload_photo
 from marketplace.app.stripe_webhooks import stripe_webhook
 from marketplace.app.tracking_page import tracking_page, tracking_script
@@ -263,6 +263,7 @@ def create_app(
             graphql,
             fleet_manifest_csv,
             ledger_csv,
+            reconciliation_csv,
             upload_photo,
             read_photo,
             stripe_webhook,

@@ -6,77 +6,42 @@ its GraphQL global ID or its UUID; an unknown area answers 404 like a missing on
 
 from __future__ import annotations
 
-import binascii
-from datetime import date
 from typing import Annotated
-from uuid import UUID
 
 from litestar import get
 from litestar.datastructures import State
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Response
-from strawberry import relay
 
-from marketplace.domain.accounts import Role
+from marketplace.app.csv_exports import RefusedError, attachment, caller, day, parse_area
+from marketplace.domain.access import Scope
+from marketplace.domain.accounts import Principal
 from marketplace.domain.errors import DomainError
 from marketplace.services.container import Services
 from marketplace.services.fleet import manifest_csv
-from marketplace.services.tokens import InvalidTokenError
 
 
-def _area_id(value: str) -> UUID | None:
-    try:
-        return UUID(value)
-    except ValueError:
-        pass
-    try:
-        gid = relay.GlobalID.from_id(value)
-        return UUID(gid.node_id) if gid.type_name == "ServiceArea" else None
-    except (ValueError, TypeError, binascii.Error):
-        return None
-
-
-def _text(status: int, text: str, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(text + "\n", status_code=status, media_type="text/plain", headers=headers)
+def _operations(principal: Principal) -> None:
+    Scope(principal).admin()
 
 
 @get("/areas/{area_id:str}/fleet-manifest.csv")
 async def fleet_manifest_csv(
     state: State,
     area_id: FromPath[str],
-    day: Annotated[str, Parameter(query="date")],
-    authorization: Annotated[str | None, Parameter(header="Authorization")] = None,
+    local_day: Annotated[str, QueryParameter(name="date")],
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization")] = None,
 ) -> Response[str]:
     services: Services = state["services"]
-    bearer = None
-    if authorization and authorization.lower().startswith("bearer "):
-        bearer = authorization[7:].strip()
-    if not bearer:
-        return _text(401, "authentication required", {"WWW-Authenticate": "Bearer"})
     try:
-        principal = await services.accounts.authenticate(bearer)
-    except InvalidTokenError as exc:
-        return _text(401, f"authentication failed: {exc.problem.value}", {"WWW-Authenticate": "Bearer"})
-    if principal.role is not Role.ADMIN:
-        return _text(403, "not allowed for this account")
+        await caller(services, authorization, _operations)
+        on = day(local_day, "date")
+        area = parse_area(area_id)
+    except RefusedError as refused:
+        return refused.response
     try:
-        local_date = _date(day)
-    except ValueError:
-        return _text(400, "date must be YYYY-MM-DD")
-    area = _area_id(area_id)
-    if area is None:
-        return _text(404, "no such service area")
-    try:
-        manifest = await services.fleet.manifest(area, local_date)
+        manifest = await services.fleet.manifest(area, on)
     except DomainError:
-        return _text(404, "no such service area")
-    filename = f"fleet-manifest-{manifest.area_name.replace(' ', '_')}-{local_date.isoformat()}.csv"
-    return Response(
-        manifest_csv(manifest),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _date(value: str) -> date:
-    return date.fromisoformat(value) if len(value) == 10 else date.fromisoformat("invalid")
+        return RefusedError(404, "no such service area").response
+    filename = f"fleet-manifest-{manifest.area_name.replace(' ', '_')}-{on.isoformat()}.csv"
+    return Response(manifest_csv(manifest), media_type="text/csv; charset=utf-8", headers=attachment(filename))

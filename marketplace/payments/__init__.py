@@ -2,24 +2,30 @@
 
 from marketplace.payments.gateway import (
     AccountState,
+    BalanceTransaction,
     Captured,
     Card,
     CardDeclinedError,
     GatewayError,
     IncomingEvent,
     PaymentGateway,
+    PayoutRecord,
     PayoutState,
     RequestRefusedError,
+    TransferRecord,
 )
 
 __all__ = [
     "AccountState",
+    "BalanceTransaction",
     "Captured",
     "Card",
     "CardDeclinedError",
     "GatewayError",
     "IncomingEvent",
     "PaymentGateway",
+    "PayoutRecord",
     "PayoutState",
     "RequestRefusedError",
+    "TransferRecord",
 ]

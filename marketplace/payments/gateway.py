@@ -68,6 +68,41 @@ class PayoutState:
 
 
 @dataclass(frozen=True, slots=True)
+class BalanceTransaction:
+    """One movement of our Stripe balance, signed as Stripe signs it (money in positive), in minor units."""
+
+    id: str
+    type: str  # charge, payment, refund, transfer, transfer_refund, payout, adjustment, ...
+    source: str | None  # the object that moved the money: ch_, re_, tr_, trr_, po_ ...
+    amount_minor: int
+    fee_minor: int
+    currency: str  # upper case, as we store it
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRecord:
+    id: str
+    amount_minor: int
+    amount_reversed_minor: int
+    currency: str
+    destination: str
+    transfer_group: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutRecord:
+    id: str
+    account_id: str | None  # None: the platform's own payout
+    amount_minor: int
+    currency: str
+    status: str
+    created_at: datetime
+    arrival_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingEvent:
     """A verified webhook event: only its identity; state is always read back from Stripe."""
 
@@ -139,3 +174,15 @@ class PaymentGateway(Protocol):
     async def payout(self, payout_id: str, account_id: str | None) -> PayoutState: ...
 
     def verify_event(self, payload: bytes, signature: str | None) -> IncomingEvent: ...
+
+    # Lists for reconciliation: every object created in [created_from, created_until), all pages.
+
+    async def balance_transactions(
+        self, *, created_from: datetime, created_until: datetime
+    ) -> list[BalanceTransaction]: ...
+
+    async def transfers(self, *, created_from: datetime, created_until: datetime) -> list[TransferRecord]: ...
+
+    async def payouts(
+        self, *, created_from: datetime, created_until: datetime, account_id: str | None = None
+    ) -> list[PayoutRecord]: ...

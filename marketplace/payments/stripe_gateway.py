@@ -9,6 +9,7 @@ happen instead of repeating it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,13 +17,16 @@ import stripe
 
 from marketplace.payments.gateway import (
     AccountState,
+    BalanceTransaction,
     Captured,
     Card,
     CardDeclinedError,
     GatewayError,
     IncomingEvent,
+    PayoutRecord,
     PayoutState,
     RequestRefusedError,
+    TransferRecord,
 )
 
 
@@ -236,6 +240,70 @@ class StripeGateway:
         obj = event.data.object
         account = getattr(event, "account", None)
         return IncomingEvent(str(event.id), str(event.type), str(account) if account else None, str(obj["id"]))
+
+    async def balance_transactions(
+        self, *, created_from: datetime, created_until: datetime
+    ) -> list[BalanceTransaction]:
+        return [
+            BalanceTransaction(
+                str(t.id),
+                str(t.type),
+                None if t.source is None else str(t.source if isinstance(t.source, str) else t.source.id),
+                int(t.amount),
+                int(t.fee),
+                str(t.currency).upper(),
+                datetime.fromtimestamp(int(t.created), UTC),
+            )
+            async for t in self._every(self._client.v1.balance_transactions.list_async, created_from, created_until)
+        ]
+
+    async def transfers(self, *, created_from: datetime, created_until: datetime) -> list[TransferRecord]:
+        return [
+            TransferRecord(
+                str(t.id),
+                int(t.amount),
+                int(t.amount_reversed),
+                str(t.currency).upper(),
+                str(t.destination if isinstance(t.destination, str) else getattr(t.destination, "id", "")),
+                None if t.transfer_group is None else str(t.transfer_group),
+                datetime.fromtimestamp(int(t.created), UTC),
+            )
+            async for t in self._every(self._client.v1.transfers.list_async, created_from, created_until)
+        ]
+
+    async def payouts(
+        self, *, created_from: datetime, created_until: datetime, account_id: str | None = None
+    ) -> list[PayoutRecord]:
+        return [
+            PayoutRecord(
+                str(p.id),
+                account_id,
+                int(p.amount),
+                str(p.currency).upper(),
+                str(p.status),
+                datetime.fromtimestamp(int(p.created), UTC),
+                datetime.fromtimestamp(int(p.arrival_date), UTC),
+            )
+            async for p in self._every(self._client.v1.payouts.list_async, created_from, created_until, account_id)
+        ]
+
+    async def _every(
+        self, list_async: Any, created_from: datetime, created_until: datetime, account_id: str | None = None
+    ) -> AsyncIterator[Any]:
+        """Every page of a list, 100 at a time, paged by an explicit `starting_after`: each page is one call
+        through `_call`, so a failure is a `GatewayError` like any other."""
+        params: dict[str, Any] = {
+            "limit": 100,
+            "created": {"gte": int(created_from.timestamp()), "lt": int(created_until.timestamp())},
+        }
+        options: dict[str, Any] = {"stripe_account": account_id} if account_id else {}
+        while True:
+            page = await _call(list_async(params=params, options=options))
+            for item in page.data:
+                yield item
+            if not page.has_more or not page.data:
+                return
+            params = {**params, "starting_after": page.data[-1].id}
 
 
 async def _call(awaitable: Any) -> Any:

@@ -22,11 +22,13 @@ from marketplace.repositories.payments import PaymentRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.recipient_tracking import RecipientTrackingRepository
+from marketplace.repositories.reconciliation import ReconciliationRepository
 from marketplace.repositories.rounds import RoundRepository
 from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.tracking import TrackingRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
+from marketplace.repositories.vans import VanRepository
 from marketplace.repositories.vehicles import VehicleRepository
 from marketplace.repositories.webhooks import WebhookRepository
 
@@ -68,9 +70,11 @@ class Repositories:
         self.job_queue = JobQueueRepository(conn)
         self.delivery = DeliveryRepository(conn)
         self.offer_decisions = OfferDecisionRepository(conn)
+        self.vans = VanRepository(conn)
 
         # Finance
         self.ledger = LedgerRepository(conn)
+        self.reconciliation = ReconciliationRepository(conn)
         # Live tracking
         self.tracking = TrackingRepository(conn)
         self.recipient_tracking = RecipientTrackingRepository(conn)

@@ -35,6 +35,7 @@ from marketplace.services.passwords import Passwords
 from marketplace.services.payments import PaymentService
 from marketplace.services.places import PlacesService
 from marketplace.services.recipient_tracking import RecipientTrackingService
+from marketplace.services.reconciliation import ReconciliationService
 from marketplace.services.rounds import RoundService
 from marketplace.services.tokens import AccessTokens
 from marketplace.services.tracking import TrackingService
@@ -71,6 +72,7 @@ class Services:
     notifications: NotificationService
     payments: PaymentService
     claims: ClaimService
+    reconciliation: ReconciliationService
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -134,7 +136,8 @@ def build_services(
     )
     bridge = MatchingBridge(db, clock)
     ledger_service = LedgerService(clock)
-    payments = PaymentService(db, clock, payment_gateway(settings), ledger_service)
+    gateway = payment_gateway(settings)
+    payments = PaymentService(db, clock, gateway, ledger_service)
     live = LiveService(db, clock, listener)
     return Services(
         settings=settings,
@@ -189,4 +192,5 @@ def build_services(
         ),
         payments=payments,
         claims=ClaimService(db, clock, payments.gateway, ledger_service, idempotency),
+        reconciliation=ReconciliationService(db, clock, gateway),
     )

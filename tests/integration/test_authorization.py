@@ -135,7 +135,11 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.matchingRound":              only(A),
     "Query.fleetManifest":              only(A),
     "Query.failedJobs":                 only(A),
+    "Query.fleetDepot":                 only(A),
+    "Query.vanBaseline":                only(A),
     "Mutation.runMatchingRound":        only(A),
+    "Mutation.setFleetDepot":           only(A),
+    "Mutation.planVanRounds":           only(A),
     # offers and delivery
     "Query.myOffers":                   only(C, A),
     "Query.offer":                      only(C, A),
@@ -159,6 +163,8 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.courierStatement":           only(C, F, A),
     "Query.organizationCharges":        only(R, F, A, api_keys=True),
     "Query.dailyFinanceSummary":        only(F, A),
+    "Query.reconciliationRuns":         only(F, A),
+    "Query.reconciliationMismatches":   only(F, A),
     # live tracking
     "Mutation.recordLocationPings":     only(C),
     "Subscription.parcelUpdates":       only(R, A, api_keys=True),

@@ -66,6 +66,14 @@ EXPECTED_TABLES = {
     "claims",
     "claim_photos",
     "refunds",
+    # 0018_reconciliation
+    "reconciliation_runs",
+    "reconciliation_mismatches",
+    # 0019_fleet_depots
+    "fleet_depots",
+    "van_plans",
+    "van_routes",
+    "van_stops",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 

@@ -503,6 +503,9 @@ async def test_a_worker_killed_between_the_capture_and_its_ledger_entry_settles_
     assert [k for k, _ in await entries(db)] == ["charge_captured", "stripe_fee", "transfer"]
     await assert_ledger_balanced(db)
     assert await payable_of(db, courier.user_id) == 0
+    # Stripe and the books agree on the day: the charge, its fee and the transfer, each once.
+    run = await services.reconciliation.reconcile(T0.date())
+    assert (run.stripe_objects, run.matched, run.mismatch_count) == (3, 3, 0)
 
 
 @pytest.mark.parametrize(
