@@ -572,3 +572,24 @@ async def test_two_refunds_at_once_never_together_exceed_the_capture(
     (at_stripe,) = sdk.v1.refunds.list(params={"payment_intent": payment["payment_intent_id"]}).data
     assert at_stripe.amount == share
     assert await db.fetchval("SELECT sum(amount_minor) FROM refunds") == share
+
+
+async def test_a_day_with_a_refund_and_a_claim_paid_at_the_couriers_expense_reconciles_clean(
+    gql: GraphQL, services: Services, shop: Shop, courier: Courier, db: asyncpg.Connection
+) -> None:
+    """Reconciliation (i13-recon) matches the refund and claim entries to Stripe by their `re_` and `trr_` ids."""
+    booked = await settled(gql, services, shop, courier, db)
+    admin = await admin_token(gql, services)
+    refunded = await refund(
+        gql, admin, jobId=booked.job_id, amount={"amountMinor": 100, "currency": "EUR"}, reason="GOODWILL"
+    )
+    assert refunded["errors"] == []
+    filed = await file(gql, shop.token, booked.parcel_ids[0], 300)
+    await gql(UPHOLD, {"i": {"claimId": filed["claim"]["id"], "courierAtFault": True}}, token=admin)
+    paid = await services.claims.pay_claim(decode_id(filed["claim"]["id"], "Claim"))
+    assert paid is not None
+    assert paid.reversal_id is not None
+
+    run = await services.reconciliation.reconcile(T0.date())
+    # The charge, its fee, the transfer, the refund, the claim's refund and the transfer's reversal.
+    assert (run.stripe_objects, run.ledger_entries, run.matched, run.mismatch_count) == (6, 6, 6, 0)
