@@ -1,7 +1,7 @@
 """claims: refunds (by operations and for claims) and retailers' claims for lost or damaged parcels
 
 Revision ID: 0017_claims
-Revises: 0019_fleet_depots
+Revises: 0016_tracking_finish
 Create Date: 2026-12-01
 
 Every Stripe refund is one `refunds` row, written `pending` (with its amount reserved against what was
@@ -16,7 +16,7 @@ days run from.
 from marketplace.db.migrations import run_script
 
 revision = "0017_claims"
-down_revision = "0019_fleet_depots"
+down_revision = "0016_tracking_finish"
 branch_labels = None
 depends_on = None
 

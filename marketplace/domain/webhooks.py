@@ -21,6 +21,8 @@ PARCEL_HAPPENINGS = (
     "pin_unlocked",
     "pin_replaced",
     "redirected",
+    "running_late",
+    "arriving_soon",
     "payment_failed",
     # money after delivery: a refund by operations, a claim's life (its payload names the claim and amount)
     "refunded",

@@ -12,6 +12,7 @@ from marketplace.repositories.dispatch import DispatchRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.job_queue import JobQueueRepository
 from marketplace.repositories.jobs import JobRepository
+from marketplace.repositories.kpis import KpiRepository
 from marketplace.repositories.ledger import LedgerRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
@@ -24,6 +25,7 @@ from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.recipient_tracking import RecipientTrackingRepository
 from marketplace.repositories.reconciliation import ReconciliationRepository
 from marketplace.repositories.rounds import RoundRepository
+from marketplace.repositories.service_health import ServiceHealthRepository
 from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.tracking import TrackingRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
@@ -75,6 +77,9 @@ class Repositories:
         # Finance
         self.ledger = LedgerRepository(conn)
         self.reconciliation = ReconciliationRepository(conn)
+        # Operations' KPIs
+        self.kpis = KpiRepository(conn)
+        self.service_health = ServiceHealthRepository(conn)
         # Live tracking
         self.tracking = TrackingRepository(conn)
         self.recipient_tracking = RecipientTrackingRepository(conn)
