@@ -37,6 +37,7 @@ from marketplace.domain.vans import VanPlanKind
 from marketplace.logs import get_logger
 from marketplace.repositories.outbox import DELIVER_WEBHOOK_JOB, SEND_NOTIFICATION_JOB
 from marketplace.services import matching_bridge
+from marketplace.services.claims import PAY_CLAIM_JOB, REFUND_JOB
 from marketplace.services.container import Services
 from marketplace.services.fleet import PLAN_VAN_ROUNDS_JOB
 from marketplace.services.offers_release import expire_offers
@@ -245,6 +246,20 @@ def build_worker(
         """An authorisation whose booking never committed is cancelled, so no hold stays on the card."""
         if await services.payments.release_request(_payload(job)["request"]):
             log.info("authorisation released")
+
+    @entrypoint(REFUND_JOB)
+    async def refund_payment(job: Job) -> None:
+        """A refund operations asked for that its request could not finish: Stripe, then the record; once."""
+        refund = await services.claims.execute_refund(UUID(_payload(job)["refund_id"]))
+        if refund is not None:
+            log.info("refund", refund_id=str(refund.id), status=refund.status.value)
+
+    @entrypoint(PAY_CLAIM_JOB)
+    async def pay_claim(job: Job) -> None:
+        """An upheld claim: the retailer's refund, the at-fault courier's transfer reversal; safe to run again."""
+        claim = await services.claims.pay_claim(UUID(_payload(job)["claim_id"]))
+        if claim is not None:
+            log.info("claim paid", claim_id=str(claim.id), status=claim.status.value)
 
     @entrypoint(RECONCILE)
     async def reconcile(job: Job) -> None:

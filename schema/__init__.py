@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from marketplace.logs import get_logger
 from marketplace.metrics import GRAPHQL_SECONDS
 from schema.accounts import AccountMutation, AccountQuery
+from schema.claims import ClaimMutation, ClaimQuery
 from schema.context import GraphQLContext
 from schema.couriers import CourierMutation, CourierQuery
 from schema.delivery import DeliveryMutation, DeliveryQuery
@@ -57,6 +58,7 @@ class Query(
     KpiQuery,
     WebhookQuery,
     PaymentQuery,
+    ClaimQuery,
 ):
     pass
 
@@ -76,6 +78,7 @@ class Mutation(
     RecipientTrackingMutation,
     WebhookMutation,
     PaymentMutation,
+    ClaimMutation,
 ):
     pass
 

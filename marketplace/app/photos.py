@@ -1,4 +1,5 @@
-"""Proof photos over plain HTTP: uploading one (a courier's Bearer token, the raw image as the body) and
+"""Photos over plain HTTP: uploading one (a courier's proof or a retailer's claim photo: a Bearer token, the raw
+image as the body) and
 reading one through a signed, short-lived URL (what `proof.photoUrl` hands the retailer and operations).
 """
 
@@ -39,8 +40,8 @@ async def upload_photo(request: Request[Any, Any, State], state: State) -> Respo
         principal = await services.accounts.authenticate(token.strip())
     except InvalidTokenError:
         return _error(401, "UNAUTHENTICATED", "the token is not valid")
-    if principal.role not in (Role.COURIER, Role.ADMIN):
-        return _error(403, "FORBIDDEN", "only couriers upload proof photos")
+    if principal.role not in (Role.COURIER, Role.RETAILER, Role.ADMIN):
+        return _error(403, "FORBIDDEN", "couriers upload proof photos, retailers a claim's photos")
     try:
         data = await request.body()
     except ClientException:

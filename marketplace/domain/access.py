@@ -96,6 +96,13 @@ class Scope:
             return Visible(requested, nothing=requested is None)
         return self.organization_filter(requested)
 
+    def claims_filter(self, requested: UUID | None = None) -> Visible:
+        """Claims: operations and finance read every organisation's (or `requested`'s); a retailer its own;
+        a courier none (refused)."""
+        if self.reads_books and self.principal.api_key_id is None:
+            return Visible(requested)
+        return self.organization_filter(requested)
+
     def courier_filter(self, requested: UUID | None = None) -> Visible:
         """Operations read every courier's rows (or `requested`'s); a courier only its own."""
         if self.is_admin:

@@ -410,17 +410,25 @@ def claim_upheld(
     amount: Money,
     courier_id: UUID | None = None,
     charged_to_courier: Money | None = None,
+    refunded: Money | None = None,
     at: datetime,
     description: str = "claim upheld",
 ) -> Posting:
     """A claim paid to the retailer (refunded to its card) and, where the courier was at fault, charged to them.
 
     The courier's part lowers what we owe them (or makes them owe us); the transfer reversal that
-    collects it is its own event (`transfer_reversal`).
+    collects it is its own event (`transfer_reversal`). `refunded` (default: all of it) is what went
+    back to the card: a claim larger than what the card can still take back leaves the rest owed to
+    the retailer, a credit on its receivable.
     """
     cur = amount.currency
     charged = charged_to_courier or Money(0, cur)
+    back = amount if refunded is None else refunded
     errors = _positive("amount", amount)
+    if back.currency != cur:
+        errors.append(FieldError(ErrorCode.CURRENCY_MISMATCH, f"refunded must be in {cur}", "refunded"))
+    if back.amount_minor < 0 or back.amount_minor > amount.amount_minor:
+        errors.append(FieldError(ErrorCode.INVALID, "at most the claim goes back to the card", "refunded"))
     if charged.currency != cur:
         errors.append(FieldError(ErrorCode.CURRENCY_MISMATCH, f"chargedToCourier must be in {cur}", "chargedToCourier"))
     if charged.amount_minor < 0 or charged.amount_minor > amount.amount_minor:
@@ -432,8 +440,8 @@ def claim_upheld(
     pairs: list[tuple[AccountRef, int]] = [
         (AccountRef(AccountKind.CLAIMS_EXPENSE, area_id, cur), amount.amount_minor),
         (receivable, -amount.amount_minor),
-        (receivable, amount.amount_minor),
-        (AccountRef(AccountKind.CARD_CLEARING, area_id, cur), -amount.amount_minor),
+        (receivable, back.amount_minor),
+        (AccountRef(AccountKind.CARD_CLEARING, area_id, cur), -back.amount_minor),
     ]
     if courier_id is not None:
         pairs += [

@@ -23,6 +23,13 @@ PARCEL_HAPPENINGS = (
     "redirected",
     "running_late",
     "arriving_soon",
+    "payment_failed",
+    # money after delivery: a refund by operations, a claim's life (its payload names the claim and amount)
+    "refunded",
+    "claim_filed",
+    "claim_upheld",
+    "claim_rejected",
+    "claim_paid",
 )
 PARCEL_EVENT_TYPES = tuple(f"parcel.{s.value}" for s in ParcelStatus) + tuple(f"parcel.{k}" for k in PARCEL_HAPPENINGS)
 JOB_STATUS_CHANGED = "job.status_changed"

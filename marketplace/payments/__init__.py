@@ -11,6 +11,7 @@ from marketplace.payments.gateway import (
     PaymentGateway,
     PayoutRecord,
     PayoutState,
+    RequestRefusedError,
     TransferRecord,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "PaymentGateway",
     "PayoutRecord",
     "PayoutState",
+    "RequestRefusedError",
     "TransferRecord",
 ]

@@ -17,6 +17,15 @@ class GatewayError(Exception):
     """Stripe answered with an error that is not the card's fault (5xx, network, bad request): retry later."""
 
 
+class RequestRefusedError(GatewayError):
+    """Stripe refused the request itself (400 `invalid_request_error`, with its `code`, such as
+    `balance_insufficient` for a reversal the connected account cannot cover): retrying will not help."""
+
+    def __init__(self, code: str | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass(frozen=True, slots=True)
 class CardDeclinedError(Exception):
     """The card was refused (Stripe's `card_error`): the retailer must use another card."""
@@ -135,6 +144,24 @@ class PaymentGateway(Protocol):
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> str: ...
+
+    async def refund(
+        self,
+        *,
+        payment_intent_id: str,
+        amount_minor: int,
+        reason: str | None,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> str:
+        """A full or partial refund of the intent's captured charge; answers Stripe's refund id (re_...)."""
+        ...
+
+    async def reverse_transfer(
+        self, *, transfer_id: str, amount_minor: int, metadata: dict[str, str], idempotency_key: str
+    ) -> str:
+        """Pulls `amount_minor` of a transfer back from the connected account; answers the reversal id (trr_...)."""
+        ...
 
     async def create_account(self, *, email: str, country: str, courier_id: str, idempotency_key: str) -> str: ...
 

@@ -25,6 +25,7 @@ from marketplace.payments.gateway import (
     IncomingEvent,
     PayoutRecord,
     PayoutState,
+    RequestRefusedError,
     TransferRecord,
 )
 
@@ -151,6 +152,35 @@ class StripeGateway:
             )
         )
         return str(transfer.id)
+
+    async def refund(
+        self,
+        *,
+        payment_intent_id: str,
+        amount_minor: int,
+        reason: str | None,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> str:
+        params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount_minor, "metadata": metadata}
+        if reason is not None:
+            params["reason"] = reason
+        refund = await _call(
+            self._client.v1.refunds.create_async(params=params, options={"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+        )
+        return str(refund.id)
+
+    async def reverse_transfer(
+        self, *, transfer_id: str, amount_minor: int, metadata: dict[str, str], idempotency_key: str
+    ) -> str:
+        reversal = await _call(
+            self._client.v1.transfers.reversals.create_async(
+                transfer_id,
+                params={"amount": amount_minor, "metadata": metadata},
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(reversal.id)
 
     async def create_account(self, *, email: str, country: str, courier_id: str, idempotency_key: str) -> str:
         account = await _call(
@@ -287,5 +317,7 @@ async def _call(awaitable: Any) -> Any:
             decline_code=None if error is None else error.decline_code,
             message=str(exc.user_message or "the card was declined"),
         ) from exc
+    except stripe.InvalidRequestError as exc:
+        raise RequestRefusedError(exc.code, f"{type(exc).__name__}: {exc.user_message or exc}") from exc
     except stripe.StripeError as exc:
         raise GatewayError(f"{type(exc).__name__}: {exc.user_message or exc}") from exc

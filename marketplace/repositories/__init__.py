@@ -5,6 +5,7 @@ from __future__ import annotations
 from marketplace.repositories._base import Conn
 from marketplace.repositories.api_keys import ApiKeyRepository
 from marketplace.repositories.areas import ServiceAreaRepository
+from marketplace.repositories.claims import ClaimRepository
 from marketplace.repositories.couriers import CourierRepository
 from marketplace.repositories.delivery import DeliveryRepository, OfferDecisionRepository
 from marketplace.repositories.dispatch import DispatchRepository
@@ -86,3 +87,4 @@ class Repositories:
         self.webhooks = WebhookRepository(conn)
         self.notifications = NotificationRepository(conn)
         self.payments = PaymentRepository(conn)
+        self.claims = ClaimRepository(conn)

@@ -274,16 +274,28 @@ class DeliveryRepository:
 
     # --- proof and photos -------------------------------------------------------------------------
 
-    async def add_photo(self, sha256: str, content_type: str, size_bytes: int, user_id: UUID, at: datetime) -> None:
+    async def add_photo(
+        self,
+        sha256: str,
+        content_type: str,
+        size_bytes: int,
+        user_id: UUID | None,
+        at: datetime,
+        *,
+        organization_id: UUID | None = None,
+    ) -> None:
+        """Uploaded by a user, or (a claim's photo through an API key) by an organisation."""
         await self._conn.execute(
             """
-            INSERT INTO photos (sha256, content_type, size_bytes, uploaded_by_user_id, created_at)
-            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING
+            INSERT INTO photos (sha256, content_type, size_bytes, uploaded_by_user_id, uploaded_by_organization_id,
+                                created_at)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING
             """,
             sha256,
             content_type,
             size_bytes,
             user_id,
+            organization_id,
             at,
         )
 

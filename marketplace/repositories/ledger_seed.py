@@ -41,9 +41,9 @@ async def seed_payments(conn: Conn, payments: Sequence[SettledPayment], *, at: d
     await conn.execute(
         "INSERT INTO payments (id, job_id, area_id, organization_id, payment_intent_id, transfer_group, status,"
         " amount_minor, currency, captured_minor, charge_id, balance_transaction_id, fee_minor, created_at,"
-        " updated_at, authorize_at)"
+        " updated_at, authorize_at, captured_at)"
         " SELECT id, job_id, area_id, org, pi, 'job_' || job_id::text, 'captured', amount, currency, amount, ch, txn,"
-        " fee, $10, $10, $10 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[],"
+        " fee, $10, $10, $10, $10 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bigint[],"
         " $7::text[], $8::text[], $9::text[], $11::bigint[])"
         " AS x(id, job_id, area_id, org, pi, amount, currency, ch, txn, fee)",
         ids,

@@ -56,7 +56,14 @@ FROM_PARCEL_EVENTS = f"""
                        'reasonCode', ev.reason_code,
                        'position', CASE WHEN ev.lat IS NULL THEN NULL
                                         ELSE jsonb_build_object('lat', ev.lat, 'lng', ev.lng) END,
-                       'occurredAt', {_TIMESTAMP.format("ev.occurred_at")})),
+                       'occurredAt', {_TIMESTAMP.format("ev.occurred_at")})
+                   || CASE WHEN ev.kind LIKE 'claim\\_%' THEN jsonb_build_object(
+                                'claimId', graphql_id('Claim', (ev.details->>'claim_id')::uuid),
+                                'amount', ev.details->'amount')
+                           WHEN ev.kind = 'refunded' THEN jsonb_build_object(
+                                'refundId', graphql_id('Refund', (ev.details->>'refund_id')::uuid),
+                                'amount', ev.details->'amount')
+                           ELSE '{{}}'::jsonb END),
                ev.occurred_at
         FROM ev JOIN jobs j ON j.id = ev.job_id
         RETURNING id, organization_id, area_id, event_type, created_at

@@ -244,7 +244,7 @@ class PaymentRepository:
         status = await self._conn.execute(
             "UPDATE payments SET status = 'captured', captured_minor = $2, charge_id = $3, "
             "balance_transaction_id = $4, "
-            "fee_minor = $5, updated_at = $6 WHERE id = $1 AND status = 'authorized'",
+            "fee_minor = $5, updated_at = $6, captured_at = $6 WHERE id = $1 AND status = 'authorized'",
             payment_id,
             captured_minor,
             charge_id,

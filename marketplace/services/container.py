@@ -17,6 +17,7 @@ from marketplace.messaging import email_sender, sms_sender
 from marketplace.payments import PaymentGateway
 from marketplace.payments.unconfigured import UnconfiguredGateway
 from marketplace.services.accounts import AccountService, LoginPolicy
+from marketplace.services.claims import ClaimService
 from marketplace.services.couriers import CourierService
 from marketplace.services.delivery import DeliveryService
 from marketplace.services.finance import FinanceService
@@ -74,6 +75,7 @@ class Services:
     webhooks: WebhookService
     notifications: NotificationService
     payments: PaymentService
+    claims: ClaimService
     reconciliation: ReconciliationService
 
 
@@ -195,5 +197,6 @@ def build_services(
             public_base_url=settings.public_base_url,
         ),
         payments=payments,
+        claims=ClaimService(db, clock, payments.gateway, ledger_service, idempotency),
         reconciliation=ReconciliationService(db, clock, gateway),
     )

@@ -731,16 +731,23 @@ class DeliveryService:
     # --- photos ---------------------------------------------------------------------------------
 
     async def upload_photo(self, principal: Principal, data: bytes) -> str:
-        """Checked by its bytes (JPEG or PNG, at most 10 MB), stored by content hash; the hash is its name."""
-        Scope(principal).require_role(Role.COURIER, Role.ADMIN)
-        uploader = Scope(principal).person()
+        """Checked by its bytes (JPEG or PNG, at most 10 MB), stored by content hash; the hash is its name.
+
+        Couriers upload proof of delivery, retailers (a user or an API key) the photos of a claim."""
+        scope = Scope(principal)
+        scope.require_role(Role.COURIER, Role.RETAILER, Role.ADMIN)
+        machine = principal.api_key_id is not None
+        uploader = None if machine else scope.person()
+        organization = scope.organization() if machine else None
         rules.require(rules.photo_problems(data))
         content_type = rules.image_type(data)
         assert content_type is not None
         sha256 = rules.content_hash(data)
         await self.blobs.put(sha256, data)
         async with self._db.uow() as uow:
-            await uow.repos.delivery.add_photo(sha256, content_type, len(data), uploader, self._clock.now())
+            await uow.repos.delivery.add_photo(
+                sha256, content_type, len(data), uploader, self._clock.now(), organization_id=organization
+            )
             await uow.commit()
         return sha256
 

@@ -26,6 +26,7 @@ from schema.access import Access, RequireAccess, allow, declared_access
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD
 from tests.integration import (
+    ops_claims,
     ops_couriers,
     ops_delivery,
     ops_dispatch,
@@ -190,6 +191,14 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Mutation.setupPaymentMethod":      only(R),
     "Mutation.startPayoutOnboarding":   only(C),
     "Query.payoutAccount":              only(C, A),
+    # refunds and claims: couriers never see claims; finance reads them
+    "Mutation.refundPayment":           only(A),
+    "Mutation.fileClaim":               only(R, api_keys=True),
+    "Mutation.upholdClaim":             only(A),
+    "Mutation.rejectClaim":             only(A),
+    "Query.claim":                      only(R, F, A, api_keys=True),
+    "Query.claims":                     only(R, F, A, api_keys=True),
+    "Query.refunds":                    only(R, F, A, api_keys=True),
 }
 # fmt: on
 
@@ -230,6 +239,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_recipient_tracking.OPERATIONS,
     **ops_webhooks.OPERATIONS,
     **ops_payments.OPERATIONS,
+    **ops_claims.OPERATIONS,
 }
 
 CALLERS = ["anonymous", "courier", "retailer", "finance", "admin", "retailer_api_key"]

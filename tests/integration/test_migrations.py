@@ -62,6 +62,10 @@ EXPECTED_TABLES = {
     "payment_transfers",
     "courier_payouts",
     "stripe_events",
+    # 0017_claims
+    "claims",
+    "claim_photos",
+    "refunds",
     # 0018_reconciliation
     "reconciliation_runs",
     "reconciliation_mismatches",

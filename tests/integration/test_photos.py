@@ -7,9 +7,10 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from marketplace.clock import ManualClock
+from marketplace.domain.accounts import Role
 from marketplace.domain.proof import PHOTO_MAX_BYTES
 from marketplace.services.container import Services
-from tests.helpers import GraphQL
+from tests.helpers import PASSWORD, GraphQL
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 100
 
@@ -38,10 +39,14 @@ async def test_only_jpeg_and_png_bytes_up_to_ten_megabytes(gql: GraphQL) -> None
     assert body == {"hash": hashlib.sha256(JPEG).hexdigest()}
 
 
-async def test_uploading_needs_a_courier(gql: GraphQL) -> None:
+async def test_uploading_needs_a_courier_or_a_retailer(gql: GraphQL, services: Services) -> None:
+    """Couriers upload proof of delivery, retailers the photos of a claim; finance uploads nothing."""
     assert (await upload(gql, None, JPEG))[0] == 401
     shop = (await gql.session("shop@example.com", "RETAILER", organization="Shop"))["accessToken"]
-    assert (await upload(gql, shop, JPEG))[0] == 403
+    assert (await upload(gql, shop, JPEG))[0] == 201
+    await services.accounts.create_user(email="finance@example.com", password=PASSWORD, role=Role.FINANCE)
+    finance = (await gql.login("finance@example.com"))["session"]["accessToken"]
+    assert (await upload(gql, finance, JPEG))[0] == 403
 
 
 async def test_a_signed_url_reads_the_photo_until_it_expires(
