@@ -22,6 +22,7 @@ from schema.limits import QueryLimits
 from schema.loaders import Loaders
 from schema.offers import OfferMutation, OfferQuery
 from schema.payments import PaymentMutation, PaymentQuery
+from schema.payouts import PayoutQuery
 from schema.places import PlacesMutation, PlacesQuery
 from schema.recipient_tracking import RecipientTrackingMutation, RecipientTrackingSubscription
 from schema.reconciliation import ReconciliationQuery
@@ -51,6 +52,7 @@ class Query(
     DeliveryQuery,
     FinanceQuery,
     ReconciliationQuery,
+    PayoutQuery,
     WebhookQuery,
     PaymentQuery,
 ):

@@ -32,6 +32,7 @@ from marketplace.services.offers import OfferService
 from marketplace.services.operations import OperationsService
 from marketplace.services.passwords import Passwords
 from marketplace.services.payments import PaymentService
+from marketplace.services.payouts import PayoutService
 from marketplace.services.places import PlacesService
 from marketplace.services.recipient_tracking import RecipientTrackingService
 from marketplace.services.reconciliation import ReconciliationService
@@ -71,6 +72,7 @@ class Services:
     notifications: NotificationService
     payments: PaymentService
     reconciliation: ReconciliationService
+    payouts: PayoutService
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -135,7 +137,8 @@ def build_services(
     bridge = MatchingBridge(db, clock)
     ledger_service = LedgerService(clock)
     gateway = payment_gateway(settings)
-    payments = PaymentService(db, clock, gateway, ledger_service)
+    payouts = PayoutService(db, clock, gateway, ledger_service)
+    payments = PaymentService(db, clock, gateway, ledger_service, platform_payouts=payouts)
     live = LiveService(db, clock, listener)
     return Services(
         settings=settings,
@@ -190,4 +193,5 @@ def build_services(
         ),
         payments=payments,
         reconciliation=ReconciliationService(db, clock, gateway),
+        payouts=payouts,
     )

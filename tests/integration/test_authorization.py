@@ -160,6 +160,8 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.dailyFinanceSummary":        only(F, A),
     "Query.reconciliationRuns":         only(F, A),
     "Query.reconciliationMismatches":   only(F, A),
+    "Query.payouts":                    only(F, A),
+    "Query.courierPayouts":             only(C, F, A),
     # live tracking
     "Mutation.recordLocationPings":     only(C),
     "Subscription.parcelUpdates":       only(R, A, api_keys=True),

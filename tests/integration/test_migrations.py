@@ -65,6 +65,9 @@ EXPECTED_TABLES = {
     # 0018_reconciliation
     "reconciliation_runs",
     "reconciliation_mismatches",
+    # 0020_payout_lines
+    "platform_payouts",
+    "platform_payout_lines",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
