@@ -25,7 +25,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy marketplace matching schema stripefake tests alembic
+	$(BIN)/mypy marketplace matching schema stripefake vanrounds tests alembic
 
 # Compiles the matching engine's numba kernels into their cache (about 30 s on a fresh checkout,
 # under a second afterwards), so time-limited solves in tests are not spent compiling.

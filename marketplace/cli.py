@@ -98,11 +98,36 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 # socket this process binds. The embedded database and Stripe fake, if any, stay held by
                 # this process.
                 os.environ.update({"DATABASE_URL": dsn, **_stripe_environment(settings)})
-                uvicorn.run("marketplace.app.core:app_from_environment", factory=True, workers=workers, **options)
+                with _shared_metrics_directory():
+                    uvicorn.run("marketplace.app.core:app_from_environment", factory=True, workers=workers, **options)
         finally:
             if worker is not None:
                 _stop_child(worker)
     return 0
+
+
+@contextmanager
+def _shared_metrics_directory() -> Iterator[None]:
+    """N server processes share their request metrics through files in one fresh directory.
+
+    prometheus-client's multiprocess mode (see `marketplace/metrics.py`): set before the processes
+    start, so any of them answers `/metrics` with all of them. An operator's own directory is kept.
+    """
+    import shutil
+    import tempfile
+
+    from marketplace.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="crowdship-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

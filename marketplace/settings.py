@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # The recipient's tracking page (/t/<token>): uses per token and per client address per minute.
     tracking_max_per_token: Annotated[int, Field(ge=1)] = 60
     tracking_max_per_address: Annotated[int, Field(ge=1)] = 300
+    # "Arriving soon": told once when a carried parcel's live drop-off ETA comes within this many seconds.
+    arriving_soon_s: Annotated[int, Field(ge=60, le=3600)] = 600
     trusted_proxies: str = ""  # comma-separated CIDRs whose X-Forwarded-For is believed
 
     @property
@@ -80,6 +82,9 @@ class Settings(BaseSettings):
         return [ipaddress.ip_network(c.strip()) for c in self.trusted_proxies.split(",") if c.strip()]
 
     idempotency_ttl_s: Annotated[int, Field(ge=60)] = 86400
+    # Moves what start-up built (schema, modules, pool) out of the cyclic collector's reach: a full
+    # collection then walks the requests' objects only (README, "Live tracking": pings benchmark).
+    gc_freeze_after_start: bool = True
 
     graphql_max_depth: Annotated[int, Field(ge=2, le=50)] = 10
     graphql_max_cost: Annotated[int, Field(ge=10)] = 5000

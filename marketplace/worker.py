@@ -33,10 +33,12 @@ from pgqueuer import DatabaseRetryEntrypointExecutor, PgQueuer, RetryRequested
 from pgqueuer.executors import EntrypointExecutorParameters
 from pgqueuer.models import Job, Schedule
 
+from marketplace.domain.vans import VanPlanKind
 from marketplace.logs import get_logger
 from marketplace.repositories.outbox import DELIVER_WEBHOOK_JOB, SEND_NOTIFICATION_JOB
 from marketplace.services import matching_bridge
 from marketplace.services.container import Services
+from marketplace.services.fleet import PLAN_VAN_ROUNDS_JOB
 from marketplace.services.offers_release import expire_offers
 from marketplace.services.payments import AUTHORIZE_JOB, RELEASE_AUTHORIZATION_JOB, SETTLE_JOB, STRIPE_EVENT_JOB
 from marketplace.services.reconciliation import RECONCILE_JOB
@@ -48,6 +50,8 @@ log = get_logger("crowdship.worker")
 SCHEDULE_ROUNDS = "schedule_rounds"
 EXPIRE_OFFERS = EXPIRE_OFFERS_JOB
 FLEET_HANDOFF = "fleet_handoff"
+PLAN_VAN_ROUNDS = PLAN_VAN_ROUNDS_JOB
+SCHEDULE_VAN_BASELINES = "schedule_van_baselines"
 RETURN_UNCOLLECTED = "return_uncollected"
 MAINTENANCE_PURGE = "maintenance_purge"
 SCHEDULE_COMMUTES = "schedule_commutes"
@@ -68,6 +72,7 @@ SCHEDULES: dict[str, str] = {
     SCHEDULE_COMMUTES: "40 2 * * *",
     # Yesterday (UTC) against Stripe, once its last objects are past the matching margin (one hour).
     RECONCILE: "20 1 * * *",
+    SCHEDULE_VAN_BASELINES: "50 3 * * *",
 }
 COMMUTE_DAYS = 7
 
@@ -156,6 +161,29 @@ def build_worker(
         handed = await services.fleet.hand_off_due()
         if handed:
             log.info("parcels handed to the fleet", count=handed)
+
+    @entrypoint(PLAN_VAN_ROUNDS)
+    async def plan_van_rounds(job: Job) -> None:
+        """An area-day's van rounds (the fleet's parcels, or every parcel for the van-only baseline)."""
+        data = _payload(job)
+        area_id, kind = UUID(data["area_id"]), VanPlanKind(data.get("kind", "fleet"))
+        plan = await services.fleet.plan_van_rounds(area_id, date.fromisoformat(data["date"]), kind)
+        if plan is not None:
+            log.info(
+                "van rounds planned",
+                area_id=str(area_id),
+                kind=kind.value,
+                parcels=plan.parcels,
+                routes=len(plan.routes),
+                unserved=len(plan.unserved),
+                cost_minor=plan.cost_minor,
+            )
+
+    @entrypoint(SCHEDULE_VAN_BASELINES)
+    async def van_baselines(job: Job) -> None:
+        """Every depot area's van-only baseline of its local yesterday, for the KPIs to compare with."""
+        queued = await services.fleet.queue_baselines()
+        log.info("van baselines queued", count=queued)
 
     @entrypoint(RETURN_UNCOLLECTED)
     async def return_uncollected(job: Job) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache, SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from marketplace.logs import get_logger
+from marketplace.metrics import GRAPHQL_SECONDS
 from schema.accounts import AccountMutation, AccountQuery
 from schema.context import GraphQLContext
 from schema.couriers import CourierMutation, CourierQuery
@@ -18,6 +20,7 @@ from schema.delivery import DeliveryMutation, DeliveryQuery
 from schema.dispatch import DispatchMutation, DispatchQuery
 from schema.finance import FinanceQuery
 from schema.jobs import JobMutation, JobQuery
+from schema.kpis import KpiQuery
 from schema.limits import QueryLimits
 from schema.loaders import Loaders
 from schema.offers import OfferMutation, OfferQuery
@@ -52,6 +55,7 @@ class Query(
     DeliveryQuery,
     FinanceQuery,
     ReconciliationQuery,
+    KpiQuery,
     PayoutQuery,
     WebhookQuery,
     PaymentQuery,
@@ -120,6 +124,44 @@ class _FreshPerOperation(SchemaExtension):
         yield
 
 
+class _Timed(SchemaExtension):
+    """Observes each operation's time (parse to result) by its type and first root field.
+
+    The root field, not the client's `operationName`: the schema bounds it, so a caller cannot make up
+    label values. A document that does not parse or names no field of the schema counts as `invalid`.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        kind, name = _operation_label(self.execution_context)
+        GRAPHQL_SECONDS.labels(kind, name).observe(time.perf_counter() - started)
+
+
+def _operation_label(context: ExecutionContext) -> tuple[str, str]:
+    document = context.graphql_document
+    if document is None:
+        return "invalid", "invalid"
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        if context.operation_name is not None and (
+            definition.name is None or definition.name.value != context.operation_name
+        ):
+            continue
+        kind = definition.operation.value
+        root = context.schema._schema.get_root_type(definition.operation)
+        first = next((f.name.value for f in definition.selection_set.selections if isinstance(f, FieldNode)), None)
+        if (
+            root is None
+            or first is None
+            or (first not in root.fields and first not in ("__schema", "__type", "__typename"))
+        ):
+            return "invalid", "invalid"
+        return kind, first
+    return "invalid", "invalid"
+
+
 class _Schema(strawberry.Schema):
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """Also classifies errors raised by extensions before execution, which bypass `_Classify`."""
@@ -157,6 +199,7 @@ def build_schema(
         lambda: ParserCache(maxsize=document_cache_size),
         lambda: ValidationCache(maxsize=document_cache_size),
         _FreshPerOperation,
+        _Timed,
         lambda: QueryLimits(max_depth=max_depth, max_cost=max_cost),
         lambda: _Classify(),
     ]

@@ -42,6 +42,10 @@ class SignUpInput:
     password: str
     role: SignUpRole
     organization_name: str | None = strawberry.field(default=None, description="Required for retailers.")
+    first_name: str | None = strawberry.field(
+        default=None,
+        description="Optional, at most 50 characters, one line. A courier's shows on the recipient's tracking page.",
+    )
     idempotency_key: str | None = strawberry.field(
         default=None, description="Repeat it on retries: the first result comes back and nothing is created twice."
     )
@@ -52,11 +56,28 @@ class SignUpInput:
             password=self.password,
             role=DomainRole(self.role.value),
             organization_name=self.organization_name,
+            first_name=self.first_name,
         )
 
 
 @strawberry.type
 class SignUpPayload:
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class UpdateProfileInput:
+    first_name: str | None = strawberry.field(
+        description=(
+            "At most 50 characters, one line; null or blank removes it. Recipients see a courier's first name "
+            "(never a surname or phone) on the tracking page of the parcels it brings."
+        )
+    )
+
+
+@strawberry.type
+class UpdateProfilePayload:
     user: User | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
@@ -217,6 +238,16 @@ class AccountMutation:
         except DomainError as exc:
             return LogoutPayload(errors=user_errors(exc))
         return LogoutPayload(ok=True)
+
+    @mutation(ANY_USER)
+    async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
+        try:
+            user = await info.context.services.accounts.update_profile(
+                await info.context.principal(), first_name=input.first_name
+            )
+        except DomainError as exc:
+            return UpdateProfilePayload(errors=user_errors(exc))
+        return UpdateProfilePayload(user=User.from_domain(user))
 
     @mutation(allow(DomainRole.RETAILER))
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:

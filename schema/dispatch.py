@@ -16,10 +16,13 @@ from marketplace.domain.rounds import Placement as DomainPlacement
 from marketplace.domain.rounds import PlacementState as DomainPlacementState
 from marketplace.domain.rounds import RoundStatus as DomainRoundStatus
 from marketplace.domain.rounds import RoundTrigger as DomainRoundTrigger
+from marketplace.domain.vans import FleetDepot as DomainFleetDepot
+from marketplace.domain.vans import VanPlan as DomainVanPlan
+from marketplace.domain.vans import VanPlanKind as DomainVanPlanKind
 from marketplace.services.fleet import Manifest
 from marketplace.services.rounds import RoundRequestInput
 from schema.access import allow, mutation, query
-from schema.common import GeoPoint, Money, not_found, page_or_error
+from schema.common import GeoPoint, GeoPointInput, Money, not_found, page_or_error
 from schema.context import Info
 from schema.errors import UserError, user_errors
 from schema.types import Connection, decode_id, global_id
@@ -242,6 +245,175 @@ class FleetManifestLine:
     reasons: list[PlacementReason]
 
 
+VanPlanKind = strawberry.enum(
+    DomainVanPlanKind,
+    name="VanPlanKind",
+    description="FLEET plans the parcels handed to the fleet; BASELINE plans every parcel of the day by van.",
+)
+
+
+def _per(total: int, count: int) -> int | None:
+    """Rounded half up, in integers; None when there is nothing to divide by."""
+    return None if count == 0 else (2 * total + count) // (2 * count)
+
+
+@strawberry.type(description="A parcel's visit on a van round: arrival, then service from `startAt` to `endAt`.")
+class VanStop:
+    parcel_id: strawberry.ID
+    point: GeoPoint
+    arrive_at: datetime
+    start_at: datetime
+    end_at: datetime
+
+
+@strawberry.type(description="One van's round from the depot and back; COLLECTION from stores, DELIVERY to recipients.")
+class VanRoute:
+    route_no: int
+    leg: str = strawberry.field(description="collection or delivery.")
+    van: str
+    depart_at: datetime
+    return_at: datetime
+    distance_m: int
+    cost: Money
+    co2_g: int
+    stops: list[VanStop]
+
+
+@strawberry.type(description="An area-day's van rounds; every figure is summed from the routes.")
+class VanPlan:
+    kind: VanPlanKind  # type: ignore[valid-type]
+    date: date
+    planned_at: datetime
+    parcels: int = strawberry.field(description="Parcels planned for, served or not.")
+    served: int
+    unserved_parcel_ids: list[strawberry.ID] = strawberry.field(
+        description="Parcels no van could take within their windows and the depot's hours."
+    )
+    stops: int = strawberry.field(description="Consecutive parcels at one address count as one stop.")
+    distance_m: int
+    duration_s: int = strawberry.field(description="Van time from leaving the depot to coming back, all routes.")
+    cost: Money
+    co2_g: int
+    cost_per_stop: Money | None
+    cost_per_parcel: Money | None = strawberry.field(description="Per parcel served.")
+    co2_g_per_parcel: float | None = strawberry.field(description="Per parcel served.")
+    co2_g_per_km: float | None
+    routes: list[VanRoute]
+
+    @classmethod
+    def from_domain(cls, p: DomainVanPlan) -> VanPlan:
+        def money(minor: int | None) -> Money | None:
+            return None if minor is None else Money.of(minor, p.currency)
+
+        return cls(
+            kind=p.kind,
+            date=p.local_date,
+            planned_at=p.planned_at,
+            parcels=p.parcels,
+            served=p.served,
+            unserved_parcel_ids=[global_id("Parcel", x) for x in p.unserved],
+            stops=p.stops,
+            distance_m=p.distance_m,
+            duration_s=p.duration_s,
+            cost=Money.of(p.cost_minor, p.currency),
+            co2_g=p.co2_g,
+            cost_per_stop=money(_per(p.cost_minor, p.stops)),
+            cost_per_parcel=money(_per(p.cost_minor, p.served)),
+            co2_g_per_parcel=None if p.served == 0 else p.co2_g / p.served,
+            co2_g_per_km=None if p.distance_m == 0 else p.co2_g * 1000 / p.distance_m,
+            routes=[
+                VanRoute(
+                    route_no=r.route_no,
+                    leg=r.leg,
+                    van=r.van,
+                    depart_at=r.depart_at,
+                    return_at=r.return_at,
+                    distance_m=r.distance_m,
+                    cost=Money.of(r.cost_minor, p.currency),
+                    co2_g=r.co2_g,
+                    stops=[
+                        VanStop(
+                            parcel_id=global_id("Parcel", s.parcel_id),
+                            point=GeoPoint.from_domain(s.point),
+                            arrive_at=s.arrive_at,
+                            start_at=s.start_at,
+                            end_at=s.end_at,
+                        )
+                        for s in r.stops
+                    ],
+                )
+                for r in p.routes
+            ],
+        )
+
+
+@strawberry.type(description="An area's micro-hub for the professional fleet, and the vans working from it.")
+class FleetDepot:
+    area_id: strawberry.ID
+    name: str
+    point: GeoPoint
+    opens_s: int = strawberry.field(description="Seconds from the area's local midnight.")
+    closes_s: int = strawberry.field(description="Seconds from the area's local midnight; up to 172800.")
+    van_count: int
+    van_capacity_g: int
+    van_fixed_cost_minor: int = strawberry.field(description="Per van and day, in the area's currency.")
+    van_cost_per_km_minor: int
+    van_cost_per_hour_minor: int
+    van_co2_g_per_km: int
+
+    @classmethod
+    def from_domain(cls, d: DomainFleetDepot) -> FleetDepot:
+        return cls(
+            area_id=global_id("ServiceArea", d.area_id),
+            name=d.name,
+            point=GeoPoint.from_domain(d.point),
+            opens_s=d.opens_s,
+            closes_s=d.closes_s,
+            van_count=d.van_count,
+            van_capacity_g=d.van_capacity_g,
+            van_fixed_cost_minor=d.van_fixed_cost_minor,
+            van_cost_per_km_minor=d.van_cost_per_km_minor,
+            van_cost_per_hour_minor=d.van_cost_per_hour_minor,
+            van_co2_g_per_km=d.van_co2_g_per_km,
+        )
+
+
+@strawberry.input(description="Creates or replaces the area's depot; setting it again with the same values is a no-op.")
+class SetFleetDepotInput:
+    area_id: strawberry.ID
+    name: str
+    point: GeoPointInput
+    opens_s: int = strawberry.field(default=6 * 3600, description="Seconds from local midnight; default 06:00.")
+    closes_s: int = strawberry.field(default=22 * 3600, description="Seconds from local midnight; default 22:00.")
+    van_count: int = 10
+    van_capacity_g: int = strawberry.field(default=800_000, description="Default 800 kg (a 3.5 t panel van).")
+    van_fixed_cost_minor: int = 6_000
+    van_cost_per_km_minor: int = 35
+    van_cost_per_hour_minor: int = 3_000
+    van_co2_g_per_km: int = strawberry.field(default=250, description="Default 250 g/km (diesel 3.5 t van).")
+
+
+@strawberry.type
+class FleetDepotPayload:
+    depot: FleetDepot | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class PlanVanRoundsInput:
+    area_id: strawberry.ID
+    date: date = strawberry.field(description="The area's local date.")
+    kind: VanPlanKind = DomainVanPlanKind.BASELINE  # type: ignore[valid-type]
+
+
+@strawberry.type
+class PlanVanRoundsPayload:
+    queued: bool = strawberry.field(
+        default=False, description="False when a plan of this area-day and kind was already queued."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type(description="An area's parcels for the fleet whose pickup window opens on a local date.")
 class FleetManifest:
     area_id: strawberry.ID
@@ -249,6 +421,9 @@ class FleetManifest:
     time_zone: str
     lines: list[FleetManifestLine]
     total_fallback_cost: Money | None
+    van_rounds: VanPlan | None = strawberry.field(
+        description="The fleet's van rounds for the day (null until planned); its cost, km and CO2 are the fleet's."
+    )
 
     @classmethod
     def from_domain(cls, m: Manifest) -> FleetManifest:
@@ -283,6 +458,7 @@ class FleetManifest:
             time_zone=m.time_zone,
             lines=lines,
             total_fallback_cost=None if currency is None else Money.of(total, currency),
+            van_rounds=None if m.van_plan is None else VanPlan.from_domain(m.van_plan),
         )
 
 
@@ -323,6 +499,21 @@ class DispatchQuery:
         manifest = await info.context.services.fleet.manifest(decode_id(area_id, "ServiceArea", field="areaId"), date)
         return FleetManifest.from_domain(manifest)
 
+    @query(OPERATIONS, description="The area's fleet depot, or null when none is set.")
+    async def fleet_depot(self, info: Info, area_id: strawberry.ID) -> FleetDepot | None:
+        depot = await info.context.services.fleet.depot(decode_id(area_id, "ServiceArea", field="areaId"))
+        return None if depot is None else FleetDepot.from_domain(depot)
+
+    @query(
+        OPERATIONS,
+        description="What the day's parcels would cost and emit by van alone (null until planned with planVanRounds).",
+    )
+    async def van_baseline(self, info: Info, area_id: strawberry.ID, date: date) -> VanPlan | None:
+        plan = await info.context.services.fleet.van_plan(
+            decode_id(area_id, "ServiceArea", field="areaId"), date, DomainVanPlanKind.BASELINE
+        )
+        return None if plan is None else VanPlan.from_domain(plan)
+
     @query(OPERATIONS, description="Background jobs that failed every retry, newest first.")
     async def failed_jobs(self, info: Info, first: int | None = None) -> list[FailedJob]:
         jobs = await info.context.services.operations.failed_jobs(page_or_error(first, None).first)
@@ -353,6 +544,38 @@ class DispatchMutation:
         except DomainError as exc:
             return RunMatchingRoundPayload(errors=user_errors(exc))
         return RunMatchingRoundPayload(round=MatchingRound.from_domain(request.round), already_live=not request.created)
+
+    @mutation(OPERATIONS, description="Sets the area's fleet depot and its vans.")
+    async def set_fleet_depot(self, info: Info, input: SetFleetDepotInput) -> FleetDepotPayload:
+        try:
+            depot = await info.context.services.fleet.set_depot(
+                DomainFleetDepot(
+                    area_id=decode_id(input.area_id, "ServiceArea", field="areaId"),
+                    name=input.name,
+                    point=input.point.to_domain(),
+                    opens_s=input.opens_s,
+                    closes_s=input.closes_s,
+                    van_count=input.van_count,
+                    van_capacity_g=input.van_capacity_g,
+                    van_fixed_cost_minor=input.van_fixed_cost_minor,
+                    van_cost_per_km_minor=input.van_cost_per_km_minor,
+                    van_cost_per_hour_minor=input.van_cost_per_hour_minor,
+                    van_co2_g_per_km=input.van_co2_g_per_km,
+                )
+            )
+        except DomainError as exc:
+            return FleetDepotPayload(errors=user_errors(exc))
+        return FleetDepotPayload(depot=FleetDepot.from_domain(depot))
+
+    @mutation(OPERATIONS, description="Queues the van planner for an area-day: the fleet's rounds or the baseline.")
+    async def plan_van_rounds(self, info: Info, input: PlanVanRoundsInput) -> PlanVanRoundsPayload:
+        try:
+            queued = await info.context.services.fleet.request_van_plan(
+                decode_id(input.area_id, "ServiceArea", field="areaId"), input.date, DomainVanPlanKind(input.kind)
+            )
+        except DomainError as exc:
+            return PlanVanRoundsPayload(errors=user_errors(exc))
+        return PlanVanRoundsPayload(queued=queued)
 
 
 async def load_placement(info: Info, parcel_id: Any) -> Placement | None:

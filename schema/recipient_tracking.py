@@ -35,7 +35,9 @@ class TrackedParcel:
     dropoff_locker_name: str | None
     safe_place_allowed: bool
     neighbour_allowed: bool
-    redirectable: bool = strawberry.field(description="The drop-off may still change (before a courier is planned).")
+    redirectable: bool = strawberry.field(
+        description="The drop-off may still change (before the courier reaches the store)."
+    )
     expires_at: datetime | None = strawberry.field(description="The token ends 14 days after the parcel is settled.")
 
     @classmethod
@@ -98,7 +100,13 @@ class RedirectTrackedParcelPayload:
 
 @strawberry.type
 class RecipientTrackingMutation:
-    @mutation(PUBLIC, description="The recipient changes the drop-off before a courier is planned (by tracking token).")
+    @mutation(
+        PUBLIC,
+        description=(
+            "The recipient changes the drop-off before the parcel is out for delivery (by tracking token); "
+            "a locker takes it out of a courier's offer, to be planned again."
+        ),
+    )
     async def redirect_tracked_parcel(
         self, info: Info, input: RedirectTrackedParcelInput
     ) -> RedirectTrackedParcelPayload:

@@ -144,6 +144,7 @@ class User:
     email: str
     role: Role  # type: ignore[valid-type]
     created_at: datetime
+    first_name: str | None = strawberry.field(description="Set at sign-up or with updateProfile.")
     organization_id: strawberry.Private[UUID | None]
 
     @strawberry.field
@@ -160,6 +161,7 @@ class User:
             email=user.email,
             role=user.role,
             created_at=user.created_at,
+            first_name=user.first_name,
             organization_id=user.organization_id,
         )
 

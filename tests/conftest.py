@@ -116,6 +116,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "password_hash_memory_kib": 64,
         # Proof photos go to a folder of their own per run, never into the checkout's .data.
         "blob_dir": os.path.join(tempfile.gettempdir(), f"crowdship-test-blobs-{os.getpid()}"),
+        # A test process starts hundreds of apps; freezing each one's garbage would keep it for good.
+        "gc_freeze_after_start": False,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -14,13 +14,16 @@ from marketplace.domain.geo import Point
 from marketplace.domain.money import Money
 from marketplace.domain.offers import Offer, OfferStatus, OfferStop, StopKind
 from marketplace.domain.trips import Trip, TripStatus, Waypoint
+from marketplace.domain.vehicles import VehicleKind
 from marketplace.services.container import Services
 from marketplace.services.dispatch_common import event
 from tests.factories import DAM_SQUARE, ZUID, make_vehicle
 
 
-async def make_trip(services: Services, courier_id: UUID, area_id: UUID, *, hours: int = 12) -> Trip:
-    vehicle = await make_vehicle(services, courier_id)
+async def make_trip(
+    services: Services, courier_id: UUID, area_id: UUID, *, hours: int = 12, kind: VehicleKind = VehicleKind.CAR
+) -> Trip:
+    vehicle = await make_vehicle(services, courier_id, kind)
     now = services.clock.now()
     trip = Trip(
         id=uuid4(),
@@ -53,6 +56,9 @@ async def make_offer(
     *,
     ttl: timedelta = timedelta(minutes=3),
     created_at: datetime | None = None,
+    detour_m: int = 1_200,
+    co2_g: int = 0,
+    pay_minor: int = 450,
 ) -> Offer:
     now = created_at or services.clock.now()
     round_id = uuid4()
@@ -68,9 +74,9 @@ async def make_offer(
             OfferStop(p, kind, now + timedelta(minutes=30 * (i + 1)))
             for i, (p, kind) in enumerate((p, k) for p in parcel_ids for k in (StopKind.PICKUP, StopKind.DROPOFF))
         ),
-        detour_m=1_200,
-        co2_g=0,
-        pay=Money(450, "EUR"),
+        detour_m=detour_m,
+        co2_g=co2_g,
+        pay=Money(pay_minor, "EUR"),
         expires_at=now + ttl,
         decided_at=None,
         decline_reason=None,

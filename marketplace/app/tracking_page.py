@@ -50,6 +50,7 @@ EVENT_LABELS = {
     **{s.value: label for s, label in STATUS_LABELS.items()},
     "redirected": "You changed the delivery",
     "running_late": "Running late",
+    "arriving_soon": "Arriving soon",
     "offer_withdrawn": "A new courier is being found",
 }
 VEHICLE_LABELS = {

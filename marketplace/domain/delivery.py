@@ -72,6 +72,9 @@ WITH_COURIER = frozenset(
 # Events that change no status name what happened. `running_late` is written once per parcel, by live
 # tracking, when the ETA of one of its stops passes the end of that stop's window.
 RUNNING_LATE = "running_late"
+# Written once per parcel by live tracking when its drop-off ETA comes within the area's threshold
+# (ARRIVING_SOON_S, 10 minutes) while the courier carries it; the recipient's notification follows.
+ARRIVING_SOON = "arriving_soon"
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,12 +71,11 @@ _TEMPLATES: dict[tuple[NotificationKind, str], tuple[str, str]] = {
     ),
     (NotificationKind.ARRIVING_SOON, "en"): (
         "Your parcel arrives soon",
-        "Hello {name},\n\nThe courier has just completed the stop before yours: your parcel arrives soon.\n"
-        "{tracking_url}\n",
+        "Hello {name},\n\n{arriving}\n{tracking_url}\n",
     ),
     (NotificationKind.ARRIVING_SOON, "de"): (
         "Ihr Paket kommt gleich",
-        "Hallo {name},\n\nDer Kurier hat den Halt vor Ihnen erledigt: Ihr Paket kommt gleich.\n{tracking_url}\n",
+        "Hallo {name},\n\n{arriving}\n{tracking_url}\n",
     ),
     (NotificationKind.DELIVERED, "en"): (
         "Your parcel has been delivered",
@@ -100,6 +99,15 @@ _TEMPLATES: dict[tuple[NotificationKind, str], tuple[str, str]] = {
         "switched off. Fix the receiver, then enable it again (updateWebhookEndpoint) and redeliver what it "
         "missed (redeliverWebhookEvent).\n",
     ),
+}
+# With the live ETA (local time of the area), else the fallback's words: the stop before was completed.
+_ARRIVING_AT = {
+    "en": "Your courier is on the way: your parcel arrives at about {time}.",
+    "de": "Ihr Kurier ist unterwegs: Ihr Paket kommt gegen {time} Uhr.",
+}
+_ARRIVING_NEXT = {
+    "en": "The courier has just completed the stop before yours: your parcel arrives soon.",
+    "de": "Der Kurier hat den Halt vor Ihnen erledigt: Ihr Paket kommt gleich.",
 }
 _PIN_LINE = {"en": "Your PIN for the hand-over: {pin}\n", "de": "Ihre PIN für die Übergabe: {pin}\n"}
 
@@ -128,6 +136,7 @@ class NotificationFacts:
     failure_action: str | None
     endpoint_url: str | None = None
     disabled_after_days: int = 3
+    eta_at: datetime | None = None  # "arriving soon" from the live ETA: when, as the ping computed it
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +161,12 @@ def render(facts: NotificationFacts) -> Message:
         window = (
             f"{start:%H:%M} - {end:%H:%M} ({day})" if language == "en" else f"{start:%H:%M} und {end:%H:%M} ({day})"
         )
+    if facts.eta_at is not None:
+        arriving = _ARRIVING_AT[language].format(time=f"{facts.eta_at.astimezone(ZoneInfo(facts.time_zone)):%H:%M}")
+    else:
+        arriving = _ARRIVING_NEXT[language]
     values = {
+        "arriving": arriving,
         "name": facts.recipient_name,
         "sender": facts.sender,
         "tracking_url": facts.tracking_url,

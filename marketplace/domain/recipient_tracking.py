@@ -21,8 +21,12 @@ S = ParcelStatus
 TOKEN_TTL_AFTER_SETTLED = timedelta(days=14)
 # Where a parcel's story has ended for its recipient (a parcel in a locker still waits for them).
 SETTLED_FOR_RECIPIENT = frozenset({S.DELIVERED, S.COLLECTED, S.RETURNED, S.CANCELLED, S.HANDED_TO_FLEET})
-# Before a courier has it planned: the next round plans the parcel with its new drop-off.
-REDIRECTABLE = frozenset({S.BOOKED})
+# Before it is out for delivery: waiting for a round, or offered to or accepted by a courier who has not
+# reached the store. A redirect to a locker withdraws the offer (the next round plans the new drop-off);
+# from `at_pickup` on the courier is at the store or carries it, and the drop-off no longer changes.
+REDIRECTABLE = frozenset({S.BOOKED, S.OFFERED, S.ASSIGNED})
+# A redirect of a parcel in these takes it out of its offer and back to `booked`.
+WITHDRAWN_ON_REDIRECT = frozenset({S.OFFERED, S.ASSIGNED})
 
 TOKEN_PATTERN = re.compile(r"[0-9a-f]{64}")
 # Rate limits: requests per token and per client address per window (page loads, subscriptions, changes).

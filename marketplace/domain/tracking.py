@@ -191,6 +191,15 @@ class StopEta:
         return self.eta_at > self.stop.window_end_at
 
 
+# "Arriving soon" is told when a carried parcel's drop-off ETA comes this close (ARRIVING_SOON_S).
+ARRIVING_SOON = timedelta(minutes=10)
+
+
+def arriving_within(etas: Sequence[StopEta], now: datetime, within: timedelta) -> list[StopEta]:
+    """The drop-offs whose ETA is at most `within` from `now` (the caller keeps those on board)."""
+    return [e for e in etas if e.stop.kind is StopKind.DROPOFF and e.eta_at - now <= within]
+
+
 def travel_s(a: Point, b: Point, pace_mps: float) -> float:
     return haversine_m(a, b) * ROAD_FACTOR / pace_mps
 

@@ -15,7 +15,15 @@ from marketplace.domain.delivery import ParcelStatus
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 
 # Parcel events are named after the status reached, or the happening without a status change.
-PARCEL_HAPPENINGS = ("offer_withdrawn", "pin_locked", "pin_unlocked", "pin_replaced", "redirected")
+PARCEL_HAPPENINGS = (
+    "offer_withdrawn",
+    "pin_locked",
+    "pin_unlocked",
+    "pin_replaced",
+    "redirected",
+    "running_late",
+    "arriving_soon",
+)
 PARCEL_EVENT_TYPES = tuple(f"parcel.{s.value}" for s in ParcelStatus) + tuple(f"parcel.{k}" for k in PARCEL_HAPPENINGS)
 JOB_STATUS_CHANGED = "job.status_changed"
 TEST_EVENT = "webhook.test"

@@ -11,6 +11,7 @@ from marketplace.repositories.dispatch import DispatchRepository
 from marketplace.repositories.idempotency import IdempotencyRepository
 from marketplace.repositories.job_queue import JobQueueRepository
 from marketplace.repositories.jobs import JobRepository
+from marketplace.repositories.kpis import KpiRepository
 from marketplace.repositories.ledger import LedgerRepository
 from marketplace.repositories.matching_input import MatchingInputRepository
 from marketplace.repositories.meta import MetaRepository
@@ -24,10 +25,12 @@ from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.recipient_tracking import RecipientTrackingRepository
 from marketplace.repositories.reconciliation import ReconciliationRepository
 from marketplace.repositories.rounds import RoundRepository
+from marketplace.repositories.service_health import ServiceHealthRepository
 from marketplace.repositories.sessions import SessionRepository
 from marketplace.repositories.tracking import TrackingRepository
 from marketplace.repositories.trips import CommuteRepository, TripRepository
 from marketplace.repositories.users import OrganizationRepository, UserRepository
+from marketplace.repositories.vans import VanRepository
 from marketplace.repositories.vehicles import VehicleRepository
 from marketplace.repositories.webhooks import WebhookRepository
 
@@ -69,10 +72,14 @@ class Repositories:
         self.job_queue = JobQueueRepository(conn)
         self.delivery = DeliveryRepository(conn)
         self.offer_decisions = OfferDecisionRepository(conn)
+        self.vans = VanRepository(conn)
 
         # Finance
         self.ledger = LedgerRepository(conn)
         self.reconciliation = ReconciliationRepository(conn)
+        # Operations' KPIs
+        self.kpis = KpiRepository(conn)
+        self.service_health = ServiceHealthRepository(conn)
         self.payouts = PayoutRepository(conn)
         # Live tracking
         self.tracking = TrackingRepository(conn)

@@ -64,22 +64,28 @@ FROM_PARCEL_EVENTS = f"""
     {HOOKS_CTE},
     told AS (
         INSERT INTO notifications (id, parcel_id, organization_id, area_id, kind, channel, address, language, pin,
-                                   status, created_at)
+                                   details, status, created_at)
         SELECT gen_random_uuid(), n.parcel_id, ev.organization_id, ev.area_id, n.kind, c.channel, c.address,
-               j.recipient_language, CASE WHEN n.kind = 'booked' THEN pins.pin END, 'pending', ev.occurred_at
+               j.recipient_language, CASE WHEN n.kind = 'booked' THEN pins.pin END, n.details, 'pending',
+               ev.occurred_at
         FROM ev
         CROSS JOIN LATERAL (
             SELECT ev.parcel_id,
                    CASE ev.kind WHEN 'booked' THEN 'booked' WHEN 'picked_up' THEN 'out_for_delivery'
-                                WHEN 'delivered' THEN 'delivered' WHEN 'failed_attempt' THEN 'failed_attempt' END
+                                WHEN 'arriving_soon' THEN 'arriving_soon'
+                                WHEN 'delivered' THEN 'delivered' WHEN 'failed_attempt' THEN 'failed_attempt' END,
+                   CASE WHEN ev.kind = 'arriving_soon' THEN jsonb_build_object('eta_at', ev.details -> 'eta_at')
+                        ELSE '{{}}'::jsonb END
             UNION ALL
-            -- "Arriving soon": the courier finished the stop before, a hand-over of another parcel of
-            -- the same trip, while this one is still on board.
-            SELECT p.id, 'arriving_soon'
+            -- The fallback where no live ETA exists (the courier's app sends no positions): "arriving
+            -- soon" once the courier finished the stop before, a hand-over of another parcel of the same
+            -- trip, while this one is still on board. A parcel with a drop-off ETA waits for the ETA.
+            SELECT p.id, 'arriving_soon', '{{}}'::jsonb
             FROM parcels me JOIN parcels p ON p.assigned_trip_id = me.assigned_trip_id AND p.id <> me.id
             WHERE me.id = ev.parcel_id AND ev.kind IN ('delivered', 'in_locker', 'failed_attempt')
               AND p.status = 'picked_up'
-        ) AS n(parcel_id, kind)
+              AND NOT EXISTS (SELECT 1 FROM parcel_etas pe WHERE pe.parcel_id = p.id AND pe.dropoff_eta_at IS NOT NULL)
+        ) AS n(parcel_id, kind, details)
         JOIN parcels pp ON pp.id = n.parcel_id
         JOIN jobs j ON j.id = pp.job_id
         CROSS JOIN LATERAL (VALUES ('email', j.recipient_email), ('sms', j.recipient_phone)) AS c(channel, address)

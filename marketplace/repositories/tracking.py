@@ -158,24 +158,46 @@ class TrackingRepository:
         )
         return {r["recorded_s"] for r in rows}
 
-    async def set_position(
+    async def record_progress(
         self,
         courier_id: UUID,
         trip_id: UUID,
         area_id: UUID,
         position: LastPosition,
         heading_deg: float | None,
+        etas: Sequence[StopEta],
         at: datetime,
     ) -> None:
+        """The courier's last position, each parcel's latest pickup and drop-off ETAs (a stop already passed
+        keeps none), and the notice to every replica (`c <courier>`, at commit): one round trip per batch.
+
+        The three write different rows and read none the others write, so they run as one statement's
+        data-modifying CTEs (they were three statements; the ping profile in the README).
+        """
+        pickups = {e.stop.parcel_id: e.eta_at for e in etas if e.stop.kind is StopKind.PICKUP}
+        dropoffs = {e.stop.parcel_id: e.eta_at for e in etas if e.stop.kind is StopKind.DROPOFF}
+        parcel_ids = sorted(pickups.keys() | dropoffs.keys())
         await self._conn.execute(
             """
-            INSERT INTO courier_positions (courier_id, trip_id, area_id, lat, lng, accuracy_m, heading_deg, recorded_at,
-                                           pace_mps, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT (courier_id) DO UPDATE SET trip_id = EXCLUDED.trip_id, area_id = EXCLUDED.area_id,
-                lat = EXCLUDED.lat, lng = EXCLUDED.lng, accuracy_m = EXCLUDED.accuracy_m,
-                heading_deg = EXCLUDED.heading_deg, recorded_at = EXCLUDED.recorded_at, pace_mps = EXCLUDED.pace_mps,
-                updated_at = EXCLUDED.updated_at
+            WITH pos AS (
+                INSERT INTO courier_positions (courier_id, trip_id, area_id, lat, lng, accuracy_m, heading_deg,
+                                               recorded_at, pace_mps, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                ON CONFLICT (courier_id) DO UPDATE SET trip_id = EXCLUDED.trip_id, area_id = EXCLUDED.area_id,
+                    lat = EXCLUDED.lat, lng = EXCLUDED.lng, accuracy_m = EXCLUDED.accuracy_m,
+                    heading_deg = EXCLUDED.heading_deg, recorded_at = EXCLUDED.recorded_at,
+                    pace_mps = EXCLUDED.pace_mps, updated_at = EXCLUDED.updated_at
+                RETURNING 1
+            ), eta AS (
+                INSERT INTO parcel_etas (parcel_id, trip_id, area_id, pickup_eta_at, dropoff_eta_at, updated_at)
+                SELECT id, $2, $3, pickup_eta_at, dropoff_eta_at, $10
+                FROM unnest($11::uuid[], $12::timestamptz[], $13::timestamptz[]) AS t(id, pickup_eta_at, dropoff_eta_at)
+                ON CONFLICT (parcel_id) DO UPDATE SET trip_id = EXCLUDED.trip_id,
+                    pickup_eta_at = EXCLUDED.pickup_eta_at, dropoff_eta_at = EXCLUDED.dropoff_eta_at,
+                    updated_at = EXCLUDED.updated_at
+                RETURNING 1
+            )
+            SELECT pg_notify($14, $15), (SELECT count(*) FROM pos), (SELECT count(*) FROM eta)
             """,
             courier_id,
             trip_id,
@@ -187,30 +209,11 @@ class TrackingRepository:
             position.recorded_at,
             position.pace_mps,
             at,
-        )
-
-    async def set_etas(self, trip_id: UUID, area_id: UUID, etas: Sequence[StopEta], at: datetime) -> None:
-        """Stores each parcel's latest pickup and drop-off ETAs (a stop already passed keeps no ETA)."""
-        pickups = {e.stop.parcel_id: e.eta_at for e in etas if e.stop.kind is StopKind.PICKUP}
-        dropoffs = {e.stop.parcel_id: e.eta_at for e in etas if e.stop.kind is StopKind.DROPOFF}
-        parcel_ids = sorted(pickups.keys() | dropoffs.keys())
-        if not parcel_ids:
-            return
-        await self._conn.execute(
-            """
-            INSERT INTO parcel_etas (parcel_id, trip_id, area_id, pickup_eta_at, dropoff_eta_at, updated_at)
-            SELECT id, $2, $3, pickup_eta_at, dropoff_eta_at, $6
-            FROM unnest($1::uuid[], $4::timestamptz[], $5::timestamptz[]) AS t(id, pickup_eta_at, dropoff_eta_at)
-            ON CONFLICT (parcel_id) DO UPDATE SET trip_id = EXCLUDED.trip_id,
-                pickup_eta_at = EXCLUDED.pickup_eta_at, dropoff_eta_at = EXCLUDED.dropoff_eta_at,
-                updated_at = EXCLUDED.updated_at
-            """,
             parcel_ids,
-            trip_id,
-            area_id,
             [pickups.get(p) for p in parcel_ids],
             [dropoffs.get(p) for p in parcel_ids],
-            at,
+            LIVE_CHANNEL,
+            f"c {courier_id}",
         )
 
     async def mark_running_late(self, parcel_ids: Sequence[UUID], at: datetime) -> list[UUID]:
@@ -227,9 +230,19 @@ class TrackingRepository:
         )
         return sorted(r["parcel_id"] for r in rows)
 
-    async def announce_courier(self, courier_id: UUID) -> None:
-        """Tells every replica (at commit) that this courier's position and ETAs changed."""
-        await self.notify(LIVE_CHANNEL, f"c {courier_id}")
+    async def mark_arriving_soon(self, parcel_ids: Sequence[UUID], at: datetime) -> list[UUID]:
+        """Those of the parcels not yet told "arriving soon", now marked: each parcel is told once."""
+        if not parcel_ids:
+            return []
+        rows = await self._conn.fetch(
+            """
+            UPDATE parcel_etas SET arriving_soon_at = $2
+            WHERE parcel_id = ANY($1::uuid[]) AND arriving_soon_at IS NULL RETURNING parcel_id
+            """,
+            sorted(set(parcel_ids)),
+            at,
+        )
+        return sorted(r["parcel_id"] for r in rows)
 
     async def notify(self, channel: str, payload: str) -> None:
         await self._conn.execute("SELECT pg_notify($1, $2)", channel, payload)

@@ -9,7 +9,7 @@ from marketplace.domain.accounts import Organization, Role, User
 from marketplace.domain.paging import Page, PageRequest
 from marketplace.repositories._base import Conn, keyset_clause, page_of
 
-_USER_COLUMNS = "id, email, role, organization_id, created_at"
+_USER_COLUMNS = "id, email, role, organization_id, created_at, first_name"
 
 
 def _user(row: asyncpg.Record) -> User:
@@ -19,6 +19,7 @@ def _user(row: asyncpg.Record) -> User:
         role=Role(row["role"]),
         organization_id=row["organization_id"],
         created_at=row["created_at"],
+        first_name=row["first_name"],
     )
 
 
@@ -30,8 +31,8 @@ class UserRepository:
         """False when the email is taken; no exception, so the transaction stays usable."""
         row = await self._conn.fetchrow(
             """
-            INSERT INTO users (id, email, password_hash, role, organization_id, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO users (id, email, password_hash, role, organization_id, created_at, first_name)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT ((lower(email))) DO NOTHING
             RETURNING id
             """,
@@ -41,6 +42,7 @@ class UserRepository:
             user.role.value,
             user.organization_id,
             user.created_at,
+            user.first_name,
         )
         return row is not None
 
@@ -57,6 +59,12 @@ class UserRepository:
             f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)", email
         )
         return None if row is None else (_user(row), row["password_hash"])
+
+    async def set_first_name(self, user_id: UUID, first_name: str | None) -> User | None:
+        row = await self._conn.fetchrow(
+            f"UPDATE users SET first_name = $2 WHERE id = $1 RETURNING {_USER_COLUMNS}", user_id, first_name
+        )
+        return None if row is None else _user(row)
 
     async def set_password_hash(self, user_id: UUID, password_hash: str) -> None:
         await self._conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)

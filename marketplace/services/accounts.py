@@ -22,6 +22,7 @@ from marketplace.domain.accounts import (
     Principal,
     Role,
     User,
+    clean_first_name,
     clean_name,
     normalize_email,
     password_problems,
@@ -88,6 +89,7 @@ def _user_to_json(user: User) -> dict[str, Any]:
         "role": user.role.value,
         "organization_id": None if user.organization_id is None else str(user.organization_id),
         "created_at": user.created_at.isoformat(),
+        "first_name": user.first_name,
     }
 
 
@@ -98,6 +100,7 @@ def _user_from_json(data: dict[str, Any]) -> User:
         role=Role(data["role"]),
         organization_id=None if data["organization_id"] is None else UUID(data["organization_id"]),
         created_at=datetime.fromisoformat(data["created_at"]),
+        first_name=data.get("first_name"),
     )
 
 
@@ -203,6 +206,11 @@ class AccountService:
                 errors.extend(exc.errors)
         elif organization_name is not None:
             errors.append(FieldError(ErrorCode.INVALID, "only retailers belong to an organisation", "organizationName"))
+        first_name: str | None = None
+        try:
+            first_name = clean_first_name(new.first_name)
+        except DomainError as exc:
+            errors.extend(exc.errors)
         if errors:
             raise DomainError(errors)
 
@@ -216,7 +224,14 @@ class AccountService:
                 if org_name is not None:
                     org_id = uuid4()
                     await uow.repos.organizations.add(Organization(id=org_id, name=org_name, created_at=now))
-                user = User(id=uuid4(), email=normalized, role=role, organization_id=org_id, created_at=now)
+                user = User(
+                    id=uuid4(),
+                    email=normalized,
+                    role=role,
+                    organization_id=org_id,
+                    created_at=now,
+                    first_name=first_name,
+                )
                 if not await uow.repos.users.add(user, password_hash):
                     raise DomainError.single(ErrorCode.DUPLICATE_EMAIL, "an account with this email exists", "email")
                 return user
@@ -232,6 +247,21 @@ class AccountService:
                 load=_user_from_json,
             )
             await uow.commit()
+        return user
+
+    async def update_profile(self, principal: Principal, *, first_name: str | None) -> User:
+        """The signed-in person's own first name (None or blank removes it); an API key has no profile.
+
+        Setting a value is idempotent by itself, so a retry needs no key. A courier's first name is
+        what the recipients of its parcels see on their tracking page from then on.
+        """
+        user_id = Scope(principal).person()
+        name = clean_first_name(first_name)
+        async with self._db.uow() as uow:
+            user = await uow.repos.users.set_first_name(user_id, name)
+            await uow.commit()
+        if user is None:
+            raise DomainError.single(ErrorCode.NOT_FOUND, "no such user")
         return user
 
     # --- sessions ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from marketplace.services.finance import FinanceService
 from marketplace.services.fleet import FleetService
 from marketplace.services.idempotency import Idempotency
 from marketplace.services.jobs import JobService
+from marketplace.services.kpis import KpiService
 from marketplace.services.ledger import LedgerService
 from marketplace.services.live import LiveService
 from marketplace.services.maintenance import MaintenanceService
@@ -37,6 +38,7 @@ from marketplace.services.places import PlacesService
 from marketplace.services.recipient_tracking import RecipientTrackingService
 from marketplace.services.reconciliation import ReconciliationService
 from marketplace.services.rounds import RoundService
+from marketplace.services.service_health import ServiceHealthService
 from marketplace.services.tokens import AccessTokens
 from marketplace.services.tracking import TrackingService
 from marketplace.services.trips import TripService
@@ -65,6 +67,8 @@ class Services:
     delivery: DeliveryService
     ledger: LedgerService
     finance: FinanceService
+    kpis: KpiService
+    service_health: ServiceHealthService
     tracking: TrackingService
     live: LiveService
     recipient_tracking: RecipientTrackingService
@@ -166,7 +170,9 @@ def build_services(
         ),
         ledger=ledger_service,
         finance=FinanceService(db, clock),
-        tracking=TrackingService(db, clock),
+        kpis=KpiService(db, clock),
+        service_health=ServiceHealthService(db, clock),
+        tracking=TrackingService(db, clock, arriving_soon=timedelta(seconds=settings.arriving_soon_s)),
         live=live,
         recipient_tracking=RecipientTrackingService(
             db,

@@ -36,7 +36,6 @@ from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.geo import Point, point_problems
 from marketplace.domain.jobs import DropoffKind, FailureAction, Job, JobView, view_for
 from marketplace.domain.money import Money
-from marketplace.domain.offers import OfferStatus, offer_transition
 from marketplace.domain.proof import HandoverProof
 from marketplace.domain.settlement import (
     LOCKER_HOLD,
@@ -48,6 +47,7 @@ from marketplace.domain.settlement import (
 from marketplace.repositories import Repositories
 from marketplace.services.dispatch_common import event, move, refresh_jobs, settle_trips, start_trip
 from marketplace.services.idempotency import Idempotency
+from marketplace.services.offers_release import withdraw_from_offers
 
 S = ParcelStatus
 UNCOLLECTED_BATCH = 500
@@ -620,31 +620,9 @@ class DeliveryService:
                         gone.append(p.id)
                 await repos.delivery.set_reservations(gone, "released", now)
                 by_id = {p.id: p for p in targets}
-                for offer in offers:
-                    removed = [pid for pid in offer.parcel_ids if pid in gone]
-                    if not removed:
-                        continue
-                    await repos.offer_decisions.release_parcels(offer.id, removed)
-                    left = await repos.offer_decisions.live_parcels(offer.id)
-                    if not left:
-                        offer_transition(offer.status, OfferStatus.WITHDRAWN)
-                        await repos.offer_decisions.decide(offer.id, offer.status, OfferStatus.WITHDRAWN, now, None)
-                    details = {
-                        "offer_id": str(offer.id),
-                        "courier_id": str(offer.courier_id),
-                        "offer_withdrawn": not left,
-                    }
-                    events += [
-                        event(
-                            by_id[pid],
-                            actor,
-                            now,
-                            kind="offer_withdrawn",
-                            reason_code="cancelled_by_retailer",
-                            details=details,
-                        )
-                        for pid in removed
-                    ]
+                events += await withdraw_from_offers(
+                    repos, offers, {pid: by_id[pid] for pid in gone}, actor, now, "cancelled_by_retailer"
+                )
                 trips = {by_id[pid].assigned_trip_id for pid in gone}
                 await repos.delivery.assign(gone, None, None)
                 await repos.parcel_events.append(events)

@@ -12,6 +12,7 @@ the server may have it: at most once per event and channel.
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from marketplace.clock import Clock
@@ -49,6 +50,7 @@ def facts_of(claimed: ClaimedNotification, public_base_url: str) -> Notification
         failure_action=claimed.failure_action,
         endpoint_url=claimed.details.get("url"),
         disabled_after_days=int(claimed.details.get("days", 3)),
+        eta_at=datetime.fromisoformat(claimed.details["eta_at"]) if claimed.details.get("eta_at") else None,
     )
 
 

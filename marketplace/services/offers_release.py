@@ -1,4 +1,5 @@
-"""Returning an offer's parcels to the pool: shared by expiry (the worker), decline and withdrawal.
+"""Returning an offer's parcels to the pool: shared by expiry (the worker), decline and withdrawal
+(a retailer's cancellation, a recipient's redirect).
 
 `release_offer` runs inside the caller's unit of work, so the offer's decision, its parcels' return
 to `booked` (with their events) and the pairs the engine must never offer again are one transaction.
@@ -7,11 +8,15 @@ to `booked` (with their events) and the pairs the engine must never offer again 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from uuid import UUID
 
 from marketplace.db.uow import UnitOfWork
 from marketplace.domain.delivery import SYSTEM, Actor, ParcelEvent, ParcelStatus, transition
 from marketplace.domain.offers import Offer, OfferStatus, offer_transition
+from marketplace.repositories import Repositories
+from marketplace.services.dispatch_common import EventSubject, event
 
 # Why the engine never pairs the trip and the parcel again, per way an offer can end without delivery.
 FORBID_REASON = {
@@ -81,3 +86,36 @@ async def expire_offers(uow: UnitOfWork, now: datetime, limit: int = 200) -> int
         await release_offer(uow, offer, OfferStatus.EXPIRED, None, now)
         expired += 1
     return expired
+
+
+async def withdraw_from_offers(
+    repos: Repositories,
+    offers: Sequence[Offer],
+    parcels: Mapping[UUID, EventSubject],
+    actor: Actor,
+    at: datetime,
+    reason_code: str,
+) -> list[ParcelEvent]:
+    """Takes `parcels` out of their live (open or accepted) `offers`: shared by cancellation and redirect.
+
+    An offer left with no parcel is withdrawn, which its courier hears of through `offerUpdates` (the
+    offers trigger); each parcel taken out gets an `offer_withdrawn` event naming the offer and the
+    courier. The caller has locked the offers (`offer_decisions.live_offers_of`), then the parcels, and
+    appends the returned events itself. No pair is forbidden: the courier did nothing wrong.
+    """
+    events: list[ParcelEvent] = []
+    for offer in offers:
+        removed = [pid for pid in offer.parcel_ids if pid in parcels]
+        if not removed:
+            continue
+        await repos.offer_decisions.release_parcels(offer.id, removed)
+        left = await repos.offer_decisions.live_parcels(offer.id)
+        if not left:
+            offer_transition(offer.status, OfferStatus.WITHDRAWN)
+            await repos.offer_decisions.decide(offer.id, offer.status, OfferStatus.WITHDRAWN, at, None)
+        details = {"offer_id": str(offer.id), "courier_id": str(offer.courier_id), "offer_withdrawn": not left}
+        events += [
+            event(parcels[pid], actor, at, kind="offer_withdrawn", reason_code=reason_code, details=details)
+            for pid in removed
+        ]
+    return events

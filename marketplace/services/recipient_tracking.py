@@ -19,17 +19,25 @@ from uuid import UUID
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.domain import validation
-from marketplace.domain.delivery import Actor, ActorKind, ParcelEvent, ParcelStatus
+from marketplace.domain.delivery import Actor, ActorKind, ParcelEvent, ParcelStatus, transition
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
 from marketplace.domain.jobs import Window, open_windows
 from marketplace.domain.paging import PageRequest
 from marketplace.domain.places import COMPARTMENT_MAX_WEIGHT_G, CompartmentSize, Locker, LockerKind, fits
-from marketplace.domain.recipient_tracking import Redirect, TrackedParcel, TrackingLimits, well_formed
+from marketplace.domain.recipient_tracking import (
+    REDIRECTABLE,
+    WITHDRAWN_ON_REDIRECT,
+    Redirect,
+    TrackedParcel,
+    TrackingLimits,
+    well_formed,
+)
 from marketplace.repositories import Repositories
 from marketplace.services.accounts import address_bucket
-from marketplace.services.dispatch_common import event
+from marketplace.services.dispatch_common import event, refresh_jobs, settle_trips
 from marketplace.services.idempotency import Idempotency
 from marketplace.services.live import Credential, LiveService, ParcelUpdate
+from marketplace.services.offers_release import withdraw_from_offers
 
 RECIPIENT = Actor(ActorKind.RECIPIENT)
 MAX_LOCKERS_LISTED = 100
@@ -143,12 +151,15 @@ class RecipientTrackingService:
     async def redirect(
         self, token: str, client_address: str | None, request: Redirect, idempotency_key: str | None
     ) -> TrackedParcel:
-        """A locker of the area, or consent to a safe place or a neighbour, before a courier has the parcel.
+        """A locker of the area, or consent to a safe place or a neighbour, before the parcel is out for delivery.
 
         Checked like a booking (the area, the locker's hours in the delivery window, a compartment that
         fits each parcel and is free, no ID-check parcel to an unstaffed locker or a safe place); the
         job's drop-off changes, so the next round plans the new one, and each of its parcels gets a
-        `redirected` event through the one event writer (webhooks and subscribers hear of it).
+        `redirected` event through the one event writer (webhooks and subscribers hear of it). A parcel
+        already offered to or accepted by a courier (not yet at the store) is taken out of that offer
+        when it goes to a locker, in this transaction (see `_withdraw`); a consent changes no route, so
+        the courier keeps it. Once the courier is at the store or has the parcel: INVALID_TRANSITION.
         """
         await self._admit(token, client_address)
         safe_place = None
@@ -164,6 +175,10 @@ class RecipientTrackingService:
         now = self._clock.now()
         async with self._db.uow() as uow:
             repos = uow.repos
+            # Offers before parcels, the order acceptance and cancellation lock them in (no deadlock).
+            unlocked = await self._find(repos, token)
+            job_parcels = [pid for pid, _, _, _ in await repos.recipient_tracking.job_parcel_sizes(unlocked.job_id)]
+            await repos.offer_decisions.live_offers_of(job_parcels)
             parcel = await self._find(repos, token, for_update=True)
 
             async def change() -> UUID:
@@ -189,12 +204,17 @@ class RecipientTrackingService:
     ) -> None:
         parcels = await repos.recipient_tracking.job_parcel_sizes(parcel.job_id)
         live = [p for p in parcels if p[1] is not ParcelStatus.CANCELLED]
-        if not parcel.redirectable or any(status is not ParcelStatus.BOOKED for _, status, _, _ in live):
+        if not parcel.redirectable or any(status not in REDIRECTABLE for _, status, _, _ in live):
             raise DomainError.single(
                 ErrorCode.INVALID_TRANSITION,
-                f"the parcel is {parcel.status.value}: its drop-off can change only before a courier is planned",
+                f"the parcel is {parcel.status.value}: its drop-off can change only before it is out for delivery",
                 "token",
             )
+        subjects = {pid: _Subject(pid, parcel) for pid, _, _, _ in live}
+        withdrawn: list[ParcelEvent] = []
+        if request.locker_id is not None:
+            # First out of the offer, so the compartment it held is free again for the checks below.
+            withdrawn = await _withdraw(repos, subjects, now)
         details: dict[str, Any]
         if request.locker_id is not None:
             locker = await repos.lockers.get(request.locker_id, for_update=True)
@@ -235,10 +255,37 @@ class RecipientTrackingService:
                 parcel.job_id, safe_place=safe_place, neighbour=request.allow_neighbour
             )
             details = {"safePlace": safe_place is not None, "neighbour": request.allow_neighbour}
-        subjects = [_Subject(pid, parcel) for pid, _, _, _ in live]
-        await repos.parcel_events.append(
-            [event(s, RECIPIENT, now, kind="redirected", details=details) for s in subjects]
-        )
+        redirected = [event(s, RECIPIENT, now, kind="redirected", details=details) for s in subjects.values()]
+        await repos.parcel_events.append(withdrawn + redirected)
+        if withdrawn:
+            await refresh_jobs(repos, [parcel.job_id], now)
+
+
+async def _withdraw(repos: Repositories, subjects: dict[UUID, _Subject], now: datetime) -> list[ParcelEvent]:
+    """The job's parcels leave their offer (withdrawn if nothing else is in it) and go back to `booked`.
+
+    Through the one offer-withdrawal path (`withdraw_from_offers`, as a cancellation): the courier hears
+    of a withdrawn offer on `offerUpdates`; the parcels lose their courier, trip and any locker
+    compartment held for them, a trip left with nothing is open again, and the next round plans them
+    with the new drop-off. The pair is not forbidden: the same courier may well get them again.
+    """
+    offers = await repos.offer_decisions.live_offers_of(list(subjects))
+    states = await repos.delivery.parcels(list(subjects), for_update=True)
+    back = [p for p in states if p.status in WITHDRAWN_ON_REDIRECT]
+    if not back:
+        return []
+    events = await withdraw_from_offers(
+        repos, offers, {p.id: subjects[p.id] for p in back}, RECIPIENT, now, "redirected_by_recipient"
+    )
+    for p in back:
+        change = transition(p.status, ParcelStatus.BOOKED, "token")
+        await repos.delivery.apply([(p.id, change)], now)
+        events.append(event(p, RECIPIENT, now, change=change, reason_code="redirected_by_recipient"))
+    ids = [p.id for p in back]
+    await repos.delivery.set_reservations(ids, "released", now)
+    await repos.delivery.assign(ids, None, None)
+    await settle_trips(repos, {p.assigned_trip_id for p in back}, now)
+    return events
 
 
 @dataclass(frozen=True, slots=True)

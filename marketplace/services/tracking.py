@@ -9,21 +9,25 @@ seconds are taken, so they count as dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
 from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal
-from marketplace.domain.delivery import RUNNING_LATE, SYSTEM, ParcelStatus
+from marketplace.domain.delivery import ARRIVING_SOON, RUNNING_LATE, SYSTEM, ParcelStatus
 from marketplace.domain.errors import DomainError, ErrorCode
+from marketplace.domain.tracking import (
+    ARRIVING_SOON as ARRIVING_SOON_WITHIN,
+)
 from marketplace.domain.tracking import (
     PING_RETENTION,
     Ping,
     RemainingStop,
     StopEta,
     StopKind,
+    arriving_within,
     check_batch,
     classify,
     estimate,
@@ -63,9 +67,10 @@ def remaining_stops(parcels: list[CarriedParcel]) -> list[RemainingStop]:
 
 
 class TrackingService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, arriving_soon: timedelta = ARRIVING_SOON_WITHIN) -> None:
         self._db = db
         self._clock = clock
+        self._arriving_soon = arriving_soon
 
     async def record_pings(self, principal: Principal, pings: list[Ping]) -> PingResult:
         courier_id = Scope(principal).courier()
@@ -94,13 +99,13 @@ class TrackingService:
             moved = latest is not None and latest != last and any(not f.implausible for f in kept)
             if moved and latest is not None:
                 heading = next((f.ping.heading_deg for f in reversed(kept) if not f.implausible), None)
-                await repos.tracking.set_position(courier_id, trip_id, area_id, latest, heading, now)
                 etas = estimate(remaining_stops(on_trip), latest, kind, now)
-                await repos.tracking.set_etas(trip_id, area_id, etas, now)
+                # The position, the ETAs and the notice to every replica (at commit): one round trip.
+                await repos.tracking.record_progress(courier_id, trip_id, area_id, latest, heading, etas, now)
                 late = await repos.tracking.mark_running_late([e.stop.parcel_id for e in etas if e.late], now)
                 if late:
                     await self._report_late(repos, on_trip, etas, late, now)
-                await repos.tracking.announce_courier(courier_id)
+                await self._report_arriving(repos, on_trip, etas, now)
             await uow.commit()
         return PingResult(
             received=len(pings),
@@ -125,6 +130,29 @@ class TrackingService:
                 "trip_id": str(by_id[parcel_id].trip_id),
             }
             events.append(event(by_id[parcel_id], SYSTEM, now, kind=RUNNING_LATE, details=details))
+        await repos.parcel_events.append(events)
+
+    async def _report_arriving(
+        self, repos: Repositories, parcels: list[CarriedParcel], etas: list[StopEta], now: datetime
+    ) -> None:
+        """One `arriving_soon` event per parcel on board whose drop-off ETA is within the threshold.
+
+        Its recipient notification goes out through the outbox (written with the event). Only a parcel
+        the courier has picked up: before that the ETA leans on a pickup still ahead.
+        """
+        by_id = {p.id: p for p in parcels}
+        soon = {
+            e.stop.parcel_id: e
+            for e in arriving_within(etas, now, self._arriving_soon)
+            if by_id[e.stop.parcel_id].status is ParcelStatus.PICKED_UP
+        }
+        marked = await repos.tracking.mark_arriving_soon(list(soon), now)
+        if not marked:
+            return
+        events = []
+        for parcel_id in marked:
+            details = {"eta_at": soon[parcel_id].eta_at.isoformat(), "trip_id": str(by_id[parcel_id].trip_id)}
+            events.append(event(by_id[parcel_id], SYSTEM, now, kind=ARRIVING_SOON, details=details))
         await repos.parcel_events.append(events)
 
     async def purge_pings(self) -> int:

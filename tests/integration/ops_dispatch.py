@@ -18,6 +18,19 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
         {"a": _NO_AREA},
     ),
     "Query.failedJobs": ("query { failedJobs(first: 1) { id } }", {}),
+    "Query.fleetDepot": ("query($a: ID!) { fleetDepot(areaId: $a) { name } }", {"a": _NO_AREA}),
+    "Query.vanBaseline": (
+        'query($a: ID!) { vanBaseline(areaId: $a, date: "2026-11-24") { parcels } }',
+        {"a": _NO_AREA},
+    ),
+    "Mutation.setFleetDepot": (
+        "mutation($i: SetFleetDepotInput!) { setFleetDepot(input: $i) { errors { code } } }",
+        {"i": {"areaId": _NO_AREA, "name": "Hub", "point": {"lat": 52.5, "lng": 13.4}}},
+    ),
+    "Mutation.planVanRounds": (
+        "mutation($i: PlanVanRoundsInput!) { planVanRounds(input: $i) { errors { code } } }",
+        {"i": {"areaId": _NO_AREA, "date": "2026-11-24"}},
+    ),
     "Mutation.runMatchingRound": (
         "mutation($i: RunMatchingRoundInput!) { runMatchingRound(input: $i) { errors { code } } }",
         {"i": {"areaId": _NO_AREA}},

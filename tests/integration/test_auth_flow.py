@@ -276,3 +276,62 @@ async def test_a_replayed_expired_refresh_token_still_revokes_its_family(
     replay = (await gql(REFRESH, {"input": {"refreshToken": session["refreshToken"]}}))["data"]["refreshSession"]
     assert replay["errors"][0]["code"] == "REFRESH_TOKEN_REUSED"
     del rotated
+
+
+UPDATE_PROFILE = """
+mutation($input: UpdateProfileInput!) {
+  updateProfile(input: $input) { user { id firstName } errors { field code message } }
+}
+"""
+
+
+async def test_a_first_name_is_given_at_sign_up_changed_and_removed_with_update_profile(
+    gql: GraphQL, db: asyncpg.Connection
+) -> None:
+    body = await gql(
+        SIGN_UP.replace("email role", "email role firstName"),
+        {"input": {"email": "anna@example.com", "password": PASSWORD, "role": "COURIER", "firstName": "  Anna  "}},
+    )
+    assert body["data"]["signUp"]["errors"] == []
+    assert body["data"]["signUp"]["user"]["firstName"] == "Anna"
+    token = (await gql.login("anna@example.com"))["session"]["accessToken"]
+
+    changed = (await gql(UPDATE_PROFILE, {"input": {"firstName": "Anne-Marie"}}, token=token))["data"]
+    assert changed["updateProfile"]["errors"] == []
+    assert changed["updateProfile"]["user"]["firstName"] == "Anne-Marie"
+    me = await gql("query { me { user { firstName } } }", token=token)
+    assert me["data"]["me"]["user"]["firstName"] == "Anne-Marie"
+
+    removed = (await gql(UPDATE_PROFILE, {"input": {"firstName": "   "}}, token=token))["data"]["updateProfile"]
+    assert (removed["errors"], removed["user"]["firstName"]) == ([], None)
+    assert await db.fetchval("SELECT first_name FROM users WHERE email = 'anna@example.com'") is None
+
+
+@pytest.mark.parametrize(
+    ("first_name", "code"),
+    [
+        ("A" * 51, "TOO_LONG"),
+        ("Anna\nSmith", "INVALID"),  # one line: a line break is refused, not folded away
+        ("An\x00na", "INVALID"),
+        ("An\x1bna", "INVALID"),
+        ("Anna\u202e", "INVALID"),  # a text-direction control
+    ],
+)
+async def test_a_first_name_must_be_one_short_line_without_control_characters(
+    gql: GraphQL, db: asyncpg.Connection, first_name: str, code: str
+) -> None:
+    refused = await gql(
+        SIGN_UP,
+        {"input": {"email": "bob@example.com", "password": PASSWORD, "role": "COURIER", "firstName": first_name}},
+    )
+    assert [(e["field"], e["code"]) for e in refused["data"]["signUp"]["errors"]] == [("firstName", code)]
+    assert await db.fetchval("SELECT count(*) FROM users") == 0
+
+    token = (await gql.session("carl@example.com"))["accessToken"]
+    assert (await gql(UPDATE_PROFILE, {"input": {"firstName": "Carl"}}, token=token))["data"]["updateProfile"][
+        "errors"
+    ] == []
+    payload = (await gql(UPDATE_PROFILE, {"input": {"firstName": first_name}}, token=token))["data"]["updateProfile"]
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [("firstName", code)]
+    assert payload["user"] is None
+    assert await db.fetchval("SELECT first_name FROM users WHERE email = 'carl@example.com'") == "Carl"

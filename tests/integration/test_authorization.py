@@ -31,6 +31,7 @@ from tests.integration import (
     ops_dispatch,
     ops_finance,
     ops_jobs,
+    ops_kpis,
     ops_payments,
     ops_places,
     ops_recipient_tracking,
@@ -70,6 +71,7 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Mutation.login":                   ANYONE,
     "Mutation.refreshSession":          ANYONE,
     "Mutation.logout":                  only(C, R, F, A),
+    "Mutation.updateProfile":           only(C, R, F, A),
     "Mutation.createApiKey":            only(R),
     "Mutation.revokeApiKey":            only(R),
     # service areas, pickup locations, organisation users, lockers
@@ -134,7 +136,11 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.matchingRound":              only(A),
     "Query.fleetManifest":              only(A),
     "Query.failedJobs":                 only(A),
+    "Query.fleetDepot":                 only(A),
+    "Query.vanBaseline":                only(A),
     "Mutation.runMatchingRound":        only(A),
+    "Mutation.setFleetDepot":           only(A),
+    "Mutation.planVanRounds":           only(A),
     # offers and delivery
     "Query.myOffers":                   only(C, A),
     "Query.offer":                      only(C, A),
@@ -162,6 +168,9 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.reconciliationMismatches":   only(F, A),
     "Query.payouts":                    only(F, A),
     "Query.courierPayouts":             only(C, F, A),
+    # operations' KPIs
+    "Query.deliveryKpis":               only(F, A),
+    "Query.deliveryKpisByHour":         only(F, A),
     # live tracking
     "Mutation.recordLocationPings":     only(C),
     "Subscription.parcelUpdates":       only(R, A, api_keys=True),
@@ -203,6 +212,7 @@ ACCOUNT_OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
         {"i": {"refreshToken": "csr_nothing"}},
     ),
     "Mutation.logout": ("mutation { logout(input: {}) { ok } }", {}),
+    "Mutation.updateProfile": ("mutation { updateProfile(input: {firstName: null}) { errors { code } } }", {}),
     "Mutation.createApiKey": ('mutation { createApiKey(input: {name: "probe"}) { errors { code } } }', {}),
     "Mutation.revokeApiKey": ('mutation { revokeApiKey(input: {id: "QXBpS2V5Om5vbmU="}) { errors { code } } }', {}),
 }
@@ -217,6 +227,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     **ops_dispatch.OPERATIONS,
     **ops_delivery.OPERATIONS,
     **ops_finance.OPERATIONS,
+    **ops_kpis.OPERATIONS,
     **ops_tracking.OPERATIONS,
     **ops_recipient_tracking.OPERATIONS,
     **ops_webhooks.OPERATIONS,

@@ -65,6 +65,11 @@ EXPECTED_TABLES = {
     # 0018_reconciliation
     "reconciliation_runs",
     "reconciliation_mismatches",
+    # 0019_fleet_depots
+    "fleet_depots",
+    "van_plans",
+    "van_routes",
+    "van_stops",
     # 0020_payout_lines
     "platform_payouts",
     "platform_payout_lines",

@@ -17,16 +17,18 @@ import httpx
 from marketplace.clock import ManualClock
 from marketplace.domain.delivery import Actor, ActorKind, ParcelStatus
 from marketplace.domain.places import CompartmentSize, Locker
+from marketplace.domain.rounds import RoundTrigger
 from marketplace.services.container import Services
 from marketplace.services.dispatch_common import move
 from marketplace.settings import Settings
 from schema.types import global_id
 from tests.conftest import T0, make_settings
-from tests.factories import make_area, make_locker
+from tests.factories import make_area, make_locker, uuid_of
 from tests.helpers import GraphQL
-from tests.integration.ops_delivery import CANCEL_JOB, Booked, book, step
+from tests.integration.ops_delivery import CANCEL_JOB, Booked, accept, book, courier_with_trip, offered, step
 from tests.integration.ops_jobs import Shop, open_shop
 from tests.integration.ops_recipient_tracking import REDIRECT, TRACKED_PARCEL
+from tests.integration.ops_tracking import OFFER_UPDATES
 from tests.live import Live, Replica, live, replica
 
 SYSTEM = Actor(ActorKind.SYSTEM)
@@ -278,13 +280,166 @@ async def test_a_redirect_is_refused_like_a_booking_and_after_planning(
             "NOT_FOUND"
         ]
         assert codes(await redirect(server.gql, world.my_token)) == ["REQUIRED"]
-        # Once a round has planned it, the drop-off no longer changes.
-        await set_status(services, world.mine.parcel_uuids[0], ParcelStatus.OFFERED)
+        # Once its courier is at the store, the drop-off no longer changes.
+        for status in (ParcelStatus.OFFERED, ParcelStatus.ASSIGNED, ParcelStatus.AT_PICKUP):
+            await set_status(services, world.mine.parcel_uuids[0], status)
         locker_id = str(global_id("Locker", world.locker.id))
         assert codes(await redirect(server.gql, world.my_token, lockerId=locker_id)) == ["INVALID_TRANSITION"]
+        assert codes(await redirect(server.gql, world.my_token, allowNeighbour=True)) == ["INVALID_TRANSITION"]
         assert await db.fetchval("SELECT count(*) FROM parcel_events WHERE kind = 'redirected'") == 0
 
 
 async def area_of(services: Services, locker: Locker) -> Any:
     async with services.db.read() as repos:
         return await repos.areas.get(locker.area_id)
+
+
+# --- a redirect once a courier is planned ---------------------------------------------------------
+
+
+async def events_of(db: asyncpg.Connection, parcel_id: UUID) -> list[tuple[str, str | None, str | None]]:
+    rows = await db.fetch(
+        "SELECT kind, to_status, reason_code FROM parcel_events WHERE parcel_id = $1 ORDER BY seq", parcel_id
+    )
+    return [(r["kind"], r["to_status"], r["reason_code"]) for r in rows]
+
+
+async def test_a_redirect_withdraws_the_open_offer_the_courier_hears_and_the_next_round_plans_it(
+    settings: Settings, clock: ManualClock, services: Services, db: asyncpg.Connection
+) -> None:
+    async with replica(settings, clock) as server:
+        world = await two_parcels(server.gql, services, db)
+        courier = await courier_with_trip(server.gql, services, await area_of(services, world.locker), "c@example.com")
+        parcel_id = world.mine.parcel_uuids[0]
+        async with live(server, courier.token) as conn:
+            op = await conn.subscribe(OFFER_UPDATES, {})
+            offer = await offered(services, courier, world.mine)
+            new = (await conn.next_data(op))["offerUpdates"]
+            assert (new["change"], new["offer"]["id"]) == ("OPEN", str(global_id("Offer", offer.id)))
+
+            locker_id = str(global_id("Locker", world.locker.id))
+            done = await redirect(server.gql, world.my_token, lockerId=locker_id)
+            assert done["errors"] == []
+            assert done["parcel"]["status"] == "BOOKED"
+            assert done["parcel"]["redirectable"] is True
+
+            gone = (await conn.next_data(op))["offerUpdates"]
+            assert (gone["change"], gone["offer"]["id"]) == ("WITHDRAWN", new["offer"]["id"])
+
+        # One transaction, in the history: out of the offer, back to booked, redirected.
+        assert (await events_of(db, parcel_id))[1:] == [
+            ("offered", "offered", None),
+            ("offer_withdrawn", None, "redirected_by_recipient"),
+            ("booked", "booked", "redirected_by_recipient"),
+            ("redirected", None, None),
+        ]
+        assert await db.fetchval("SELECT status FROM offers WHERE id = $1", offer.id) == "withdrawn"
+        assert await db.fetchval("SELECT count(*) FROM offer_parcels WHERE live") == 0
+        assert await db.fetchval("SELECT count(*) FROM forbidden_pairs") == 0
+        assert await db.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'parcel.offer_withdrawn'") == 1
+
+        # The next round plans it again, to the locker: the engine's instance holds it with its new drop-off
+        # (and the same trip: the pair is not ruled out), and the round records its placement.
+        instance = await services.matching.instance(
+            area_id=world.locker.area_id, start=T0, end=T0 + timedelta(days=2), now=clock.now()
+        )
+        assert {p.id: p.dropoff for p in instance.parcels}[str(parcel_id)] == (
+            world.locker.point.lat,
+            world.locker.point.lng,
+        )
+        assert str(courier.trip.id) in {t.id for t in instance.trips}
+        await services.rounds.request(world.locker.area_id, RoundTrigger.OPERATIONS)
+        _, planned = await services.rounds.run(world.locker.area_id)
+        assert planned is not None
+        assert planned.result is not None
+        assert planned.result.parcels_count == 2
+        assert await db.fetchval("SELECT placement_round_id FROM parcels WHERE id = $1", parcel_id) == planned.id
+
+
+async def test_a_redirect_releases_an_accepted_offer_its_trip_and_its_locker_compartment(
+    settings: Settings, clock: ManualClock, services: Services, db: asyncpg.Connection
+) -> None:
+    async with replica(settings, clock) as server:
+        area = await make_area(services)
+        shop = await open_shop(server.gql, services, area, "shop@example.com", "Shop")
+        fallback = await make_locker(services, area)
+        target = await make_locker(services, area)
+        booked = await book(
+            server.gql, shop, onFailure="LOCKER", fallbackLockerId=str(global_id("Locker", fallback.id))
+        )
+        token = await token_of(db, booked.parcel_uuids[0])
+        courier = await courier_with_trip(server.gql, services, area, "c@example.com")
+        offer = await offered(services, courier, booked)
+        assert (await accept(server.gql, courier, offer))["errors"] == []
+        held = "SELECT count(*) FROM locker_reservations WHERE parcel_id = $1 AND status <> 'released'"
+        assert await db.fetchval(held, booked.parcel_uuids[0]) == 1
+        assert await db.fetchval("SELECT status FROM trips WHERE id = $1", courier.trip.id) == "matched"
+
+        # A consent changes no route: the courier keeps the parcel.
+        consent = await redirect(server.gql, token, allowNeighbour=True)
+        assert (consent["errors"], consent["parcel"]["status"]) == ([], "ASSIGNED")
+        assert await db.fetchval("SELECT status FROM offers WHERE id = $1", offer.id) == "accepted"
+
+        done = await redirect(server.gql, token, lockerId=str(global_id("Locker", target.id)))
+        assert done["errors"] == []
+        assert (done["parcel"]["status"], done["parcel"]["courierFirstName"]) == ("BOOKED", None)
+        assert await db.fetchval("SELECT status FROM offers WHERE id = $1", offer.id) == "withdrawn"
+        assert await db.fetchval(held, booked.parcel_uuids[0]) == 0
+        row = await db.fetchrow(
+            "SELECT status, assigned_courier_id, assigned_trip_id FROM parcels WHERE id = $1", booked.parcel_uuids[0]
+        )
+        assert row is not None
+        assert (row["status"], row["assigned_courier_id"], row["assigned_trip_id"]) == ("booked", None, None)
+        assert await db.fetchval("SELECT status FROM trips WHERE id = $1", courier.trip.id) == "open"
+        assert await db.fetchval("SELECT status FROM jobs WHERE id = $1", uuid_of(booked.job_id, "Job")) == "booked"
+        kinds = [k for k, _, _ in await events_of(db, booked.parcel_uuids[0])]
+        assert kinds[-4:] == ["redirected", "offer_withdrawn", "booked", "redirected"]
+
+
+async def test_a_redirect_is_refused_once_the_courier_has_the_parcel(
+    settings: Settings, clock: ManualClock, services: Services, db: asyncpg.Connection
+) -> None:
+    async with replica(settings, clock) as server:
+        world = await two_parcels(server.gql, services, db)
+        courier = await courier_with_trip(server.gql, services, await area_of(services, world.locker), "c@example.com")
+        offer = await offered(services, courier, world.mine)
+        assert (await accept(server.gql, courier, offer))["errors"] == []
+        for status in (ParcelStatus.AT_PICKUP, ParcelStatus.PICKED_UP):
+            await set_status(services, world.mine.parcel_uuids[0], status)
+        before = await events_of(db, world.mine.parcel_uuids[0])
+        refused = await redirect(server.gql, world.my_token, lockerId=str(global_id("Locker", world.locker.id)))
+        assert codes(refused) == ["INVALID_TRANSITION"]
+        assert refused["parcel"] is None
+        assert await events_of(db, world.mine.parcel_uuids[0]) == before
+        assert await db.fetchval("SELECT status FROM offers WHERE id = $1", offer.id) == "accepted"
+
+
+UPDATE_PROFILE = "mutation($n: String) { updateProfile(input: {firstName: $n}) { errors { code } } }"
+
+
+async def test_the_page_and_the_subscription_show_the_couriers_first_name_and_nothing_else_of_them(
+    settings: Settings, clock: ManualClock, services: Services, db: asyncpg.Connection
+) -> None:
+    async with replica(settings, clock) as server:
+        world = await two_parcels(server.gql, services, db)
+        courier = await courier_with_trip(server.gql, services, await area_of(services, world.locker), "c@example.com")
+        assert (await server.gql(UPDATE_PROFILE, {"n": "Anna"}, token=courier.token))["data"]["updateProfile"][
+            "errors"
+        ] == []
+        async with live(server, None) as conn:
+            op = await conn.subscribe(TRACKED_PARCEL, {"token": world.my_token})
+            assert (await conn.next_data(op))["trackedParcel"]["parcel"]["courierFirstName"] is None
+            assert (await accept(server.gql, courier, await offered(services, courier, world.mine)))["errors"] == []
+            while (update := (await conn.next_data(op))["trackedParcel"]["parcel"])["status"] != "ASSIGNED":
+                pass
+            assert update["courierFirstName"] == "Anna"
+            assert update["vehicleKind"] is not None
+
+        # A change of name shows from then on; the page names the courier and nothing else of them
+        # (no account holds a surname or a phone).
+        assert (await server.gql(UPDATE_PROFILE, {"n": "Anne"}, token=courier.token))["data"]["updateProfile"][
+            "errors"
+        ] == []
+        html = (await page(server, world.my_token)).text
+        assert "Anne" in html
+        assert "c@example.com" not in html

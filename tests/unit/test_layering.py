@@ -1,4 +1,4 @@
-"""Layers: the matching engine stays pure, the domain does no I/O, SQL stays in repositories."""
+"""Layers: the matching engine and the van planner stay pure, the domain does no I/O, SQL stays in repositories."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
     "matching": ("marketplace", "schema", "asyncpg", "litestar", "strawberry", "stripe", "sqlalchemy"),
+    "vanrounds": ("marketplace", "schema", "matching", "asyncpg", "litestar", "strawberry", "stripe", "sqlalchemy"),
     "marketplace/domain": ("asyncpg", "litestar", "strawberry", "stripe", "schema", "marketplace.repositories"),
 }
 
@@ -59,3 +60,13 @@ def test_only_the_bridge_hands_work_to_the_matching_engine() -> None:
         if any(name == "matching" or name.startswith("matching.") for name in _imports(path))
     }
     assert importers == {"marketplace/services/matching_bridge.py"}
+
+
+def test_only_the_van_bridge_hands_work_to_the_van_planner() -> None:
+    importers = {
+        str(path.relative_to(ROOT))
+        for package in ("marketplace", "schema")
+        for path in (ROOT / package).rglob("*.py")
+        if any(name == "vanrounds" or name.startswith("vanrounds.") for name in _imports(path))
+    }
+    assert importers == {"marketplace/services/van_bridge.py"}

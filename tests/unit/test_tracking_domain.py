@@ -10,12 +10,16 @@ import pytest
 from marketplace.domain.errors import DomainError
 from marketplace.domain.geo import ROAD_FACTOR, Point, haversine_m
 from marketplace.domain.matching_rules import SERVICE_S
+from marketplace.domain.notifications import NotificationFacts, NotificationKind, render
 from marketplace.domain.tracking import (
+    ARRIVING_SOON,
     PACE_WEIGHT,
     LastPosition,
     Ping,
     RemainingStop,
+    StopEta,
     StopKind,
+    arriving_within,
     check_batch,
     classify,
     estimate,
@@ -132,3 +136,41 @@ def test_without_an_observed_pace_the_vehicles_typical_speed_is_used() -> None:
     (eta,) = estimate([stop(StopKind.PICKUP, pickup, T, T + timedelta(hours=1))], position, VehicleKind.BICYCLE, T)
     typical = KIND_SPECS[VehicleKind.BICYCLE].typical_speed_kmh / 3.6
     assert eta.eta_at == T + timedelta(seconds=haversine_m(HERE, pickup) * ROAD_FACTOR / typical)
+
+
+def test_arriving_within_takes_drop_offs_at_most_the_threshold_away_and_never_a_pickup() -> None:
+    def stop_eta(n: int, kind: StopKind, minutes: float) -> StopEta:
+        stop = RemainingStop(UUID(int=n), kind, HERE, T, T, T + timedelta(hours=2))
+        return StopEta(stop, T + timedelta(minutes=minutes))
+
+    etas = [
+        stop_eta(1, StopKind.PICKUP, 2),
+        stop_eta(2, StopKind.DROPOFF, 10),
+        stop_eta(3, StopKind.DROPOFF, 10.01),
+        stop_eta(4, StopKind.DROPOFF, 0),
+    ]
+    soon = arriving_within(etas, T, ARRIVING_SOON)
+    assert [e.stop.parcel_id for e in soon] == [UUID(int=2), UUID(int=4)]
+
+
+def test_arriving_soon_says_the_eta_in_the_areas_time_else_the_stop_before() -> None:
+    def facts(eta_at: datetime | None, language: str) -> NotificationFacts:
+        return NotificationFacts(
+            kind=NotificationKind.ARRIVING_SOON,
+            language=language,
+            recipient_name="Ada",
+            sender="Corner Shop",
+            tracking_url="https://t.example/t/x",
+            parcel_status=None,
+            pin=None,
+            window_start_at=None,
+            window_end_at=None,
+            time_zone="Europe/Berlin",
+            failure_action=None,
+            eta_at=eta_at,
+        )
+
+    eta = datetime(2026, 11, 24, 13, 7, 40, tzinfo=UTC)  # 14:07 in Berlin
+    assert "arrives at about 14:07." in render(facts(eta, "en")).body
+    assert "kommt gegen 14:07 Uhr." in render(facts(eta, "de")).body
+    assert "completed the stop before yours" in render(facts(None, "en")).body

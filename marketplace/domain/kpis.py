@@ -1,0 +1,243 @@
+"""Operations' KPIs: what each figure means, and the van baseline the crowd is measured against.
+
+The figures are counted in SQL from the parcel event history, offers, trips and the ledger
+(`repositories/kpis.py`); this module only names them and derives the rates and the per-parcel
+amounts from those counts. Every definition below is what README "Operations" documents:
+
+- *delivered*: an event reaching `delivered` (door or safe place) or `in_locker` (a locker
+  drop-off, or the fallback locker after a failed attempt) in the period;
+- *on time*: a delivered event within the job's delivery window (`deliver_from`..`deliver_until`);
+- *attempt*: an event leaving `at_dropoff` for `delivered`, `in_locker` or `failed_attempt`; a
+  *first attempt* is a parcel's first such event ever, a success unless it is `failed_attempt`;
+- *failed-delivery rate*: failed attempts / attempts, in total and per reason;
+- *crowd parcels*: picked up by a courier in the period; *fleet parcels*: handed to the fleet in it;
+  the *crowd share* is crowd / (crowd + fleet);
+- *stops*: distinct (trip, job) drop-offs for the crowd (a job's parcels go to one address), distinct
+  jobs for the fleet;
+- *crowd pay*: what couriers earned in the ledger (2100 credits from captures and cancellation fees);
+  *fleet cost*: the fleet's known cost of each parcel handed over (see `repositories/kpis.py`,
+  `fleet_figures`, the one place the van routes replace); *revenue*: the platform's margin (4000) and
+  cancellation fee revenue (4100) less refunds (4900);
+- *capacity used*: the weight (volume) of parcels picked up on trips departing in the period over
+  those trips' spare weight (volume);
+- *CO2*: the crowd's accepted offers' detour emissions (each vehicle's g/km times its detour) plus
+  the fleet's parcels at the van baseline; the van-only baseline is every parcel carried at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from marketplace.domain.vehicles import KIND_SPECS, VehicleKind
+
+# The van baseline: a light diesel van's 250 g CO2/km (the vehicle defaults', typical EU values) over
+# 0.8 km of round per stop (an urban parcel round of ~120 stops on ~100 km). Until the van rounds
+# (issue 14, part 2) give the fleet's own kilometres, every fleet parcel and the van-only day use it.
+VAN_CO2_G_PER_KM = KIND_SPECS[VehicleKind.VAN].co2_g_per_km
+VAN_BASELINE_M_PER_STOP = 800
+VAN_BASELINE_CO2_G_PER_PARCEL = VAN_CO2_G_PER_KM * VAN_BASELINE_M_PER_STOP // 1000
+
+
+class Granularity(StrEnum):
+    """The width of a KPI period, as PostgreSQL's `date_trunc` names it."""
+
+    DAY = "day"
+    HOUR = "hour"
+
+
+def share(part: int, whole: int) -> float | None:
+    """A rate between 0 and 1; None when there is nothing to divide by (no attempts is not 0 %)."""
+    return None if whole == 0 else part / whole
+
+
+def per(amount_minor: int, count: int) -> int | None:
+    """An amount per unit in minor units, rounded half up (money stays integer); None for no units."""
+    if count == 0:
+        return None
+    quotient, remainder = divmod(amount_minor, count)
+    return quotient + (1 if 2 * remainder >= count else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleEmissions:
+    """The crowd's accepted offers of one vehicle kind in the period."""
+
+    kind: VehicleKind
+    offers: int
+    parcels: int
+    detour_m: int
+    co2_g: int
+
+
+@dataclass(frozen=True, slots=True)
+class FleetFigures:
+    """What the professional fleet carried in the period and what it cost and emitted."""
+
+    parcels: int = 0
+    stops: int = 0
+    cost_minor: int = 0
+    co2_g: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class KpiCounts:
+    """The raw counts of one area and period, each counted in SQL from the history."""
+
+    booked: int = 0
+    delivered: int = 0
+    delivered_on_time: int = 0
+    attempts: int = 0
+    first_attempts: int = 0
+    first_attempt_successes: int = 0
+    failed_attempts: int = 0
+    returned: int = 0
+    handed_to_fleet: int = 0
+    crowd_parcels: int = 0
+    crowd_stops: int = 0
+    locker_deposits: int = 0
+    locker_collections: int = 0
+    locker_returns: int = 0
+    assigned: int = 0
+    booking_to_assignment_median_s: float | None = None
+    booking_to_assignment_p90_s: float | None = None
+    offers: int = 0
+    offers_accepted: int = 0
+    trips: int = 0
+    capacity_weight_g: int = 0
+    used_weight_g: int = 0
+    capacity_volume_cm3: int = 0
+    used_volume_cm3: int = 0
+    crowd_pay_minor: int = 0
+    revenue_minor: int = 0
+    failed_by_reason: dict[str, int] = field(default_factory=dict)
+    vehicles: tuple[VehicleEmissions, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FailedReason:
+    reason: str
+    count: int
+    rate: float | None  # of all attempts
+
+
+@dataclass(frozen=True, slots=True)
+class AreaKpis:
+    """One area's KPIs over [start_at, end_at): the counts and what they make."""
+
+    area_id: UUID
+    currency: str
+    granularity: Granularity
+    start_at: datetime
+    end_at: datetime
+    counts: KpiCounts
+    fleet: FleetFigures
+    van_only_cost_minor: int
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return share(self.counts.delivered_on_time, self.counts.delivered)
+
+    @property
+    def first_attempt_success_rate(self) -> float | None:
+        return share(self.counts.first_attempt_successes, self.counts.first_attempts)
+
+    @property
+    def failed_delivery_rate(self) -> float | None:
+        return share(self.counts.failed_attempts, self.counts.attempts)
+
+    @property
+    def failed_by_reason(self) -> tuple[FailedReason, ...]:
+        return tuple(
+            FailedReason(reason, n, share(n, self.counts.attempts))
+            for reason, n in sorted(self.counts.failed_by_reason.items())
+        )
+
+    @property
+    def carried(self) -> int:
+        """Parcels the crowd or the fleet took on in the period."""
+        return self.counts.crowd_parcels + self.fleet.parcels
+
+    @property
+    def crowd_share(self) -> float | None:
+        return share(self.counts.crowd_parcels, self.carried)
+
+    @property
+    def cost_minor(self) -> int:
+        return self.counts.crowd_pay_minor + self.fleet.cost_minor
+
+    @property
+    def stops(self) -> int:
+        return self.counts.crowd_stops + self.fleet.stops
+
+    @property
+    def cost_per_parcel_minor(self) -> int | None:
+        return per(self.cost_minor, self.carried)
+
+    @property
+    def cost_per_stop_minor(self) -> int | None:
+        return per(self.cost_minor, self.stops)
+
+    @property
+    def crowd_cost_per_parcel_minor(self) -> int | None:
+        return per(self.counts.crowd_pay_minor, self.counts.crowd_parcels)
+
+    @property
+    def fleet_cost_per_parcel_minor(self) -> int | None:
+        return per(self.fleet.cost_minor, self.fleet.parcels)
+
+    @property
+    def crowd_cost_per_stop_minor(self) -> int | None:
+        return per(self.counts.crowd_pay_minor, self.counts.crowd_stops)
+
+    @property
+    def fleet_cost_per_stop_minor(self) -> int | None:
+        return per(self.fleet.cost_minor, self.fleet.stops)
+
+    @property
+    def van_only_cost_per_parcel_minor(self) -> int | None:
+        return per(self.van_only_cost_minor, self.carried)
+
+    @property
+    def revenue_per_parcel_minor(self) -> int | None:
+        return per(self.counts.revenue_minor, self.carried)
+
+    @property
+    def offer_acceptance_rate(self) -> float | None:
+        return share(self.counts.offers_accepted, self.counts.offers)
+
+    @property
+    def capacity_weight_used(self) -> float | None:
+        return share(self.counts.used_weight_g, self.counts.capacity_weight_g)
+
+    @property
+    def capacity_volume_used(self) -> float | None:
+        return share(self.counts.used_volume_cm3, self.counts.capacity_volume_cm3)
+
+    @property
+    def crowd_co2_g(self) -> int:
+        return sum(v.co2_g for v in self.counts.vehicles)
+
+    @property
+    def co2_g(self) -> int:
+        return self.crowd_co2_g + self.fleet.co2_g
+
+    @property
+    def co2_per_parcel_g(self) -> float | None:
+        """Crowd detours and fleet parcels, over the parcels carried."""
+        return None if self.carried == 0 else self.co2_g / self.carried
+
+    @property
+    def van_only_co2_g(self) -> int:
+        return self.carried * VAN_BASELINE_CO2_G_PER_PARCEL
+
+    @property
+    def van_only_co2_per_parcel_g(self) -> float | None:
+        return None if self.carried == 0 else float(VAN_BASELINE_CO2_G_PER_PARCEL)
+
+    @property
+    def locker_share(self) -> float | None:
+        """Of the parcels delivered, the share that went into a locker."""
+        return share(self.counts.locker_deposits, self.counts.delivered)
