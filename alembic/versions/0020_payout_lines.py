@@ -1,7 +1,7 @@
 """payout lines: the platform's payouts with the balance transactions each settles; couriers' payouts paged
 
 Revision ID: 0020_payout_lines
-Revises: 0019_fleet_depots
+Revises: 0016_tracking_finish
 Create Date: 2026-12-01
 
 `platform_payouts` records each payout of the platform's Stripe balance to its bank as Stripe has it
@@ -16,7 +16,7 @@ per area, under `<po_ id>:<area id>`. `courier_payouts` gets an id and a recordi
 from marketplace.db.migrations import run_script
 
 revision = "0020_payout_lines"
-down_revision = "0019_fleet_depots"
+down_revision = "0016_tracking_finish"
 branch_labels = None
 depends_on = None
 
