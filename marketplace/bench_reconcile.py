@@ -8,7 +8,11 @@ Then, through the real SDK over HTTP:
 
 - baseline: list the day's balance transactions, transfers and payouts (what reconciliation must read);
 - reconcile: `ReconciliationService.reconcile(day)`: the same lists, every courier's connected-account
-  payouts, the ledger's side, the match and the run written. It must find no mismatch.
+  payouts, the ledger's side, the match and the run written. It must find no mismatch;
+- the platform's payout: Stripe's automatic payout of the day's balance (every charge and transfer a
+  line), paid; `PayoutService.refresh_platform_payout` as the `payout.paid` webhook's job runs it (the
+  payout and its lines listed, each matched to its entries, the lines stored, the entry posted);
+- reconcile again: the day with its payout, matched to its entry.
 
 Prints a table (or JSON): wall time, Stripe objects and the run's figures.
 """
@@ -43,6 +47,7 @@ from marketplace.repositories.ledger_seed import (
 from marketplace.services.container import build_services
 from marketplace.settings import load_settings
 from stripefake import FakeStripe, RunningFake
+from stripefake.api.money import pay_out_available
 
 progress = progress_of("bench_reconcile")
 STRIPE_KEY = "sk_test_crowdship_bench"
@@ -120,7 +125,7 @@ async def seed(dsn: str, fake: FakeStripe, data: dict[str, Any], at: datetime) -
         await conn.close()
 
 
-async def measure(dsn: str, url: str, clock: ManualClock) -> list[Phase]:
+async def measure(dsn: str, url: str, clock: ManualClock, fake: FakeStripe) -> list[Phase]:
     settings = load_settings(database_url=dsn, stripe_secret_key=STRIPE_KEY, stripe_api_base=url, log_level="WARNING")
     pool = await create_pool(dsn, min_size=1, max_size=4)
     try:
@@ -140,11 +145,30 @@ async def measure(dsn: str, url: str, clock: ManualClock) -> list[Phase]:
         reconcile_s = time.perf_counter() - started
         if run.mismatch_count:
             raise RuntimeError(f"{run.mismatch_count} mismatches on a clean day")
+        progress("the platform's payout of the day, paid, recorded and posted")
+        (payout,) = pay_out_available(fake)
+        payout["status"] = "paid"  # the bank has it (the fake would say so at arrival, a day later)
+        fake.store.put(payout)
+        started = time.perf_counter()
+        await services.payouts.refresh_platform_payout(payout["id"])
+        payout_s = time.perf_counter() - started
+        async with services.db.read() as repos:
+            lines = len((await repos.payouts.lines_of([payout["id"]]))[payout["id"]])
+        progress("reconciling the day again, with its payout")
+        started = time.perf_counter()
+        again = await services.reconciliation.reconcile(day)
+        again_s = time.perf_counter() - started
+        if again.mismatch_count:
+            raise RuntimeError(f"{again.mismatch_count} mismatches with the payout")
         return [
             Phase("(a) list the day at Stripe (balance transactions, transfers, payouts)",
                   len(txns) + len(transfers) + len(payouts), listed_s),
             Phase("(b) reconcile: lists, couriers' payouts, ledger side, match, run written",
                   run.stripe_objects, reconcile_s, run.matched, run.mismatch_count),
+            Phase("(c) platform payout paid: payout and its lines read, matched, stored, posted",
+                  lines + 1, payout_s),
+            Phase("(d) reconcile again, with the payout",
+                  again.stripe_objects, again_s, again.matched, again.mismatch_count),
         ]  # fmt: skip
     finally:
         await pool.close()
@@ -188,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         with RunningFake(FakeStripe(clock=clock)) as server:
             progress("seeding the Stripe fake and the ledger")
             deliveries = asyncio.run(seed(dsn, server.fake, data, noon - timedelta(hours=1)))
-            phases = asyncio.run(measure(dsn, server.url, clock))
+            phases = asyncio.run(measure(dsn, server.url, clock, server.fake))
     if args.json:
         print(json.dumps({"deliveries": deliveries, "phases": [asdict(p) for p in phases]}, indent=2))
     else:

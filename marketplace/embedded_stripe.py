@@ -27,7 +27,8 @@ def embedded_stripe(settings: Settings, *, app_url: str) -> Iterator[Settings]:
     from stripefake import FakeStripe, RunningFake, Store
     from stripefake.api.webhooks import add_endpoint
 
-    fake = FakeStripe(store=Store(settings.embedded_stripe_file), api_key=EMBEDDED_STRIPE_KEY)
+    # The platform pays out daily, as on Stripe: the worker posts each payout when the bank has it.
+    fake = FakeStripe(store=Store(settings.embedded_stripe_file), api_key=EMBEDDED_STRIPE_KEY, platform_payouts="daily")
     url = app_url.rstrip("/") + WEBHOOK_PATH
     endpoints = list(fake.store.oldest_first("webhook_endpoint"))
     secret = endpoints[0]["_secret"] if endpoints else "whsec_" + secrets.token_hex(24)

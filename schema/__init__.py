@@ -26,6 +26,7 @@ from schema.limits import QueryLimits
 from schema.loaders import Loaders
 from schema.offers import OfferMutation, OfferQuery
 from schema.payments import PaymentMutation, PaymentQuery
+from schema.payouts import PayoutQuery
 from schema.places import PlacesMutation, PlacesQuery
 from schema.recipient_tracking import RecipientTrackingMutation, RecipientTrackingSubscription
 from schema.reconciliation import ReconciliationQuery
@@ -56,6 +57,7 @@ class Query(
     FinanceQuery,
     ReconciliationQuery,
     KpiQuery,
+    PayoutQuery,
     WebhookQuery,
     PaymentQuery,
     ClaimQuery,

@@ -15,6 +15,12 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--port", type=int, default=12111, help="0 picks a free port (default: 12111)")
     root.add_argument("--data", help="SQLite file to keep state in across restarts (default: memory only)")
     root.add_argument("--settlement-days", type=int, default=2, help="days until charges become available (0: at once)")
+    root.add_argument(
+        "--payout-schedule",
+        choices=("daily", "manual"),
+        default="daily",
+        help="the platform's payouts: daily automatic (Stripe's default) or manual (default: daily)",
+    )
     root.add_argument("--api-key", help="accept only this secret key (default: any sk_test_ key)")
     return root
 
@@ -22,7 +28,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     fake = FakeStripe(
-        store=Store(args.data) if args.data else None, settlement_days=args.settlement_days, api_key=args.api_key
+        store=Store(args.data) if args.data else None,
+        settlement_days=args.settlement_days,
+        api_key=args.api_key,
+        platform_payouts=args.payout_schedule,
     )
     serve_forever(fake, args.host, args.port)
     return 0

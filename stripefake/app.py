@@ -16,6 +16,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from stripefake.api.connect import complete_onboarding, follow_link, require_again
+from stripefake.api.money import pay_out_available, set_schedule
 from stripefake.api.webhooks import add_endpoint
 from stripefake.core import FailPlan, FakeStripe
 from stripefake.delivery import Deliverer
@@ -131,6 +132,31 @@ async def move_clock(request: Request[Any, Any, State]) -> dict[str, Any]:
     return {"now": fake.now()}
 
 
+@post("/_fake/payouts/schedule", status_code=200)
+async def payout_schedule(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """`{"interval": "daily"}`: the platform's balance is paid out automatically every midnight UTC
+    (`"manual"`: only by `POST /v1/payouts`), as set in the Dashboard's payout settings."""
+    data = await _json(request)
+    fake = _fake(request.app.state)
+    tick(fake)
+    try:
+        current = set_schedule(fake, str(data.get("interval", "")))
+    except StripeError as exc:
+        raise HTTPException(status_code=400, detail=exc.message) from None
+    fake.store.commit()
+    return {"interval": current["interval"], "next_run_at": current["next_run_at"]}
+
+
+@post("/_fake/payouts/run", status_code=200)
+async def run_payouts(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """The platform's automatic payout now, whatever the schedule: what is available and not yet paid out."""
+    fake = _fake(request.app.state)
+    tick(fake)
+    made = pay_out_available(fake)
+    fake.store.commit()
+    return {"payouts": [fake.render(p) for p in made]}
+
+
 @post("/_fake/accounts/{account_id:str}/onboard", status_code=200)
 async def onboard(request: Request[Any, Any, State], account_id: FromPath[str]) -> dict[str, Any]:
     """Completes Express onboarding of an account, as its owner finishing Stripe's forms would."""
@@ -205,6 +231,8 @@ def create_app(fake: FakeStripe | None = None) -> Litestar:
             flush,
             fixed_secret_endpoint,
             move_clock,
+            payout_schedule,
+            run_payouts,
             onboard,
             requirements,
             resend,

@@ -83,6 +83,7 @@ class FakeStripe:
         settlement_days: int = 2,
         api_key: str | None = None,
         public_url: str = "http://127.0.0.1",
+        platform_payouts: str = "manual",
     ) -> None:
         self.clock = ShiftedClock(clock or SystemClock())
         self.store = store or Store()
@@ -90,6 +91,9 @@ class FakeStripe:
         self.settlement_days = settlement_days
         self.api_key = api_key
         self.public_url = public_url
+        # The platform's payout schedule until a test control sets another: "daily" (Stripe's default for a
+        # platform: every midnight UTC, the available balance paid out automatically) or "manual".
+        self.platform_payouts = platform_payouts
         self.fail = FailPlan()
         self.wake_deliverer: Callable[[], None] = lambda: None
         self._index()
@@ -287,8 +291,9 @@ class FakeStripe:
         fee: int = 0,
         available_on: int | None = None,
         description: str | None = None,
+        created: int | None = None,
     ) -> Obj:
-        created = self.now()
+        created = self.now() if created is None else created
         details = (
             [
                 {

@@ -37,6 +37,7 @@ def tick(fake: FakeStripe) -> None:
         return
     fake.next_due = NEVER
     payments.expire_authorisations(fake)
+    money.run_scheduled_payouts(fake)
     money.settle_payouts(fake)
     fake.store.commit()
 

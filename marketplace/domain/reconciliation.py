@@ -5,7 +5,9 @@ ledger entry whose clearing lines move by the same signed amount: a charge (gros
 PaymentIntent, which `LedgerItem.object_id` names by its charge), its fee (under the balance
 transaction), a refund (`re_`), a transfer (`tr_`), a reversal (`trr_`), a payout (`po_`). Matching
 is by that Stripe object id, whatever the entry's kind, so a new kind of entry under a Stripe id
-is reconciled without a rule of its own.
+is reconciled without a rule of its own. A platform payout is recorded in one entry per service area
+(domain/payouts.py): those shares (`LedgerItem.part`) are summed and the sum compared, so a payout not
+fully explained by its lines is `amount_differs`.
 
 A day is matched with a margin either side (`MARGIN`): an object made at 23:59:59 whose entry was
 written at 00:00:01 matches; only what belongs to the day (created, or occurred, in it) is reported.
@@ -62,6 +64,9 @@ class LedgerItem:
     currency: str
     occurred_at: datetime
     is_correction: bool = False
+    # One share of an object recorded in several entries (a platform payout: one entry per service area,
+    # `part` the area). Shares are not duplicates of each other; their sum is compared with Stripe's amount.
+    part: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +203,9 @@ def reconcile(day: date, stripe: Iterable[StripeItem], ledger: Iterable[LedgerIt
             continue
         total = sum(i.amount_minor for i in items)
         currencies = {i.currency for i in items}
-        if len(originals) > 1:
-            kinds = ", ".join(sorted(i.entry_kind for i in originals))
+        twice = _repeated(originals)
+        if twice:
+            kinds = ", ".join(sorted(i.entry_kind for i in twice))
             mismatches.append(
                 Mismatch(
                     MismatchKind.DUPLICATE,
@@ -207,9 +213,9 @@ def reconcile(day: date, stripe: Iterable[StripeItem], ledger: Iterable[LedgerIt
                     s.object_type,
                     first.area_id,
                     s,
-                    originals[1],
+                    twice[1],
                     total,
-                    f"{len(originals)} ledger entries ({kinds}) record one {s.object_type}",
+                    f"{len(twice)} ledger entries ({kinds}) record one {s.object_type}",
                 )
             )
         elif currencies != {s.currency}:
@@ -265,6 +271,14 @@ def reconcile(day: date, stripe: Iterable[StripeItem], ledger: Iterable[LedgerIt
         )
     ledger_entries = len({i.entry_id for its in by_object.values() for i in its})
     return Outcome(len(stripe_by_id), ledger_entries, matched, tuple(mismatches))
+
+
+def _repeated(originals: list[LedgerItem]) -> list[LedgerItem]:
+    """The entries that record the same share of one object (empty when each share has one entry)."""
+    by_part: dict[str | None, list[LedgerItem]] = {}
+    for item in originals:
+        by_part.setdefault(item.part, []).append(item)
+    return next((items for items in by_part.values() if len(items) > 1), [])
 
 
 def reconcile_courier_payouts(

@@ -65,6 +65,8 @@ class PayoutState:
     currency: str
     status: str
     arrival_at: datetime
+    automatic: bool = False  # made by the account's payout schedule
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,10 @@ class PaymentGateway(Protocol):
     async def account(self, account_id: str) -> AccountState: ...
 
     async def payout(self, payout_id: str, account_id: str | None) -> PayoutState: ...
+
+    async def payout_transactions(self, payout_id: str) -> list[BalanceTransaction]:
+        """The platform's balance transactions an automatic payout settles, its own included, all pages."""
+        ...
 
     def verify_event(self, payload: bytes, signature: str | None) -> IncomingEvent: ...
 

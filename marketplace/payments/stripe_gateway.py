@@ -227,7 +227,19 @@ class StripeGateway:
             str(payout.currency).upper(),
             str(payout.status),
             datetime.fromtimestamp(int(payout.arrival_date), UTC),
+            bool(payout.automatic),
+            datetime.fromtimestamp(int(payout.created), UTC),
         )
+
+    async def payout_transactions(self, payout_id: str) -> list[BalanceTransaction]:
+        params: dict[str, Any] = {"limit": 100, "payout": payout_id}
+        found: list[BalanceTransaction] = []
+        while True:
+            page = await _call(self._client.v1.balance_transactions.list_async(params=params))  # type: ignore[arg-type]
+            found.extend(_balance_transaction(t) for t in page.data)
+            if not page.has_more or not page.data:
+                return found
+            params = {**params, "starting_after": page.data[-1].id}
 
     def verify_event(self, payload: bytes, signature: str | None) -> IncomingEvent:
         """Raises ValueError for a bad signature or payload (the caller answers 400)."""
@@ -245,15 +257,7 @@ class StripeGateway:
         self, *, created_from: datetime, created_until: datetime
     ) -> list[BalanceTransaction]:
         return [
-            BalanceTransaction(
-                str(t.id),
-                str(t.type),
-                None if t.source is None else str(t.source if isinstance(t.source, str) else t.source.id),
-                int(t.amount),
-                int(t.fee),
-                str(t.currency).upper(),
-                datetime.fromtimestamp(int(t.created), UTC),
-            )
+            _balance_transaction(t)
             async for t in self._every(self._client.v1.balance_transactions.list_async, created_from, created_until)
         ]
 
@@ -304,6 +308,18 @@ class StripeGateway:
             if not page.has_more or not page.data:
                 return
             params = {**params, "starting_after": page.data[-1].id}
+
+
+def _balance_transaction(t: Any) -> BalanceTransaction:
+    return BalanceTransaction(
+        str(t.id),
+        str(t.type),
+        None if t.source is None else str(t.source if isinstance(t.source, str) else t.source.id),
+        int(t.amount),
+        int(t.fee),
+        str(t.currency).upper(),
+        datetime.fromtimestamp(int(t.created), UTC),
+    )
 
 
 async def _call(awaitable: Any) -> Any:

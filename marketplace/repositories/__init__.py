@@ -20,6 +20,7 @@ from marketplace.repositories.notifications import NotificationRepository
 from marketplace.repositories.offers import OfferRepository
 from marketplace.repositories.parcel_events import ParcelEventRepository
 from marketplace.repositories.payments import PaymentRepository
+from marketplace.repositories.payouts import PayoutRepository
 from marketplace.repositories.places import LockerRepository, PickupLocationRepository
 from marketplace.repositories.rate_limits import RateLimitRepository
 from marketplace.repositories.recipient_tracking import RecipientTrackingRepository
@@ -80,6 +81,7 @@ class Repositories:
         # Operations' KPIs
         self.kpis = KpiRepository(conn)
         self.service_health = ServiceHealthRepository(conn)
+        self.payouts = PayoutRepository(conn)
         # Live tracking
         self.tracking = TrackingRepository(conn)
         self.recipient_tracking = RecipientTrackingRepository(conn)

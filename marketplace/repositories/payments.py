@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+from uuid6 import uuid7
 
 from marketplace.domain.delivery import ParcelStatus
 from marketplace.domain.payments import ParcelOutcome, PaymentStatus, pay_shares
@@ -363,8 +364,8 @@ class PaymentRepository:
         await self._conn.execute(
             """
             INSERT INTO courier_payouts (payout_id, courier_id, account_id, amount_minor, currency, status, arrival_at,
-                                         updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                         updated_at, id, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)
             ON CONFLICT (payout_id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at
             """,
             payout_id,
@@ -375,6 +376,7 @@ class PaymentRepository:
             status,
             arrival_at,
             at,
+            uuid7(),
         )
 
     async def payouts_of(self, courier_id: UUID, limit: int = 100) -> list[asyncpg.Record]:

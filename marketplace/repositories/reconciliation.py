@@ -89,30 +89,40 @@ class ReconciliationRepository:
     async def ledger_items(self, start: datetime, end: datetime, object_ids: Sequence[str]) -> list[LedgerItem]:
         """Each entry that moved card clearing, occurred in [start, end) or recording one of `object_ids`,
         with its clearing total, under the Stripe object it records: a correction under its original's,
-        an entry under a PaymentIntent under that intent's charge."""
+        an entry under a PaymentIntent under that intent's charge, a platform payout's area share
+        (`<po_ id>:<area id>`) under the payout, its area as the item's `part`."""
         rows = await self._conn.fetch(
             "WITH wanted AS (SELECT unnest($3::text[]) AS id"
-            " UNION SELECT p.payment_intent_id FROM payments p WHERE p.charge_id = ANY($3::text[])),"
+            " UNION SELECT p.payment_intent_id FROM payments p WHERE p.charge_id = ANY($3::text[])"
+            # A platform payout's entries, one per area, are keyed <po_ id>:<area id> (domain/payouts.py).
+            " UNION SELECT pl.payout_id || ':' || pl.area_id::text FROM platform_payout_lines pl"
+            " WHERE pl.payout_id = ANY($3::text[]) AND pl.area_id IS NOT NULL),"
             " picked AS ("
             " SELECT e.id FROM journal_entries e WHERE e.occurred_at >= $1 AND e.occurred_at < $2"
             " UNION SELECT e.id FROM journal_entries e JOIN wanted w ON e.source_id = w.id"
             " UNION SELECT c.id FROM journal_entries c JOIN journal_entries o ON o.id = c.corrects_entry_id"
-            " JOIN wanted w ON o.source_id = w.id)"
+            " JOIN wanted w ON o.source_id = w.id),"
+            " items AS ("
             " SELECT e.id, e.kind, e.area_id, e.occurred_at, e.corrects_entry_id IS NOT NULL AS is_correction,"
-            " COALESCE(p.charge_id, COALESCE(o.source_id, e.source_id)) AS object_id,"
-            " l.currency, sum(l.amount_minor)::bigint AS amount_minor"
+            " COALESCE(o.kind, e.kind) AS original_kind, COALESCE(o.source_id, e.source_id) AS source_id,"
+            " p.charge_id, l.currency, sum(l.amount_minor)::bigint AS amount_minor"
             " FROM picked JOIN journal_entries e ON e.id = picked.id"
             " LEFT JOIN journal_entries o ON o.id = e.corrects_entry_id"
             " LEFT JOIN payments p ON p.payment_intent_id = COALESCE(o.source_id, e.source_id)"
             " JOIN journal_lines l ON l.entry_id = e.id"
             " JOIN ledger_accounts a ON a.id = l.account_id AND a.kind = $4"
-            " GROUP BY e.id, e.kind, e.area_id, e.occurred_at, e.corrects_entry_id, p.charge_id, o.source_id,"
-            " e.source_id, l.currency"
-            " ORDER BY e.occurred_at, e.id",
+            " GROUP BY e.id, e.kind, e.area_id, e.occurred_at, e.corrects_entry_id, p.charge_id, o.kind, o.source_id,"
+            " e.source_id, l.currency)"
+            " SELECT id, kind, area_id, occurred_at, is_correction, currency, amount_minor,"
+            " CASE WHEN original_kind = $5 THEN split_part(source_id, ':', 1)"
+            " ELSE COALESCE(charge_id, source_id) END AS object_id,"
+            " CASE WHEN original_kind = $5 THEN NULLIF(split_part(source_id, ':', 2), '') END AS part"
+            " FROM items ORDER BY occurred_at, id",
             start,
             end,
             list(object_ids),
             AccountKind.CARD_CLEARING.value,
+            EntryKind.PAYOUT.value,
         )
         return [
             LedgerItem(
@@ -124,6 +134,7 @@ class ReconciliationRepository:
                 r["currency"],
                 r["occurred_at"],
                 is_correction=r["kind"] == EntryKind.CORRECTION.value,
+                part=r["part"],
             )
             for r in rows
             if STRIPE_ID.match(r["object_id"])

@@ -34,6 +34,7 @@ from marketplace.services.offers import OfferService
 from marketplace.services.operations import OperationsService
 from marketplace.services.passwords import Passwords
 from marketplace.services.payments import PaymentService
+from marketplace.services.payouts import PayoutService
 from marketplace.services.places import PlacesService
 from marketplace.services.recipient_tracking import RecipientTrackingService
 from marketplace.services.reconciliation import ReconciliationService
@@ -77,6 +78,7 @@ class Services:
     payments: PaymentService
     claims: ClaimService
     reconciliation: ReconciliationService
+    payouts: PayoutService
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -141,7 +143,8 @@ def build_services(
     bridge = MatchingBridge(db, clock)
     ledger_service = LedgerService(clock)
     gateway = payment_gateway(settings)
-    payments = PaymentService(db, clock, gateway, ledger_service)
+    payouts = PayoutService(db, clock, gateway, ledger_service)
+    payments = PaymentService(db, clock, gateway, ledger_service, platform_payouts=payouts)
     live = LiveService(db, clock, listener)
     return Services(
         settings=settings,
@@ -199,4 +202,5 @@ def build_services(
         payments=payments,
         claims=ClaimService(db, clock, payments.gateway, ledger_service, idempotency),
         reconciliation=ReconciliationService(db, clock, gateway),
+        payouts=payouts,
     )

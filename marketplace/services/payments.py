@@ -39,6 +39,7 @@ from marketplace.payments import Card, CardDeclinedError, GatewayError, PaymentG
 from marketplace.repositories.payments import CustomerRow, PaymentRow, PayoutAccountRow
 from marketplace.services.dispatch_common import SETTLE_PAYMENT_JOB, event
 from marketplace.services.ledger import LedgerService
+from marketplace.services.payouts import PayoutService
 
 log = get_logger("crowdship.payments")
 
@@ -90,8 +91,10 @@ class PaymentService:
         ledger_service: LedgerService,
         *,
         public_url: str = "http://127.0.0.1:8000",
+        platform_payouts: PayoutService | None = None,
     ) -> None:
         self._db = db
+        self._platform_payouts = platform_payouts
         self._clock = clock
         self.gateway = gateway
         self._ledger = ledger_service
@@ -555,6 +558,8 @@ class PaymentService:
         """Acts on the object as Stripe has it now, so duplicates and out-of-order events do no harm."""
         if type_ == "account.updated":
             await self.refresh_account(object_id)
+        elif type_.startswith("payout.") and account_id is None and self._platform_payouts is not None:
+            await self._platform_payouts.refresh_platform_payout(object_id)  # the platform's own, to its bank
         elif type_.startswith("payout."):
             await self.refresh_payout(object_id, account_id)
         async with self._db.uow() as uow:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stripefake.core import FakeStripe, Req
+from stripefake.core import DAY_S, FakeStripe, Req
 from stripefake.errors import invalid, no_such
 from stripefake.params import COMMON, FREE, LEAF, LIST, currency, merge_metadata, required_integer, text
 from stripefake.routes import route
@@ -93,6 +93,11 @@ def create_payout(fake: FakeStripe, req: Req) -> Obj:
     method = text(p, "method") or "standard"
     if method not in ("standard", "instant"):
         raise invalid(f"Invalid method: {method}", param="method")
+    if req.account is None and schedule(fake)["interval"] != "manual":
+        raise invalid(
+            "You cannot create manual payouts while automatic payouts are enabled on this account.",
+            code="payouts_not_allowed",
+        )
     fake.require_available(req.account, cur, amount, "payout")
     now = fake.now()
     payout = fake.create(
@@ -137,6 +142,124 @@ def create_payout(fake: FakeStripe, req: Req) -> Obj:
     fake.due_at(payout["arrival_date"])
     fake.emit(req, "payout.created", payout)
     return fake.respond(req, payout)
+
+
+SCHEDULE_ID = "_payout_schedule:platform"
+INTERVALS = ("daily", "manual")
+
+
+def schedule(fake: FakeStripe) -> Obj:
+    """The platform's payout schedule (stored, so a restart keeps it); by default the fake's `platform_payouts`.
+
+    `next_run_at` is the next midnight UTC: Stripe's daily automatic payout of what has become available.
+    """
+    found = fake.store.get(SCHEDULE_ID, "_payout_schedule")
+    if found is not None:
+        return found
+    now = fake.now()
+    return fake.store.put(
+        {
+            "id": SCHEDULE_ID,
+            "object": "_payout_schedule",
+            "interval": fake.platform_payouts,
+            "next_run_at": now - now % DAY_S + DAY_S,
+            "_account": None,
+        }
+    )
+
+
+def set_schedule(fake: FakeStripe, interval: str) -> Obj:
+    if interval not in INTERVALS:
+        raise invalid(f"Invalid interval: {interval}", param="interval")
+    current = schedule(fake)
+    current["interval"] = interval
+    now = fake.now()
+    current["next_run_at"] = now - now % DAY_S + DAY_S
+    fake.due_at(current["next_run_at"])
+    return fake.store.put(current)
+
+
+def run_scheduled_payouts(fake: FakeStripe) -> None:
+    """Every midnight UTC the clock has passed, the platform's available balance is paid out (daily schedule)."""
+    current = schedule(fake)
+    if current["interval"] != "daily":
+        return
+    now = fake.now()
+    while current["next_run_at"] <= now:
+        pay_out_available(fake, at=current["next_run_at"])
+        current["next_run_at"] += DAY_S
+    fake.store.put(current)
+    fake.due_at(current["next_run_at"])
+
+
+def pay_out_available(fake: FakeStripe, *, at: int | None = None) -> list[Obj]:
+    """The platform's automatic payout as of `at` (now): per currency, every balance transaction available by
+    then and not yet paid out is carried by one payout (`automatic: true`) of their net sum, each linked to it
+    (`GET /v1/balance_transactions?payout=po_...` lists them and the payout's own). A currency whose
+    unpaid available balance is not positive waits for the next run, as on Stripe."""
+    at = fake.now() if at is None else at
+    by_currency: dict[str, list[Obj]] = {}
+    for txn_id in fake.txns_by_account.get(None, []):
+        txn = fake.store.get(txn_id, "balance_transaction")
+        if txn is None or txn.get("_payout") is not None or txn["available_on"] > at or txn["created"] > at:
+            continue
+        if txn["type"] == "payout":
+            continue  # a manual payout made before the schedule was switched on: its own money, already gone
+        by_currency.setdefault(txn["currency"], []).append(txn)
+    made = []
+    for cur, txns in sorted(by_currency.items()):
+        amount = sum(t["net"] for t in txns)
+        if amount <= 0:
+            continue
+        payout = fake.create(
+            "po",
+            "payout",
+            None,
+            {
+                "amount": amount,
+                "application_fee": None,
+                "application_fee_amount": None,
+                "arrival_date": at + DAY_S,
+                "automatic": True,
+                "balance_transaction": None,
+                "created": at,
+                "currency": cur,
+                "description": "STRIPE PAYOUT",
+                "destination": "ba_1CrowdshipPlatformBank0",
+                "failure_balance_transaction": None,
+                "failure_code": None,
+                "failure_message": None,
+                "metadata": {},
+                "method": "standard",
+                "original_payout": None,
+                "reconciliation_status": "completed",
+                "reversed_by": None,
+                "source_type": "card",
+                "statement_descriptor": None,
+                "status": "pending",
+                "type": "bank_account",
+            },
+            account=None,
+        )
+        own = fake.balance_transaction(
+            account=None,
+            amount=-amount,
+            currency=cur,
+            type_="payout",
+            category="payout",
+            source=payout["id"],
+            description=payout["description"],
+            created=at,
+        )
+        for txn in [*txns, own]:
+            txn["_payout"] = payout["id"]
+            fake.store.put(txn)
+        payout["balance_transaction"] = own["id"]
+        fake.store.put(payout)
+        fake.due_at(payout["arrival_date"])
+        fake.emit(None, "payout.created", payout)
+        made.append(payout)
+    return made
 
 
 def settle_payouts(fake: FakeStripe) -> None:

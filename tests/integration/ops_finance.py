@@ -24,4 +24,12 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
         "query($r: ID!) { reconciliationMismatches(runId: $r, first: 1) { edges { node { id kind } } } }",
         {"r": _NO_RUN},
     ),
+    "Query.payouts": (
+        "query { payouts(first: 1) { edges { node { payoutId lines { net { amountMinor } } entries { entryId } } } } }",
+        {},
+    ),
+    "Query.courierPayouts": (
+        "query { courierPayouts(first: 1) { edges { node { payoutId courierEmail amount { amountMinor } } } } }",
+        {},
+    ),
 }

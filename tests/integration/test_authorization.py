@@ -167,6 +167,8 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Query.dailyFinanceSummary":        only(F, A),
     "Query.reconciliationRuns":         only(F, A),
     "Query.reconciliationMismatches":   only(F, A),
+    "Query.payouts":                    only(F, A),
+    "Query.courierPayouts":             only(C, F, A),
     # operations' KPIs
     "Query.deliveryKpis":               only(F, A),
     "Query.deliveryKpisByHour":         only(F, A),

@@ -17,11 +17,14 @@ def test_the_benchmark_reconciles_a_seeded_day_without_a_mismatch(
     assert code == 0, err
     result = json.loads(out)
     assert result["deliveries"] == 30
-    listed, reconciled = result["phases"]
+    listed, reconciled, payout, again = result["phases"]
     # Per delivery: the charge's balance transaction and the transfer's, and the transfer object.
     assert listed["stripe_objects"] == 3 * 30
     # Per delivery: the charge, its fee and the transfer, each matched to its entry.
     assert (reconciled["stripe_objects"], reconciled["matched"], reconciled["mismatches"]) == (90, 90, 0)
+    # The day's payout carries every charge and transfer (and its own balance transaction); then it matches too.
+    assert payout["stripe_objects"] == 2 * 30 + 1
+    assert (again["stripe_objects"], again["matched"], again["mismatches"]) == (91, 91, 0)
 
 
 def test_the_benchmark_refuses_absurd_sizes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -74,6 +74,9 @@ EXPECTED_TABLES = {
     "van_plans",
     "van_routes",
     "van_stops",
+    # 0020_payout_lines
+    "platform_payouts",
+    "platform_payout_lines",
 }
 ALEMBIC_OBJECTS = {"alembic_version", "alembic_version_pkc"}
 
