@@ -71,18 +71,12 @@ WHERE e.area_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3 AND e.to_sta
 GROUP BY 1, 2
 """
 
-# Offers are reached through their rounds (indexed by area and time): a round writes its offers within
-# its run, so rounds requested up to a day before the range cover every offer created in it.
-_OFFERS_IN_RANGE = """
-matching_rounds r JOIN offers o ON o.round_id = r.id
-    AND r.area_id = $1 AND r.created_at >= $2::timestamptz - interval '1 day' AND r.created_at < $3
-    AND o.created_at >= $2 AND o.created_at < $3
-"""
-
+# Offers by area and creation (`offers_area_created_idx`, migration 0021_kpi_indexes).
 _OFFERS = f"""
 SELECT {_PERIOD.format(at="o.created_at")} AS period, count(*) AS offers,
        count(*) FILTER (WHERE o.status = 'accepted') AS accepted
-FROM {_OFFERS_IN_RANGE}
+FROM offers o
+WHERE o.area_id = $1 AND o.created_at >= $2 AND o.created_at < $3
 GROUP BY 1
 """
 
@@ -109,8 +103,8 @@ _EMISSIONS = f"""
 SELECT {_PERIOD.format(at="o.created_at")} AS period, v.kind, count(*) AS offers,
        sum((SELECT count(*) FROM offer_parcels op WHERE op.offer_id = o.id))::bigint AS parcels,
        sum(o.detour_m)::bigint AS detour_m, sum(o.co2_g)::bigint AS co2_g
-FROM {_OFFERS_IN_RANGE} JOIN trips t ON t.id = o.trip_id JOIN vehicles v ON v.id = t.vehicle_id
-WHERE o.status = 'accepted'
+FROM offers o JOIN trips t ON t.id = o.trip_id JOIN vehicles v ON v.id = t.vehicle_id
+WHERE o.area_id = $1 AND o.created_at >= $2 AND o.created_at < $3 AND o.status = 'accepted'
 GROUP BY 1, 2
 """
 

@@ -75,11 +75,10 @@ class ServiceHealthRepository:
     async def webhook_backlog(self) -> WebhookBacklog:
         row = await self._conn.fetchrow(
             """
-            SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
-                   min(created_at) FILTER (WHERE status = 'pending') AS oldest_pending_at,
-                   count(*) FILTER (WHERE status = 'failed') AS failed,
+            SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS pending,
+                   (SELECT min(created_at) FROM webhook_deliveries WHERE status = 'pending') AS oldest_pending_at,
+                   (SELECT count(*) FROM webhook_deliveries WHERE status = 'failed') AS failed,
                    (SELECT count(*) FROM notifications n WHERE n.status = 'pending') AS notifications_pending
-            FROM webhook_deliveries
             """
         )
         assert row is not None
