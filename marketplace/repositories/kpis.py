@@ -132,7 +132,8 @@ GROUP BY 1
 """
 
 # The area-days' stored van plans, their cost, km and CO2 summed from their routes (not the plan's own
-# totals: the routes are what was planned, and what the manifest shows).
+# totals: the routes are what was planned, and what the manifest shows). A plan priced in another
+# currency than the area's (the area's changed since) is not a figure of this day's: the fallback stands.
 _VAN_PLANS = """
 SELECT p.local_date, p.kind, p.parcels, p.parcels - cardinality(p.unserved) AS served, p.stops,
        count(r.route_no) AS routes, coalesce(sum(r.distance_m), 0)::bigint AS distance_m,

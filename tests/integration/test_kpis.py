@@ -463,6 +463,16 @@ async def test_the_kpis_export_as_csv_for_finance_and_operations(
     assert rows[0]["on_time_rate"] == "0.5"
     assert rows[0]["failed_by_reason"] == "recipient_absent:1;refused:1"
     assert rows[0]["crowd_pay_minor"] == "1125"
+    assert (rows[0]["fleet_source"], rows[0]["van_only_source"], rows[0]["fleet_distance_m"]) == (
+        "tariff",
+        "tariff",
+        "1600",
+    )
+    assert (rows[0]["crowd_detour_m"], rows[0]["fleet_co2_g_per_km"], rows[0]["van_only_co2_g"]) == (
+        "4000",
+        "250.0",
+        "1000",
+    )
     assert rows[1]["on_time_rate"] == ""
     assert (await client.get(url)).status_code == 401
     shop = await fresh_token(gql, "shop@example.com")
