@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 import strawberry
 
+from marketplace.domain import kpis
 from marketplace.domain.kpis import AreaKpis, VehicleEmissions
 from schema.access import query
 from schema.common import Money
@@ -17,6 +18,16 @@ from schema.context import Info
 from schema.finance import BOOKS
 from schema.types import decode_id, global_id
 from schema.vehicles import VehicleKind
+
+KpiFigureSource = strawberry.enum(
+    kpis.FigureSource,
+    name="KpiFigureSource",
+    description=(
+        "Where the fleet's or the van-only cost, km and CO2 came from: VAN_ROUTES, the day's stored van plan "
+        "summed route by route; TARIFF, no plan for the day (or an hour): the tariff per parcel and the "
+        "per-parcel van estimate (0.8 km, 200 g CO2)."
+    ),
+)
 
 
 @strawberry.type(description="Failed hand-over attempts with one reason.")
@@ -69,8 +80,19 @@ class DeliveryKpis:
     fleet_cost_per_parcel: Money | None
     crowd_cost_per_stop: Money | None
     fleet_cost_per_stop: Money | None
-    van_only_cost: Money = strawberry.field(description="Every parcel carried at the fleet's tariff: vans alone.")
+    fleet_source: KpiFigureSource = strawberry.field(  # type: ignore[valid-type]
+        description="Where the fleet's cost, km and CO2 came from."
+    )
+    fleet_distance_m: int
+    van_only_source: KpiFigureSource = strawberry.field(  # type: ignore[valid-type]
+        description="Where the van-only figures came from: the day's baseline plan, or the tariff fallback."
+    )
+    van_only_parcels: int = strawberry.field(description="The baseline plan's served parcels, or the parcels carried.")
+    van_only_stops: int = strawberry.field(description="The baseline plan's store and door stops, or the stops made.")
+    van_only_cost: Money = strawberry.field(description="What the day would have cost by van alone.")
     van_only_cost_per_parcel: Money | None
+    van_only_cost_per_stop: Money | None
+    van_only_distance_m: int
     revenue: Money = strawberry.field(description="Platform margin and cancellation fee revenue, less refunds.")
     revenue_per_parcel: Money | None
     offers: int
@@ -81,10 +103,16 @@ class DeliveryKpis:
     capacity_volume_used: float | None
     booking_to_assignment_median_s: float | None
     booking_to_assignment_p90_s: float | None
+    crowd_detour_m: int = strawberry.field(description="The accepted offers' detours: what the crowd drove for us.")
     crowd_co2_g: int
+    crowd_co2_g_per_km: float | None = strawberry.field(description="Per km of detour.")
     fleet_co2_g: int
+    fleet_co2_g_per_km: float | None
     co2_per_parcel_g: float | None
+    co2_g_per_km: float | None = strawberry.field(description="Crowd and fleet CO2 over their detour and van km.")
+    van_only_co2_g: int
     van_only_co2_per_parcel_g: float | None
+    van_only_co2_g_per_km: float | None
     emissions_by_vehicle: list[VehicleKindEmissions]
     locker_deposits: int
     locker_collections: int
@@ -132,8 +160,15 @@ class DeliveryKpis:
             fleet_cost_per_parcel=maybe(k.fleet_cost_per_parcel_minor),
             crowd_cost_per_stop=maybe(k.crowd_cost_per_stop_minor),
             fleet_cost_per_stop=maybe(k.fleet_cost_per_stop_minor),
-            van_only_cost=m(k.van_only_cost_minor),
+            fleet_source=k.fleet.source,
+            fleet_distance_m=k.fleet.distance_m,
+            van_only_source=k.van_only.source,
+            van_only_parcels=k.van_only.parcels,
+            van_only_stops=k.van_only.stops,
+            van_only_cost=m(k.van_only.cost_minor),
             van_only_cost_per_parcel=maybe(k.van_only_cost_per_parcel_minor),
+            van_only_cost_per_stop=maybe(k.van_only.cost_per_stop_minor),
+            van_only_distance_m=k.van_only.distance_m,
             revenue=m(c.revenue_minor),
             revenue_per_parcel=maybe(k.revenue_per_parcel_minor),
             offers=c.offers,
@@ -144,10 +179,16 @@ class DeliveryKpis:
             capacity_volume_used=k.capacity_volume_used,
             booking_to_assignment_median_s=c.booking_to_assignment_median_s,
             booking_to_assignment_p90_s=c.booking_to_assignment_p90_s,
+            crowd_detour_m=k.crowd_detour_m,
             crowd_co2_g=k.crowd_co2_g,
+            crowd_co2_g_per_km=k.crowd_co2_g_per_km,
             fleet_co2_g=k.fleet.co2_g,
+            fleet_co2_g_per_km=k.fleet.co2_g_per_km,
             co2_per_parcel_g=k.co2_per_parcel_g,
+            co2_g_per_km=k.co2_g_per_km,
+            van_only_co2_g=k.van_only.co2_g,
             van_only_co2_per_parcel_g=k.van_only_co2_per_parcel_g,
+            van_only_co2_g_per_km=k.van_only.co2_g_per_km,
             emissions_by_vehicle=[VehicleKindEmissions.from_domain(v) for v in c.vehicles],
             locker_deposits=c.locker_deposits,
             locker_collections=c.locker_collections,

@@ -5,7 +5,9 @@
 - from the database at scrape time, the same whichever process answers: per area the newest finished
   round's duration (total and load / solve / write), its status, seconds since it started and the gap
   to the round before; pgqueuer's jobs by entrypoint and status with the oldest one's age; the webhook
-  backlog (pending and failed deliveries, the oldest pending one's age, pending notifications).
+  backlog (pending and failed deliveries, the oldest pending one's age, pending notifications); per
+  area and kind its newest van plan's age and unserved parcels (a stored plan is heard of here: it is
+  no parcel's event and no organisation's, see README "Operations").
 
 Unauthenticated like `/health`: it names areas and counts, nothing of any tenant; keep it on the
 internal network (the load balancer should not route it).
@@ -88,7 +90,20 @@ class _Snapshot(Collector):
         )
         notifications = GaugeMetricFamily("crowdship_notifications_pending", "Recipient notifications not yet sent.")
         notifications.add_metric([], w.notifications_pending)
-        return [duration, since, gap, failed, jobs, oldest, backlog, backlog_age, notifications]
+        plan_age = GaugeMetricFamily(
+            "crowdship_van_plan_seconds_since",
+            "Seconds since each area's newest van plan (of its latest local date) was stored, by kind.",
+            labels=["area", "kind"],
+        )
+        unserved = GaugeMetricFamily(
+            "crowdship_van_plan_unserved",
+            "Parcels that plan left out (no van within their windows).",
+            labels=["area", "kind"],
+        )
+        for p in s.van_plans:
+            plan_age.add_metric([p.area, p.kind], max(0.0, (s.at - p.planned_at).total_seconds()))
+            unserved.add_metric([p.area, p.kind], p.unserved)
+        return [duration, since, gap, failed, jobs, oldest, backlog, backlog_age, notifications, plan_age, unserved]
 
 
 @get("/metrics")

@@ -15,13 +15,15 @@ amounts from those counts. Every definition below is what README "Operations" do
 - *stops*: distinct (trip, job) drop-offs for the crowd (a job's parcels go to one address), distinct
   jobs for the fleet;
 - *crowd pay*: what couriers earned in the ledger (2100 credits from captures and cancellation fees);
-  *fleet cost*: the fleet's known cost of each parcel handed over (see `repositories/kpis.py`,
-  `fleet_figures`, the one place the van routes replace); *revenue*: the platform's margin (4000) and
-  cancellation fee revenue (4100) less refunds (4900);
+  *fleet cost*: the day's van routes (the stored fleet plan), or, without a plan (and for an hour),
+  the tariff cost recorded with each hand-over (`FigureSource`); *revenue*: the platform's margin (4000)
+  and cancellation fee revenue (4100) less refunds (4900);
 - *capacity used*: the weight (volume) of parcels picked up on trips departing in the period over
   those trips' spare weight (volume);
 - *CO2*: the crowd's accepted offers' detour emissions (each vehicle's g/km times its detour) plus
-  the fleet's parcels at the van baseline; the van-only baseline is every parcel carried at it.
+  the fleet's: its van routes' or, without a plan, its parcels at the per-parcel van estimate below;
+- *van only*: the stored baseline plan (every parcel of the day by van) or, without one, every parcel
+  carried at the fleet tariff and the per-parcel van estimate.
 """
 
 from __future__ import annotations
@@ -33,12 +35,37 @@ from uuid import UUID
 
 from marketplace.domain.vehicles import KIND_SPECS, VehicleKind
 
-# The van baseline: a light diesel van's 250 g CO2/km (the vehicle defaults', typical EU values) over
-# 0.8 km of round per stop (an urban parcel round of ~120 stops on ~100 km). Until the van rounds
-# (issue 14, part 2) give the fleet's own kilometres, every fleet parcel and the van-only day use it.
+# The per-parcel van estimate, the labelled fallback (`FigureSource.TARIFF`) where no van plan exists:
+# a light diesel van's 250 g CO2/km (the vehicle defaults', typical EU values) over 0.8 km of round per
+# parcel (an urban parcel round of ~120 stops on ~100 km).
 VAN_CO2_G_PER_KM = KIND_SPECS[VehicleKind.VAN].co2_g_per_km
 VAN_BASELINE_M_PER_STOP = 800
 VAN_BASELINE_CO2_G_PER_PARCEL = VAN_CO2_G_PER_KM * VAN_BASELINE_M_PER_STOP // 1000
+
+
+class FigureSource(StrEnum):
+    """Where the fleet's or the van-only figures of a period came from.
+
+    VAN_ROUTES: summed from the area-day's stored van plan, route by route. TARIFF: no plan for the
+    day (or an hour, which no plan divides into): cost at the tariff recorded per parcel, kilometres
+    and CO2 at the per-parcel van estimate. Saying which keeps a guess from passing for a measurement.
+    """
+
+    VAN_ROUTES = "van_routes"
+    TARIFF = "tariff"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanTotals:
+    """A stored van plan's figures, summed in SQL from its routes."""
+
+    parcels: int
+    served: int
+    stops: int
+    routes: int
+    distance_m: int
+    cost_minor: int
+    co2_g: int
 
 
 class Granularity(StrEnum):
@@ -74,12 +101,81 @@ class VehicleEmissions:
 
 @dataclass(frozen=True, slots=True)
 class FleetFigures:
-    """What the professional fleet carried in the period and what it cost and emitted."""
+    """What the professional fleet carried in the period (hand-overs, their jobs as stops), and what
+    it cost, drove and emitted (from `source`)."""
 
     parcels: int = 0
     stops: int = 0
     cost_minor: int = 0
     co2_g: int = 0
+    distance_m: int = 0
+    source: FigureSource = FigureSource.TARIFF
+
+    @classmethod
+    def at_tariff(cls, parcels: int, stops: int, cost_minor: int) -> FleetFigures:
+        """The fallback: the tariff cost recorded with each hand-over, the per-parcel van estimate."""
+        return cls(
+            parcels, stops, cost_minor, parcels * VAN_BASELINE_CO2_G_PER_PARCEL, parcels * VAN_BASELINE_M_PER_STOP
+        )
+
+    def with_routes(self, plan: PlanTotals | None) -> FleetFigures:
+        """The day's van routes' cost, kilometres and CO2 where a fleet plan exists; this one otherwise."""
+        if plan is None:
+            return self
+        return FleetFigures(
+            self.parcels, self.stops, plan.cost_minor, plan.co2_g, plan.distance_m, FigureSource.VAN_ROUTES
+        )
+
+    @property
+    def co2_g_per_km(self) -> float | None:
+        return None if self.distance_m == 0 else self.co2_g * 1000 / self.distance_m
+
+
+@dataclass(frozen=True, slots=True)
+class VanOnlyFigures:
+    """What the period would have cost and emitted by van alone.
+
+    From the baseline plan: its served parcels, its stops (store and door visits, as `vanBaseline`
+    counts them) and its routes' cost, km and CO2. Without one: the parcels carried and their stops,
+    each parcel at the fleet tariff for its own distance and at the per-parcel van estimate.
+    """
+
+    parcels: int = 0
+    stops: int = 0
+    cost_minor: int = 0
+    distance_m: int = 0
+    co2_g: int = 0
+    source: FigureSource = FigureSource.TARIFF
+
+    @classmethod
+    def at_tariff(cls, parcels: int, stops: int, cost_minor: int) -> VanOnlyFigures:
+        return cls(
+            parcels,
+            stops,
+            cost_minor,
+            parcels * VAN_BASELINE_M_PER_STOP,
+            parcels * VAN_BASELINE_CO2_G_PER_PARCEL,
+        )
+
+    @classmethod
+    def of_plan(cls, plan: PlanTotals) -> VanOnlyFigures:
+        return cls(plan.served, plan.stops, plan.cost_minor, plan.distance_m, plan.co2_g, FigureSource.VAN_ROUTES)
+
+    @property
+    def cost_per_parcel_minor(self) -> int | None:
+        return per(self.cost_minor, self.parcels)
+
+    @property
+    def cost_per_stop_minor(self) -> int | None:
+        return per(self.cost_minor, self.stops)
+
+    @property
+    def co2_per_parcel_g(self) -> float | None:
+        return None if self.parcels == 0 else self.co2_g / self.parcels
+
+    @property
+    def co2_g_per_km(self) -> float | None:
+        return None if self.distance_m == 0 else self.co2_g * 1000 / self.distance_m
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +230,7 @@ class AreaKpis:
     end_at: datetime
     counts: KpiCounts
     fleet: FleetFigures
-    van_only_cost_minor: int
+    van_only: VanOnlyFigures
 
     @property
     def on_time_rate(self) -> float | None:
@@ -198,7 +294,7 @@ class AreaKpis:
 
     @property
     def van_only_cost_per_parcel_minor(self) -> int | None:
-        return per(self.van_only_cost_minor, self.carried)
+        return self.van_only.cost_per_parcel_minor
 
     @property
     def revenue_per_parcel_minor(self) -> int | None:
@@ -230,12 +326,30 @@ class AreaKpis:
         return None if self.carried == 0 else self.co2_g / self.carried
 
     @property
+    def crowd_detour_m(self) -> int:
+        return sum(v.detour_m for v in self.counts.vehicles)
+
+    @property
+    def crowd_co2_g_per_km(self) -> float | None:
+        """The crowd's CO2 per km of detour (the only kilometres it drives for us)."""
+        return None if self.crowd_detour_m == 0 else self.crowd_co2_g * 1000 / self.crowd_detour_m
+
+    @property
+    def distance_m(self) -> int:
+        """The crowd's detours and the fleet's kilometres: what the period drove for its parcels."""
+        return self.crowd_detour_m + self.fleet.distance_m
+
+    @property
+    def co2_g_per_km(self) -> float | None:
+        return None if self.distance_m == 0 else self.co2_g * 1000 / self.distance_m
+
+    @property
     def van_only_co2_g(self) -> int:
-        return self.carried * VAN_BASELINE_CO2_G_PER_PARCEL
+        return self.van_only.co2_g
 
     @property
     def van_only_co2_per_parcel_g(self) -> float | None:
-        return None if self.carried == 0 else float(VAN_BASELINE_CO2_G_PER_PARCEL)
+        return self.van_only.co2_per_parcel_g
 
     @property
     def locker_share(self) -> float | None:

@@ -7,11 +7,12 @@ definitions are in `marketplace/domain/kpis.py`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from marketplace.domain.geo import EARTH_RADIUS_M, ROAD_FACTOR
-from marketplace.domain.kpis import VAN_BASELINE_CO2_G_PER_PARCEL, FleetFigures, Granularity, VehicleEmissions
+from marketplace.domain.kpis import FleetFigures, Granularity, PlanTotals, VehicleEmissions
+from marketplace.domain.vans import VanPlanKind
 from marketplace.domain.vehicles import VehicleKind
 from marketplace.repositories._base import Conn
 
@@ -70,18 +71,12 @@ WHERE e.area_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3 AND e.to_sta
 GROUP BY 1, 2
 """
 
-# Offers are reached through their rounds (indexed by area and time): a round writes its offers within
-# its run, so rounds requested up to a day before the range cover every offer created in it.
-_OFFERS_IN_RANGE = """
-matching_rounds r JOIN offers o ON o.round_id = r.id
-    AND r.area_id = $1 AND r.created_at >= $2::timestamptz - interval '1 day' AND r.created_at < $3
-    AND o.created_at >= $2 AND o.created_at < $3
-"""
-
+# Offers by area and creation (`offers_area_created_idx`, migration 0021_kpi_indexes).
 _OFFERS = f"""
 SELECT {_PERIOD.format(at="o.created_at")} AS period, count(*) AS offers,
        count(*) FILTER (WHERE o.status = 'accepted') AS accepted
-FROM {_OFFERS_IN_RANGE}
+FROM offers o
+WHERE o.area_id = $1 AND o.created_at >= $2 AND o.created_at < $3
 GROUP BY 1
 """
 
@@ -108,8 +103,8 @@ _EMISSIONS = f"""
 SELECT {_PERIOD.format(at="o.created_at")} AS period, v.kind, count(*) AS offers,
        sum((SELECT count(*) FROM offer_parcels op WHERE op.offer_id = o.id))::bigint AS parcels,
        sum(o.detour_m)::bigint AS detour_m, sum(o.co2_g)::bigint AS co2_g
-FROM {_OFFERS_IN_RANGE} JOIN trips t ON t.id = o.trip_id JOIN vehicles v ON v.id = t.vehicle_id
-WHERE o.status = 'accepted'
+FROM offers o JOIN trips t ON t.id = o.trip_id JOIN vehicles v ON v.id = t.vehicle_id
+WHERE o.area_id = $1 AND o.created_at >= $2 AND o.created_at < $3 AND o.status = 'accepted'
 GROUP BY 1, 2
 """
 
@@ -126,7 +121,8 @@ WHERE l.area_id = $1 AND l.occurred_at >= $2 AND l.occurred_at < $3 AND l.curren
 GROUP BY 1
 """
 
-# What the fleet was paid for: the cost recorded with each hand-over (the area's tariff or the round's).
+# The fleet's parcels and stops, and the fallback cost where no van plan exists: the cost recorded with
+# each hand-over (the area's tariff or the round's).
 _FLEET = f"""
 SELECT {_PERIOD.format(at="e.occurred_at")} AS period, count(*) AS parcels, count(DISTINCT e.job_id) AS stops,
        coalesce(sum((e.details ->> 'fallback_cost_minor')::bigint), 0)::bigint AS cost_minor
@@ -135,8 +131,21 @@ WHERE e.area_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3 AND e.to_sta
 GROUP BY 1
 """
 
-# Vans alone: every parcel the crowd or the fleet took on, at the area's fleet tariff for its own
-# pickup-to-drop-off distance (great circle times the road factor, as `FleetTariff.cost_minor`).
+# The area-days' stored van plans, their cost, km and CO2 summed from their routes (not the plan's own
+# totals: the routes are what was planned, and what the manifest shows). A plan priced in another
+# currency than the area's (the area's changed since) is not a figure of this day's: the fallback stands.
+_VAN_PLANS = """
+SELECT p.local_date, p.kind, p.parcels, p.parcels - cardinality(p.unserved) AS served, p.stops,
+       count(r.route_no) AS routes, coalesce(sum(r.distance_m), 0)::bigint AS distance_m,
+       coalesce(sum(r.cost_minor), 0)::bigint AS cost_minor, coalesce(sum(r.co2_g), 0)::bigint AS co2_g
+FROM van_plans p LEFT JOIN van_routes r ON r.plan_id = p.id
+WHERE p.area_id = $1 AND p.local_date BETWEEN $2 AND $3 AND p.currency = $4
+GROUP BY p.id
+"""
+
+# Vans alone, the fallback without a baseline plan: every parcel the crowd or the fleet took on, at the
+# area's fleet tariff for its own pickup-to-drop-off distance (great circle times the road factor, as
+# `FleetTariff.cost_minor`).
 _VAN_ONLY = f"""
 SELECT {_PERIOD.format(at="e.occurred_at")} AS period,
        sum(s.fleet_base_minor + ceil(s.fleet_per_km_minor * $6::float8 * 2 * $7::float8 * asin(sqrt(
@@ -221,19 +230,31 @@ class KpiRepository:
     async def fleet_figures(
         self, area_id: UUID, start: datetime, end: datetime, unit: Granularity, zone: str
     ) -> dict[datetime, FleetFigures]:
-        """The fleet's parcels, stops, cost and CO2 per period of hand-over.
+        """The fleet's parcels and stops per period of hand-over, at the tariff (the labelled fallback).
 
-        Today the cost is what each hand-over recorded (the round's fallback cost or the area's
-        tariff, `services/fleet.py`) and the CO2 the van baseline per parcel. This is the one place
-        the van rounds (issue 14, part 2) replace with the figures of the routes they plan.
+        The cost is what each hand-over recorded (the round's fallback cost or the area's tariff,
+        `services/fleet.py`); km and CO2 the per-parcel van estimate. Where the day has a van plan,
+        the service replaces cost, km and CO2 with its routes' (`FleetFigures.with_routes`).
         """
         rows = await self._conn.fetch(_FLEET, *self._args(area_id, start, end, unit, zone))
         return {
-            r["period"]: FleetFigures(
+            r["period"]: FleetFigures.at_tariff(int(r["parcels"]), int(r["stops"]), int(r["cost_minor"])) for r in rows
+        }
+
+    async def van_plans(
+        self, area_id: UUID, first_day: date, last_day: date, currency: str
+    ) -> dict[tuple[date, VanPlanKind], PlanTotals]:
+        """The area's stored van plans (fleet and baseline) of these local days, summed from their routes."""
+        rows = await self._conn.fetch(_VAN_PLANS, area_id, first_day, last_day, currency)
+        return {
+            (r["local_date"], VanPlanKind(r["kind"])): PlanTotals(
                 parcels=int(r["parcels"]),
+                served=int(r["served"]),
                 stops=int(r["stops"]),
+                routes=int(r["routes"]),
+                distance_m=int(r["distance_m"]),
                 cost_minor=int(r["cost_minor"]),
-                co2_g=int(r["parcels"]) * VAN_BASELINE_CO2_G_PER_PARCEL,
+                co2_g=int(r["co2_g"]),
             )
             for r in rows
         }
@@ -241,7 +262,8 @@ class KpiRepository:
     async def van_only_cost(
         self, area_id: UUID, start: datetime, end: datetime, unit: Granularity, zone: str
     ) -> dict[datetime, int]:
-        """What vans alone would have been paid for the parcels carried per period (the van baseline)."""
+        """What vans alone would have been paid at the tariff for the parcels carried per period (the
+        fallback where no baseline plan exists)."""
         rows = await self._conn.fetch(
             _VAN_ONLY, *self._args(area_id, start, end, unit, zone), ROAD_FACTOR, EARTH_RADIUS_M
         )

@@ -7,7 +7,7 @@ pgqueuer's table, the webhook backlog is the deliveries not yet done.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from marketplace.repositories._base import Conn
 
@@ -40,6 +40,18 @@ class WebhookBacklog:
     oldest_pending_at: datetime | None
     failed: int
     notifications_pending: int
+
+
+@dataclass(frozen=True, slots=True)
+class VanPlanHealth:
+    """An area's newest stored van plan of one kind (by local date): when it was planned, what it left out."""
+
+    area: str
+    kind: str
+    local_date: date
+    planned_at: datetime
+    parcels: int
+    unserved: int
 
 
 class ServiceHealthRepository:
@@ -75,14 +87,25 @@ class ServiceHealthRepository:
     async def webhook_backlog(self) -> WebhookBacklog:
         row = await self._conn.fetchrow(
             """
-            SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
-                   min(created_at) FILTER (WHERE status = 'pending') AS oldest_pending_at,
-                   count(*) FILTER (WHERE status = 'failed') AS failed,
+            SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS pending,
+                   (SELECT min(created_at) FROM webhook_deliveries WHERE status = 'pending') AS oldest_pending_at,
+                   (SELECT count(*) FROM webhook_deliveries WHERE status = 'failed') AS failed,
                    (SELECT count(*) FROM notifications n WHERE n.status = 'pending') AS notifications_pending
-            FROM webhook_deliveries
             """
         )
         assert row is not None
         return WebhookBacklog(
             int(row["pending"]), row["oldest_pending_at"], int(row["failed"]), int(row["notifications_pending"])
         )
+
+    async def latest_van_plans(self) -> list[VanPlanHealth]:
+        """Per area and kind (fleet, baseline): the plan of its latest local date."""
+        rows = await self._conn.fetch(
+            """
+            SELECT DISTINCT ON (p.area_id, p.kind) s.name AS area, p.kind, p.local_date, p.planned_at, p.parcels,
+                   cardinality(p.unserved) AS unserved
+            FROM van_plans p JOIN service_areas s ON s.id = p.area_id
+            ORDER BY p.area_id, p.kind, p.local_date DESC
+            """
+        )
+        return [VanPlanHealth(**dict(r)) for r in rows]

@@ -19,7 +19,8 @@ from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.errors import DomainError, ErrorCode
-from marketplace.domain.kpis import AreaKpis, FleetFigures, Granularity, KpiCounts
+from marketplace.domain.kpis import AreaKpis, FleetFigures, Granularity, KpiCounts, VanOnlyFigures
+from marketplace.domain.vans import VanPlanKind
 from marketplace.repositories import Repositories
 
 # A CSV export covers at most this many days, like the ledger's.
@@ -33,7 +34,12 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
 async def _figures(
     repos: Repositories, area: ServiceArea, start: datetime, end: datetime, unit: Granularity
 ) -> dict[datetime, AreaKpis]:
-    """Every period of [start, end) that saw anything, keyed by its start (UTC)."""
+    """Every period of [start, end) that saw anything, keyed by its start (UTC).
+
+    A day with a stored van plan takes the fleet's (and the van-only) cost, km and CO2 from its
+    routes; a day without one, and every hour (a plan is a day's, no hour's), the labelled tariff
+    fallback (`FigureSource`).
+    """
     zone = area.time_zone
     args = (area.id, start, end, unit, zone)
     await repos.kpis.without_jit()
@@ -45,7 +51,19 @@ async def _figures(
     ledger = await repos.kpis.ledger(*args, area.currency)
     fleet = await repos.kpis.fleet_figures(*args)
     van_only = await repos.kpis.van_only_cost(*args)
+    local = ZoneInfo(zone)
+    plans = (
+        await repos.kpis.van_plans(
+            area.id,
+            start.astimezone(local).date(),
+            (end - timedelta(microseconds=1)).astimezone(local).date(),
+            area.currency,
+        )
+        if unit is Granularity.DAY
+        else {}
+    )
     periods = set(events) | set(offers) | set(capacity) | set(ledger) | set(fleet)
+    periods |= {_local_midnight(day, local) for day, _ in plans}
     out = {}
     for period in periods:
         ev = events.get(period, {})
@@ -98,6 +116,9 @@ async def _figures(
             if unit is Granularity.DAY
             else period_utc + step
         )
+        local_day = period.astimezone(local).date()
+        at_tariff = fleet.get(period, FleetFigures())
+        baseline = plans.get((local_day, VanPlanKind.BASELINE))
         out[period_utc] = AreaKpis(
             area_id=area.id,
             currency=area.currency,
@@ -105,14 +126,22 @@ async def _figures(
             start_at=period_utc,
             end_at=end_at,
             counts=counts,
-            fleet=fleet.get(period, FleetFigures()),
-            van_only_cost_minor=van_only.get(period, 0),
+            fleet=at_tariff.with_routes(plans.get((local_day, VanPlanKind.FLEET))),
+            van_only=(
+                VanOnlyFigures.at_tariff(
+                    counts.crowd_parcels + at_tariff.parcels,
+                    counts.crowd_stops + at_tariff.stops,
+                    van_only.get(period, 0),
+                )
+                if baseline is None
+                else VanOnlyFigures.of_plan(baseline)
+            ),
         )
     return out
 
 
 def _empty(area: ServiceArea, unit: Granularity, start: datetime, end: datetime) -> AreaKpis:
-    return AreaKpis(area.id, area.currency, unit, start, end, KpiCounts(), FleetFigures(), 0)
+    return AreaKpis(area.id, area.currency, unit, start, end, KpiCounts(), FleetFigures(), VanOnlyFigures())
 
 
 class KpiService:
@@ -227,8 +256,15 @@ CSV_HEADER = (
     "fleet_cost_per_parcel_minor",
     "crowd_cost_per_stop_minor",
     "fleet_cost_per_stop_minor",
+    "fleet_source",
+    "fleet_distance_m",
+    "van_only_source",
+    "van_only_parcels",
+    "van_only_stops",
     "van_only_cost_minor",
     "van_only_cost_per_parcel_minor",
+    "van_only_cost_per_stop_minor",
+    "van_only_distance_m",
     "revenue_minor",
     "revenue_per_parcel_minor",
     "offers",
@@ -238,10 +274,16 @@ CSV_HEADER = (
     "capacity_volume_used",
     "booking_to_assignment_median_s",
     "booking_to_assignment_p90_s",
+    "crowd_detour_m",
     "crowd_co2_g",
+    "crowd_co2_g_per_km",
     "fleet_co2_g",
+    "fleet_co2_g_per_km",
     "co2_per_parcel_g",
+    "co2_g_per_km",
+    "van_only_co2_g",
     "van_only_co2_per_parcel_g",
+    "van_only_co2_g_per_km",
     "locker_deposits",
     "locker_collections",
     "locker_returns",
@@ -280,8 +322,15 @@ def csv_row(area: ServiceArea, day: date, k: AreaKpis) -> tuple[object, ...]:
         _num(k.fleet_cost_per_parcel_minor),
         _num(k.crowd_cost_per_stop_minor),
         _num(k.fleet_cost_per_stop_minor),
-        k.van_only_cost_minor,
+        k.fleet.source.value,
+        k.fleet.distance_m,
+        k.van_only.source.value,
+        k.van_only.parcels,
+        k.van_only.stops,
+        k.van_only.cost_minor,
         _num(k.van_only_cost_per_parcel_minor),
+        _num(k.van_only.cost_per_stop_minor),
+        k.van_only.distance_m,
         c.revenue_minor,
         _num(k.revenue_per_parcel_minor),
         c.offers,
@@ -291,10 +340,16 @@ def csv_row(area: ServiceArea, day: date, k: AreaKpis) -> tuple[object, ...]:
         _num(k.capacity_volume_used),
         _num(c.booking_to_assignment_median_s),
         _num(c.booking_to_assignment_p90_s),
+        k.crowd_detour_m,
         k.crowd_co2_g,
+        _num(k.crowd_co2_g_per_km),
         k.fleet.co2_g,
+        _num(k.fleet.co2_g_per_km),
         _num(k.co2_per_parcel_g),
+        _num(k.co2_g_per_km),
+        k.van_only.co2_g,
         _num(k.van_only_co2_per_parcel_g),
+        _num(k.van_only.co2_g_per_km),
         c.locker_deposits,
         c.locker_collections,
         c.locker_returns,

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from marketplace.clock import Clock
 from marketplace.db.uow import Database
-from marketplace.repositories.service_health import QueueDepth, RoundHealth, WebhookBacklog
+from marketplace.repositories.service_health import QueueDepth, RoundHealth, VanPlanHealth, WebhookBacklog
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,7 @@ class HealthSnapshot:
     rounds: list[RoundHealth]
     queue: list[QueueDepth]
     webhooks: WebhookBacklog
+    van_plans: list[VanPlanHealth]
 
 
 class ServiceHealthService:
@@ -32,4 +33,5 @@ class ServiceHealthService:
             rounds = await repos.service_health.latest_rounds()
             queue = await repos.service_health.queue_depth()
             webhooks = await repos.service_health.webhook_backlog()
-        return HealthSnapshot(self._clock.now(), rounds, queue, webhooks)
+            van_plans = await repos.service_health.latest_van_plans()
+        return HealthSnapshot(self._clock.now(), rounds, queue, webhooks, van_plans)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -28,8 +29,9 @@ from litestar import Litestar
 
 from marketplace.clock import ManualClock
 from marketplace.domain.areas import ServiceArea
-from marketplace.domain.geo import haversine_m
+from marketplace.domain.geo import Point, haversine_m
 from marketplace.domain.trips import Trip
+from marketplace.domain.vans import FleetDepot, VanPlanKind
 from marketplace.domain.vehicles import VehicleKind
 from marketplace.services.container import Services
 from schema.types import global_id
@@ -72,11 +74,21 @@ query($a: ID!, $d: Date!) {
     offers offersAccepted offerAcceptanceRate trips capacityWeightUsed capacityVolumeUsed
     bookingToAssignmentMedianS bookingToAssignmentP90S
     crowdCo2G fleetCo2G co2PerParcelG vanOnlyCo2PerParcelG
+    fleetSource fleetDistanceM fleetCo2GPerKm crowdDetourM crowdCo2GPerKm co2GPerKm
+    vanOnlySource vanOnlyParcels vanOnlyStops vanOnlyCostPerStop { amountMinor } vanOnlyDistanceM vanOnlyCo2G
+    vanOnlyCo2GPerKm
     emissionsByVehicle { kind offers parcels detourM co2G }
     lockerDeposits lockerCollections lockerReturns lockerShare
   }
 }
 """
+VAN_BASELINE = """
+query($a: ID!, $d: Date!) {
+  vanBaseline(areaId: $a, date: $d) { served stops distanceM cost { amountMinor } costPerParcel { amountMinor }
+    costPerStop { amountMinor } co2G }
+}
+"""
+BY_HOUR_SOURCES = "query($a: ID!) { deliveryKpisByHour(areaId: $a) { fleetSource vanOnlySource } }"
 BY_HOUR = """
 query($a: ID!) {
   deliveryKpisByHour(areaId: $a) { startAt endAt parcelsBooked parcelsDelivered failedAttempts handedToFleet offers }
@@ -227,8 +239,12 @@ async def test_a_hand_built_day_gives_each_kpi_its_hand_computed_value(
     assert k["fleetCostPerParcel"]["amountMinor"] == fleet_tariff_minor()
     assert k["crowdCostPerStop"]["amountMinor"] == 375  # three stops
     assert k["fleetCostPerStop"]["amountMinor"] == fleet_tariff_minor()  # two jobs, two stops
+    # No depot, no van plan: the fleet and the van-only figures are the labelled tariff fallback.
+    assert (k["fleetSource"], k["vanOnlySource"]) == ("TARIFF", "TARIFF")
     assert k["vanOnlyCost"]["amountMinor"] == 5 * fleet_tariff_minor()
     assert k["vanOnlyCostPerParcel"]["amountMinor"] == fleet_tariff_minor()
+    assert (k["vanOnlyParcels"], k["vanOnlyStops"]) == (5, 5)
+    assert k["vanOnlyCostPerStop"]["amountMinor"] == fleet_tariff_minor()
     # Revenue, the platform's margin: price - pay for the delivered jobs, half the price - half the pay
     # for P3's attempt, the whole price for the fleet's two (the fleet's cost is not in the ledger).
     p = day.prices
@@ -255,12 +271,148 @@ async def test_a_hand_built_day_gives_each_kpi_its_hand_computed_value(
     assert (k["crowdCo2G"], k["fleetCo2G"]) == (544, 400)
     assert k["co2PerParcelG"] == pytest.approx((544 + 400) / 5)
     assert k["vanOnlyCo2PerParcelG"] == 200
+    # Per km: the crowd's 4.0 km of detours; the fleet's estimated 0.8 km per parcel.
+    assert (k["crowdDetourM"], k["crowdCo2GPerKm"]) == (4_000, pytest.approx(544 / 4))
+    assert (k["fleetDistanceM"], k["fleetCo2GPerKm"]) == (1_600, 250)
+    assert k["co2GPerKm"] == pytest.approx((544 + 400) / 5.6)
+    assert (k["vanOnlyDistanceM"], k["vanOnlyCo2G"], k["vanOnlyCo2GPerKm"]) == (4_000, 1_000, 250)
 
     assert (k["lockerDeposits"], k["lockerCollections"], k["lockerReturns"], k["lockerShare"]) == (1, 1, 0, 0.5)
 
     # The next day saw nothing: zeros, and no rate where there is nothing to divide by.
     empty = (await gql(KPIS, {"a": area, "d": "2026-11-25"}, token=ops))["data"]["deliveryKpis"]
     assert (empty["parcelsBooked"], empty["onTimeRate"], empty["costPerParcel"]) == (0, None, None)
+
+
+# The depot of the van rounds' test: the README's default van (60.00 a day, 0.35 per km, 30.00 per hour,
+# 250 g CO2/km, 800 kg) on the Amstel, open 06:00-22:00.
+DEPOT_POINT = Point(52.3600, 4.9000)
+DAY_RATE, PER_KM, PER_HOUR, G_PER_KM = 6_000, 35, 3_000, 250
+
+
+@dataclass(frozen=True)
+class HandRoute:
+    """One stored route, and its km, cost and CO2 computed here from its stops."""
+
+    distance_m: int
+    cost_minor: int
+    co2_g: int
+    stops: int
+
+
+async def hand_routes(db: asyncpg.Connection, area_id: UUID, kind: str) -> list[HandRoute]:
+    """The area-day's stored routes of a plan, each recomputed by hand: depot, stops in order, depot;
+    great circle x 1.3 per hop in whole metres; day rate + per km + per hour (depot to depot) rounded up
+    once; CO2 km x g/km rounded up; consecutive parcels at one point are one stop."""
+    routes = await db.fetch(
+        """
+        SELECT r.route_no, r.depart_at, r.return_at, r.distance_m, r.cost_minor, r.co2_g, p.id AS plan_id
+        FROM van_routes r JOIN van_plans p ON p.id = r.plan_id
+        WHERE p.area_id = $1 AND p.local_date = '2026-11-24' AND p.kind = $2 ORDER BY r.route_no
+        """,
+        area_id,
+        kind,
+    )
+    out = []
+    for r in routes:
+        stops = await db.fetch(
+            "SELECT lat, lng FROM van_stops WHERE plan_id = $1 AND route_no = $2 ORDER BY seq",
+            r["plan_id"],
+            r["route_no"],
+        )
+        path = [DEPOT_POINT, *(Point(s["lat"], s["lng"]) for s in stops), DEPOT_POINT]
+        distance = sum(round(1.3 * haversine_m(a, b)) for a, b in itertools.pairwise(path))
+        seconds = int((r["return_at"] - r["depart_at"]).total_seconds())
+        cost = DAY_RATE + math.ceil((distance * PER_KM * 3600 + seconds * PER_HOUR * 1000) / 3_600_000)
+        co2 = math.ceil(distance * G_PER_KM / 1000)
+        assert (r["distance_m"], r["cost_minor"], r["co2_g"]) == (distance, cost, co2)  # stored as computed
+        points = [(s["lat"], s["lng"]) for s in stops]
+        out.append(HandRoute(distance, cost, co2, sum(1 for i, q in enumerate(points) if i == 0 or points[i - 1] != q)))
+    return out
+
+
+async def test_a_day_with_van_rounds_takes_the_fleet_and_the_van_only_figures_from_their_routes(
+    gql: GraphQL, services: Services, db: asyncpg.Connection, day: Day
+) -> None:
+    ops = await admin_token(gql, services, "kpis@example.com")
+    area = str(global_id("ServiceArea", day.area.id))
+    await services.fleet.set_depot(
+        FleetDepot(
+            day.area.id,
+            "Amstel hub",
+            DEPOT_POINT,
+            6 * 3600,
+            22 * 3600,
+            10,
+            800_000,
+            DAY_RATE,
+            PER_KM,
+            PER_HOUR,
+            G_PER_KM,
+        )
+    )
+    the_day = date(2026, 11, 24)
+
+    # Only the fleet's plan: its routes replace the fleet's tariff; the van-only stays the fallback.
+    fleet_plan = await services.fleet.plan_van_rounds(day.area.id, the_day, VanPlanKind.FLEET)
+    assert fleet_plan is not None
+    assert fleet_plan.parcels == 2
+    fleet = await hand_routes(db, day.area.id, "fleet")
+    assert {len(fleet), sum(r.stops for r in fleet)} >= {2}  # a collection and a delivery route at least
+    fleet_cost, fleet_m, fleet_co2 = (
+        sum(r.cost_minor for r in fleet),
+        sum(r.distance_m for r in fleet),
+        sum(r.co2_g for r in fleet),
+    )
+    k = (await gql(KPIS, {"a": area, "d": "2026-11-24"}, token=ops))["data"]["deliveryKpis"]
+    assert (k["fleetSource"], k["vanOnlySource"]) == ("VAN_ROUTES", "TARIFF")
+    assert (k["fleetCost"]["amountMinor"], k["fleetDistanceM"], k["fleetCo2G"]) == (fleet_cost, fleet_m, fleet_co2)
+    assert k["fleetCo2GPerKm"] == pytest.approx(fleet_co2 * 1000 / fleet_m)
+    # What the fleet carried is still the day's hand-overs: two parcels, two jobs.
+    assert (k["handedToFleet"], k["fleetStops"], k["crowdShare"]) == (2, 2, 0.6)
+    assert k["fleetCostPerParcel"]["amountMinor"] == half_up(fleet_cost, 2)
+    assert k["fleetCostPerStop"]["amountMinor"] == half_up(fleet_cost, 2)
+    crowd_pay = 450 + 450 + 225
+    assert k["costPerParcel"]["amountMinor"] == half_up(crowd_pay + fleet_cost, 5)
+    assert k["co2PerParcelG"] == pytest.approx((544 + fleet_co2) / 5)
+    assert k["co2GPerKm"] == pytest.approx((544 + fleet_co2) * 1000 / (4_000 + fleet_m))
+    assert k["vanOnlyCost"]["amountMinor"] == 5 * fleet_tariff_minor()
+
+    # The baseline plan too: every parcel of the day by van.
+    baseline_plan = await services.fleet.plan_van_rounds(day.area.id, the_day, VanPlanKind.BASELINE)
+    assert baseline_plan is not None
+    assert baseline_plan.parcels == 5
+    served = baseline_plan.served
+    base = await hand_routes(db, day.area.id, "baseline")
+    cost, metres, co2, stops = (
+        sum(r.cost_minor for r in base),
+        sum(r.distance_m for r in base),
+        sum(r.co2_g for r in base),
+        sum(r.stops for r in base),
+    )
+    k = (await gql(KPIS, {"a": area, "d": "2026-11-24"}, token=ops))["data"]["deliveryKpis"]
+    assert (k["fleetSource"], k["vanOnlySource"]) == ("VAN_ROUTES", "VAN_ROUTES")
+    assert (k["vanOnlyParcels"], k["vanOnlyStops"]) == (served, stops)
+    assert (k["vanOnlyCost"]["amountMinor"], k["vanOnlyDistanceM"], k["vanOnlyCo2G"]) == (cost, metres, co2)
+    assert k["vanOnlyCostPerParcel"]["amountMinor"] == half_up(cost, served)
+    assert k["vanOnlyCostPerStop"]["amountMinor"] == half_up(cost, stops)
+    assert k["vanOnlyCo2PerParcelG"] == pytest.approx(co2 / served)
+    assert k["vanOnlyCo2GPerKm"] == pytest.approx(co2 * 1000 / metres)
+    # The same figures `vanBaseline` reads back.
+    body = await gql(VAN_BASELINE, {"a": area, "d": "2026-11-24"}, token=ops)
+    assert body["data"]["vanBaseline"] == {
+        "served": served,
+        "stops": stops,
+        "distanceM": metres,
+        "cost": {"amountMinor": cost},
+        "costPerParcel": {"amountMinor": k["vanOnlyCostPerParcel"]["amountMinor"]},
+        "costPerStop": {"amountMinor": k["vanOnlyCostPerStop"]["amountMinor"]},
+        "co2G": co2,
+    }
+
+    # Hours are no plan's: they keep the labelled fallback.
+    hours = (await gql(BY_HOUR_SOURCES, {"a": area}, token=ops))["data"]["deliveryKpisByHour"]
+    assert {(h["fleetSource"], h["vanOnlySource"]) for h in hours} == {("TARIFF", "TARIFF")}
 
 
 async def test_another_area_and_a_missing_one(gql: GraphQL, services: Services, day: Day) -> None:
@@ -311,6 +463,16 @@ async def test_the_kpis_export_as_csv_for_finance_and_operations(
     assert rows[0]["on_time_rate"] == "0.5"
     assert rows[0]["failed_by_reason"] == "recipient_absent:1;refused:1"
     assert rows[0]["crowd_pay_minor"] == "1125"
+    assert (rows[0]["fleet_source"], rows[0]["van_only_source"], rows[0]["fleet_distance_m"]) == (
+        "tariff",
+        "tariff",
+        "1600",
+    )
+    assert (rows[0]["crowd_detour_m"], rows[0]["fleet_co2_g_per_km"], rows[0]["van_only_co2_g"]) == (
+        "4000",
+        "250.0",
+        "1000",
+    )
     assert rows[1]["on_time_rate"] == ""
     assert (await client.get(url)).status_code == 401
     shop = await fresh_token(gql, "shop@example.com")

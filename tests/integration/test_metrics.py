@@ -6,15 +6,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from uuid import uuid4
 
+import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from marketplace.clock import ManualClock
 from marketplace.domain.rounds import RoundTrigger
+from marketplace.domain.vans import VanPlan, VanPlanKind
 from marketplace.metrics import MULTIPROC_ENV
+from marketplace.repositories.vans import VanRepository
 from marketplace.services.container import Services
 from marketplace.settings import Settings
 from tests.conftest import T0, make_settings
@@ -105,3 +109,24 @@ def test_server_processes_sharing_a_metrics_directory_answer_with_all_of_their_r
         if s.name == "crowdship_graphql_request_seconds_count"
     }
     assert counts == {(("operation", "me"), ("operation_type", "query")): 2}
+
+
+async def test_metrics_carry_each_areas_newest_van_plan_its_age_and_what_it_left_out(
+    gql: GraphQL, services: Services, clock: ManualClock, db: asyncpg.Connection
+) -> None:
+    """A stored van plan tells no parcel and no organisation; operations hear of it here."""
+    area = await make_area(services, name="Leiden")
+    vans = VanRepository(db)
+    for day, planned_at, unserved in (
+        (date(2026, 11, 23), T0 - timedelta(days=1), ()),
+        (date(2026, 11, 24), T0, (uuid4(),)),
+    ):
+        await vans.replace_plan(
+            VanPlan(uuid4(), area.id, day, VanPlanKind.FLEET, planned_at, 3, unserved, (), 0, 0, 0, 0, "EUR", 0)
+        )
+    clock.at = T0 + timedelta(minutes=2)
+    m = await scrape(gql)
+    fleet = (("area", "Leiden"), ("kind", "fleet"))
+    assert m[("crowdship_van_plan_seconds_since", fleet)] == 120  # the 24th's plan, not the 23rd's
+    assert m[("crowdship_van_plan_unserved", fleet)] == 1
+    assert ("crowdship_van_plan_seconds_since", (("area", "Leiden"), ("kind", "baseline"))) not in m

@@ -8,12 +8,17 @@ from uuid import uuid4
 from marketplace.domain.kpis import (
     VAN_BASELINE_CO2_G_PER_PARCEL,
     AreaKpis,
+    FigureSource,
     FleetFigures,
     Granularity,
     KpiCounts,
+    PlanTotals,
+    VanOnlyFigures,
+    VehicleEmissions,
     per,
     share,
 )
+from marketplace.domain.vehicles import VehicleKind
 
 AT = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -37,8 +42,9 @@ def test_the_van_baseline_is_a_light_vans_g_per_km_over_its_km_per_stop() -> Non
 
 def test_cost_and_co2_per_parcel_count_the_crowd_and_the_fleet_together() -> None:
     counts = KpiCounts(crowd_parcels=3, crowd_stops=2, crowd_pay_minor=1_200, revenue_minor=900)
-    fleet = FleetFigures(parcels=1, stops=1, cost_minor=800, co2_g=VAN_BASELINE_CO2_G_PER_PARCEL)
-    k = AreaKpis(uuid4(), "EUR", Granularity.DAY, AT, AT, counts, fleet, van_only_cost_minor=3_200)
+    fleet = FleetFigures.at_tariff(parcels=1, stops=1, cost_minor=800)
+    van_only = VanOnlyFigures.at_tariff(parcels=4, stops=3, cost_minor=3_200)
+    k = AreaKpis(uuid4(), "EUR", Granularity.DAY, AT, AT, counts, fleet, van_only)
     assert k.carried == 4
     assert k.crowd_share == 0.75
     assert k.cost_per_parcel_minor == 500
@@ -50,3 +56,42 @@ def test_cost_and_co2_per_parcel_count_the_crowd_and_the_fleet_together() -> Non
     assert k.revenue_per_parcel_minor == 225
     assert k.co2_per_parcel_g == 50  # the crowd emitted nothing, the fleet's parcel 200 g
     assert k.van_only_co2_g == 800
+
+
+PLAN = PlanTotals(parcels=6, served=5, stops=8, routes=3, distance_m=41_000, cost_minor=13_205, co2_g=10_250)
+
+
+def test_the_tariff_fallback_is_labelled_and_puts_the_per_parcel_estimate_on_km_and_co2() -> None:
+    fleet = FleetFigures.at_tariff(parcels=2, stops=2, cost_minor=1_700)
+    assert (fleet.source, fleet.distance_m, fleet.co2_g, fleet.co2_g_per_km) == (FigureSource.TARIFF, 1_600, 400, 250)
+    assert fleet.with_routes(None) == fleet
+
+
+def test_a_van_plan_replaces_cost_km_and_co2_but_not_what_the_fleet_carried() -> None:
+    fleet = FleetFigures.at_tariff(parcels=2, stops=2, cost_minor=1_700).with_routes(PLAN)
+    assert fleet == FleetFigures(2, 2, 13_205, 10_250, 41_000, FigureSource.VAN_ROUTES)
+    assert fleet.co2_g_per_km == 250
+
+
+def test_the_van_only_baseline_of_a_plan_counts_its_served_parcels_and_its_stops() -> None:
+    v = VanOnlyFigures.of_plan(PLAN)
+    assert (v.source, v.parcels, v.stops) == (FigureSource.VAN_ROUTES, 5, 8)
+    assert v.cost_per_parcel_minor == 2_641  # 13205 / 5
+    assert v.cost_per_stop_minor == 1_651  # 1650.625 rounds up
+    assert (v.co2_per_parcel_g, v.co2_g_per_km) == (2_050, 250)
+
+
+def test_co2_per_km_counts_the_crowds_detours_and_the_fleets_kilometres() -> None:
+    counts = KpiCounts(
+        crowd_parcels=2,
+        vehicles=(
+            VehicleEmissions(VehicleKind.CAR, 2, 2, 2_000, 340),
+            VehicleEmissions(VehicleKind.BICYCLE, 1, 1, 1_000, 0),
+        ),
+    )
+    fleet = FleetFigures.at_tariff(parcels=1, stops=1, cost_minor=800).with_routes(PLAN)
+    k = AreaKpis(uuid4(), "EUR", Granularity.DAY, AT, AT, counts, fleet, VanOnlyFigures.of_plan(PLAN))
+    assert (k.crowd_detour_m, k.crowd_co2_g_per_km) == (3_000, 340 / 3)
+    assert k.distance_m == 44_000
+    assert k.co2_g_per_km == (340 + 10_250) / 44
+    assert k.van_only_co2_g == 10_250
