@@ -92,6 +92,12 @@ async def test_the_page_redirects_to_a_locker_and_shows_a_status_change_without_
         # The parcel moves on in the service: the page follows, with no reload.
         await set_status(services, world.mine.parcel_uuids[0], ParcelStatus.OFFERED)
         await until(browser, lambda d: d.find_element(By.ID, "status").get_attribute("data-status") == "OFFERED")
-        await until(browser, lambda d: not d.find_element(By.ID, "redirect").is_displayed())
         assert "a courier is being found" in await asyncio.to_thread(text_of("timeline"), browser)
+        # Offered is not yet out for delivery: the recipient may still redirect (the offer is withdrawn).
+        assert await asyncio.to_thread(lambda: browser.find_element(By.ID, "redirect").is_displayed())
+        # Once the courier is at the store it is too late, and the page says so by hiding the choice.
+        await set_status(services, world.mine.parcel_uuids[0], ParcelStatus.ASSIGNED)
+        await set_status(services, world.mine.parcel_uuids[0], ParcelStatus.AT_PICKUP)
+        await until(browser, lambda d: d.find_element(By.ID, "status").get_attribute("data-status") == "AT_PICKUP")
+        await until(browser, lambda d: not d.find_element(By.ID, "redirect").is_displayed())
         assert await asyncio.to_thread(browser.execute_script, "return window.loadedOnce === true;") is True
