@@ -36,6 +36,7 @@ from tests.integration.ops_delivery import (
     ARRIVE_AT_PICKUP,
     CANCEL_JOB,
     CONFIRM_PICKUP,
+    CONFIRM_RETURN,
     DELIVER,
     HERE,
     Booked,
@@ -819,3 +820,36 @@ async def test_pay_held_for_an_account_that_cannot_take_transfers_goes_out_once_
     # Nothing left to queue: another account.updated finds no held pay.
     async with services.db.read() as repos:
         assert await repos.payments.untransferred_pay(courier.user_id) == []
+
+
+async def test_a_cancellation_after_pickup_pays_the_courier_half_the_fee_once_the_parcel_is_back(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    courier: Courier,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    database_url: str,
+) -> None:
+    booked = await book(gql, shop)
+    assert (await accept(gql, courier, await offered(services, courier, booked)))["errors"] == []
+    parcel_id = booked.parcel_ids[0]
+    for document, extra in ((ARRIVE_AT_PICKUP, {}), (CONFIRM_PICKUP, {"labelCode": booked.label_codes[0]})):
+        assert (await step(gql, courier.token, document, parcelId=parcel_id, position=HERE, **extra))["errors"] == []
+    cancelled = await gql(CANCEL_JOB, {"input": {"jobId": booked.job_id}}, token=shop.token)
+    assert cancelled["data"]["cancelJob"]["fee"] == {"amountMinor": 600, "currency": "EUR"}
+    assert (await step(gql, courier.token, CONFIRM_RETURN, parcelId=parcel_id))["errors"] == []
+    async with worker(services, database_url):
+
+        async def transferred() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM payment_transfers") == 1)
+
+        await eventually(transferred, 30, "the fee settled once the parcel was back")
+    payment = await payment_of(db)
+    # Settled as a cancellation (not as a failed attempt): the fee, half of it the courier's.
+    assert payment["captured_minor"] == 600
+    (transfer,) = sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data
+    assert transfer.amount == 300
+    assert [k for k, _ in await entries(db)] == ["cancellation_fee", "stripe_fee", "transfer"]
+    assert await payable_of(db, courier.user_id) == 0
+    await assert_ledger_balanced(db)
