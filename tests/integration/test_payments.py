@@ -29,7 +29,7 @@ from schema.types import decode_id
 from stripefake import FakeStripe, RunningFake
 from tests.conftest import STRIPE_KEY, STRIPE_WEBHOOK_SECRET, T0, make_settings
 from tests.dispatch_factories import make_offer
-from tests.factories import make_area
+from tests.factories import enable_payouts, make_area
 from tests.helpers import GraphQL, admin_token
 from tests.integration.ops_delivery import (
     ARRIVE_AT_DROPOFF,
@@ -852,4 +852,37 @@ async def test_a_cancellation_after_pickup_pays_the_courier_half_the_fee_once_th
     assert transfer.amount == 300
     assert [k for k, _ in await entries(db)] == ["cancellation_fee", "stripe_fee", "transfer"]
     assert await payable_of(db, courier.user_id) == 0
+    await assert_ledger_balanced(db)
+
+
+async def test_pay_held_for_a_courier_without_a_payout_account_goes_out_once_it_has_one(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    courier: Courier,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    database_url: str,
+) -> None:
+    await delivered(gql, services, shop, courier)
+    # No payout account at settlement (as for a courier matched before accounts were required).
+    await db.execute("DELETE FROM payout_accounts WHERE courier_id = $1", courier.user_id)
+    async with worker(services, database_url):
+        await eventually(lambda: settled_once(db), 30, "the settlement finished without its transfer")
+        hold = await db.fetchrow("SELECT refusals, reason, released_at FROM transfer_holds")
+        assert hold is not None
+        assert (hold["refusals"], hold["reason"], hold["released_at"]) == (0, "no_payout_account", None)
+        assert await payable_of(db, courier.user_id) == -450
+        # The courier onboards; the account's state is brought in as the account.updated job does.
+        account_id = await enable_payouts(services, courier.user_id)
+
+        async def cleared() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM payment_transfers") == 1)
+
+        await eventually(cleared, 30, "the held transfer made")
+    payment = await payment_of(db)
+    (transfer,) = sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data
+    assert (transfer.amount, transfer.destination) == (450, account_id)
+    assert await payable_of(db, courier.user_id) == 0
+    assert await db.fetchval("SELECT released_at IS NOT NULL FROM transfer_holds")
     await assert_ledger_balanced(db)
