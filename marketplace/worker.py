@@ -41,7 +41,13 @@ from marketplace.services.claims import PAY_CLAIM_JOB, REFUND_JOB
 from marketplace.services.container import Services
 from marketplace.services.fleet import PLAN_VAN_ROUNDS_JOB
 from marketplace.services.offers_release import expire_offers
-from marketplace.services.payments import AUTHORIZE_JOB, RELEASE_AUTHORIZATION_JOB, SETTLE_JOB, STRIPE_EVENT_JOB
+from marketplace.services.payments import (
+    AUTHORIZE_JOB,
+    RELEASE_AUTHORIZATION_JOB,
+    SETTLE_JOB,
+    STRIPE_EVENT_JOB,
+    TRANSFER_PAY_JOB,
+)
 from marketplace.services.reconciliation import RECONCILE_JOB
 from marketplace.services.rounds import EXPIRE_OFFERS_JOB, ROUND_JOB, RunOutcome
 
@@ -227,6 +233,13 @@ def build_worker(
         outcome = await services.payments.settle_job(job_id)
         if outcome is not None:
             log.info("payment settled", job_id=str(job_id), kind=outcome.kind.value, captured=outcome.capture_minor)
+
+    @entrypoint(TRANSFER_PAY_JOB)
+    async def transfer_pay(job: Job) -> None:
+        """A courier's pay held while its account could not take a transfer, once payouts are on again."""
+        data = _payload(job)
+        if await services.payments.transfer_outstanding(UUID(data["job_id"]), UUID(data["courier_id"])):
+            log.info("held pay transferred", job_id=data["job_id"], courier_id=data["courier_id"])
 
     @entrypoint(STRIPE_EVENT_JOB)
     async def stripe_event(job: Job) -> None:

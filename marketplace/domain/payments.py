@@ -10,7 +10,11 @@ parcel is final (the authorisation is captured once; Stripe releases the rest):
 - **attempted delivery**: a parcel that came back after a failed attempt (status `returned`, with a
   `failed_attempt` in its history) costs the retailer half its share of the price (the price split
   evenly over the job's parcels) and earns the courier half its share of the pay;
-- a cancelled parcel costs its cancellation fee (domain/settlement.py) and earns the courier nothing;
+- a cancelled parcel costs its cancellation fee (domain/settlement.py; nothing before a courier accepted it)
+  and earns the courier who held it when it was cancelled **half the fee** (rounded down; the platform keeps
+  the rest): after acceptance the courier set out for the store, after a pickup it takes the parcel back. A
+  parcel cancelled after its pickup (`returned` with a fee) is settled by this rule, not as an attempt;
+- a parcel handed to the fleet earns no courier anything (the fleet is paid outside Stripe);
 - the capture is capped at the authorised price, and the couriers' pay at the capture.
 Nothing to capture cancels the authorisation.
 """
@@ -31,6 +35,8 @@ AUTHORIZATION_LIFETIME = timedelta(days=7)
 AUTHORIZE_AHEAD = timedelta(days=6)
 
 DELIVERED_BY_COURIER = frozenset({S.DELIVERED, S.COLLECTED})
+# The courier's share of a cancellation fee it was holding the parcel for, in percent (rounded down).
+COURIER_SHARE_OF_FEE_PERCENT = 50
 
 
 class PaymentStatus(StrEnum):
@@ -74,20 +80,36 @@ def pay_shares(pay_minor: int, parcel_ids: list[UUID]) -> dict[UUID, int]:
     return {p: base + (rest if i == 0 else 0) for i, p in enumerate(ordered)}
 
 
+def courier_share_of_fee(fee_minor: int) -> int:
+    """What the courier who held a cancelled parcel earns of its fee: half, rounded down."""
+    return fee_minor * COURIER_SHARE_OF_FEE_PERCENT // 100
+
+
 def settle(price_minor: int, parcels: list[ParcelOutcome]) -> Settlement:
     """The capture and each courier's pay for a job whose parcels are all final."""
     n = len(parcels)
-    delivered = [p for p in parcels if p.status in DELIVERED_BY_COURIER or p.deposited_in_locker]
-    attempted = [p for p in parcels if p.status is S.RETURNED and p.failed_attempt and p not in delivered]
+    # Cancelled by the retailer: cancelled outright, or (after pickup) brought back with its fee recorded.
+    cancelled = [p for p in parcels if p.status is S.CANCELLED or p.cancellation_fee_minor > 0]
+    delivered = [
+        p for p in parcels if (p.status in DELIVERED_BY_COURIER or p.deposited_in_locker) and p not in cancelled
+    ]
+    attempted = [
+        p for p in parcels if p.status is S.RETURNED and p.failed_attempt and p not in delivered and p not in cancelled
+    ]
     fleet = any(p.status is S.HANDED_TO_FLEET for p in parcels)
     pay: dict[UUID, int] = {}
+
+    def earn(courier_id: UUID | None, amount: int) -> None:
+        if courier_id is not None and amount > 0:
+            pay[courier_id] = pay.get(courier_id, 0) + amount
+
     for p in delivered:
-        if p.courier_id is not None and p.pay_share_minor > 0:
-            pay[p.courier_id] = pay.get(p.courier_id, 0) + p.pay_share_minor
+        earn(p.courier_id, p.pay_share_minor)
     for p in attempted:
-        if p.courier_id is not None and p.pay_share_minor // 2 > 0:
-            pay[p.courier_id] = pay.get(p.courier_id, 0) + p.pay_share_minor // 2
-    fees = sum(p.cancellation_fee_minor for p in parcels if p.status is S.CANCELLED)
+        earn(p.courier_id, p.pay_share_minor // 2)
+    for p in cancelled:
+        earn(p.courier_id, courier_share_of_fee(p.cancellation_fee_minor))
+    fees = sum(p.cancellation_fee_minor for p in cancelled)
     if delivered or fleet:
         capture, kind = price_minor, SettlementKind.DELIVERY
     elif attempted:
@@ -104,8 +126,6 @@ def settle(price_minor: int, parcels: list[ParcelOutcome]) -> Settlement:
         if amount > 0:
             capped[courier] = amount
             left -= amount
-    if kind is SettlementKind.CANCELLATION:
-        capped = {}
     return Settlement(kind, capture, capped)
 
 
@@ -122,5 +142,9 @@ def payment_keys(payment_id: UUID) -> dict[str, str]:
     return {"capture": f"capture:{payment_id}", "cancel": f"cancel:{payment_id}"}
 
 
-def transfer_key(payment_id: UUID, courier_id: UUID) -> str:
-    return f"transfer:{payment_id}:{courier_id}"
+def transfer_key(payment_id: UUID, courier_id: UUID, refusals: int = 0) -> str:
+    """The Stripe key of a courier's transfer for a payment. Stripe answers a key it refused with the same
+    refusal forever, so after `refusals` definitive refusals (the account could not take a transfer: no
+    transfer exists under those keys) the next attempt takes a key of its own."""
+    base = f"transfer:{payment_id}:{courier_id}"
+    return base if refusals == 0 else f"{base}:{refusals}"

@@ -168,6 +168,72 @@ class PaymentRepository:
         value = await self._conn.fetchval("SELECT courier_id FROM payout_accounts WHERE account_id = $1", account_id)
         return None if value is None else UUID(str(value))
 
+    async def transfer_refusals(self, payment_id: UUID) -> dict[UUID, int]:
+        """courier -> how many of its transfer keys Stripe refused for this payment (see `transfer_key`)."""
+        rows = await self._conn.fetch(
+            "SELECT courier_id, refusals FROM transfer_holds WHERE payment_id = $1", payment_id
+        )
+        return {r["courier_id"]: int(r["refusals"]) for r in rows}
+
+    async def hold_transfer(
+        self,
+        payment: PaymentRow,
+        courier_id: UUID,
+        amount_minor: int,
+        reason: str,
+        at: datetime,
+        *,
+        refused_key_no: int | None,
+    ) -> None:
+        """The courier's transfer held. `refused_key_no`: Stripe refused the key of that number, so the next
+        attempt takes the next one; counted once however many racing attempts saw the same refusal."""
+        await self._conn.execute(
+            """
+            INSERT INTO transfer_holds (payment_id, courier_id, area_id, amount_minor, currency, refusals, reason,
+                                        held_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, CASE WHEN $7::int IS NULL THEN 0 ELSE $7::int + 1 END, $6, $8, $8)
+            ON CONFLICT (payment_id, courier_id) DO UPDATE
+                SET refusals = CASE WHEN transfer_holds.refusals = $7::int THEN transfer_holds.refusals + 1
+                                    ELSE transfer_holds.refusals END,
+                    reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at, released_at = NULL
+            """,
+            payment.id,
+            courier_id,
+            payment.area_id,
+            amount_minor,
+            payment.currency,
+            reason,
+            refused_key_no,
+            at,
+        )
+
+    async def release_hold(self, payment_id: UUID, courier_id: UUID, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE transfer_holds SET released_at = $3, updated_at = $3 "
+            "WHERE payment_id = $1 AND courier_id = $2 AND released_at IS NULL",
+            payment_id,
+            courier_id,
+            at,
+        )
+
+    async def untransferred_pay(self, courier_id: UUID) -> list[tuple[UUID, UUID]]:
+        """(job, payment) of each captured payment whose capture entry made `courier_id`'s pay payable and
+        that has no transfer to the courier yet: the pay held while its account could not take it."""
+        rows = await self._conn.fetch(
+            """
+            SELECT DISTINCT p.job_id, p.id
+            FROM ledger_accounts a
+            JOIN journal_lines l ON l.account_id = a.id AND l.amount_minor < 0
+            JOIN journal_entries e ON e.id = l.entry_id AND e.kind IN ('charge_captured', 'cancellation_fee')
+            JOIN payments p ON p.payment_intent_id = e.source_id AND p.status = 'captured'
+            WHERE a.kind = 'courier_payable' AND a.courier_id = $1
+              AND NOT EXISTS (SELECT 1 FROM payment_transfers t WHERE t.payment_id = p.id AND t.courier_id = $1)
+            ORDER BY p.job_id
+            """,
+            courier_id,
+        )
+        return [(r["job_id"], r["id"]) for r in rows]
+
     async def add_payout_account(self, courier_id: UUID, account_id: str, at: datetime) -> None:
         await self._conn.execute(
             "INSERT INTO payout_accounts (courier_id, account_id, created_at, updated_at) VALUES ($1, $2, $3, $3) "
@@ -317,7 +383,14 @@ class PaymentRepository:
                    COALESCE(p.cancellation_fee_minor, 0) AS fee,
                    EXISTS (SELECT 1 FROM parcel_events e WHERE e.parcel_id = p.id AND e.kind = 'failed_attempt')
                        AS failed_attempt,
-                   o.id AS offer_id, o.courier_id, o.pay_minor,
+                   o.id AS offer_id, o.pay_minor,
+                   COALESCE(o.courier_id, (
+                       -- A parcel cancelled out of its accepted offer: the courier its cancellation took it from.
+                       SELECT (e.details ->> 'courier_id')::uuid FROM parcel_events e
+                       WHERE e.parcel_id = p.id AND e.kind = 'offer_withdrawn'
+                         AND e.reason_code = 'cancelled_by_retailer'
+                       ORDER BY e.occurred_at DESC LIMIT 1
+                   )) AS courier_id,
                    (SELECT array_agg(op2.parcel_id) FROM offer_parcels op2 WHERE op2.offer_id = o.id) AS offer_parcels
             FROM parcels p
             LEFT JOIN LATERAL (

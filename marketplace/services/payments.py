@@ -35,7 +35,7 @@ from marketplace.domain.payments import (
     transfer_key,
 )
 from marketplace.logs import get_logger
-from marketplace.payments import Card, CardDeclinedError, GatewayError, PaymentGateway
+from marketplace.payments import Card, CardDeclinedError, GatewayError, PaymentGateway, RequestRefusedError
 from marketplace.repositories.payments import CustomerRow, PaymentRow, PayoutAccountRow
 from marketplace.services.dispatch_common import SETTLE_PAYMENT_JOB, event
 from marketplace.services.ledger import LedgerService
@@ -52,6 +52,11 @@ SETTLE_JOB = SETTLE_PAYMENT_JOB
 STRIPE_EVENT_JOB = "stripe_event"
 RELEASE_AUTHORIZATION_JOB = "release_authorization"
 AUTHORIZE_JOB = "authorize_payment"
+TRANSFER_PAY_JOB = "transfer_pay"
+
+# Stripe's refusals of a transfer that mean the destination cannot take one now (not a fault of ours):
+# the courier's pay is held on its payable until its account is enabled again.
+CANNOT_RECEIVE_TRANSFERS = frozenset({"insufficient_capabilities_for_transfer", "account_invalid"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,28 +422,70 @@ class PaymentService:
             await self._transfer_pay(payment, outcome)
         return outcome
 
-    async def _transfer_pay(self, payment: PaymentRow, outcome: Settlement) -> None:
-        """One transfer per courier of the job (transfer group: the job's), funded by its captured charge."""
+    async def transfer_outstanding(self, job_id: UUID, courier_id: UUID) -> bool:
+        """The worker's `transfer_pay`: one courier's pay for a settled job, held until its account could take
+        it (see `refresh_account`). The same step as the settlement's, under the same Stripe key, so the two
+        racing move the money once. False when nothing was left to transfer."""
+        async with self._db.read() as repos:
+            payment = await repos.payments.payment_of_job(job_id)
+            job = await repos.payments.job_to_settle(job_id)
+        if payment is None or payment.status is not PaymentStatus.CAPTURED or not job.final:
+            return False
+        outcome = settle(payment.amount_minor, job.parcels)
+        if courier_id not in outcome.courier_pay:
+            return False
+        if await self._transfer_pay(payment, outcome, only=courier_id) > 0:
+            return True
+        async with self._db.read() as repos:
+            paid = any(t.courier_id == courier_id for t in await repos.payments.transfers(payment.id))
+        if not paid:  # Stripe still refuses (a newer refusal than the event said): the job's back-off retries it
+            raise GatewayError(f"the transfer to courier {courier_id} for job {job_id} is still held")
+        return False
+
+    async def _transfer_pay(self, payment: PaymentRow, outcome: Settlement, *, only: UUID | None = None) -> int:
+        """One transfer per courier of the job (transfer group: the job's), funded by its captured charge.
+
+        A courier without a payout account, or whose account Stripe refuses transfers to (it lost its
+        `transfers` capability: requirements past due), keeps its pay on its payable and the rest of the job
+        settles; `account.updated` turning the account's payouts on queues the held transfers. Returns the
+        transfers recorded now.
+        """
         assert payment.charge_id is not None
         async with self._db.read() as repos:
             done = {t.courier_id for t in await repos.payments.transfers(payment.id)}
             accounts = await repos.payments.payout_accounts(list(outcome.courier_pay))
+            refusals = await repos.payments.transfer_refusals(payment.id)
+        made = 0
         for courier_id, amount in sorted(outcome.courier_pay.items()):
-            if courier_id in done:
+            if courier_id in done or (only is not None and courier_id != only):
                 continue
             account = accounts.get(courier_id)
             if account is None:
-                log.warning("courier has no payout account; pay stays payable", courier_id=str(courier_id))
+                log.warning("courier has no payout account; pay held on its payable", courier_id=str(courier_id))
+                await self._hold(payment, courier_id, amount, "no_payout_account", None)
                 continue
-            transfer_id = await self.gateway.transfer(
-                amount_minor=amount,
-                currency=payment.currency,
-                destination=account.account_id,
-                transfer_group=payment.transfer_group,
-                source_transaction=payment.charge_id,
-                metadata={"job_id": str(payment.job_id), "courier_id": str(courier_id)},
-                idempotency_key=transfer_key(payment.id, courier_id),
-            )
+            key_no = refusals.get(courier_id, 0)
+            try:
+                transfer_id = await self.gateway.transfer(
+                    amount_minor=amount,
+                    currency=payment.currency,
+                    destination=account.account_id,
+                    transfer_group=payment.transfer_group,
+                    source_transaction=payment.charge_id,
+                    metadata={"job_id": str(payment.job_id), "courier_id": str(courier_id)},
+                    idempotency_key=transfer_key(payment.id, courier_id, key_no),
+                )
+            except RequestRefusedError as exc:
+                if exc.code not in CANNOT_RECEIVE_TRANSFERS:
+                    raise
+                log.warning(
+                    "courier's account cannot receive transfers; pay held on its payable",
+                    courier_id=str(courier_id),
+                    account=account.account_id,
+                    code=exc.code,
+                )
+                await self._hold(payment, courier_id, amount, exc.code or "refused", key_no)
+                continue
             async with self._db.uow() as uow:
                 now = self._clock.now()
                 if await uow.repos.payments.add_transfer(
@@ -455,7 +502,19 @@ class PaymentService:
                             description=f"pay for job {payment.job_id}",
                         ),
                     )
+                    made += 1
+                await uow.repos.payments.release_hold(payment.id, courier_id, now)
                 await uow.commit()
+        return made
+
+    async def _hold(
+        self, payment: PaymentRow, courier_id: UUID, amount: int, reason: str, refused_key_no: int | None
+    ) -> None:
+        async with self._db.uow() as uow:
+            await uow.repos.payments.hold_transfer(
+                payment, courier_id, amount, reason, self._clock.now(), refused_key_no=refused_key_no
+            )
+            await uow.commit()
 
     # --- couriers: onboarding and payouts ---------------------------------------------------------------
 
@@ -506,12 +565,27 @@ class PaymentService:
         return _state(target, account)
 
     async def refresh_account(self, account_id: str) -> bool:
-        """The account's payout state as Stripe has it now (not as an event said it once)."""
+        """The account's payout state as Stripe has it now (not as an event said it once).
+
+        With payouts on, the courier's held pay follows in the same transaction: a `transfer_pay` job per
+        captured payment whose capture made the courier's pay payable and that has no transfer to it yet
+        (dedupe key `transfer:<payment>:<courier>`, the Stripe key of that transfer).
+        """
         state = await self.gateway.account(account_id)
         async with self._db.uow() as uow:
             changed = await uow.repos.payments.set_account_state(
                 account_id, state.payouts_enabled, state.requirements, self._clock.now()
             )
+            courier_id = await uow.repos.payments.courier_of_account(account_id) if state.payouts_enabled else None
+            if courier_id is not None:
+                held = await uow.repos.payments.untransferred_pay(courier_id)
+                await uow.repos.job_queue.enqueue_many(
+                    [TRANSFER_PAY_JOB] * len(held),
+                    [{"job_id": str(job_id), "courier_id": str(courier_id)} for job_id, _ in held],
+                    dedupe_keys=[transfer_key(payment_id, courier_id) for _, payment_id in held],
+                )
+                if held:
+                    log.info("held courier pay queued", courier_id=str(courier_id), payments=len(held))
             await uow.commit()
         return changed
 
@@ -578,33 +652,37 @@ def _capture_posting(payment: PaymentRow, outcome: Settlement, captured_minor: i
     cur = payment.currency
     charged = Money(captured_minor, cur)
     assert payment.payment_intent_id is not None
+    couriers = sorted(outcome.courier_pay.items())
+    first = couriers[0] if couriers else None
+    revenue_kind = ledger.AccountKind.PLATFORM_REVENUE
     if outcome.kind is SettlementKind.CANCELLATION:
-        return ledger.cancellation_fee(
+        # The fee, and the share of it earned by the courier who held a cancelled parcel (settle()).
+        revenue_kind = ledger.AccountKind.CANCELLATION_FEE_REVENUE
+        posting = ledger.cancellation_fee(
             source_id=payment.payment_intent_id,
             area_id=payment.area_id,
             organization_id=payment.organization_id,
             fee=charged,
+            courier_id=None if first is None else first[0],
+            courier_share=None if first is None else Money(first[1], cur),
             at=at,
             description=f"cancellation fee, job {payment.job_id}",
         )
-    couriers = sorted(outcome.courier_pay.items())
-    first = couriers[0] if couriers else None
-    posting = ledger.charge_captured(
-        source_id=payment.payment_intent_id,
-        area_id=payment.area_id,
-        organization_id=payment.organization_id,
-        charged=charged,
-        courier_id=None if first is None else first[0],
-        courier_pay=None if first is None else Money(first[1], cur),
-        at=at,
-        description=f"job {payment.job_id}",
-    )
+    else:
+        posting = ledger.charge_captured(
+            source_id=payment.payment_intent_id,
+            area_id=payment.area_id,
+            organization_id=payment.organization_id,
+            charged=charged,
+            courier_id=None if first is None else first[0],
+            courier_pay=None if first is None else Money(first[1], cur),
+            at=at,
+            description=f"job {payment.job_id}",
+        )
     extra: list[ledger.PostingLine] = []
     for courier_id, amount in couriers[1:]:
         # Another courier of the same job: its pay moves from revenue to what we owe it.
-        extra.append(
-            ledger.PostingLine(ledger.AccountRef(ledger.AccountKind.PLATFORM_REVENUE, payment.area_id, cur), amount)
-        )
+        extra.append(ledger.PostingLine(ledger.AccountRef(revenue_kind, payment.area_id, cur), amount))
         extra.append(
             ledger.PostingLine(
                 ledger.AccountRef(ledger.AccountKind.COURIER_PAYABLE, payment.area_id, cur, courier_id=courier_id),

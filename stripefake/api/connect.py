@@ -254,11 +254,15 @@ def complete_onboarding(fake: FakeStripe, account: Obj) -> None:
 
 
 def require_again(fake: FakeStripe, account: Obj, due: list[str]) -> None:
-    """Stripe asking for more information: past-due requirements switch payouts (and charges) off."""
+    """Stripe asking for more information: past-due requirements switch payouts, charges and transfers off."""
     before = fake.render(account)
     account["requirements"] = requirements(due, "requirements.past_due" if due else None)
     account["payouts_enabled"] = not due and account["details_submitted"]
     account["charges_enabled"] = account["payouts_enabled"]
+    # As Stripe does: a past-due requirement makes the account's capabilities inactive (no transfers in).
+    account["capabilities"] = dict.fromkeys(
+        account["capabilities"] or {}, "active" if account["payouts_enabled"] else "inactive"
+    )
     fake.store.put(account)
     _account_updated(fake, None, account, before)
 

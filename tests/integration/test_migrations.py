@@ -60,6 +60,7 @@ EXPECTED_TABLES = {
     "payout_accounts",
     "payments",
     "payment_transfers",
+    "transfer_holds",
     "courier_payouts",
     "stripe_events",
     # 0017_claims

@@ -5,6 +5,7 @@ and the faults a payment handler must survive (run twice, Stripe answering 500, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -27,12 +28,15 @@ from marketplace.settings import Settings
 from schema.types import decode_id
 from stripefake import FakeStripe, RunningFake
 from tests.conftest import STRIPE_KEY, STRIPE_WEBHOOK_SECRET, T0, make_settings
-from tests.factories import make_area
+from tests.dispatch_factories import make_offer
+from tests.factories import enable_payouts, make_area
 from tests.helpers import GraphQL, admin_token
 from tests.integration.ops_delivery import (
     ARRIVE_AT_DROPOFF,
     ARRIVE_AT_PICKUP,
+    CANCEL_JOB,
     CONFIRM_PICKUP,
+    CONFIRM_RETURN,
     DELIVER,
     HERE,
     Booked,
@@ -43,7 +47,16 @@ from tests.integration.ops_delivery import (
     offered,
     step,
 )
-from tests.integration.ops_jobs import BOOK_JOBS, BOOK_QUOTE, Shop, add_card, open_shop, request_quote, window
+from tests.integration.ops_jobs import (
+    BOOK_JOBS,
+    BOOK_QUOTE,
+    Shop,
+    add_card,
+    open_shop,
+    parcel,
+    request_quote,
+    window,
+)
 from tests.integration.test_worker import eventually, worker
 from tests.integration.test_worker_killed import worker_process
 from tests.stripefake.conftest import Receiver
@@ -586,3 +599,290 @@ async def test_a_bulk_booking_is_authorised_job_by_job_by_the_worker_right_after
             row["amount_minor"],
             row["transfer_group"],
         )
+
+
+# --- the fleet, a courier's share of a fee, pay held for an account that cannot take it -------------------
+
+
+async def account_balance(db: asyncpg.Connection, kind: str) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT COALESCE(sum(l.amount_minor), 0) FROM journal_lines l "
+            "JOIN ledger_accounts a ON a.id = l.account_id WHERE a.kind = $1",
+            kind,
+        )
+    )
+
+
+async def settled_once(db: asyncpg.Connection) -> bool:
+    """The settlement job ran to its end (not failed, not held) and the payment left `authorized`."""
+    done = await db.fetchval(
+        "SELECT count(*) FROM pgqueuer_log WHERE entrypoint = 'settle_payment' AND status = 'successful'"
+    )
+    return bool(done >= 1 and (await payment_of(db))["status"] != "authorized")
+
+
+async def hand_remaining_to_fleet(services: Services, db: asyncpg.Connection, clock: ManualClock) -> int:
+    """The clock at the job's fleet cut-off (30 minutes before its pickup closes); the hand-off runs."""
+    pickup_until = await db.fetchval("SELECT pickup_until FROM jobs")
+    clock.at = pickup_until - timedelta(minutes=30)
+    return await services.fleet.hand_off_due()
+
+
+async def test_a_job_handed_to_the_fleet_is_captured_by_the_worker_with_no_courier_transfer(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    clock: ManualClock,
+    database_url: str,
+) -> None:
+    await book(gql, shop)
+    assert await hand_remaining_to_fleet(services, db, clock) == 1
+    # The hand-off made the job final and queued its settlement in its own transaction.
+    assert await db.fetchval("SELECT status FROM jobs") == "handed_to_fleet"
+    assert await db.fetchval("SELECT count(*) FROM pgqueuer WHERE entrypoint = 'settle_payment'") == 1
+    async with worker(services, database_url):
+        await eventually(lambda: settled_once(db), 30, "the fleet's job settled")
+    payment = await payment_of(db)
+    # The retailer pays the job's full price (the fleet carries it); no courier earned anything.
+    assert payment["status"] == "captured"
+    assert payment["captured_minor"] == payment["amount_minor"] > 0
+    intent = sdk.v1.payment_intents.retrieve(payment["payment_intent_id"])
+    assert (intent.status, intent.amount_received) == ("succeeded", payment["amount_minor"])
+    assert sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data == []
+    assert await db.fetchval("SELECT count(*) FROM payment_transfers") == 0
+    assert [k for k, _ in await entries(db)] == ["charge_captured", "stripe_fee"]
+    assert await account_balance(db, "platform_revenue") == -payment["amount_minor"]
+    assert await account_balance(db, "courier_payable") == 0
+    await assert_ledger_balanced(db)
+
+
+async def test_a_job_part_delivered_and_part_handed_to_the_fleet_settles_once(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    courier: Courier,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    clock: ManualClock,
+    database_url: str,
+) -> None:
+    booked = await book(gql, shop, parcels=[parcel(), parcel()])
+    first, second = booked.parcel_uuids
+    offer = await make_offer(services, courier.trip, [first])
+    assert (await accept(gql, courier, offer))["errors"] == []
+    index = booked.parcel_uuids.index(first)
+    for document, extra in (
+        (ARRIVE_AT_PICKUP, {}),
+        (CONFIRM_PICKUP, {"labelCode": booked.label_codes[index]}),
+        (ARRIVE_AT_DROPOFF, {}),
+        (DELIVER, {"proof": {"pin": booked.pins[index]}}),
+    ):
+        payload = await step(gql, courier.token, document, parcelId=booked.parcel_ids[index], position=HERE, **extra)
+        assert payload["errors"] == [], payload
+    # One parcel delivered, the other still waiting: not final, nothing to settle yet.
+    assert await db.fetchval("SELECT count(*) FROM pgqueuer WHERE entrypoint = 'settle_payment'") == 0
+    assert await hand_remaining_to_fleet(services, db, clock) == 1
+    assert await db.fetchval("SELECT status FROM parcels WHERE id = $1", second) == "handed_to_fleet"
+    assert await db.fetchval("SELECT status FROM jobs") == "delivered"
+    async with worker(services, database_url):
+
+        async def transferred() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM payment_transfers") == 1)
+
+        await eventually(transferred, 30, "the mixed job settled")
+        await eventually(lambda: settled_once(db), 30, "the settlement job finished")
+    payment = await payment_of(db)
+    assert payment["captured_minor"] == payment["amount_minor"]
+    assert len(sdk.v1.charges.list(params={"payment_intent": payment["payment_intent_id"]}).data) == 1
+    (transfer,) = sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data
+    assert transfer.amount == 450  # the whole offer's pay: the offer held only the delivered parcel
+    assert [k for k, _ in await entries(db)] == ["charge_captured", "stripe_fee", "transfer"]
+    assert await payable_of(db, courier.user_id) == 0
+    await assert_ledger_balanced(db)
+
+
+async def test_a_cancellation_after_acceptance_pays_the_courier_half_the_fee(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    courier: Courier,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    database_url: str,
+) -> None:
+    booked = await book(gql, shop)
+    assert (await accept(gql, courier, await offered(services, courier, booked)))["errors"] == []
+    cancelled = await gql(CANCEL_JOB, {"input": {"jobId": booked.job_id}}, token=shop.token)
+    assert cancelled["data"]["cancelJob"]["fee"] == {"amountMinor": 250, "currency": "EUR"}
+    async with worker(services, database_url):
+
+        async def transferred() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM payment_transfers") == 1)
+
+        await eventually(transferred, 30, "the fee settled and the courier's share transferred")
+    payment = await payment_of(db)
+    assert (payment["status"], payment["captured_minor"]) == ("captured", 250)
+    (transfer,) = sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data
+    account_id = await db.fetchval("SELECT account_id FROM payout_accounts WHERE courier_id = $1", courier.user_id)
+    assert (transfer.amount, transfer.destination, transfer.source_transaction) == (
+        125,
+        account_id,
+        payment["charge_id"],
+    )
+    assert [k for k, _ in await entries(db)] == ["cancellation_fee", "stripe_fee", "transfer"]
+    fee_lines = await db.fetch(
+        "SELECT a.kind, l.amount_minor FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id "
+        "JOIN ledger_accounts a ON a.id = l.account_id WHERE e.kind = 'cancellation_fee'"
+    )
+    assert sorted((r["kind"], r["amount_minor"]) for r in fee_lines) == [
+        ("cancellation_fee_revenue", -125),
+        ("card_clearing", 250),
+        ("courier_payable", -125),
+        ("retailer_receivable", -250),
+        ("retailer_receivable", 250),
+    ]
+    assert await payable_of(db, courier.user_id) == 0  # earned 125, transferred 125
+    await assert_ledger_balanced(db)
+
+
+@pytest.mark.parametrize("race", [False, True])
+async def test_pay_held_for_an_account_that_cannot_take_transfers_goes_out_once_onboarding_completes(
+    race: bool,
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    courier: Courier,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    fake: RunningFake,
+    database_url: str,
+) -> None:
+    await delivered(gql, services, shop, courier)
+    job_id = UUID(str(await db.fetchval("SELECT id FROM jobs")))
+    account_id = str(await db.fetchval("SELECT account_id FROM payout_accounts WHERE courier_id = $1", courier.user_id))
+    # Stripe wants more of the courier: the account's transfers capability goes inactive.
+    await control(fake, f"accounts/{account_id}/requirements", {"currently_due": ["individual.verification.document"]})
+    async with worker(services, database_url):
+        await eventually(lambda: settled_once(db), 30, "the settlement finished without its transfer")
+    payment = await payment_of(db)
+    assert payment["status"] == "captured"  # the capture is recorded; the job did not fail
+    assert await db.fetchval("SELECT count(*) FROM pgqueuer WHERE status = 'failed'") == 0
+    assert sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data == []
+    assert [k for k, _ in await entries(db)] == ["charge_captured", "stripe_fee"]
+    assert await payable_of(db, courier.user_id) == -450  # owed to the courier (a credit)
+
+    receiver = Receiver()
+    try:
+        await control(
+            fake, "webhook_endpoints", {"url": receiver.url, "secret": STRIPE_WEBHOOK_SECRET, "connect": True}
+        )
+        await control(fake, f"accounts/{account_id}/onboard")  # the courier gives what Stripe asked
+        await control(fake, "webhooks/flush")
+        events = [(body, sig) for e, body, sig in received(receiver) if e["type"] == "account.updated"]
+    finally:
+        receiver.close()
+    assert events
+    async with worker(services, database_url):
+        for body, signature in events * 2:  # delivered twice
+            response = await gql.client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": signature})
+            assert response.status_code == 200
+        if race:  # both paths at once: the settlement retried by hand, the held transfer by the webhook's job
+            await asyncio.gather(
+                services.payments.settle_job(job_id),
+                services.payments.transfer_outstanding(job_id, courier.user_id),
+            )
+
+        async def cleared() -> bool:
+            processed = await db.fetchval("SELECT count(*) FROM stripe_events WHERE processed_at IS NOT NULL")
+            busy = await db.fetchval("SELECT count(*) FROM pgqueuer WHERE entrypoint = 'transfer_pay'")
+            made = await db.fetchval("SELECT count(*) FROM payment_transfers")
+            return bool(processed == len(events) and busy == 0 and made == 1)
+
+        await eventually(cleared, 30, "the held transfer made")
+    if not race:  # the webhook's path alone: account.updated queued the held transfer, its job made it
+        ran = await db.fetchval(
+            "SELECT count(*) FROM pgqueuer_log WHERE entrypoint = 'transfer_pay' AND status = 'successful'"
+        )
+        assert ran >= 1
+    hold = await db.fetchrow("SELECT refusals, reason, released_at FROM transfer_holds")
+    assert hold is not None
+    assert (hold["refusals"], hold["reason"]) == (1, "insufficient_capabilities_for_transfer")
+    assert hold["released_at"] is not None
+    (transfer,) = sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data
+    assert (transfer.amount, transfer.destination) == (450, account_id)
+    assert await db.fetchval("SELECT count(*) FROM payment_transfers") == 1
+    assert [k for k, _ in await entries(db)] == ["charge_captured", "stripe_fee", "transfer"]
+    assert await payable_of(db, courier.user_id) == 0
+    await assert_ledger_balanced(db)
+    # Nothing left to queue: another account.updated finds no held pay.
+    async with services.db.read() as repos:
+        assert await repos.payments.untransferred_pay(courier.user_id) == []
+
+
+async def test_a_cancellation_after_pickup_pays_the_courier_half_the_fee_once_the_parcel_is_back(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    courier: Courier,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    database_url: str,
+) -> None:
+    booked = await book(gql, shop)
+    assert (await accept(gql, courier, await offered(services, courier, booked)))["errors"] == []
+    parcel_id = booked.parcel_ids[0]
+    for document, extra in ((ARRIVE_AT_PICKUP, {}), (CONFIRM_PICKUP, {"labelCode": booked.label_codes[0]})):
+        assert (await step(gql, courier.token, document, parcelId=parcel_id, position=HERE, **extra))["errors"] == []
+    cancelled = await gql(CANCEL_JOB, {"input": {"jobId": booked.job_id}}, token=shop.token)
+    assert cancelled["data"]["cancelJob"]["fee"] == {"amountMinor": 600, "currency": "EUR"}
+    assert (await step(gql, courier.token, CONFIRM_RETURN, parcelId=parcel_id))["errors"] == []
+    async with worker(services, database_url):
+
+        async def transferred() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM payment_transfers") == 1)
+
+        await eventually(transferred, 30, "the fee settled once the parcel was back")
+    payment = await payment_of(db)
+    # Settled as a cancellation (not as a failed attempt): the fee, half of it the courier's.
+    assert payment["captured_minor"] == 600
+    (transfer,) = sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data
+    assert transfer.amount == 300
+    assert [k for k, _ in await entries(db)] == ["cancellation_fee", "stripe_fee", "transfer"]
+    assert await payable_of(db, courier.user_id) == 0
+    await assert_ledger_balanced(db)
+
+
+async def test_pay_held_for_a_courier_without_a_payout_account_goes_out_once_it_has_one(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    courier: Courier,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    database_url: str,
+) -> None:
+    await delivered(gql, services, shop, courier)
+    # No payout account at settlement (as for a courier matched before accounts were required).
+    await db.execute("DELETE FROM payout_accounts WHERE courier_id = $1", courier.user_id)
+    async with worker(services, database_url):
+        await eventually(lambda: settled_once(db), 30, "the settlement finished without its transfer")
+        hold = await db.fetchrow("SELECT refusals, reason, released_at FROM transfer_holds")
+        assert hold is not None
+        assert (hold["refusals"], hold["reason"], hold["released_at"]) == (0, "no_payout_account", None)
+        assert await payable_of(db, courier.user_id) == -450
+        # The courier onboards; the account's state is brought in as the account.updated job does.
+        account_id = await enable_payouts(services, courier.user_id)
+
+        async def cleared() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM payment_transfers") == 1)
+
+        await eventually(cleared, 30, "the held transfer made")
+    payment = await payment_of(db)
+    (transfer,) = sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data
+    assert (transfer.amount, transfer.destination) == (450, account_id)
+    assert await payable_of(db, courier.user_id) == 0
+    assert await db.fetchval("SELECT released_at IS NOT NULL FROM transfer_holds")
+    await assert_ledger_balanced(db)

@@ -69,6 +69,14 @@ def test_new_requirements_switch_payouts_off(client: stripe.StripeClient, fake: 
     assert account.requirements.currently_due == ["individual.verification.document"]
     [event] = client.v1.events.list(params={"type": "account.updated"}, options={"stripe_account": account_id}).data[:1]
     assert event.data.object["payouts_enabled"] is False
+    assert account.capabilities is not None
+    assert account.capabilities.transfers == "inactive"
+    funded_charge(client, 5000)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.transfers.create(params={"amount": 100, "currency": "eur", "destination": account_id})
+    assert raised.value.code == "insufficient_capabilities_for_transfer"
+    fake.control(f"accounts/{account_id}/onboard", {})  # given: everything active again
+    client.v1.transfers.create(params={"amount": 100, "currency": "eur", "destination": account_id})
 
 
 def test_transfer_needs_an_onboarded_destination(client: stripe.StripeClient) -> None:
