@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from marketplace.domain.accounts import Role as DomainRole
 from marketplace.domain.errors import DomainError
+from marketplace.domain.payments import HeldTransfer
 from marketplace.payments import Card
 from marketplace.services.payments import PayoutState
 from schema.access import allow, mutation, query
-from schema.common import IDEMPOTENCY_KEY
+from schema.common import IDEMPOTENCY_KEY, Money
 from schema.context import Info
 from schema.errors import UserError, user_errors
 from schema.types import decode_id, global_id
@@ -43,12 +46,40 @@ class SetupPaymentMethodPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.type(description="A courier's pay for one job owed but not transferred yet, and why.")
+class HeldPay:
+    job_id: strawberry.ID
+    earned: Money = strawberry.field(description="The courier's share of the job.")
+    deducted: Money = strawberry.field(description="What upheld claims against the courier took from it.")
+    remaining: Money = strawberry.field(description="What the transfer pays once the account can take one.")
+    reason: str = strawberry.field(
+        description="no_payout_account, or Stripe's refusal: insufficient_capabilities_for_transfer, account_invalid."
+    )
+    refusals: int = strawberry.field(description="Transfer attempts Stripe refused so far.")
+    held_at: datetime
+
+    @classmethod
+    def from_domain(cls, held: HeldTransfer) -> HeldPay:
+        return cls(
+            job_id=global_id("Job", held.job_id),
+            earned=Money.from_domain(held.earned),
+            deducted=Money.from_domain(held.deducted),
+            remaining=Money.from_domain(held.remaining),
+            reason=held.reason,
+            refusals=held.refusals,
+            held_at=held.held_at,
+        )
+
+
 @strawberry.type(description="Whether Stripe pays the courier out, and what Stripe still asks of them.")
 class PayoutAccount:
     courier_id: strawberry.ID
     onboarded: bool = strawberry.field(description="A Stripe Connect account exists for the courier.")
     payouts_enabled: bool = strawberry.field(description="Without it the courier is offered no paid work.")
     requirements: list[str] = strawberry.field(description="What Stripe still needs (its requirements.currently_due).")
+    held_pay: list[HeldPay] = strawberry.field(
+        description="Pay owed to the courier that no transfer has carried yet (oldest first), and why."
+    )
 
     @classmethod
     def from_domain(cls, state: PayoutState) -> PayoutAccount:
@@ -57,6 +88,7 @@ class PayoutAccount:
             onboarded=state.account_id is not None,
             payouts_enabled=state.payouts_enabled,
             requirements=list(state.requirements),
+            held_pay=[HeldPay.from_domain(h) for h in state.held],
         )
 
 
