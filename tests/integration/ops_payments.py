@@ -13,7 +13,8 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "Mutation.startPayoutOnboarding": ("mutation { startPayoutOnboarding { url errors { code } } }", {}),
     "Query.payoutAccount": (
-        "query($c: ID) { payoutAccount(courierId: $c) { payoutsEnabled requirements } }",
+        "query($c: ID) { payoutAccount(courierId: $c) { payoutsEnabled requirements "
+        "heldPay { jobId remaining { amountMinor currency } reason } } }",
         {"c": _NO_USER},
     ),
 }

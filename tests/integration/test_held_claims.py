@@ -241,3 +241,49 @@ async def test_held_pay_is_shown_to_its_courier_and_operations_and_to_no_other_c
 
         await eventually(transferred, 30, "the held transfer made")
     assert (await gql(HELD, {"c": courier_gid}, token=admin))["data"]["payoutAccount"]["heldPay"] == []
+
+
+async def test_a_claim_paid_while_the_held_transfer_is_in_flight_waits_and_then_reverses_it(
+    gql: GraphQL,
+    services: Services,
+    shop: Shop,
+    courier: Courier,
+    db: asyncpg.Connection,
+    sdk: stripe.StripeClient,
+    database_url: str,
+) -> None:
+    """Stripe has made the held transfer of the whole 4.50 but it is not recorded yet (the test holds the
+    table its record writes): the claim must not take its 2.00 from the held pay (the courier would keep
+    4.50 and owe nothing at Stripe); it waits, and once the transfer is recorded it reverses 2.00."""
+    booked = await held_at_settlement(gql, services, shop, courier, db, database_url)
+    claim_id = decode_id(await uphold_at_fault(gql, services, shop, booked, 200), "Claim")
+    job_id = decode_id(booked.job_id, "Job")
+    await enable_payouts(services, courier.user_id)
+    payment = await payment_of(db)
+    holder = await asyncpg.connect(database_url)
+    try:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("LOCK TABLE payment_transfers IN EXCLUSIVE MODE")  # plain reads still pass
+        transfer = asyncio.create_task(services.payments.transfer_outstanding(job_id, courier.user_id))
+
+        async def sent_at_stripe() -> bool:
+            return bool(sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data)
+
+        await eventually(sent_at_stripe, 30, "the held transfer made at Stripe, its record waiting")
+        assert await db.fetchval("SELECT sending_minor FROM transfer_holds") == PAY
+        with pytest.raises(GatewayError, match="in flight"):
+            await services.claims.pay_claim(claim_id)
+        assert await db.fetchval("SELECT held_deducted_minor FROM claims") is None
+        assert await db.fetchval("SELECT deducted_minor FROM transfer_holds") == 0
+        await lock.rollback()
+        assert await transfer is True
+    finally:
+        await holder.close()
+    paid = await services.claims.pay_claim(claim_id)  # the worker's retry
+    assert paid is not None
+    assert paid.held_deducted_minor == 0
+    assert stripe_net(sdk, payment["transfer_group"]) == (PAY, 200)
+    assert await db.fetchval("SELECT status FROM claims") == "paid"
+    await assert_ledger_balanced(db)
+    assert await payable_of(db, courier.user_id) == 0
