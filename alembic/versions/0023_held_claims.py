@@ -9,7 +9,8 @@ follows pays `amount_minor - deducted_minor`, or nothing, and the hold closes); 
 amount of the transfer in flight under the hold's current key (set, under the hold's row lock, before
 Stripe is called; Stripe must see the same amount on every retry of a key), so a claim never deducts from
 pay that is already on its way. `claims.held_deducted_minor` is the part of a claim's charge taken from
-held pay (null until the worker decided it); the rest is reversed at Stripe.
+held pay (null until the worker decided it); the rest is reversed at Stripe. `transfer_holds.id` gives the
+open holds a keyset position (held_at, id) for the `heldTransfers` query.
 """
 
 from marketplace.db.migrations import run_script
@@ -24,10 +25,12 @@ def upgrade() -> None:
     run_script(
         """
         ALTER TABLE transfer_holds
+            ADD COLUMN id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
             ADD COLUMN deducted_minor bigint NOT NULL DEFAULT 0,
             ADD COLUMN sending_minor bigint,
             ADD CONSTRAINT transfer_holds_deducted CHECK (deducted_minor BETWEEN 0 AND amount_minor),
             ADD CONSTRAINT transfer_holds_sending CHECK (sending_minor > 0 AND sending_minor <= amount_minor);
+        CREATE INDEX transfer_holds_open ON transfer_holds (held_at, id) WHERE released_at IS NULL;
         ALTER TABLE claims
             ADD COLUMN held_deducted_minor bigint,
             ADD CONSTRAINT claims_held_deducted CHECK (
@@ -40,6 +43,7 @@ def downgrade() -> None:
     run_script(
         """
         ALTER TABLE claims DROP COLUMN held_deducted_minor;
-        ALTER TABLE transfer_holds DROP COLUMN sending_minor, DROP COLUMN deducted_minor;
+        DROP INDEX transfer_holds_open;
+        ALTER TABLE transfer_holds DROP COLUMN sending_minor, DROP COLUMN deducted_minor, DROP COLUMN id;
         """
     )

@@ -56,8 +56,10 @@ class SettlementKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class HeldTransfer:
-    """A courier's pay for one job not transferred yet, as the courier and operations see it."""
+    """A courier's pay for one job not transferred yet, as the courier, operations and finance see it."""
 
+    id: UUID
+    courier_id: UUID
     payment_id: UUID
     job_id: UUID
     area_id: UUID

@@ -12,8 +12,29 @@ from uuid6 import uuid7
 from marketplace.domain.claims import HeldPay
 from marketplace.domain.delivery import ParcelStatus
 from marketplace.domain.money import Money
+from marketplace.domain.paging import Page, PageRequest
 from marketplace.domain.payments import HeldTransfer, ParcelOutcome, PaymentStatus, pay_shares
-from marketplace.repositories._base import Conn
+from marketplace.repositories._base import Conn, page_of
+
+_HELD = (
+    "h.id, h.courier_id, h.payment_id, p.job_id, h.area_id, h.amount_minor, h.deducted_minor, h.currency, "
+    "h.reason, h.refusals, h.held_at"
+)
+
+
+def _held(r: asyncpg.Record) -> HeldTransfer:
+    return HeldTransfer(
+        id=r["id"],
+        courier_id=r["courier_id"],
+        payment_id=r["payment_id"],
+        job_id=r["job_id"],
+        area_id=r["area_id"],
+        earned=Money(int(r["amount_minor"]), r["currency"]),
+        deducted=Money(int(r["deducted_minor"]), r["currency"]),
+        reason=r["reason"],
+        refusals=int(r["refusals"]),
+        held_at=r["held_at"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,28 +294,26 @@ class PaymentRepository:
     async def held_pay_of(self, courier_id: UUID) -> list[HeldTransfer]:
         """The courier's open holds, oldest first: what is owed to it and why it was not transferred."""
         rows = await self._conn.fetch(
-            """
-            SELECT h.payment_id, p.job_id, h.area_id, h.amount_minor, h.deducted_minor, h.currency, h.reason,
-                   h.refusals, h.held_at
-            FROM transfer_holds h JOIN payments p ON p.id = h.payment_id
-            WHERE h.courier_id = $1 AND h.released_at IS NULL
-            ORDER BY h.held_at, h.payment_id
-            """,
+            f"SELECT {_HELD} FROM transfer_holds h JOIN payments p ON p.id = h.payment_id "
+            "WHERE h.courier_id = $1 AND h.released_at IS NULL ORDER BY h.held_at, h.id",
             courier_id,
         )
-        return [
-            HeldTransfer(
-                payment_id=r["payment_id"],
-                job_id=r["job_id"],
-                area_id=r["area_id"],
-                earned=Money(int(r["amount_minor"]), r["currency"]),
-                deducted=Money(int(r["deducted_minor"]), r["currency"]),
-                reason=r["reason"],
-                refusals=int(r["refusals"]),
-                held_at=r["held_at"],
-            )
-            for r in rows
-        ]
+        return [_held(r) for r in rows]
+
+    async def held_transfers(self, page: PageRequest, *, courier_id: UUID | None) -> Page[HeldTransfer]:
+        """Every courier's open holds (or one courier's), oldest first, keyset-paged on (held_at, id)."""
+        after = page.after
+        rows = await self._conn.fetch(
+            f"SELECT {_HELD} FROM transfer_holds h JOIN payments p ON p.id = h.payment_id "
+            "WHERE h.released_at IS NULL AND ($1::uuid IS NULL OR h.courier_id = $1) "
+            "AND ($2::timestamptz IS NULL OR (h.held_at, h.id) > ($2, $3)) "
+            "ORDER BY h.held_at, h.id LIMIT $4",
+            courier_id,
+            None if after is None else after.created_at,
+            None if after is None else after.id,
+            page.first + 1,
+        )
+        return page_of(rows, page, _held)
 
     async def release_hold(self, payment_id: UUID, courier_id: UUID, at: datetime) -> None:
         await self._conn.execute(

@@ -26,6 +26,7 @@ from marketplace.domain.delivery import SYSTEM
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.jobs import Quote
 from marketplace.domain.money import Money
+from marketplace.domain.paging import Page, PageRequest
 from marketplace.domain.payments import (
     HeldTransfer,
     PaymentStatus,
@@ -595,6 +596,15 @@ class PaymentService:
             account = await repos.payments.payout_account(target)
             held = await repos.payments.held_pay_of(target)
         return replace(_state(target, account), held=tuple(held))
+
+    async def held_transfers(
+        self, principal: Principal, page: PageRequest, *, courier_id: UUID | None = None
+    ) -> Page[HeldTransfer]:
+        """Pay owed to couriers that no transfer carried yet, for finance and operations (a courier reads its
+        own through `payout_state`)."""
+        Scope(principal).books()
+        async with self._db.read() as repos:
+            return await repos.payments.held_transfers(page, courier_id=courier_id)
 
     async def refresh_account(self, account_id: str) -> bool:
         """The account's payout state as Stripe has it now (not as an event said it once).

@@ -17,4 +17,8 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
         "heldPay { jobId remaining { amountMinor currency } reason } } }",
         {"c": _NO_USER},
     ),
+    "Query.heldTransfers": (
+        "query { heldTransfers(first: 1) { edges { node { id courierId remaining { amountMinor } } } } }",
+        {},
+    ),
 }

@@ -13,11 +13,12 @@ import asyncpg
 import pytest
 import stripe
 
+from marketplace.domain.accounts import Role
 from marketplace.payments import GatewayError
 from marketplace.services.container import Services
 from schema.types import decode_id, global_id
 from tests.factories import enable_payouts
-from tests.helpers import GraphQL, admin_token
+from tests.helpers import PASSWORD, GraphQL, admin_token, fresh_token
 from tests.integration import test_payments as payment_tests
 from tests.integration.ops_delivery import Booked, Courier, courier_with_trip
 from tests.integration.ops_jobs import Shop
@@ -43,7 +44,16 @@ courier = payment_tests.courier
 HELD = """query($c: ID) { payoutAccount(courierId: $c) { courierId onboarded
   heldPay { jobId earned { amountMinor currency } deducted { amountMinor } remaining { amountMinor currency }
             reason refusals heldAt } } }"""
+HELD_TRANSFERS = """query($c: ID, $first: Int, $after: String) {
+  heldTransfers(courierId: $c, first: $first, after: $after) {
+    edges { cursor node { id courierId jobId remaining { amountMinor currency } reason } }
+    pageInfo { hasNextPage endCursor } } }"""
 PAY = 450  # the courier's share of the job (the offer's pay)
+
+
+async def finance_token(gql: GraphQL, services: Services) -> str:
+    await services.accounts.create_user(email="finance@example.com", password=PASSWORD, role=Role.FINANCE)
+    return await fresh_token(gql, "finance@example.com")
 
 
 async def held_at_settlement(
@@ -232,6 +242,21 @@ async def test_held_pay_is_shown_to_its_courier_and_operations_and_to_no_other_c
     other = await courier_with_trip(gql, services, area, "other-courier@example.com")
     assert (await gql(HELD, {"c": courier_gid}, token=other.token))["data"] == {"payoutAccount": None}
     assert (await gql(HELD, {}, token=other.token))["data"]["payoutAccount"]["heldPay"] == []
+    # Finance and operations list every courier's held pay, keyset-paged; a courier is refused the list.
+    finance = await finance_token(gql, services)
+    for token in (admin, finance):
+        listed = (await gql(HELD_TRANSFERS, {"first": 1}, token=token))["data"]["heldTransfers"]
+        (edge,) = listed["edges"]
+        assert edge["node"]["courierId"] == courier_gid
+        assert (edge["node"]["jobId"], edge["node"]["remaining"]["amountMinor"]) == (booked.job_id, PAY)
+        assert listed["pageInfo"]["hasNextPage"] is False
+        after = await gql(HELD_TRANSFERS, {"first": 1, "after": edge["cursor"]}, token=token)
+        assert after["data"]["heldTransfers"]["edges"] == []
+    other_gid = str(global_id("User", other.user_id))
+    named = await gql(HELD_TRANSFERS, {"c": other_gid}, token=finance)
+    assert named["data"]["heldTransfers"]["edges"] == []
+    refused = await gql(HELD_TRANSFERS, {}, token=courier.token)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     # Once transferred it is no longer held.
     async with worker(services, database_url):
         await enable_payouts(services, courier.user_id)
@@ -241,6 +266,7 @@ async def test_held_pay_is_shown_to_its_courier_and_operations_and_to_no_other_c
 
         await eventually(transferred, 30, "the held transfer made")
     assert (await gql(HELD, {"c": courier_gid}, token=admin))["data"]["payoutAccount"]["heldPay"] == []
+    assert (await gql(HELD_TRANSFERS, {}, token=finance))["data"]["heldTransfers"]["edges"] == []
 
 
 async def test_a_claim_paid_while_the_held_transfer_is_in_flight_waits_and_then_reverses_it(
