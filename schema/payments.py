@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from marketplace.domain.accounts import Role as DomainRole
 from marketplace.domain.errors import DomainError
+from marketplace.domain.paging import Position
+from marketplace.domain.payments import HeldTransfer
 from marketplace.payments import Card
 from marketplace.services.payments import PayoutState
 from schema.access import allow, mutation, query
-from schema.common import IDEMPOTENCY_KEY
+from schema.common import IDEMPOTENCY_KEY, Money, page_or_error
 from schema.context import Info
 from schema.errors import UserError, user_errors
-from schema.types import decode_id, global_id
+from schema.finance import BOOKS
+from schema.types import Connection, decode_id, global_id
 
 RETAILERS = allow(DomainRole.RETAILER)
 COURIERS = allow(DomainRole.COURIER)
@@ -43,12 +48,44 @@ class SetupPaymentMethodPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.type(description="A courier's pay for one job owed but not transferred yet, and why.")
+class HeldPay:
+    id: strawberry.ID
+    courier_id: strawberry.ID
+    job_id: strawberry.ID
+    earned: Money = strawberry.field(description="The courier's share of the job.")
+    deducted: Money = strawberry.field(description="What upheld claims against the courier took from it.")
+    remaining: Money = strawberry.field(description="What the transfer pays once the account can take one.")
+    reason: str = strawberry.field(
+        description="no_payout_account, or Stripe's refusal: insufficient_capabilities_for_transfer, account_invalid."
+    )
+    refusals: int = strawberry.field(description="Transfer attempts Stripe refused so far.")
+    held_at: datetime
+
+    @classmethod
+    def from_domain(cls, held: HeldTransfer) -> HeldPay:
+        return cls(
+            id=global_id("HeldPay", held.id),
+            courier_id=global_id("User", held.courier_id),
+            job_id=global_id("Job", held.job_id),
+            earned=Money.from_domain(held.earned),
+            deducted=Money.from_domain(held.deducted),
+            remaining=Money.from_domain(held.remaining),
+            reason=held.reason,
+            refusals=held.refusals,
+            held_at=held.held_at,
+        )
+
+
 @strawberry.type(description="Whether Stripe pays the courier out, and what Stripe still asks of them.")
 class PayoutAccount:
     courier_id: strawberry.ID
     onboarded: bool = strawberry.field(description="A Stripe Connect account exists for the courier.")
     payouts_enabled: bool = strawberry.field(description="Without it the courier is offered no paid work.")
     requirements: list[str] = strawberry.field(description="What Stripe still needs (its requirements.currently_due).")
+    held_pay: list[HeldPay] = strawberry.field(
+        description="Pay owed to the courier that no transfer has carried yet (oldest first), and why."
+    )
 
     @classmethod
     def from_domain(cls, state: PayoutState) -> PayoutAccount:
@@ -57,6 +94,7 @@ class PayoutAccount:
             onboarded=state.account_id is not None,
             payouts_enabled=state.payouts_enabled,
             requirements=list(state.requirements),
+            held_pay=[HeldPay.from_domain(h) for h in state.held],
         )
 
 
@@ -107,3 +145,21 @@ class PaymentQuery:
         requested = None if courier_id is None else decode_id(courier_id, "User")
         state = await info.context.services.payments.payout_state(await info.context.principal(), requested)
         return None if state is None else PayoutAccount.from_domain(state)
+
+    @query(
+        BOOKS,
+        description="Couriers' pay owed but not transferred yet (no usable payout account), oldest first: every "
+        "courier's, or the one named. A courier reads its own in `payoutAccount.heldPay`.",
+    )
+    async def held_transfers(
+        self, info: Info, courier_id: strawberry.ID | None = None, first: int | None = None, after: str | None = None
+    ) -> Connection[HeldPay]:
+        page = page_or_error(first, after)
+        found = await info.context.services.payments.held_transfers(
+            await info.context.principal(),
+            page,
+            courier_id=decode_id(courier_id, "User", field="courierId", what="courier"),
+        )
+        return Connection[HeldPay].from_page(
+            found, HeldPay.from_domain, lambda h: Position(h.held_at, h.id), has_previous=after is not None
+        )

@@ -124,6 +124,13 @@ class Claim:
     reversal_id: str | None
     reversal_error: str | None
     paid_at: datetime | None
+    # The part of the charge taken out of the courier's held pay (None: not decided yet); the rest is reversed.
+    held_deducted_minor: int | None = None
+
+    @property
+    def reversal_minor(self) -> int:
+        """What is reversed at Stripe: the charge less what held pay covered (all of it until that is decided)."""
+        return self.charged_to_courier_minor - (self.held_deducted_minor or 0)
 
     @property
     def upheld(self) -> Money | None:
@@ -220,10 +227,62 @@ def check_upheld(amount_minor: int | None, claim: Claim, declared_value_minor: i
     return amount
 
 
-def courier_charge(upheld_minor: int, *, transferred_minor: int, already_charged_minor: int) -> int:
-    """What the courier at fault gives back: the claim, at most what they were paid for the job (less what
-    earlier claims on it took). The rest is for their insurer: the claim records the policy."""
-    return max(0, min(upheld_minor, transferred_minor - already_charged_minor))
+def courier_charge(upheld_minor: int, *, earned_minor: int, already_charged_minor: int) -> int:
+    """What the courier at fault gives back: the claim, at most what they earned on the job, transferred or
+    still held (less what earlier claims on it took). The rest is for their insurer: the claim records the policy."""
+    return max(0, min(upheld_minor, earned_minor - already_charged_minor))
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPay:
+    """A courier's pay for one job held while its account cannot take a transfer (a `transfer_holds` row)."""
+
+    earned_minor: int  # the courier's share of the job
+    deducted_minor: int  # taken by upheld claims on the job
+    sending_minor: int | None  # the transfer in flight under the hold's key, if one was started
+    released: bool  # transferred, or nothing left to transfer
+
+    @property
+    def remaining_minor(self) -> int:
+        """What the held transfer still pays."""
+        return self.earned_minor - self.deducted_minor
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeSplit:
+    """Where a courier's charge for a claim comes from: held pay (no Stripe call) and a reversal at Stripe."""
+
+    from_held_minor: int
+    reversed_minor: int
+
+
+def split_charge(charged_minor: int, *, hold: HeldPay | None, transferred: bool) -> ChargeSplit | None:
+    """The charge taken first from pay still held (the later transfer pays less, or nothing), the rest
+    reversed from the transfer. None: wait, the courier's money is moving (a transfer in flight under the
+    hold, or a settlement whose transfer is not recorded yet), and splitting now could pay it twice."""
+    if charged_minor <= 0:
+        return ChargeSplit(0, 0)
+    if hold is not None and not hold.released:
+        if hold.sending_minor is not None:
+            return None
+        from_held = min(charged_minor, hold.remaining_minor)
+        rest = charged_minor - from_held
+        if rest > 0 and not transferred:
+            return None  # cannot happen while the charge is capped by what was earned; never reverse nothing
+        return ChargeSplit(from_held, rest)
+    if not transferred:
+        return None
+    return ChargeSplit(0, charged_minor)
+
+
+def transfer_to_send(hold: HeldPay) -> int:
+    """The amount a held transfer sends now: the amount already in flight under its key (Stripe must see the
+    same request again), else what claims left of the courier's pay (0: nothing, the hold closes)."""
+    if hold.released:
+        return 0
+    if hold.sending_minor is not None:
+        return hold.sending_minor
+    return max(0, hold.remaining_minor)
 
 
 def refund_key(refund_id: UUID) -> str:

@@ -27,6 +27,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from marketplace.domain.delivery import ParcelStatus
+from marketplace.domain.money import Money
 
 S = ParcelStatus
 
@@ -51,6 +52,27 @@ class SettlementKind(StrEnum):
     DELIVERY = "delivery"  # charge_captured in the ledger
     CANCELLATION = "cancellation"  # only cancellation fees: cancellation_fee in the ledger
     NOTHING = "nothing"  # the authorisation is cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class HeldTransfer:
+    """A courier's pay for one job not transferred yet, as the courier, operations and finance see it."""
+
+    id: UUID
+    courier_id: UUID
+    payment_id: UUID
+    job_id: UUID
+    area_id: UUID
+    earned: Money  # the courier's share of the job
+    deducted: Money  # what upheld claims on the job took from it
+    reason: str  # no_payout_account, or Stripe's refusal (insufficient_capabilities_for_transfer, account_invalid)
+    refusals: int  # transfer keys Stripe refused so far
+    held_at: datetime
+
+    @property
+    def remaining(self) -> Money:
+        """What the transfer will pay once the account can take it."""
+        return Money(self.earned.amount_minor - self.deducted.amount_minor, self.earned.currency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ _CLAIM = (
     "c.id, c.parcel_id, c.job_id, c.payment_id, c.area_id, c.organization_id, c.kind, c.description, "
     "c.claimed_minor, c.currency, c.status, c.created_at, c.decided_at, c.decision_reason, c.upheld_minor, "
     "c.courier_at_fault, c.courier_id, c.insurance_policy_id, c.charged_to_courier_minor, c.refund_id, "
-    "c.refunded_minor, c.reversal_id, c.reversal_error, c.paid_at, "
+    "c.refunded_minor, c.reversal_id, c.reversal_error, c.paid_at, c.held_deducted_minor, "
     "ARRAY(SELECT ph.photo_sha256 FROM claim_photos ph WHERE ph.claim_id = c.id ORDER BY ph.position) AS photos"
 )
 
@@ -100,6 +100,7 @@ def _claim(r: asyncpg.Record) -> Claim:
         reversal_id=r["reversal_id"],
         reversal_error=r["reversal_error"],
         paid_at=r["paid_at"],
+        held_deducted_minor=r["held_deducted_minor"],
     )
 
 
@@ -329,6 +330,35 @@ class ClaimRepository:
             courier_id,
         )
         return None if row is None else (str(row["transfer_id"]), int(row["amount_minor"]))
+
+    async def earned_on(self, payment_id: UUID, courier_id: UUID) -> int:
+        """What the courier earned on the job, from the ledger: its payable's credit in the job's capture
+        (or cancellation fee) entry, whether the pay was transferred since or is still held."""
+        return int(
+            await self._conn.fetchval(
+                """
+                SELECT COALESCE(-sum(l.amount_minor), 0)
+                FROM payments p
+                JOIN journal_entries e ON e.source_id = p.payment_intent_id
+                                      AND e.kind IN ('charge_captured', 'cancellation_fee')
+                JOIN journal_lines l ON l.entry_id = e.id
+                JOIN ledger_accounts a ON a.id = l.account_id AND a.kind = 'courier_payable' AND a.courier_id = $2
+                WHERE p.id = $1
+                """,
+                payment_id,
+                courier_id,
+            )
+        )
+
+    async def set_held_deducted(self, claim_id: UUID, amount_minor: int, at: datetime) -> bool:
+        status = await self._conn.execute(
+            "UPDATE claims SET held_deducted_minor = $2, updated_at = $3 "
+            "WHERE id = $1 AND status = 'upheld' AND held_deducted_minor IS NULL",
+            claim_id,
+            amount_minor,
+            at,
+        )
+        return str(status).endswith(" 1")
 
     async def charged_before(self, payment_id: UUID, courier_id: UUID) -> int:
         """What earlier upheld claims on the same job charged the same courier."""

@@ -9,9 +9,32 @@ from uuid import UUID
 import asyncpg
 from uuid6 import uuid7
 
+from marketplace.domain.claims import HeldPay
 from marketplace.domain.delivery import ParcelStatus
-from marketplace.domain.payments import ParcelOutcome, PaymentStatus, pay_shares
-from marketplace.repositories._base import Conn
+from marketplace.domain.money import Money
+from marketplace.domain.paging import Page, PageRequest
+from marketplace.domain.payments import HeldTransfer, ParcelOutcome, PaymentStatus, pay_shares
+from marketplace.repositories._base import Conn, page_of
+
+_HELD = (
+    "h.id, h.courier_id, h.payment_id, p.job_id, h.area_id, h.amount_minor, h.deducted_minor, h.currency, "
+    "h.reason, h.refusals, h.held_at"
+)
+
+
+def _held(r: asyncpg.Record) -> HeldTransfer:
+    return HeldTransfer(
+        id=r["id"],
+        courier_id=r["courier_id"],
+        payment_id=r["payment_id"],
+        job_id=r["job_id"],
+        area_id=r["area_id"],
+        earned=Money(int(r["amount_minor"]), r["currency"]),
+        deducted=Money(int(r["deducted_minor"]), r["currency"]),
+        reason=r["reason"],
+        refusals=int(r["refusals"]),
+        held_at=r["held_at"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +218,9 @@ class PaymentRepository:
             ON CONFLICT (payment_id, courier_id) DO UPDATE
                 SET refusals = CASE WHEN transfer_holds.refusals = $7::int THEN transfer_holds.refusals + 1
                                     ELSE transfer_holds.refusals END,
-                    reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at, released_at = NULL
+                    sending_minor = CASE WHEN transfer_holds.refusals = $7::int THEN NULL
+                                         ELSE transfer_holds.sending_minor END,
+                    reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at
             """,
             payment.id,
             courier_id,
@@ -206,6 +231,89 @@ class PaymentRepository:
             refused_key_no,
             at,
         )
+
+    async def hold(self, payment_id: UUID, courier_id: UUID, *, for_update: bool = False) -> HeldPay | None:
+        """The courier's hold on the job's pay, if its transfer was ever held; locked, it serialises the
+        held transfer's start and a claim's deduction from it."""
+        row = await self._conn.fetchrow(
+            "SELECT amount_minor, deducted_minor, sending_minor, released_at FROM transfer_holds "
+            "WHERE payment_id = $1 AND courier_id = $2" + (" FOR UPDATE" if for_update else ""),
+            payment_id,
+            courier_id,
+        )
+        if row is None:
+            return None
+        return HeldPay(
+            earned_minor=int(row["amount_minor"]),
+            deducted_minor=int(row["deducted_minor"]),
+            sending_minor=None if row["sending_minor"] is None else int(row["sending_minor"]),
+            released=row["released_at"] is not None,
+        )
+
+    async def holds(self, payment_id: UUID) -> dict[UUID, HeldPay]:
+        rows = await self._conn.fetch(
+            "SELECT courier_id, amount_minor, deducted_minor, sending_minor, released_at FROM transfer_holds "
+            "WHERE payment_id = $1",
+            payment_id,
+        )
+        return {
+            r["courier_id"]: HeldPay(
+                earned_minor=int(r["amount_minor"]),
+                deducted_minor=int(r["deducted_minor"]),
+                sending_minor=None if r["sending_minor"] is None else int(r["sending_minor"]),
+                released=r["released_at"] is not None,
+            )
+            for r in rows
+        }
+
+    async def start_held_transfer(self, payment_id: UUID, courier_id: UUID, amount_minor: int, at: datetime) -> None:
+        """The amount about to be sent under the hold's current key: claims no longer deduct from it."""
+        await self._conn.execute(
+            "UPDATE transfer_holds SET sending_minor = $3, updated_at = $4 "
+            "WHERE payment_id = $1 AND courier_id = $2 AND released_at IS NULL",
+            payment_id,
+            courier_id,
+            amount_minor,
+            at,
+        )
+
+    async def deduct_held(self, payment_id: UUID, courier_id: UUID, amount_minor: int, at: datetime) -> None:
+        """A claim's charge taken out of the held pay; a hold with nothing left closes (no transfer follows)."""
+        await self._conn.execute(
+            """
+            UPDATE transfer_holds SET deducted_minor = deducted_minor + $3, updated_at = $4,
+                   released_at = CASE WHEN deducted_minor + $3 = amount_minor THEN $4::timestamptz END
+            WHERE payment_id = $1 AND courier_id = $2 AND released_at IS NULL AND sending_minor IS NULL
+            """,
+            payment_id,
+            courier_id,
+            amount_minor,
+            at,
+        )
+
+    async def held_pay_of(self, courier_id: UUID) -> list[HeldTransfer]:
+        """The courier's open holds, oldest first: what is owed to it and why it was not transferred."""
+        rows = await self._conn.fetch(
+            f"SELECT {_HELD} FROM transfer_holds h JOIN payments p ON p.id = h.payment_id "
+            "WHERE h.courier_id = $1 AND h.released_at IS NULL ORDER BY h.held_at, h.id",
+            courier_id,
+        )
+        return [_held(r) for r in rows]
+
+    async def held_transfers(self, page: PageRequest, *, courier_id: UUID | None) -> Page[HeldTransfer]:
+        """Every courier's open holds (or one courier's), oldest first, keyset-paged on (held_at, id)."""
+        after = page.after
+        rows = await self._conn.fetch(
+            f"SELECT {_HELD} FROM transfer_holds h JOIN payments p ON p.id = h.payment_id "
+            "WHERE h.released_at IS NULL AND ($1::uuid IS NULL OR h.courier_id = $1) "
+            "AND ($2::timestamptz IS NULL OR (h.held_at, h.id) > ($2, $3)) "
+            "ORDER BY h.held_at, h.id LIMIT $4",
+            courier_id,
+            None if after is None else after.created_at,
+            None if after is None else after.id,
+            page.first + 1,
+        )
+        return page_of(rows, page, _held)
 
     async def release_hold(self, payment_id: UUID, courier_id: UUID, at: datetime) -> None:
         await self._conn.execute(
@@ -228,6 +336,8 @@ class PaymentRepository:
             JOIN payments p ON p.payment_intent_id = e.source_id AND p.status = 'captured'
             WHERE a.kind = 'courier_payable' AND a.courier_id = $1
               AND NOT EXISTS (SELECT 1 FROM payment_transfers t WHERE t.payment_id = p.id AND t.courier_id = $1)
+              AND NOT EXISTS (SELECT 1 FROM transfer_holds h
+                              WHERE h.payment_id = p.id AND h.courier_id = $1 AND h.released_at IS NOT NULL)
             ORDER BY p.job_id
             """,
             courier_id,

@@ -37,6 +37,7 @@ from marketplace.domain.claims import (
     refund_amount,
     refund_key,
     reversal_key,
+    split_charge,
 )
 from marketplace.domain.delivery import SYSTEM, Actor, ActorKind
 from marketplace.domain.errors import DomainError, ErrorCode, FieldError
@@ -369,10 +370,9 @@ class ClaimService:
                 raise DomainError.single(ErrorCode.INVALID, "no courier carried this parcel", "courierAtFault")
             charged, policy_id = 0, None
             if courier_id is not None:
-                transfer = await uow.repos.claims.transferred_to(claim.payment_id, courier_id)
                 charged = courier_charge(
                     amount,
-                    transferred_minor=0 if transfer is None else transfer[1],
+                    earned_minor=await uow.repos.claims.earned_on(claim.payment_id, courier_id),
                     already_charged_minor=await uow.repos.claims.charged_before(claim.payment_id, courier_id),
                 )
                 policy_id = await uow.repos.claims.policy_at(courier_id, parcel.captured_at or now)
@@ -437,7 +437,10 @@ class ClaimService:
         if claim.refunded_minor is None:
             await self._refund_claim(claim)
             claim = await self._reread(claim_id)
-        if claim.charged_to_courier_minor > 0 and claim.reversal_id is None and claim.reversal_error is None:
+        if claim.charged_to_courier_minor > 0 and claim.held_deducted_minor is None:
+            await self._charge_held_pay(claim)
+            claim = await self._reread(claim_id)
+        if claim.reversal_minor > 0 and claim.reversal_id is None and claim.reversal_error is None:
             await self._reverse_for_claim(claim)
         async with self._db.uow() as uow:
             claim = await uow.repos.claims.claim(claim_id, None, for_update=True) or claim
@@ -510,6 +513,29 @@ class ClaimService:
                 )
             await uow.commit()
 
+    async def _charge_held_pay(self, claim: Claim) -> None:
+        """Takes the courier's charge out of its pay still held for the job (no Stripe call: the held transfer
+        later pays less, or nothing and its hold closes); the rest is left to the reversal. Under the hold's
+        row lock, which the held transfer's start takes too, so the two never both count the same cents.
+        While the courier's money is moving (a transfer in flight) it raises and the worker retries."""
+        assert claim.courier_id is not None
+        async with self._db.uow() as uow:
+            hold = await uow.repos.payments.hold(claim.payment_id, claim.courier_id, for_update=True)
+            transferred = await uow.repos.claims.transferred_to(claim.payment_id, claim.courier_id) is not None
+            split = split_charge(claim.charged_to_courier_minor, hold=hold, transferred=transferred)
+            if split is None:
+                raise GatewayError(f"claim {claim.id}: the courier's transfer for the job is in flight; retried")
+            now = self._clock.now()
+            if await uow.repos.claims.set_held_deducted(claim.id, split.from_held_minor, now) and split.from_held_minor:
+                await uow.repos.payments.deduct_held(claim.payment_id, claim.courier_id, split.from_held_minor, now)
+                log.info(
+                    "claim charged to held pay",
+                    claim_id=str(claim.id),
+                    courier_id=str(claim.courier_id),
+                    amount=split.from_held_minor,
+                )
+            await uow.commit()
+
     async def _reverse_for_claim(self, claim: Claim) -> None:
         assert claim.courier_id is not None
         async with self._db.read() as repos:
@@ -522,7 +548,7 @@ class ClaimService:
             try:
                 reversal_id = await self.gateway.reverse_transfer(
                     transfer_id=transfer[0],
-                    amount_minor=claim.charged_to_courier_minor,
+                    amount_minor=claim.reversal_minor,
                     metadata={"claim_id": str(claim.id), "courier_id": str(claim.courier_id)},
                     idempotency_key=reversal_key(claim.id),
                 )
@@ -538,7 +564,7 @@ class ClaimService:
                         source_id=reversal_id,
                         area_id=claim.area_id,
                         courier_id=claim.courier_id,
-                        amount=Money(claim.charged_to_courier_minor, claim.claimed.currency),
+                        amount=Money(claim.reversal_minor, claim.claimed.currency),
                         at=now,
                         description=f"claim {claim.id}: transfer {transfer[0] if transfer else ''} reversed",
                     ),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -21,11 +21,14 @@ from marketplace.db.uow import Database, UnitOfWork
 from marketplace.domain import ledger
 from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal, Role
+from marketplace.domain.claims import transfer_to_send
 from marketplace.domain.delivery import SYSTEM
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.jobs import Quote
 from marketplace.domain.money import Money
+from marketplace.domain.paging import Page, PageRequest
 from marketplace.domain.payments import (
+    HeldTransfer,
     PaymentStatus,
     Settlement,
     SettlementKind,
@@ -75,6 +78,7 @@ class PayoutState:
     account_id: str | None
     payouts_enabled: bool
     requirements: tuple[str, ...]
+    held: tuple[HeldTransfer, ...] = ()  # pay owed but not transferred yet, oldest first
 
 
 def declined(exc: CardDeclinedError) -> DomainError:
@@ -438,7 +442,9 @@ class PaymentService:
             return True
         async with self._db.read() as repos:
             paid = any(t.courier_id == courier_id for t in await repos.payments.transfers(payment.id))
-        if not paid:  # Stripe still refuses (a newer refusal than the event said): the job's back-off retries it
+            hold = await repos.payments.hold(payment.id, courier_id)
+        closed = hold is not None and hold.released  # released with no transfer: claims took all of the pay
+        if not paid and not closed:  # Stripe still refuses (newer than the event said): the job's back-off retries
             raise GatewayError(f"the transfer to courier {courier_id} for job {job_id} is still held")
         return False
 
@@ -454,17 +460,25 @@ class PaymentService:
         async with self._db.read() as repos:
             done = {t.courier_id for t in await repos.payments.transfers(payment.id)}
             accounts = await repos.payments.payout_accounts(list(outcome.courier_pay))
-            refusals = await repos.payments.transfer_refusals(payment.id)
+            holds = await repos.payments.holds(payment.id)
         made = 0
-        for courier_id, amount in sorted(outcome.courier_pay.items()):
+        for courier_id, share in sorted(outcome.courier_pay.items()):
             if courier_id in done or (only is not None and courier_id != only):
                 continue
+            hold = holds.get(courier_id)
+            if hold is not None and hold.released:
+                continue  # claims took all of it: nothing is left to transfer
             account = accounts.get(courier_id)
             if account is None:
                 log.warning("courier has no payout account; pay held on its payable", courier_id=str(courier_id))
-                await self._hold(payment, courier_id, amount, "no_payout_account", None)
+                await self._hold(payment, courier_id, share, "no_payout_account", None)
                 continue
-            key_no = refusals.get(courier_id, 0)
+            amount, key_no = share, 0
+            if hold is not None:
+                started = await self._start_held_transfer(payment, courier_id)
+                if started is None:
+                    continue
+                amount, key_no = started
             try:
                 transfer_id = await self.gateway.transfer(
                     amount_minor=amount,
@@ -484,7 +498,7 @@ class PaymentService:
                     account=account.account_id,
                     code=exc.code,
                 )
-                await self._hold(payment, courier_id, amount, exc.code or "refused", key_no)
+                await self._hold(payment, courier_id, share, exc.code or "refused", key_no)
                 continue
             async with self._db.uow() as uow:
                 now = self._clock.now()
@@ -506,6 +520,24 @@ class PaymentService:
                 await uow.repos.payments.release_hold(payment.id, courier_id, now)
                 await uow.commit()
         return made
+
+    async def _start_held_transfer(self, payment: PaymentRow, courier_id: UUID) -> tuple[int, int] | None:
+        """Under the hold's row lock (which a claim's deduction takes too): the amount claims left of the pay,
+        or the amount already in flight under the current key, recorded as sent before Stripe is called.
+        None: nothing is left (the hold closes) or the hold was released meanwhile."""
+        async with self._db.uow() as uow:
+            hold = await uow.repos.payments.hold(payment.id, courier_id, for_update=True)
+            refusals = (await uow.repos.payments.transfer_refusals(payment.id)).get(courier_id, 0)
+            if hold is None or hold.released:
+                return None
+            amount = transfer_to_send(hold)
+            now = self._clock.now()
+            if amount == 0:
+                await uow.repos.payments.release_hold(payment.id, courier_id, now)
+            elif hold.sending_minor is None:
+                await uow.repos.payments.start_held_transfer(payment.id, courier_id, amount, now)
+            await uow.commit()
+        return None if amount == 0 else (amount, refusals)
 
     async def _hold(
         self, payment: PaymentRow, courier_id: UUID, amount: int, reason: str, refused_key_no: int | None
@@ -562,7 +594,17 @@ class PaymentService:
             target = courier_id
         async with self._db.read() as repos:
             account = await repos.payments.payout_account(target)
-        return _state(target, account)
+            held = await repos.payments.held_pay_of(target)
+        return replace(_state(target, account), held=tuple(held))
+
+    async def held_transfers(
+        self, principal: Principal, page: PageRequest, *, courier_id: UUID | None = None
+    ) -> Page[HeldTransfer]:
+        """Pay owed to couriers that no transfer carried yet, for finance and operations (a courier reads its
+        own through `payout_state`)."""
+        Scope(principal).books()
+        async with self._db.read() as repos:
+            return await repos.payments.held_transfers(page, courier_id=courier_id)
 
     async def refresh_account(self, account_id: str) -> bool:
         """The account's payout state as Stripe has it now (not as an event said it once).

@@ -13,7 +13,12 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "Mutation.startPayoutOnboarding": ("mutation { startPayoutOnboarding { url errors { code } } }", {}),
     "Query.payoutAccount": (
-        "query($c: ID) { payoutAccount(courierId: $c) { payoutsEnabled requirements } }",
+        "query($c: ID) { payoutAccount(courierId: $c) { payoutsEnabled requirements "
+        "heldPay { jobId remaining { amountMinor currency } reason } } }",
         {"c": _NO_USER},
+    ),
+    "Query.heldTransfers": (
+        "query { heldTransfers(first: 1) { edges { node { id courierId remaining { amountMinor } } } } }",
+        {},
     ),
 }

@@ -193,6 +193,7 @@ WHO_MAY_CALL: dict[str, Who] = {
     "Mutation.setupPaymentMethod":      only(R),
     "Mutation.startPayoutOnboarding":   only(C),
     "Query.payoutAccount":              only(C, A),
+    "Query.heldTransfers":              only(F, A),
     # refunds and claims: couriers never see claims; finance reads them
     "Mutation.refundPayment":           only(A),
     "Mutation.fileClaim":               only(R, api_keys=True),

@@ -10,13 +10,17 @@ import pytest
 
 from marketplace.domain import ledger
 from marketplace.domain.claims import (
+    ChargeSplit,
     ClaimKind,
+    HeldPay,
     NewClaim,
     RefundReason,
     RefundRequest,
     check_claim,
     courier_charge,
     refund_amount,
+    split_charge,
+    transfer_to_send,
 )
 from marketplace.domain.errors import DomainError, ErrorCode
 from marketplace.domain.money import Money
@@ -70,11 +74,46 @@ def test_a_claim_is_filed_until_14_days_after_the_settlement_for_at_most_the_dec
     assert [p.code for p in unsettled] == [ErrorCode.NOT_CAPTURED]
 
 
-def test_the_courier_at_fault_gives_back_at_most_what_they_were_paid_for_the_job() -> None:
-    assert courier_charge(200, transferred_minor=450, already_charged_minor=0) == 200
-    assert courier_charge(4999, transferred_minor=450, already_charged_minor=0) == 450
-    assert courier_charge(400, transferred_minor=450, already_charged_minor=300) == 150
-    assert courier_charge(400, transferred_minor=0, already_charged_minor=0) == 0
+def test_the_courier_at_fault_gives_back_at_most_what_they_earned_on_the_job() -> None:
+    assert courier_charge(200, earned_minor=450, already_charged_minor=0) == 200
+    assert courier_charge(4999, earned_minor=450, already_charged_minor=0) == 450
+    assert courier_charge(400, earned_minor=450, already_charged_minor=300) == 150
+    assert courier_charge(400, earned_minor=450, already_charged_minor=450) == 0
+    assert courier_charge(400, earned_minor=0, already_charged_minor=0) == 0
+
+
+def held(earned: int = 450, deducted: int = 0, sending: int | None = None, released: bool = False) -> HeldPay:
+    return HeldPay(earned_minor=earned, deducted_minor=deducted, sending_minor=sending, released=released)
+
+
+def test_a_charge_comes_out_of_held_pay_first_with_no_reversal() -> None:
+    assert split_charge(200, hold=held(), transferred=False) == ChargeSplit(from_held_minor=200, reversed_minor=0)
+    assert split_charge(450, hold=held(), transferred=False) == ChargeSplit(450, 0)
+    assert split_charge(150, hold=held(deducted=300), transferred=False) == ChargeSplit(150, 0)
+
+
+def test_a_charge_on_pay_already_transferred_is_reversed_at_stripe() -> None:
+    assert split_charge(200, hold=None, transferred=True) == ChargeSplit(0, 200)
+    assert split_charge(200, hold=held(released=True), transferred=True) == ChargeSplit(0, 200)
+
+
+def test_a_charge_waits_while_the_couriers_money_is_moving() -> None:
+    """A transfer in flight under the hold's key, or a settlement whose transfer is not recorded yet:
+    deducting now could let the transfer pay the whole share as well."""
+    assert split_charge(200, hold=held(sending=450), transferred=False) is None
+    assert split_charge(200, hold=None, transferred=False) is None
+
+
+def test_no_charge_needs_no_split() -> None:
+    assert split_charge(0, hold=None, transferred=False) == ChargeSplit(0, 0)
+
+
+def test_the_held_transfer_pays_what_claims_left_or_resends_what_is_in_flight() -> None:
+    assert transfer_to_send(held()) == 450
+    assert transfer_to_send(held(deducted=200)) == 250
+    assert transfer_to_send(held(deducted=450)) == 0
+    assert transfer_to_send(held(deducted=200, sending=450)) == 450  # the same key must carry the same amount
+    assert transfer_to_send(held(released=True)) == 0
 
 
 def test_a_claim_larger_than_the_refund_leaves_the_rest_owed_to_the_retailer() -> None:
