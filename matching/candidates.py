@@ -10,8 +10,10 @@ same candidates, stays a bound over the plans that honour it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba as nb
@@ -62,7 +64,7 @@ class Candidates:
         return int(self.single_parcel.shape[0])
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _singles(pm, tm, order_lat, sorted_lat, rules, forbidden, order1, road_factor, service_s, t_lo, t_hi):
     """Feasible singles of trips t_lo..t_hi-1, as (ptr relative to t_lo, parcels, detours)."""
     n_parcels = pm.shape[0]
@@ -125,6 +127,8 @@ def _singles(pm, tm, order_lat, sorted_lat, rules, forbidden, order1, road_facto
 def find_candidates(arrays: Arrays, deadline: Callable[[], bool] | None = None) -> Candidates:
     """Every feasible single, trips taken in chunks so a deadline can stop the scan between them.
 
+    Each chunk is split between numba's threads (the scan releases the GIL): on a dense city the
+    scan is the largest fixed cost under a short limit, and serial it used one core of two.
     Stopped early (`complete` False), the trips not yet scanned carry nothing: a valid but smaller
     instance, so plans stay feasible; the solver then reports no bound.
     """
@@ -132,23 +136,31 @@ def find_candidates(arrays: Arrays, deadline: Callable[[], bool] | None = None) 
     n_trips = tm.shape[0]
     order_lat = np.argsort(pm[:, P_PLAT], kind="stable").astype(np.int64)
     sorted_lat = pm[order_lat, P_PLAT].copy()
+    workers = max(1, int(nb.get_num_threads()))
     ptrs = [np.zeros(1, dtype=np.int64)]
     parcels: list[I64] = []
     detours: list[F64] = []
     done, offset = 0, 0
-    while done < n_trips:
-        if deadline is not None and done > 0 and deadline():
-            break
-        stop = min(n_trips, done + SCAN_CHUNK_TRIPS)
-        ptr, parcel, detour = _singles(
+
+    def scan(bounds: tuple[int, int]) -> tuple[I64, I64, F64]:
+        return _singles(  # type: ignore[no-any-return]
             pm, tm, order_lat, sorted_lat, arrays.rules, arrays.forbidden, stop_orders(1), arrays.road_factor,
-            arrays.service_s, done, stop,
+            arrays.service_s, bounds[0], bounds[1],
         )  # fmt: skip
-        ptrs.append(ptr[1:] + offset)
-        parcels.append(parcel)
-        detours.append(detour)
-        offset += parcel.shape[0]
-        done = stop
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while done < n_trips:
+            if deadline is not None and done > 0 and deadline():
+                break
+            stop = min(n_trips, done + SCAN_CHUNK_TRIPS * workers)
+            cuts = np.linspace(done, stop, workers + 1).astype(np.int64)
+            slices = [(int(a), int(b)) for a, b in itertools.pairwise(cuts.tolist()) if b > a]
+            for ptr, parcel, detour in pool.map(scan, slices):
+                ptrs.append(ptr[1:] + offset)
+                parcels.append(parcel)
+                detours.append(detour)
+                offset += parcel.shape[0]
+            done = stop
     ptrs.append(np.full(n_trips - done, offset, dtype=np.int64))
     return Candidates(
         np.concatenate(ptrs),

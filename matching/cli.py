@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -50,6 +51,20 @@ def _progress(message: str) -> None:
     print(f"matching: {message}", file=sys.stderr, flush=True)
 
 
+def _process_started() -> float | None:
+    """When this process started, on `time.perf_counter`'s scale (Linux: from /proc), so that
+    `--time-limit` counts the interpreter, the imports and reading the instance too; None where
+    that cannot be read (the limit then counts from the solve)."""
+    try:
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22, starttime, in clock ticks after boot
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return time.perf_counter() - max(0.0, age)
+
+
 def _solve(args: argparse.Namespace) -> int:
     from matching.solver import SolveParams, solve, solve_greedy
 
@@ -67,7 +82,9 @@ def _solve(args: argparse.Namespace) -> int:
         if args.method == "greedy":
             solution = solve_greedy(instance)
         else:
-            solution = solve(instance, params, progress=_progress if not args.quiet else lambda _: None)
+            solution = solve(
+                instance, params, progress=_progress if not args.quiet else lambda _: None, started=_process_started()
+            )
     json.dump(solution_to_json(solution), sys.stdout)
     sys.stdout.write("\n")
     sys.stdout.flush()

@@ -274,14 +274,29 @@ def reasons_for(pm, tm, parcels, rules, forbidden, order1, road_factor, service_
     for i in nb.prange(parcels.shape[0]):
         p = parcels[i]
         times = np.empty(2)
+        idx = np.empty(1, dtype=np.int64)
+        idx[0] = p
+        # `single_reason` inlined, with the parcel's own leg computed once (the same sum, so the
+        # same verdicts): on a dense city these loops are most of a short limit's fixed cost.
+        lat = pm[p, P_PLAT]
+        leg = hav(pm[p, P_PLAT], pm[p, P_PLON], pm[p, P_DLAT], pm[p, P_DLON])
         for t in range(n_trips):
-            lat = pm[p, P_PLAT]
-            if lat < band_lo[t] or lat > band_hi[t]:
-                code = static_reason(pm, tm, t, p, rules)
-                if code == FEASIBLE:
-                    code = DETOUR
+            code = static_reason(pm, tm, t, p, rules)
+            if code != FEASIBLE:
+                pass
+            elif lat < band_lo[t] or lat > band_hi[t]:
+                code = DETOUR
             else:
-                code, _ = single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times)
+                length = road_factor * (
+                    hav(tm[t, T_OLAT], tm[t, T_OLON], pm[p, P_PLAT], pm[p, P_PLON])
+                    + leg
+                    + hav(pm[p, P_DLAT], pm[p, P_DLON], tm[t, T_DLAT], tm[t, T_DLON])
+                )
+                if length - tm[t, T_DIRECT] > tm[t, T_MAX_DETOUR] + EPS:
+                    code = DETOUR
+                else:
+                    _, row = best_order(pm, tm, t, idx, order1, road_factor, service_s, times)
+                    code = TIME_WINDOW if row < 0 else FEASIBLE
             if code == FEASIBLE and is_forbidden(forbidden, n_parcels, t, p):
                 code = FORBIDDEN
             counts[i, code] += 1
