@@ -894,12 +894,18 @@ def solve(
     interior = params.master == "ipm" or (
         params.master == "auto" and candidates.singles > IPM_ABOVE_TRIPS_PER_PARCEL * max(1, n_parcels)
     )
+    # Past column generation's share already (a short limit on a dense city), the master and the
+    # pair table (a quarter of the memory budget, written through) would be built for nothing.
+    generating = deadline.left(COLUMN_GENERATION_SHARE) > 0
     master = _Master(n_parcels, n_trips, arrays.fallback, interior)
-    master.add(cols.trip, cols.parcels, cols.cost)
+    if generating:
+        master.add(cols.trip, cols.parcels, cols.cost)
     timings["build_s"] = clock() - mark
 
     mark = clock()
-    cache = PairCache.within(candidates.single_ptr, PAIR_CACHE_SHARE * params.memory_budget_mb * 2**20)
+    cache = PairCache.within(
+        candidates.single_ptr, PAIR_CACHE_SHARE * params.memory_budget_mb * 2**20 if generating else 0.0
+    )
     gen = _column_generation(
         arrays, candidates, cache, cols, master, params, deadline, column_cap, set(start.greedy_columns),
         _warm_duals(instance, arrays, candidates, warm_start), progress,
