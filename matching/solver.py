@@ -77,7 +77,8 @@ EXPLAIN_MARGIN = 1.5  # on that measured rate: the machine's load moves between 
 IPM_ABOVE_TRIPS_PER_PARCEL = 25  # denser than this, the master LP runs the interior point method
 WARM_SLACK = 0.1  # of a parcel's pay: reduced cost under which a column is handed to the next round
 PAIR_CACHE_SHARE = 0.25  # of the memory budget, for pair routes kept between pricing rounds
-PRICING_CHUNK_TRIPS = 512  # trips per compiled pricing call between deadline checks
+PRICING_CHUNK_TRIPS = 512  # at most, trips per compiled pricing call between deadline checks
+PRICING_FIRST_CHUNK_TRIPS = 16  # the first call of a round, and the least: its pace sizes the next
 CANDIDATES_SHARE = 1.0  # past this the scan stops (a plan, no bound): only once the limit is spent
 COLUMN_GENERATION_SHARE = 0.55  # of the time limit; the integer models get most of the rest
 FINAL_RESERVE = 0.08  # of the time limit, kept for the explanations and writing the answer
@@ -407,15 +408,22 @@ def _price(
     rows: list[np.ndarray] = []
     exact = True
     evaluations = 0
-    for lo in range(0, n_trips, PRICING_CHUNK_TRIPS):
-        if lo > 0 and deadline.passed(until, "pricing"):
+    lo, size = 0, PRICING_FIRST_CHUNK_TRIPS
+    while lo < n_trips:
+        if deadline.passed(until, "pricing"):
             return None
-        trips = np.arange(lo, min(n_trips, lo + PRICING_CHUNK_TRIPS), dtype=np.int64)
+        trips = np.arange(lo, min(n_trips, lo + size), dtype=np.int64)
+        tick = deadline.clock()
         chunk_min, chunk_rows, chunk_exact, chunk_evals = price_trips(
             arrays.parcels, arrays.trips, candidates.packed, cache.packed, trips, pi, arrays.per_parcel,
             arrays.per_detour_km, arrays.max_bundle, orders2, orders3, arrays.road_factor, arrays.service_s, keep,
             thresholds, budget,
         )  # fmt: skip
+        # The next chunk is sized to end well before the deadline at this chunk's pace: on a
+        # dense city one trip's pricing can take tens of milliseconds.
+        per_trip = max(1e-9, deadline.clock() - tick) / len(trips)
+        lo += len(trips)
+        size = int(min(PRICING_CHUNK_TRIPS, max(PRICING_FIRST_CHUNK_TRIPS, 0.5 * deadline.left(until) / per_trip)))
         min_rc[trips] = chunk_min
         rows.append(chunk_rows)
         exact = exact and bool(chunk_exact)
