@@ -78,7 +78,7 @@ IPM_ABOVE_TRIPS_PER_PARCEL = 25  # denser than this, the master LP runs the inte
 WARM_SLACK = 0.1  # of a parcel's pay: reduced cost under which a column is handed to the next round
 PAIR_CACHE_SHARE = 0.25  # of the memory budget, for pair routes kept between pricing rounds
 PRICING_CHUNK_TRIPS = 512  # at most, trips per compiled pricing call between deadline checks
-EXCHANGE_PASSES = 5  # of the local search over the column pool after the dive
+EXCHANGE_PASSES = 20  # of the local search over the column pool after the dive
 PRICING_FIRST_CHUNK_TRIPS = 16  # the first call of a round, and the least: its pace sizes the next
 CANDIDATES_SHARE = 1.0  # past this the scan stops (a plan, no bound): only once the limit is spent
 COLUMN_GENERATION_SHARE = 0.55  # of the time limit; the integer models get most of the rest
@@ -592,9 +592,10 @@ def _exchange(
     cols: _Columns, chosen: set[int], fallback: np.ndarray, pi: np.ndarray, deadline: Deadline, until: float
 ) -> set[int]:
     """Local search over the pool: bring a column in when it pays for the columns it displaces
-    (those on its trip or sharing a parcel, whose other parcels go to the fleet) and for the
-    fleet costs it saves. Columns of least reduced cost at `pi` are tried first; passes repeat
-    while one improves. Each move lowers the total, so the plan only gets better."""
+    (those on its trip or sharing a parcel, whose other parcels go to the cheapest single column
+    on a trip left free, or to the fleet) and for the fleet costs it saves. Columns of least
+    reduced cost at `pi` are tried first; passes repeat while one improves. Each move lowers the
+    total, so the plan only gets better."""
     n_parcels = fallback.shape[0]
     trip_col: dict[int, int] = {cols.trip[j]: j for j in chosen}
     parcel_col = np.full(n_parcels, -1, dtype=np.int64)
@@ -603,6 +604,10 @@ def _exchange(
     current = set(chosen)
     rc = [cols.cost[j] - float(pi[list(cols.parcels[j])].sum()) for j in range(len(cols))]
     order = sorted(range(len(cols)), key=rc.__getitem__)
+    singles: dict[int, list[int]] = {}
+    for j in sorted(range(len(cols)), key=cols.cost.__getitem__):
+        if len(cols.parcels[j]) == 1:
+            singles.setdefault(cols.parcels[j][0], []).append(j)
     for _ in range(EXCHANGE_PASSES):
         improved = False
         for n, c in enumerate(order):
@@ -616,18 +621,40 @@ def _exchange(
             if on_trip >= 0:
                 out.add(on_trip)
             delta = float(cols.cost[c]) - sum(float(fallback[p]) for p in ps if parcel_col[p] < 0)
+            orphans: list[int] = []
             for j in out:
                 delta -= cols.cost[j]
-                delta += sum(float(fallback[q]) for q in cols.parcels[j] if q not in ps)
+                orphans.extend(q for q in cols.parcels[j] if q not in ps)
+            # Each orphan goes back to the cheapest single column on a trip left free (one each),
+            # or to the fleet: moves that pay only with that second step are found too.
+            freed = {cols.trip[j] for j in out}
+            taken = {cols.trip[c]}
+            recover: list[int] = []
+            for q in orphans:
+                pick = -1
+                for k in singles.get(q, ()):
+                    t = cols.trip[k]
+                    if cols.cost[k] >= fallback[q]:
+                        break
+                    if t not in taken and (t not in trip_col or t in freed):
+                        pick = k
+                        break
+                if pick >= 0:
+                    taken.add(cols.trip[pick])
+                    recover.append(pick)
+                    delta += cols.cost[pick]
+                else:
+                    delta += float(fallback[q])
             if delta >= -1e-9:
                 continue
             for j in out:
                 current.discard(j)
                 del trip_col[cols.trip[j]]
                 parcel_col[list(cols.parcels[j])] = -1
-            current.add(c)
-            trip_col[cols.trip[c]] = c
-            parcel_col[list(ps)] = c
+            for k in [c, *recover]:
+                current.add(k)
+                trip_col[cols.trip[k]] = k
+                parcel_col[list(cols.parcels[k])] = k
             improved = True
         if not improved:
             break
@@ -986,7 +1013,9 @@ def solve(
     until = 1.0 - FINAL_RESERVE - explain_s / params.time_limit_s
     dive = master.dive(cols, deadline, until) if gen.rounds else set()
     if gen.rounds:
+        before = _plan_cost(cols, dive, arrays.fallback, range(n_parcels))
         dive = _exchange(cols, dive, arrays.fallback, gen.best_pi, deadline, until)
+        progress(f"dive {before}, after the local search {_plan_cost(cols, dive, arrays.fallback, range(n_parcels))}")
     integer = _integer_plans(
         arrays,
         candidates,
