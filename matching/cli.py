@@ -51,18 +51,23 @@ def _progress(message: str) -> None:
     print(f"matching: {message}", file=sys.stderr, flush=True)
 
 
-def _process_started() -> float | None:
+_IMPORTED = time.perf_counter()  # the process is at least this old when a command runs
+_STARTUP_AT_MOST_S = 5.0  # interpreter and imports before this module; more means /proc misled us
+
+
+def _process_started() -> float:
     """When this process started, on `time.perf_counter`'s scale (Linux: from /proc), so that
-    `--time-limit` counts the interpreter, the imports and reading the instance too; None where
-    that cannot be read (the limit then counts from the solve)."""
+    `--time-limit` counts the interpreter, the imports and reading the instance too. Where that
+    cannot be read, or reads implausibly (a kernel counting start times on another clock), the
+    moment this module was imported."""
     try:
         with open("/proc/self/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
         ticks = int(fields[19])  # field 22, starttime, in clock ticks after boot
-        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+        started = time.perf_counter() - (time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError, AttributeError):
-        return None
-    return time.perf_counter() - max(0.0, age)
+        return _IMPORTED
+    return started if _IMPORTED - _STARTUP_AT_MOST_S <= started <= _IMPORTED else _IMPORTED
 
 
 def _solve(args: argparse.Namespace) -> int:
