@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -50,6 +51,25 @@ def _progress(message: str) -> None:
     print(f"matching: {message}", file=sys.stderr, flush=True)
 
 
+_IMPORTED = time.perf_counter()  # the process is at least this old when a command runs
+_STARTUP_AT_MOST_S = 5.0  # interpreter and imports before this module; more means /proc misled us
+
+
+def _process_started() -> float:
+    """When this process started, on `time.perf_counter`'s scale (Linux: from /proc), so that
+    `--time-limit` counts the interpreter, the imports and reading the instance too. Where that
+    cannot be read, or reads implausibly (a kernel counting start times on another clock), the
+    moment this module was imported."""
+    try:
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22, starttime, in clock ticks after boot
+        started = time.perf_counter() - (time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return _IMPORTED
+    return started if _IMPORTED - _STARTUP_AT_MOST_S <= started <= _IMPORTED else _IMPORTED
+
+
 def _solve(args: argparse.Namespace) -> int:
     from matching.solver import SolveParams, solve, solve_greedy
 
@@ -67,7 +87,9 @@ def _solve(args: argparse.Namespace) -> int:
         if args.method == "greedy":
             solution = solve_greedy(instance)
         else:
-            solution = solve(instance, params, progress=_progress if not args.quiet else lambda _: None)
+            solution = solve(
+                instance, params, progress=_progress if not args.quiet else lambda _: None, started=_process_started()
+            )
     json.dump(solution_to_json(solution), sys.stdout)
     sys.stdout.write("\n")
     sys.stdout.flush()

@@ -85,6 +85,40 @@ def hav(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0)))
 
 
+@nb.njit(cache=True, inline="always")
+def hav_r(p1: float, l1: float, c1: float, p2: float, l2: float, c2: float) -> float:
+    """`hav` on latitudes and longitudes already in radians with the latitudes' cosines: the same
+    operations on the same values, so the same result, without redoing per pair what is per point."""
+    a = math.sin((p2 - p1) / 2) ** 2 + c1 * c2 * math.sin((l2 - l1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0)))
+
+
+@nb.njit(cache=True)
+def parcel_radians(pm):
+    """Per parcel: pickup latitude, longitude (radians) and latitude cosine, the same for the
+    drop-off, and the parcel's own leg, each computed as `hav` computes it (compiled, so the
+    values are bit for bit those `hav` would use)."""
+    rad = np.empty((pm.shape[0], 7))
+    for p in range(pm.shape[0]):
+        rad[p, 0], rad[p, 1] = math.radians(pm[p, P_PLAT]), math.radians(pm[p, P_PLON])
+        rad[p, 3], rad[p, 4] = math.radians(pm[p, P_DLAT]), math.radians(pm[p, P_DLON])
+        rad[p, 2], rad[p, 5] = math.cos(rad[p, 0]), math.cos(rad[p, 3])
+        rad[p, 6] = hav(pm[p, P_PLAT], pm[p, P_PLON], pm[p, P_DLAT], pm[p, P_DLON])
+    return rad
+
+
+@nb.njit(cache=True)
+def trip_radians(tm):
+    """Per trip: origin latitude, longitude (radians) and latitude cosine, the same for the
+    destination, as `hav` computes them."""
+    rad = np.empty((tm.shape[0], 6))
+    for t in range(tm.shape[0]):
+        rad[t, 0], rad[t, 1] = math.radians(tm[t, T_OLAT]), math.radians(tm[t, T_OLON])
+        rad[t, 3], rad[t, 4] = math.radians(tm[t, T_DLAT]), math.radians(tm[t, T_DLON])
+        rad[t, 2], rad[t, 5] = math.cos(rad[t, 0]), math.cos(rad[t, 3])
+    return rad
+
+
 @nb.njit(cache=True)
 def detour_cost(per_detour_km: int, detour_m: float) -> int:
     return math.ceil(per_detour_km * detour_m / 1000.0 - EPS)
@@ -271,17 +305,34 @@ def reasons_for(pm, tm, parcels, rules, forbidden, order1, road_factor, service_
         reach_deg = ((tm[t, T_DIRECT] + tm[t, T_MAX_DETOUR]) / road_factor + 1.0) / METRES_PER_DEGREE
         band_lo[t] = max(tm[t, T_OLAT], tm[t, T_DLAT]) - reach_deg
         band_hi[t] = min(tm[t, T_OLAT], tm[t, T_DLAT]) + reach_deg
+    prad = parcel_radians(pm)
+    trad = trip_radians(tm)
     for i in nb.prange(parcels.shape[0]):
         p = parcels[i]
         times = np.empty(2)
+        idx = np.empty(1, dtype=np.int64)
+        idx[0] = p
+        # `single_reason` inlined, with each point's radians, cosine and the parcel's own leg
+        # computed once (the same operations on the same values, so the same verdicts): on a
+        # dense city these loops are most of a short limit's fixed cost.
+        lat = pm[p, P_PLAT]
         for t in range(n_trips):
-            lat = pm[p, P_PLAT]
-            if lat < band_lo[t] or lat > band_hi[t]:
-                code = static_reason(pm, tm, t, p, rules)
-                if code == FEASIBLE:
-                    code = DETOUR
+            code = static_reason(pm, tm, t, p, rules)
+            if code != FEASIBLE:
+                pass
+            elif lat < band_lo[t] or lat > band_hi[t]:
+                code = DETOUR
             else:
-                code, _ = single_reason(pm, tm, t, p, rules, order1, road_factor, service_s, times)
+                length = road_factor * (
+                    hav_r(trad[t, 0], trad[t, 1], trad[t, 2], prad[p, 0], prad[p, 1], prad[p, 2])
+                    + prad[p, 6]
+                    + hav_r(prad[p, 3], prad[p, 4], prad[p, 5], trad[t, 3], trad[t, 4], trad[t, 5])
+                )
+                if length - tm[t, T_DIRECT] > tm[t, T_MAX_DETOUR] + EPS:
+                    code = DETOUR
+                else:
+                    _, row = best_order(pm, tm, t, idx, order1, road_factor, service_s, times)
+                    code = TIME_WINDOW if row < 0 else FEASIBLE
             if code == FEASIBLE and is_forbidden(forbidden, n_parcels, t, p):
                 code = FORBIDDEN
             counts[i, code] += 1

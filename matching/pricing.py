@@ -410,6 +410,47 @@ class PairCache:
         return cls(offsets, np.full(total, UNKNOWN, dtype=np.int32))
 
 
+@nb.njit(cache=True)
+def singles_floor(single_ptr, single_parcel, single_dc, slack, max_bundle):
+    """Per trip, a lower bound on the least reduced cost of any bundle of its singles, from the
+    singles alone (no routing): a bundle costs its parcels' pay plus at least the largest of their
+    own detour costs, so its reduced cost is at least its slacks plus that largest detour cost.
+    Taking each single in turn as the bundle's costliest, the rest are the up to max_bundle - 1
+    most negative slacks among the singles no costlier than it. Never above zero."""
+    n_trips = single_ptr.shape[0] - 1
+    floor = np.zeros(n_trips)
+    best = np.empty(max(1, max_bundle - 1))
+    for t in range(n_trips):
+        lo, hi = single_ptr[t], single_ptr[t + 1]
+        if hi == lo:
+            continue
+        order = np.argsort(single_dc[lo:hi], kind="mergesort")
+        kept = 0
+        trip_min = 0.0
+        for x in range(hi - lo):
+            s = lo + order[x]
+            sl = slack[single_parcel[s]]
+            value = sl + single_dc[s]
+            for y in range(kept):
+                value += best[y]
+            if value < trip_min:
+                trip_min = value
+            if max_bundle > 1 and sl < 0.0:
+                # keep the max_bundle - 1 most negative slacks seen
+                if kept < max_bundle - 1:
+                    best[kept] = sl
+                    kept += 1
+                else:
+                    worst = 0
+                    for y in range(1, kept):
+                        if best[y] > best[worst]:
+                            worst = y
+                    if sl < best[worst]:
+                        best[worst] = sl
+        floor[t] = trip_min
+    return floor
+
+
 def lagrangian_bound(pi: np.ndarray, fallback: np.ndarray, min_rc: np.ndarray) -> float:
     """A lower bound on the optimum valid for any duals `pi`: each parcel is either priced at its
     dual or sent to the fleet, and each trip takes its best bundle if that has negative reduced

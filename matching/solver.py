@@ -50,7 +50,14 @@ from matching.model import (
     Unassigned,
     WarmStart,
 )
-from matching.pricing import NO_PARCEL, PairCache, enumerate_columns, lagrangian_bound, price_trips
+from matching.pricing import (
+    NO_PARCEL,
+    PairCache,
+    enumerate_columns,
+    lagrangian_bound,
+    price_trips,
+    singles_floor,
+)
 
 Progress = Callable[[str], None]
 Clock = Callable[[], float]
@@ -64,11 +71,15 @@ ROUTES_PER_TRIP = 20_000
 EVALUATIONS_PER_S = 300_000  # route evaluations per second in enumeration, measured low
 BYTES_PER_COLUMN = 2_500  # a column in the pool, the HiGHS master and the PuLP model (measured on L)
 BYTES_PER_SINGLE = 40  # a candidate single (CSR arrays and the component scan)
-EXPLAIN_CHECKS_PER_S = 1_500_000  # (parcel, trip) rule checks per second, both cores, under load
+SINGLES_BOUND_SHARES = (0.0, 0.5, 1.0)  # duals tried without routing: cheapest single + share of the way to the fleet
+EXPLAIN_SAMPLE = 64  # parcels whose explanations are timed after greedy, to budget the rest
+EXPLAIN_MARGIN = 1.5  # on that measured rate: the machine's load moves between sample and use
 IPM_ABOVE_TRIPS_PER_PARCEL = 25  # denser than this, the master LP runs the interior point method
 WARM_SLACK = 0.1  # of a parcel's pay: reduced cost under which a column is handed to the next round
 PAIR_CACHE_SHARE = 0.25  # of the memory budget, for pair routes kept between pricing rounds
-PRICING_CHUNK_TRIPS = 512  # trips per compiled pricing call between deadline checks
+PRICING_CHUNK_TRIPS = 512  # at most, trips per compiled pricing call between deadline checks
+EXCHANGE_PASSES = 20  # of the local search over the column pool after the dive
+PRICING_FIRST_CHUNK_TRIPS = 16  # the first call of a round, and the least: its pace sizes the next
 CANDIDATES_SHARE = 1.0  # past this the scan stops (a plan, no bound): only once the limit is spent
 COLUMN_GENERATION_SHARE = 0.55  # of the time limit; the integer models get most of the rest
 FINAL_RESERVE = 0.08  # of the time limit, kept for the explanations and writing the answer
@@ -104,10 +115,10 @@ class SolveParams:
 class Deadline:
     """The time limit, on an injectable clock (tests pass one that jumps)."""
 
-    def __init__(self, limit_s: float, clock: Clock = time.perf_counter) -> None:
+    def __init__(self, limit_s: float, clock: Clock = time.perf_counter, started: float | None = None) -> None:
         self.clock = clock
         self.limit_s = limit_s
-        self.started = clock()
+        self.started = clock() if started is None else started
         self.hit: str | None = None
 
     def elapsed(self) -> float:
@@ -398,15 +409,22 @@ def _price(
     rows: list[np.ndarray] = []
     exact = True
     evaluations = 0
-    for lo in range(0, n_trips, PRICING_CHUNK_TRIPS):
-        if lo > 0 and deadline.passed(until, "pricing"):
+    lo, size = 0, PRICING_FIRST_CHUNK_TRIPS
+    while lo < n_trips:
+        if deadline.passed(until, "pricing"):
             return None
-        trips = np.arange(lo, min(n_trips, lo + PRICING_CHUNK_TRIPS), dtype=np.int64)
+        trips = np.arange(lo, min(n_trips, lo + size), dtype=np.int64)
+        tick = deadline.clock()
         chunk_min, chunk_rows, chunk_exact, chunk_evals = price_trips(
             arrays.parcels, arrays.trips, candidates.packed, cache.packed, trips, pi, arrays.per_parcel,
             arrays.per_detour_km, arrays.max_bundle, orders2, orders3, arrays.road_factor, arrays.service_s, keep,
             thresholds, budget,
         )  # fmt: skip
+        # The next chunk is sized to end well before the deadline at this chunk's pace: on a
+        # dense city one trip's pricing can take tens of milliseconds.
+        per_trip = max(1e-9, deadline.clock() - tick) / len(trips)
+        lo += len(trips)
+        size = int(min(PRICING_CHUNK_TRIPS, max(PRICING_FIRST_CHUNK_TRIPS, 0.5 * deadline.left(until) / per_trip)))
         min_rc[trips] = chunk_min
         rows.append(chunk_rows)
         exact = exact and bool(chunk_exact)
@@ -467,15 +485,30 @@ def _column_generation(
     converged = False
     lp_s = pricing_s = 0.0
     if warm_duals is not None:
-        # A previous round's duals, priced exactly first: usually a bound close to the optimum at
-        # once, and the centre the smoothing pulls towards.
-        priced = _price(arrays, candidates, cache, *warm_duals, params.columns_per_trip, EXACT, deadline,
+        # A previous round's duals, priced first (with the quick budget: a trip that runs out
+        # reports a lower bound, so the bound holds): usually a bound close to the optimum at once,
+        # the centre the smoothing pulls towards, and the columns those duals like, which go
+        # into the first master beside the previous round's.
+        priced = _price(arrays, candidates, cache, *warm_duals, params.columns_per_trip, ROUTES_PER_TRIP, deadline,
                         COLUMN_GENERATION_SHARE)  # fmt: skip
         if priced is not None:
-            min_rc, _, _, n_eval = priced
+            min_rc, new, _, n_eval = priced
             evaluations += n_eval
             best_bound = lagrangian_bound(warm_duals[0], fallback_f, min_rc)
             best_pi, best_mu, best_min_rc = warm_duals[0], warm_duals[1], min_rc
+            warm_t: list[int] = []
+            warm_p: list[tuple[int, ...]] = []
+            warm_c: list[int] = []
+            for row in new:
+                ps = tuple(sorted(int(v) for v in row[1:4] if v != NO_PARCEL))
+                t, cost = int(row[0]), int(row[4])
+                if (t, ps) in cols.index or len(cols) >= column_cap:
+                    continue
+                cols.add(t, ps, cost)
+                warm_t.append(t)
+                warm_p.append(ps)
+                warm_c.append(cost)
+            master.add(warm_t, warm_p, warm_c)
     budget = ROUTES_PER_TRIP
     alpha = params.smoothing if warm_duals is not None else 0.0
     tolerance = 1e-6
@@ -553,6 +586,79 @@ def _column_generation(
             alpha, budget = params.smoothing, ROUTES_PER_TRIP
         master.add(added_t, added_p, added_c)
     return _Generation(best_bound, best_pi, best_min_rc, lp_value, rounds, converged, incumbent, evaluations, deferred)
+
+
+def _exchange(
+    cols: _Columns, chosen: set[int], fallback: np.ndarray, pi: np.ndarray, deadline: Deadline, until: float
+) -> set[int]:
+    """Local search over the pool: bring a column in when it pays for the columns it displaces
+    (those on its trip or sharing a parcel, whose other parcels go to the cheapest single column
+    on a trip left free, or to the fleet) and for the fleet costs it saves. Columns of least
+    reduced cost at `pi` are tried first; passes repeat while one improves. Each move lowers the
+    total, so the plan only gets better."""
+    n_parcels = fallback.shape[0]
+    trip_col: dict[int, int] = {cols.trip[j]: j for j in chosen}
+    parcel_col = np.full(n_parcels, -1, dtype=np.int64)
+    for j in chosen:
+        parcel_col[list(cols.parcels[j])] = j
+    current = set(chosen)
+    rc = [cols.cost[j] - float(pi[list(cols.parcels[j])].sum()) for j in range(len(cols))]
+    order = sorted(range(len(cols)), key=rc.__getitem__)
+    singles: dict[int, list[int]] = {}
+    for j in sorted(range(len(cols)), key=cols.cost.__getitem__):
+        if len(cols.parcels[j]) == 1:
+            singles.setdefault(cols.parcels[j][0], []).append(j)
+    for _ in range(EXCHANGE_PASSES):
+        improved = False
+        for n, c in enumerate(order):
+            if n % 4096 == 0 and deadline.passed(until, "exchange"):
+                return current
+            if c in current:
+                continue
+            ps = cols.parcels[c]
+            out = {parcel_col[p] for p in ps if parcel_col[p] >= 0}
+            on_trip = trip_col.get(cols.trip[c], -1)
+            if on_trip >= 0:
+                out.add(on_trip)
+            delta = float(cols.cost[c]) - sum(float(fallback[p]) for p in ps if parcel_col[p] < 0)
+            orphans: list[int] = []
+            for j in out:
+                delta -= cols.cost[j]
+                orphans.extend(q for q in cols.parcels[j] if q not in ps)
+            # Each orphan goes back to the cheapest single column on a trip left free (one each),
+            # or to the fleet: moves that pay only with that second step are found too.
+            freed = {cols.trip[j] for j in out}
+            taken = {cols.trip[c]}
+            recover: list[int] = []
+            for q in orphans:
+                pick = -1
+                for k in singles.get(q, ()):
+                    t = cols.trip[k]
+                    if cols.cost[k] >= fallback[q]:
+                        break
+                    if t not in taken and (t not in trip_col or t in freed):
+                        pick = k
+                        break
+                if pick >= 0:
+                    taken.add(cols.trip[pick])
+                    recover.append(pick)
+                    delta += cols.cost[pick]
+                else:
+                    delta += float(fallback[q])
+            if delta >= -1e-9:
+                continue
+            for j in out:
+                current.discard(j)
+                del trip_col[cols.trip[j]]
+                parcel_col[list(cols.parcels[j])] = -1
+            for k in [c, *recover]:
+                current.add(k)
+                trip_col[cols.trip[k]] = k
+                parcel_col[list(cols.parcels[k])] = k
+            improved = True
+        if not improved:
+            break
+    return current
 
 
 # ---------------------------------------------------------------------------------------------
@@ -853,9 +959,13 @@ def solve(
     progress: Progress = _quiet,
     warm: Solution | WarmStart | None = None,
     clock: Clock = time.perf_counter,
+    started: float | None = None,
 ) -> Solution:
+    """The steps of README's "The matching engine". `started` is the `clock` reading the time
+    limit counts from (the command line passes its process start, so loading the instance and
+    the compiled kernels count against the limit too); by default, the call itself."""
     params = params or SolveParams()
-    deadline = Deadline(params.time_limit_s, clock)
+    deadline = Deadline(params.time_limit_s, clock, started)
     threads = _set_threads(params.threads)
     warm_start = warm.warm if isinstance(warm, Solution) else warm
     timings: dict[str, float] = {}
@@ -871,6 +981,8 @@ def solve(
     costs = BundleCosts(arrays)
     greedy_plan = greedy(arrays, candidates)
     timings["greedy_s"] = clock() - mark
+    explain_s = _explain_s(arrays, greedy_plan, clock)
+    singles_bound = _singles_bound(arrays, candidates) if candidates.complete else -math.inf
 
     mark = clock()
     start = _starting_columns(instance, arrays, candidates, costs, greedy_plan, warm_start, params.initial_singles)
@@ -879,12 +991,18 @@ def solve(
     interior = params.master == "ipm" or (
         params.master == "auto" and candidates.singles > IPM_ABOVE_TRIPS_PER_PARCEL * max(1, n_parcels)
     )
+    # Past column generation's share already (a short limit on a dense city), the master and the
+    # pair table (a quarter of the memory budget, written through) would be built for nothing.
+    generating = deadline.left(COLUMN_GENERATION_SHARE) > 0
     master = _Master(n_parcels, n_trips, arrays.fallback, interior)
-    master.add(cols.trip, cols.parcels, cols.cost)
+    if generating:
+        master.add(cols.trip, cols.parcels, cols.cost)
     timings["build_s"] = clock() - mark
 
     mark = clock()
-    cache = PairCache.within(candidates.single_ptr, PAIR_CACHE_SHARE * params.memory_budget_mb * 2**20)
+    cache = PairCache.within(
+        candidates.single_ptr, PAIR_CACHE_SHARE * params.memory_budget_mb * 2**20 if generating else 0.0
+    )
     gen = _column_generation(
         arrays, candidates, cache, cols, master, params, deadline, column_cap, set(start.greedy_columns),
         _warm_duals(instance, arrays, candidates, warm_start), progress,
@@ -892,8 +1010,12 @@ def solve(
     timings["column_generation_s"] = clock() - mark
 
     mark = clock()
-    until = 1.0 - FINAL_RESERVE - _explain_s(arrays, greedy_plan) / params.time_limit_s
+    until = 1.0 - FINAL_RESERVE - explain_s / params.time_limit_s
     dive = master.dive(cols, deadline, until) if gen.rounds else set()
+    if gen.rounds:
+        before = _plan_cost(cols, dive, arrays.fallback, range(n_parcels))
+        dive = _exchange(cols, dive, arrays.fallback, gen.best_pi, deadline, until)
+        progress(f"dive {before}, after the local search {_plan_cost(cols, dive, arrays.fallback, range(n_parcels))}")
     integer = _integer_plans(
         arrays,
         candidates,
@@ -914,7 +1036,7 @@ def solve(
     timings["explanations_s"] = clock() - mark
 
     total = solution.cost.total
-    best_bound = integer.bound if candidates.complete else -math.inf
+    best_bound = max(integer.bound, singles_bound) if candidates.complete else -math.inf
     lower = None if not math.isfinite(best_bound) else max(0, math.ceil(best_bound - 1e-6))
     dropped_bound = None
     if lower is not None and lower > total:
@@ -989,11 +1111,48 @@ def _warm_for_next(
     )
 
 
-def _explain_s(arrays: Arrays, greedy_plan: dict[int, tuple[int, ...]]) -> float:
-    """Time to set aside for the explanations: the better plan leaves at most greedy's parcels
-    unexplained, and each is checked against every trip."""
-    left = arrays.parcels.shape[0] - sum(len(ps) for ps in greedy_plan.values())
-    return float(left * arrays.trips.shape[0] / EXPLAIN_CHECKS_PER_S)
+def _explain_s(arrays: Arrays, greedy_plan: dict[int, tuple[int, ...]], clock: Clock) -> float:
+    """Time to set aside for the explanations, measured: the better plan leaves at most greedy's
+    parcels unexplained, and a sample of them is explained now (the cost per parcel depends on
+    the city's density and the machine's load far more than any constant could say)."""
+    carried = np.zeros(arrays.parcels.shape[0], dtype=np.bool_)
+    for ps in greedy_plan.values():
+        carried[list(ps)] = True
+    left = np.flatnonzero(~carried).astype(np.int64)
+    if left.shape[0] == 0:
+        return 0.0
+    sample = left[:: max(1, left.shape[0] // EXPLAIN_SAMPLE)][:EXPLAIN_SAMPLE]
+
+    def explain(parcels: np.ndarray) -> None:
+        reasons_for(
+            arrays.parcels, arrays.trips, parcels, arrays.rules, arrays.forbidden, stop_orders(1),
+            arrays.road_factor, arrays.service_s,
+        )  # fmt: skip
+
+    explain(sample[:1])  # untimed: the first call loads the compiled kernel, which the rest never pays
+    tick = clock()
+    explain(sample)
+    return float(EXPLAIN_MARGIN * (clock() - tick) * left.shape[0] / sample.shape[0])
+
+
+def _singles_bound(arrays: Arrays, candidates: Candidates) -> float:
+    """A Lagrangian bound that needs no routing, for when the deadline leaves no pricing round:
+    at any parcel duals each trip's least reduced cost is at least `pricing.singles_floor`. Tried
+    at a few duals between each parcel's cheapest single and its fleet cost (on L-dense the fleet
+    cost is best: 4.9 M against the LP's 5.8 M, where the cheapest single gives 2.8 M); the best
+    holds. About 35 ms a try on L-dense."""
+    fallback = arrays.fallback.astype(np.float64)
+    dc = (_single_costs(arrays, candidates) - arrays.per_parcel).astype(np.float64)
+    cheapest = fallback.copy()
+    np.minimum.at(cheapest, candidates.single_parcel, arrays.per_parcel + dc)
+    best = -math.inf
+    for share in SINGLES_BOUND_SHARES:
+        pi = cheapest + share * (fallback - cheapest)
+        floor = singles_floor(
+            candidates.single_ptr, candidates.single_parcel, dc, arrays.per_parcel - pi, arrays.max_bundle
+        )
+        best = max(best, lagrangian_bound(pi, fallback, floor))
+    return best
 
 
 def solve_greedy(instance: Instance) -> Solution:

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
+from matching.arrays import build_arrays
+from matching.candidates import find_candidates
 from matching.check import check
 from matching.codec import solution_to_json
 from matching.generate import generate
 from matching.model import Instance, Solution
-from matching.solver import SolveParams, solve, solve_greedy
+from matching.solver import SolveParams, _singles_bound, solve, solve_greedy
 from tests.matching.test_optimality import SEEDS, dense_instance, optimum
 
 
@@ -76,17 +79,48 @@ def test_a_small_budget_defers_columns_and_says_so_on_a_dense_city() -> None:
     assert tight.bound.lower is None or tight.bound.lower <= roomy.cost.total
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_bound_from_the_singles_alone_never_exceeds_the_brute_force_optimum(seed: int) -> None:
+    instance = dense_instance(seed)
+    arrays = build_arrays(instance)
+    candidates = find_candidates(arrays)
+
+    bound = _singles_bound(arrays, candidates)
+
+    assert math.isfinite(bound)
+    assert bound <= optimum(seed).total
+
+
+def test_a_deadline_counted_from_an_earlier_start_leaves_the_solve_less_time() -> None:
+    """The command line passes its process start: time spent before the solve counts."""
+    instance = city()
+    clock = stepping_clock(0.01)
+    started = clock()
+    for _ in range(600):  # six seconds of the limit pass before the solve is called
+        clock()
+
+    solution = solve(instance, SolveParams(time_limit_s=5), clock=clock, started=started)
+
+    valid(instance, solution)
+    assert solution.stats.rounds == 0
+    assert solution.stats.deadline_hit == "column generation"
+    assert solution.cost.total == solve_greedy(instance).cost.total
+
+
 # Deadline
 
 
-def test_an_expired_deadline_returns_greedys_plan_and_no_bound() -> None:
+def test_an_expired_deadline_returns_greedys_plan_and_the_bound_that_needs_no_routing() -> None:
     instance = city()
+    optimum_total = solve(instance, SolveParams(time_limit_s=30, gap=0.0)).cost.total
 
     solution = solve(instance, SolveParams(time_limit_s=5), clock=stepping_clock(1_000.0))
 
     valid(instance, solution)
     assert solution.cost.total == solve_greedy(instance).cost.total
-    assert solution.bound.lower is None
+    # No pricing round ran, yet the candidates were all scanned: the singles give a proven bound.
+    assert solution.bound.lower is not None
+    assert 0 < solution.bound.lower <= optimum_total
     assert solution.stats.rounds == 0
     assert solution.stats.milps == 0
     assert solution.stats.deadline_hit == "column generation"

@@ -268,3 +268,13 @@ def test_check_of_an_ill_typed_solution_reports_instead_of_crashing(
     assert "Traceback" not in result.stderr
     assert result.returncode == 1
     assert json.loads(result.stdout)["ok"] is False
+
+
+def test_the_time_limit_counts_from_the_process_start_not_from_the_import_of_the_command_line() -> None:
+    """`--time-limit` is the wall clock a caller waits for: the interpreter's start counts too."""
+    code = "from matching import cli; print(cli._IMPORTED - cli._process_started())"
+    before_import = float(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+
+    assert 0.0 < before_import <= 5.0
