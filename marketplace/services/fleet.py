@@ -32,6 +32,7 @@ from marketplace.domain.geo import haversine_m
 from marketplace.domain.vans import FleetDepot, VanPlan, VanPlanKind
 from marketplace.repositories.dispatch import ManifestLine
 from marketplace.services import van_bridge
+from marketplace.services.dispatch_common import refresh_jobs
 
 PLAN_VAN_ROUNDS_JOB = "plan_van_rounds"
 # Hand-overs trickle in through the day; one plan a minute after the latest batch covers them together.
@@ -187,6 +188,8 @@ class FleetService:
                         for c in due
                     ]
                 )
+                # The jobs' statuses follow (a job all handed over is settled: its payment is captured).
+                await refresh_jobs(uow.repos, {c.head.job_id for c in due}, now)
                 if await uow.repos.vans.depot(settings.area_id) is not None:
                     days = await uow.repos.vans.local_days([c.head.id for c in due], area.time_zone)
                     await uow.repos.job_queue.enqueue_many(
