@@ -78,6 +78,7 @@ class Api:
     def __init__(self, http: httpx.AsyncClient, clock: ManualClock) -> None:
         self.http, self.clock = http, clock
         self.sessions: dict[str, tuple[str, str, datetime]] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
 
     async def raw(self, query: str, variables: dict[str, Any], email: str | None) -> dict[str, Any]:
         headers = {}
@@ -102,6 +103,11 @@ class Api:
         return str(session["user"]["id"])
 
     async def token(self, email: str) -> str:
+        # One refresh at a time per user: a refresh token is single-use, and a second use revokes the session.
+        async with self.locks.setdefault(email, asyncio.Lock()):
+            return await self._token(email)
+
+    async def _token(self, email: str) -> str:
         access, refresh, at = self.sessions[email]
         if self.clock.now() - at > timedelta(minutes=50):
             payload = ok(await self(doc.REFRESH, {"i": {"refreshToken": refresh}}, as_=None))
