@@ -29,7 +29,8 @@ QUOTE = (
 )
 BOOK = f"""mutation($i: BookQuoteInput!) {{
   bookQuote(input: $i) {{ job {{ id parcels {{ id labelCode recipientPin }} }} {E} }} }}"""
-ROUNDS = """query($a: ID!) { matchingRounds(areaId: $a, first: 20) { edges { node { id status } } } }"""
+ROUNDS = """query($a: ID!, $after: String) { matchingRounds(areaId: $a, first: 50, after: $after) {
+  edges { cursor node { id status } } } }"""
 ROUND = "query($id: ID!) { matchingRound(id: $id) { plan { assignments { tripId parcelIds } } } }"
 MY_OFFERS = """query { myOffers(status: OPEN, first: 50) { edges { node {
   id tripId parcelIds detourM co2G pay { amountMinor } stops { parcelId kind plannedAt } } } } }"""

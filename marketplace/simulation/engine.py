@@ -212,6 +212,7 @@ class Simulation:
         self.couriers = [Courier(c, f"courier{c.index}@sim.example") for c in city.couriers]
         self.parcels = [Parcel(j, locker=j.locker) for j in city.jobs]
         self.trip_owner: dict[str, int] = {}
+        self.rounds_after: str | None = None
         self.later: list[tuple[datetime, str, int]] = []  # (when, what, job index)
 
     # --- The service under test -------------------------------------------------------------------
@@ -525,11 +526,15 @@ class Simulation:
     # --- Couriers -------------------------------------------------------------------------------------
 
     async def _offers(self) -> None:
-        rounds = await self.api(doc.ROUNDS, {"a": self.area_id}, as_="ops@sim.example")
+        # Rounds are listed oldest first: read on from the last finished one seen.
+        rounds = await self.api(doc.ROUNDS, {"a": self.area_id, "after": self.rounds_after}, as_="ops@sim.example")
         offered: set[int] = set()
         for edge in rounds["edges"]:
             node = edge["node"]
-            if node["id"] in self.record.round_ids or node["status"] not in ("SUCCEEDED", "FAILED"):
+            if node["status"] not in ("SUCCEEDED", "FAILED"):
+                break
+            self.rounds_after = edge["cursor"]
+            if node["id"] in self.record.round_ids:
                 continue
             self.record.round_ids.add(node["id"])
             # The plan is read per round (`matchingRound(id)`): which trips' couriers have an offer now.

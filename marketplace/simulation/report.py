@@ -51,6 +51,9 @@ def figures(day: Day, *, seed: int, wall_s: float) -> dict[str, Any]:
         "co2_per_parcel_g": kpis.get("co2PerParcelG"),
         "van_only_co2_per_parcel_g": baseline.get("co2GPerParcel"),
         "fleet_routes_km": (fleet.get("distanceM") or 0) / 1000,
+        # The fleet's parcels as its van routes carried them (the KPI's fleet figures are the hand-off's tariff).
+        "fleet_routes_cost_per_parcel": _money(fleet.get("costPerParcel")),
+        "fleet_routes_co2_per_parcel_g": fleet.get("co2GPerParcel"),
         "van_only_km": (baseline.get("distanceM") or 0) / 1000,
     }
     headline = {
@@ -120,17 +123,19 @@ def _plots(day: Day, data: dict[str, Any]) -> list[tuple[str, str]]:
     plots.append(("KPIs over the day (deliveryKpisByHour)", _png(fig)))
 
     cc = data["cost_co2"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.5))
-    names = ["crowd", "fleet", "mixed day", "van only"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+    names = ["crowd", "fleet tariff", "fleet routes", "mixed day", "van only"]
     left.bar(
         names,
         [
             cc["crowd_cost_per_parcel"] or 0,
             cc["fleet_cost_per_parcel"] or 0,
+            cc["fleet_routes_cost_per_parcel"] or 0,
             cc["cost_per_parcel"] or 0,
             cc["van_only_cost_per_parcel"] or 0,
         ],
     )
+    left.tick_params(axis="x", labelrotation=30)
     left.set_ylabel("EUR per parcel")
     kpis = data["kpis"]
     crowd = kpis.get("crowdParcels") or 0
@@ -140,11 +145,13 @@ def _plots(day: Day, data: dict[str, Any]) -> list[tuple[str, str]]:
         [
             (kpis.get("crowdCo2G") or 0) / crowd if crowd else 0,
             (kpis.get("fleetCo2G") or 0) / fleet if fleet else 0,
+            cc["fleet_routes_co2_per_parcel_g"] or 0,
             cc["co2_per_parcel_g"] or 0,
             cc["van_only_co2_per_parcel_g"] or 0,
         ],
     )
     right.set_ylabel("g CO2 per parcel")
+    right.tick_params(axis="x", labelrotation=30)
     plots.append(("Crowd vs fleet vs van-only: cost and CO2 per parcel", _png(fig)))
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.5))
