@@ -65,7 +65,8 @@ async def test_parcels_go_to_the_fleet_at_the_cut_off_and_appear_on_the_days_man
     assert job is not None
     assert job["status"] == "handed_to_fleet"
     settle = await db.fetchval(
-        "SELECT count(*) FROM pgqueuer WHERE entrypoint = 'settle_payment' AND convert_from(payload, 'UTF8')::jsonb ->> 'job_id' = $1",
+        "SELECT count(*) FROM pgqueuer WHERE entrypoint = 'settle_payment'"
+        " AND convert_from(payload, 'UTF8')::jsonb ->> 'job_id' = $1",
         str(job["id"]),
     )
     assert settle == 1
