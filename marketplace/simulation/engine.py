@@ -57,6 +57,7 @@ FLEET_PLAN_DEFERRAL = timedelta(hours=12)
 PASSWORD = "simulated-day-passphrase"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 IN_FLIGHT = 8
+PING_BATCH = 15  # points (minutes) per recordLocationPings request
 OPEN = {"BOOKED", "OFFERED", "ASSIGNED", "AT_PICKUP", "PICKED_UP", "AT_DROPOFF", "FAILED_ATTEMPT", "TO_LOCKER"}
 OPEN |= {"RETURNING", "IN_LOCKER"}
 Progress = Callable[[int, str], None]
@@ -132,6 +133,7 @@ class Courier:
     stops: list[Stop] = field(default_factory=list)
     position: model.Point | None = None
     since: datetime | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -612,10 +614,14 @@ class Simulation:
                 }
             )
             at += timedelta(minutes=1)
-        if pings:
-            payload = await self.api(doc.PINGS, {"i": {"pings": pings}}, as_=courier.email)
-            self.record.pings_sent += len(pings)
+        # The phone batches its points (one a minute) and sends them every PING_BATCH of them, and
+        # always before a stop, so the service has the latest position when the courier arrives.
+        courier.pending.extend(pings)
+        if courier.pending and (len(courier.pending) >= PING_BATCH or courier.stops[0].at <= now):
+            payload = await self.api(doc.PINGS, {"i": {"pings": courier.pending}}, as_=courier.email)
+            self.record.pings_sent += len(courier.pending)
             self.record.pings_kept += payload["kept"]
+            courier.pending = []
         while courier.stops and courier.stops[0].at <= now:
             stop = courier.stops.pop(0)
             parcel = self.parcels[stop.parcel]
