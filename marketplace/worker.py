@@ -117,9 +117,17 @@ Handler = Callable[[Job], Awaitable[None]]
 
 
 def build_worker(
-    services: Services, queue_connection: asyncpg.Connection, *, retry: RetryPolicy | None = None
+    services: Services,
+    queue_connection: asyncpg.Connection,
+    *,
+    retry: RetryPolicy | None = None,
+    schedules: bool = True,
 ) -> PgQueuer:
-    """The worker's entrypoints and schedules; `queue_connection` is its own (LISTEN and dequeue)."""
+    """The worker's entrypoints and schedules; `queue_connection` is its own (LISTEN and dequeue).
+
+    `schedules=False` leaves the wall-clock cron out: `crowdship simulate` enqueues those jobs itself
+    at their simulated minute.
+    """
     retry = retry or RetryPolicy()
     pgq = PgQueuer.from_asyncpg_connection(queue_connection)
 
@@ -292,7 +300,7 @@ def build_worker(
     async def ping(job: Job) -> None:
         """A job that does nothing: operations (and a test) see the worker answering."""
 
-    for name, expression in SCHEDULES.items():
+    for name, expression in SCHEDULES.items() if schedules else ():
         pgq.schedule(f"enqueue_{name}", expression)(functools.partial(_enqueue_periodic, services, name))
     return pgq
 

@@ -57,6 +57,19 @@ async def test_parcels_go_to_the_fleet_at_the_cut_off_and_appear_on_the_days_man
         "reason_code": "fleet_cutoff",
         "actor_kind": "system",
     }
+    # The job follows its parcel (a seeded job has one): handed over whole, it is settled, so its payment
+    # is queued for capture in the hand-off's transaction.
+    job = await db.fetchrow(
+        "SELECT j.id, j.status FROM jobs j JOIN parcels p ON p.job_id = j.id WHERE p.id = $1", first["id"]
+    )
+    assert job is not None
+    assert job["status"] == "handed_to_fleet"
+    settle = await db.fetchval(
+        "SELECT count(*) FROM pgqueuer WHERE entrypoint = 'settle_payment'"
+        " AND convert_from(payload, 'UTF8')::jsonb ->> 'job_id' = $1",
+        str(job["id"]),
+    )
+    assert settle == 1
     # Offered parcels are not the fleet's while their offer is open.
     total_handed = await db.fetchval("SELECT count(*) FROM parcels WHERE status = 'handed_to_fleet'")
     assert total_handed == before + handed
