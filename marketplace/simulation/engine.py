@@ -32,6 +32,7 @@ from marketplace.app import create_app
 from marketplace.clock import ManualClock
 from marketplace.db.pool import create_pool
 from marketplace.domain.accounts import Principal, Role
+from marketplace.repositories.simulation import SimulationRepository
 from marketplace.services.container import build_services
 from marketplace.settings import Settings
 from marketplace.simulation import behaviour as model
@@ -263,10 +264,8 @@ class Simulation:
         """Until no job is picked or due (the worker has caught up with the simulated minute)."""
         started = wall.monotonic()
         while wall.monotonic() - started < limit_s:
-            busy = await self.db.fetchval(
-                "SELECT count(*) FROM pgqueuer"
-                " WHERE status = 'picked' OR (status = 'queued' AND execute_after <= now())"
-            )
+            async with self.db.acquire() as conn:
+                busy = await SimulationRepository(conn).busy_jobs()
             if busy == 0:
                 return
             await asyncio.sleep(0.05)
@@ -311,11 +310,9 @@ class Simulation:
         return await self._close()
 
     async def _unfinished(self) -> int:
-        value = await self.db.fetchval(
-            "SELECT count(*) FROM parcels WHERE status::text <> ALL($1::text[])",
-            ["delivered", "collected", "returned", "handed_to_fleet", "cancelled"],
-        )
-        return int(value) + len(self.later)
+        async with self.db.acquire() as conn:
+            value = await SimulationRepository(conn).unfinished_parcels()
+        return value + len(self.later)
 
     async def _set_up(self) -> None:
         city, api = self.city, self.api
@@ -500,9 +497,8 @@ class Simulation:
         parcel.job_id, parcel.id = booked["job"]["id"], booked_parcel["id"]
         parcel.label, parcel.pin = booked_parcel["labelCode"], booked_parcel["recipientPin"]
         # The recipient's link (what the notification carries): /t/<token>.
-        parcel.token = await self.db.fetchval(
-            "SELECT tracking_token FROM parcels WHERE id = $1", decode_id(parcel.id, "Parcel")
-        )
+        async with self.db.acquire() as conn:
+            parcel.token = await SimulationRepository(conn).tracking_token(decode_id(parcel.id, "Parcel")) or ""
 
     async def _redirects(self, before: datetime, now: datetime) -> None:
         for parcel in self.parcels:
@@ -704,9 +700,8 @@ class Simulation:
         api, city, ops = self.api, self.city, "ops@sim.example"
         day = city.day.isoformat()
         kpis_by_hour = await api(doc.KPIS_BY_HOUR, {"a": self.area_id}, as_=ops)
-        await self.db.execute(
-            "UPDATE pgqueuer SET execute_after = now() WHERE entrypoint = 'plan_van_rounds' AND status = 'queued'"
-        )
+        async with self.db.acquire() as conn:
+            await SimulationRepository(conn).release_van_plans()
         for kind in ("FLEET", "BASELINE"):
             await api.mutate(doc.PLAN_VANS, {"areaId": self.area_id, "date": day, "kind": kind}, as_=ops)
         await self.idle()
@@ -735,8 +730,8 @@ class Simulation:
         for line in (manifest or {}).get("lines", []):
             for reason in line["reasons"] or [{"code": "no_round_placed_it"}]:
                 unplaced[reason["code"]] = unplaced.get(reason["code"], 0) + 1
-        statuses = await self.db.fetch("SELECT status, count(*) AS n FROM parcels GROUP BY status ORDER BY status")
-        payments = await self.db.fetch("SELECT status, count(*) AS n FROM payments GROUP BY status ORDER BY status")
+        async with self.db.acquire() as conn:
+            parcel_statuses, payment_statuses = await SimulationRepository(conn).status_counts()
         results = {
             "kpis": kpis,
             "kpis_by_hour": kpis_by_hour,
@@ -745,8 +740,8 @@ class Simulation:
             "reconciliation": current[0] if current else None,
             "ledger_balance_by_currency": balances,
             "unplaced_by_reason": unplaced,
-            "parcel_statuses": {r["status"]: r["n"] for r in statuses},
-            "payment_statuses": {r["status"]: r["n"] for r in payments},
+            "parcel_statuses": parcel_statuses,
+            "payment_statuses": payment_statuses,
         }
         return Day(
             city, self.area_id, self.store_ids, self.locker_ids, self.couriers, self.parcels, self.record, results
