@@ -83,15 +83,6 @@ FROM_PARCEL_EVENTS = f"""
                                 WHEN 'delivered' THEN 'delivered' WHEN 'failed_attempt' THEN 'failed_attempt' END,
                    CASE WHEN ev.kind = 'arriving_soon' THEN jsonb_build_object('eta_at', ev.details -> 'eta_at')
                         ELSE '{{}}'::jsonb END
-            UNION ALL
-            -- The fallback where no live ETA exists (the courier's app sends no positions): "arriving
-            -- soon" once the courier finished the stop before, a hand-over of another parcel of the same
-            -- trip, while this one is still on board. A parcel with a drop-off ETA waits for the ETA.
-            SELECT p.id, 'arriving_soon', '{{}}'::jsonb
-            FROM parcels me JOIN parcels p ON p.assigned_trip_id = me.assigned_trip_id AND p.id <> me.id
-            WHERE me.id = ev.parcel_id AND ev.kind IN ('delivered', 'in_locker', 'failed_attempt')
-              AND p.status = 'picked_up'
-              AND NOT EXISTS (SELECT 1 FROM parcel_etas pe WHERE pe.parcel_id = p.id AND pe.dropoff_eta_at IS NOT NULL)
         ) AS n(parcel_id, kind, details)
         JOIN parcels pp ON pp.id = n.parcel_id
         JOIN jobs j ON j.id = pp.job_id

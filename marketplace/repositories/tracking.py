@@ -23,6 +23,16 @@ LIVE_CHANNEL = "crowdship_live"
 
 
 @dataclass(frozen=True, slots=True)
+class ParcelRef:
+    """What an event names of a parcel it tells about without reading it for a step."""
+
+    id: UUID
+    job_id: UUID
+    organization_id: UUID
+    area_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
 class CarriedParcel:
     """A parcel a courier carries or is heading to, with what its ETAs are computed from."""
 
@@ -243,6 +253,36 @@ class TrackingRepository:
             at,
         )
         return sorted(r["parcel_id"] for r in rows)
+
+    async def mark_arriving_after_stop(self, done_parcel_id: UUID, at: datetime) -> list[ParcelRef]:
+        """The fallback for a courier app that sends no positions: the trip's other parcels on board
+        without a drop-off ETA, marked told "arriving soon" now that the stop before is done.
+
+        The same `arriving_soon_at` mark as the live path, so either path tells a parcel once; a parcel
+        whose ETA exists is left to its ETA.
+        """
+        rows = await self._conn.fetch(
+            """
+            WITH marked AS (
+                INSERT INTO parcel_etas (parcel_id, trip_id, area_id, arriving_soon_at, updated_at)
+                SELECT p.id, p.assigned_trip_id, p.area_id, $2, $2
+                FROM parcels me
+                JOIN parcels p ON p.assigned_courier_id = me.assigned_courier_id  -- its index, then the trip
+                              AND p.assigned_trip_id = me.assigned_trip_id AND p.id <> me.id
+                WHERE me.id = $1 AND p.status = 'picked_up'
+                ORDER BY p.id
+                ON CONFLICT (parcel_id) DO UPDATE SET arriving_soon_at = EXCLUDED.arriving_soon_at
+                WHERE parcel_etas.arriving_soon_at IS NULL AND parcel_etas.dropoff_eta_at IS NULL
+                RETURNING parcel_id
+            )
+            SELECT p.id, p.job_id, j.organization_id, p.area_id
+            FROM marked m JOIN parcels p ON p.id = m.parcel_id JOIN jobs j ON j.id = p.job_id
+            ORDER BY p.id
+            """,
+            done_parcel_id,
+            at,
+        )
+        return [ParcelRef(r["id"], r["job_id"], r["organization_id"], r["area_id"]) for r in rows]
 
     async def notify(self, channel: str, payload: str) -> None:
         await self._conn.execute("SELECT pg_notify($1, $2)", channel, payload)

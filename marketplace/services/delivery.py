@@ -22,6 +22,7 @@ from marketplace.domain import proof as rules
 from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal, Role
 from marketplace.domain.delivery import (
+    ARRIVING_SOON,
     SYSTEM,
     Actor,
     ActorKind,
@@ -51,6 +52,15 @@ from marketplace.services.offers_release import withdraw_from_offers
 
 S = ParcelStatus
 UNCOLLECTED_BATCH = 500
+
+
+async def _arriving_after(repos: Repositories, parcel: ParcelState, now: datetime) -> list[ParcelEvent]:
+    """ "Arriving soon" for the trip's other parcels on board that have no live ETA (an app that sends
+    no positions), now that the stop before theirs is done: events like the live path's, so webhooks,
+    the history and the notification all follow from the one event writer."""
+    told = await repos.tracking.mark_arriving_after_stop(parcel.id, now)
+    details = {"after_parcel_id": str(parcel.id), "trip_id": str(parcel.assigned_trip_id)}
+    return [event(p, SYSTEM, now, kind=ARRIVING_SOON, details=details) for p in told]
 
 
 def _id_to_json(value: UUID) -> dict[str, Any]:
@@ -284,7 +294,8 @@ class DeliveryService:
                     "document_kind": proof.id_check.document_kind.value,
                     "result": proof.id_check.result.value,
                 }
-            await repos.parcel_events.append([event(parcel, actor, now, change=change, position=at, details=details)])
+            handed = event(parcel, actor, now, change=change, position=at, details=details)
+            await repos.parcel_events.append([handed, *await _arriving_after(repos, parcel, now)])
             await settle_trips(repos, [parcel.assigned_trip_id], now)
 
         return await self._courier_step(
@@ -347,7 +358,7 @@ class DeliveryService:
                     await repos.delivery.set_reservations([parcel.id], "released", now)
             for change in changes:
                 await repos.delivery.apply([change], now)
-            await repos.parcel_events.append(events)
+            await repos.parcel_events.append([*events, *await _arriving_after(repos, parcel, now)])
 
         return await self._courier_step(
             principal,
@@ -379,7 +390,8 @@ class DeliveryService:
             await repos.delivery.set_reservations([parcel.id], "occupied", now)
             await repos.delivery.set_deposit(parcel.id, locker_id, rules.new_locker_code(), now)
             details = {"locker_id": str(locker_id)}
-            await repos.parcel_events.append([event(parcel, actor, now, change=change, position=at, details=details)])
+            deposited = event(parcel, actor, now, change=change, position=at, details=details)
+            await repos.parcel_events.append([deposited, *await _arriving_after(repos, parcel, now)])
             await settle_trips(repos, [parcel.assigned_trip_id], now)
 
         return await self._courier_step(
@@ -417,19 +429,10 @@ class DeliveryService:
             await repos.delivery.apply([(parcel.id, change)], now)
             await repos.delivery.add_proof(uuid4(), parcel, "safe_place", left, pin_verified=False, position=at, at=now)
             await repos.delivery.set_reservations([parcel.id], "released", now)
-            await repos.parcel_events.append(
-                [
-                    event(
-                        parcel,
-                        actor,
-                        now,
-                        change=change,
-                        reason_code="safe_place",
-                        position=at,
-                        details={"photo": True},
-                    )
-                ]
+            left_at = event(
+                parcel, actor, now, change=change, reason_code="safe_place", position=at, details={"photo": True}
             )
+            await repos.parcel_events.append([left_at, *await _arriving_after(repos, parcel, now)])
             await settle_trips(repos, [parcel.assigned_trip_id], now)
 
         return await self._courier_step(

@@ -149,6 +149,11 @@ async def test_each_recipient_hears_of_each_step_once_in_their_language_and_neve
     await pick_up(a)
     await pick_up(b)
     await hand_over(a)
+    # The fallback (no live ETA) is an event like the live path's: in B's history and the outbox, once.
+    told = await db.fetch("SELECT parcel_id, details FROM parcel_events WHERE kind = 'arriving_soon'")
+    assert [r["parcel_id"] for r in told] == [b.parcel_uuids[0]]
+    assert json.loads(told[0]["details"])["after_parcel_id"] == str(a.parcel_uuids[0])
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'parcel.arriving_soon'") == 1
     p = b.parcel_ids[0]
     assert (await step(gql, courier.token, ARRIVE_AT_DROPOFF, parcelId=p, position=HERE))["errors"] == []
     failed = await step(gql, courier.token, FAILED_ATTEMPT, parcelId=p, reason="RECIPIENT_ABSENT", position=HERE)
