@@ -232,12 +232,26 @@ class DeliveryRepository:
     # --- locker compartments ----------------------------------------------------------------------
 
     async def live_reservations(self, locker_id: UUID) -> dict[CompartmentSize, int]:
+        return (await self.live_reservations_at([locker_id])).get(locker_id, {})
+
+    async def live_reservations_at(
+        self, locker_ids: Sequence[UUID], *, except_parcels: Sequence[UUID] = ()
+    ) -> dict[UUID, dict[CompartmentSize, int]]:
+        """Compartments taken per locker and size, in one statement; `except_parcels` leaves out the
+        holds of parcels whose own change would release them (a redirect withdraws its offer first)."""
         rows = await self._conn.fetch(
-            "SELECT size, count(*) AS n FROM locker_reservations WHERE locker_id = $1 AND status <> 'released' "
-            "GROUP BY size",
-            locker_id,
+            """
+            SELECT locker_id, size, count(*) AS n FROM locker_reservations
+            WHERE locker_id = ANY($1::uuid[]) AND status <> 'released' AND NOT parcel_id = ANY($2::uuid[])
+            GROUP BY locker_id, size
+            """,
+            list(locker_ids),
+            list(except_parcels),
         )
-        return {CompartmentSize(r["size"]): int(r["n"]) for r in rows}
+        taken: dict[UUID, dict[CompartmentSize, int]] = {}
+        for r in rows:
+            taken.setdefault(r["locker_id"], {})[CompartmentSize(r["size"])] = int(r["n"])
+        return taken
 
     async def reserve(
         self, reservation_id: UUID, locker_id: UUID, parcel_id: UUID, area_id: UUID, size: CompartmentSize, at: datetime

@@ -137,11 +137,16 @@ class RecipientTrackingService:
             PageRequest(first=MAX_LOCKERS_LISTED, after=None), area_id=parcel.area_id, active=True
         )
         parcels = await repos.recipient_tracking.job_parcel_sizes(parcel.job_id)
+        # The job's own holds (a fallback compartment held since acceptance) do not count: choosing a
+        # locker withdraws the offer first, which releases them (`_change`).
+        taken = await repos.delivery.live_reservations_at(
+            [lk.id for lk in page.items], except_parcels=[p for p, _, _, _ in parcels]
+        )
         choices = []
         for locker in page.items:
             if locker.id == parcel.locker_id:
                 continue
-            if not _locker_problems(locker, parcels, parcel, await repos.delivery.live_reservations(locker.id)):
+            if not _locker_problems(locker, parcels, parcel, taken.get(locker.id, {})):
                 a = locker.address
                 choices.append(
                     LockerChoice(locker.id, locker.name, f"{a.street} {a.house_number}, {a.postal_code} {a.city}")

@@ -396,6 +396,35 @@ async def test_a_redirect_releases_an_accepted_offer_its_trip_and_its_locker_com
         assert kinds[-4:] == ["redirected", "offer_withdrawn", "booked", "redirected"]
 
 
+async def test_the_page_offers_the_locker_whose_last_free_compartment_is_the_parcels_own_fallback(
+    settings: Settings, clock: ManualClock, services: Services, db: asyncpg.Connection
+) -> None:
+    """An accepted parcel holds its fallback locker's one compartment; choosing that locker withdraws the
+    offer and frees it, so the page lists it, and the redirect to it goes through."""
+    async with replica(settings, clock) as server:
+        area = await make_area(services)
+        shop = await open_shop(server.gql, services, area, "shop@example.com", "Shop")
+        fallback = await make_locker(services, area, compartments=((CompartmentSize.M, 1),))
+        booked = await book(
+            server.gql, shop, onFailure="LOCKER", fallbackLockerId=str(global_id("Locker", fallback.id))
+        )
+        token = await token_of(db, booked.parcel_uuids[0])
+        courier = await courier_with_trip(server.gql, services, area, "c@example.com")
+        assert (await accept(server.gql, courier, await offered(services, courier, booked)))["errors"] == []
+        held = "SELECT count(*) FROM locker_reservations WHERE locker_id = $1 AND status <> 'released'"
+        assert await db.fetchval(held, fallback.id) == 1
+
+        html = (await page(server, token)).text
+        assert f'<option value="{global_id("Locker", fallback.id)}">' in html
+        done = await redirect(server.gql, token, lockerId=str(global_id("Locker", fallback.id)))
+        assert done["errors"] == []
+        assert await db.fetchval("SELECT dropoff_locker_id FROM jobs WHERE id = $1", uuid_of(booked.job_id, "Job")) == (
+            fallback.id
+        )
+        # The withdrawal released the hold; the next acceptance reserves the locker as the drop-off.
+        assert await db.fetchval(held, fallback.id) == 0
+
+
 async def test_a_redirect_is_refused_once_the_courier_has_the_parcel(
     settings: Settings, clock: ManualClock, services: Services, db: asyncpg.Connection
 ) -> None:
