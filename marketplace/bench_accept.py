@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import statistics
 import sys
@@ -39,12 +38,11 @@ from marketplace.bench_booking import (
     RequestLog,
     delivery,
     logging_into,
-    postgres_server,
     seed_area,
     seed_retailer,
     stripe_for_bench,
-    throwaway_database,
 )
+from marketplace.bench_common import add_output_options, bench_database, progress_of
 from marketplace.clock import ManualClock
 from marketplace.db.pool import create_pool
 from marketplace.domain.accounts import Role
@@ -57,7 +55,7 @@ from marketplace.domain.vehicles import KIND_SPECS, Vehicle, VehicleKind
 from marketplace.heap import settle_heap_for_serving
 from marketplace.services.container import Services, build_services
 from marketplace.services.dispatch_common import event
-from marketplace.settings import Settings, SettingsError, load_settings
+from marketplace.settings import Settings, load_settings
 from schema.types import decode_id, global_id
 
 PASSWORD = "bench courier passphrase"
@@ -332,8 +330,7 @@ async def phones(work: dict[str, Any]) -> dict[str, Any]:
     return {"wall_s": wall_s, "latencies_ms": latencies, "request_ids": request_ids}
 
 
-def progress(message: str) -> None:
-    print(f"bench_accept: {message}", file=sys.stderr, flush=True)
+progress = progress_of("bench_accept")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -344,8 +341,7 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--couriers", type=int, default=50, help="couriers accepting at once (default: 50)")
     root.add_argument("--offers-per-courier", type=int, default=10, help="offers each accepts in turn (default: 10)")
-    root.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    root.add_argument("--server-url", help="PostgreSQL server for the throwaway database (as bench_booking)")
+    add_output_options(root)
     root.add_argument("--phones", action="store_true", help=argparse.SUPPRESS)  # the couriers' side, internal
     return root
 
@@ -360,26 +356,19 @@ def main(argv: list[str] | None = None) -> int:
     ):
         print("bench_accept: 1 to 200 couriers and at most 2000 offers in all", file=sys.stderr)
         return 2
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"bench_accept: {exc}", file=sys.stderr)
-        return 2
-    url = args.server_url or os.environ.get("TEST_DATABASE_URL") or settings.database_url
-    with (
-        postgres_server(url, settings.embedded_data_dir) as (server_dsn, server),
-        throwaway_database(server_dsn) as dsn,
-        stripe_for_bench(settings) as stripe_settings,
-    ):
-        # Cheap password hashing: the couriers' logins are set-up, not what is measured.
-        bench_settings = load_settings(
-            database_url=dsn, password_hash_time_cost=1, password_hash_memory_kib=64, **stripe_settings
-        )
-        try:
-            result = asyncio.run(measure(bench_settings, args.couriers, args.offers_per_courier, server))
-        except BenchError as exc:
-            print(f"bench_accept: {exc}", file=sys.stderr)
-            return 1
+    with bench_database("bench_accept", args.server_url) as bench:
+        if bench is None:
+            return 2
+        with stripe_for_bench(bench.settings) as stripe_settings:
+            # Cheap password hashing: the couriers' logins are set-up, not what is measured.
+            bench_settings = load_settings(
+                database_url=bench.dsn, password_hash_time_cost=1, password_hash_memory_kib=64, **stripe_settings
+            )
+            try:
+                result = asyncio.run(measure(bench_settings, args.couriers, args.offers_per_courier, bench.server))
+            except BenchError as exc:
+                print(f"bench_accept: {exc}", file=sys.stderr)
+                return 1
     print(json.dumps(result.to_json(), indent=2) if args.json else format_table(result))
     return 0
 

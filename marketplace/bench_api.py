@@ -50,16 +50,15 @@ from marketplace.bench_booking import (
     BenchError,
     Client,
     delivery,
-    postgres_server,
     seed_area,
     seed_retailer,
     stripe_for_bench,
-    throwaway_database,
 )
+from marketplace.bench_common import add_output_options, bench_database, progress_of
 from marketplace.clock import SystemClock
 from marketplace.db.pool import create_pool
 from marketplace.services.container import build_services
-from marketplace.settings import Settings, SettingsError, load_settings
+from marketplace.settings import Settings, load_settings
 from schema.types import decode_id
 
 JOBS_QUERY = (
@@ -557,8 +556,7 @@ async def measure(
 # --- command line -----------------------------------------------------------------------------------------------------
 
 
-def progress(message: str) -> None:
-    print(f"bench_api: {message}", file=sys.stderr, flush=True)
+progress = progress_of("bench_api")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -577,8 +575,7 @@ def parser() -> argparse.ArgumentParser:
         default=2,
         help="also serve GraphQL with this many processes, at the fewest clients (default: 2; 1 leaves it out)",
     )
-    root.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    root.add_argument("--server-url", help="PostgreSQL server for the throwaway database (default: as bench_booking)")
+    add_output_options(root)
     return root
 
 
@@ -593,16 +590,10 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("--clients: whole numbers, comma-separated")
     if not client_counts or client_counts[0] < 1 or args.rounds < 1 or args.duration <= 0 or args.workers < 1:
         parser().error("--clients, --rounds, --duration and --workers must be positive")
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"bench_api: {exc}", file=sys.stderr)
-        return 2
-    url = args.server_url or os.environ.get("TEST_DATABASE_URL") or settings.database_url
-    with (
-        postgres_server(url, settings.embedded_data_dir) as (server_dsn, server),
-        throwaway_database(server_dsn) as dsn,
-    ):
+    with bench_database("bench_api", args.server_url) as bench:
+        if bench is None:
+            return 2
+        dsn, server = bench.dsn, bench.server
         try:
             rows, counts = asyncio.run(
                 measure(load_settings(database_url=dsn), paths, client_counts, args.workers, args.duration, args.rounds)

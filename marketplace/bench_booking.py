@@ -14,7 +14,6 @@ import asyncio
 import io
 import json
 import logging
-import os
 import statistics
 import sys
 import time
@@ -24,16 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import structlog
 from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
+from marketplace.bench_common import add_output_options, bench_database, progress_of
 from marketplace.clock import ManualClock
-from marketplace.db import migrations
 from marketplace.db.pool import create_pool
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.errors import DomainError
@@ -41,9 +38,8 @@ from marketplace.domain.geo import Point, Polygon
 from marketplace.domain.hours import ALWAYS_OPEN
 from marketplace.domain.places import Address, PickupLocation, PickupLocationKind
 from marketplace.logs import configure_logging
-from marketplace.repositories.meta import MetaRepository
 from marketplace.services.container import Services, build_services
-from marketplace.settings import Settings, SettingsError, load_settings
+from marketplace.settings import Settings, load_settings
 from schema.types import decode_id, global_id
 
 # A fixed instant: the requests' windows are valid (not in the past) whatever the machine's date.
@@ -487,54 +483,10 @@ def stripe_for_bench(settings: Settings) -> Iterator[dict[str, object]]:
         root.handlers, root.level = handlers, level  # the fake's server leaves the process's logging as it was
 
 
-# --- the throwaway database -------------------------------------------------------------------------------------------
-
-
-def with_database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
-
-
-async def _on_server(server_dsn: str, action: Callable[[MetaRepository], Awaitable[None]]) -> None:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await action(MetaRepository(conn))
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def postgres_server(url: str | None, embedded_data_dir: str) -> Iterator[tuple[str, str]]:
-    """(server URL, description): the given server, or the embedded one, held while we run."""
-    if url:
-        parts = urlsplit(url)
-        yield url, f"server at {parts.hostname or 'local socket'}:{parts.port or 5432}"
-        return
-    from marketplace.db.embedded import embedded_dsn, start_embedded
-
-    progress(f"starting the embedded PostgreSQL in {embedded_data_dir}")
-    server = start_embedded(embedded_data_dir)
-    yield embedded_dsn(server), f"embedded (pgserver) in {embedded_data_dir}"
-
-
-@contextmanager
-def throwaway_database(server_dsn: str) -> Iterator[str]:
-    """A fresh, migrated database on the server, dropped afterwards however the benchmark ends."""
-    name = f"crowdship_bench_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_on_server(server_dsn, lambda meta: meta.create_database(name)))
-    try:
-        dsn = with_database(server_dsn, name)
-        progress(f"migrating the throwaway database {name}")
-        migrations.upgrade(dsn)
-        yield dsn
-    finally:
-        asyncio.run(_on_server(server_dsn, lambda meta: meta.drop_database(name)))
-
-
 # --- command line -----------------------------------------------------------------------------------------------------
 
 
-def progress(message: str) -> None:
-    print(f"bench_booking: {message}", file=sys.stderr, flush=True)
+progress = progress_of("bench_booking")
 
 
 def _bounded(low: int, high: int) -> Callable[[str], int]:
@@ -559,31 +511,19 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--rows", type=_bounded(1, MAX_ROWS), default=500, help="deliveries per phase (default: 500)")
     root.add_argument("--repeat", type=_bounded(1, 100), default=3, help="repeats, fresh jobs each (default: 3)")
-    root.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    root.add_argument(
-        "--server-url",
-        help="PostgreSQL server to create the throwaway database on "
-        "(default: TEST_DATABASE_URL, else DATABASE_URL, else the embedded server in EMBEDDED_DATA_DIR)",
-    )
+    add_output_options(root)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"bench_booking: {exc}", file=sys.stderr)
-        return 2
-    url = args.server_url or os.environ.get("TEST_DATABASE_URL") or settings.database_url
-    with (
-        postgres_server(url, settings.embedded_data_dir) as (server_dsn, server),
-        throwaway_database(server_dsn) as dsn,
-    ):
+    with bench_database("bench_booking", args.server_url) as bench:
+        if bench is None:
+            return 2
         try:
-            with stripe_for_bench(settings) as stripe_settings:
-                bench_settings = load_settings(database_url=dsn, **stripe_settings)
-                result = asyncio.run(measure(bench_settings, args.rows, args.repeat, server))
+            with stripe_for_bench(bench.settings) as stripe_settings:
+                bench_settings = load_settings(database_url=bench.dsn, **stripe_settings)
+                result = asyncio.run(measure(bench_settings, args.rows, args.repeat, bench.server))
         except BenchError as exc:
             print(f"bench_booking: {exc}", file=sys.stderr)
             return 1

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import time
@@ -44,19 +43,18 @@ from marketplace.bench_booking import (
     RequestLog,
     delivery,
     logging_into,
-    postgres_server,
     seed_area,
     seed_retailer,
     stripe_for_bench,
-    throwaway_database,
 )
+from marketplace.bench_common import add_output_options, bench_database, progress_of
 from marketplace.clock import ManualClock
 from marketplace.db.pool import create_pool
 from marketplace.domain.geo import Point
 from marketplace.domain.tracking import Fix, Ping
 from marketplace.repositories import Repositories
 from marketplace.services.container import build_services
-from marketplace.settings import Settings, SettingsError, load_settings
+from marketplace.settings import Settings, load_settings
 from schema.types import decode_id, global_id
 
 BATCH = 10
@@ -323,8 +321,7 @@ def format_table(rows: list[Row], couriers: int, server: str) -> str:
     return "\n".join(lines)
 
 
-def progress(message: str) -> None:
-    print(f"bench_pings: {message}", file=sys.stderr, flush=True)
+progress = progress_of("bench_pings")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -336,8 +333,7 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--couriers", type=int, default=200, help="couriers posting at once (default: 200)")
     root.add_argument("--batches", type=int, default=5, help="batches of 10 points per courier (default: 5)")
     root.add_argument("--samples", type=int, default=50, help="fan-out samples (default: 50)")
-    root.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    root.add_argument("--server-url", help="PostgreSQL server for the throwaway database (as bench_booking)")
+    add_output_options(root)
     root.add_argument("--phones", action="store_true", help=argparse.SUPPRESS)  # the couriers' side, internal
     return root
 
@@ -350,19 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= args.couriers <= 500 and 1 <= args.batches <= 100 and 1 <= args.samples <= 1000):
         print("bench_pings: 1 to 500 couriers, 1 to 100 batches, 1 to 1000 samples", file=sys.stderr)
         return 2
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"bench_pings: {exc}", file=sys.stderr)
-        return 2
-    url = args.server_url or os.environ.get("TEST_DATABASE_URL") or settings.database_url
-    with (
-        postgres_server(url, settings.embedded_data_dir) as (server_dsn, server),
-        throwaway_database(server_dsn) as dsn,
-    ):
+    with bench_database("bench_pings", args.server_url) as bench:
+        if bench is None:
+            return 2
+        dsn, server = bench.dsn, bench.server
         try:
             # The shop books with a card on file: against the configured Stripe, else a fake in-process.
-            with stripe_for_bench(settings) as stripe_settings:
+            with stripe_for_bench(bench.settings) as stripe_settings:
                 # Cheap hashing and no login limit: the couriers' logins from one address are set-up, not measured.
                 bench_settings = load_settings(
                     database_url=dsn,

@@ -30,7 +30,7 @@ from typing import Any
 
 import asyncpg
 
-from marketplace.bench_common import bench_database, progress_of
+from marketplace.bench_common import add_output_options, bench_database, progress_of
 from marketplace.clock import ManualClock
 from marketplace.db.pool import create_pool
 from marketplace.domain import ledger
@@ -194,15 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     root = argparse.ArgumentParser(prog="python -m marketplace.bench_reconcile", description=__doc__)
     root.add_argument("--deliveries", type=int, default=10_000, help="deliveries in the day (default: 10000)")
     root.add_argument("--couriers", type=int, default=300, help="couriers, each a connected account (default: 300)")
-    root.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    root.add_argument("--server-url", help="PostgreSQL server for the throwaway database (as bench_booking)")
+    add_output_options(root)
     args = root.parse_args(argv)
     if not 1 <= args.deliveries <= 100_000 or not 1 <= args.couriers <= 10_000:
         print("bench_reconcile: 1 to 100000 deliveries, 1 to 10000 couriers", file=sys.stderr)
         return 2
-    with bench_database("bench_reconcile", args.server_url) as dsn:
-        if dsn is None:
+    with bench_database("bench_reconcile", args.server_url, log_level="WARNING") as bench:
+        if bench is None:
             return 2
+        dsn = bench.dsn
         progress(f"generating a city of {args.deliveries} parcels")
         data = generate(args.deliveries, args.couriers)
         at = datetime.fromisoformat(data["now"].replace("Z", "+00:00")).astimezone(UTC)

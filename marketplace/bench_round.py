@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,14 +26,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from marketplace.bench_booking import postgres_server, throwaway_database
+from marketplace.bench_common import add_output_options, bench_database, progress_of
 from marketplace.clock import ManualClock
 from marketplace.db.pool import create_pool
 from marketplace.domain.rounds import RoundTrigger
 from marketplace.repositories.dispatch_seed import seed_instance
 from marketplace.services.container import build_services
 from marketplace.services.rounds import HORIZON
-from marketplace.settings import Settings, SettingsError, load_settings
+from marketplace.settings import Settings, load_settings
 from marketplace.worker import solve_pool, warm_pool
 
 TARGET_RATIO = 1.5
@@ -156,8 +155,7 @@ async def measure(settings: Settings, dsn: str, parcels: int, trips: int, repeat
     return Result(parcels, trips, time_limit_s, repeats)
 
 
-def progress(message: str) -> None:
-    print(f"bench_round: {message}", file=sys.stderr, flush=True)
+progress = progress_of("bench_round")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -170,23 +168,16 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--trips", type=int, default=600)
     root.add_argument("--repeat", type=int, default=3, help="fresh cities, each measured once (default: 3)")
     root.add_argument("--time-limit", type=int, default=20, help="the area's round time limit, s (default: 20)")
-    root.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    root.add_argument("--server-url", help="PostgreSQL server (default: TEST_DATABASE_URL, DATABASE_URL, embedded)")
+    add_output_options(root)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"bench_round: {exc}", file=sys.stderr)
-        return 2
-    url = args.server_url or os.environ.get("TEST_DATABASE_URL") or settings.database_url
-    with (
-        postgres_server(url, settings.embedded_data_dir) as (server_dsn, _server),
-        throwaway_database(server_dsn) as dsn,
-    ):
+    with bench_database("bench_round", args.server_url) as bench:
+        if bench is None:
+            return 2
+        dsn = bench.dsn
         result = asyncio.run(
             measure(load_settings(database_url=dsn), dsn, args.parcels, args.trips, args.repeat, args.time_limit)
         )

@@ -21,7 +21,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -29,7 +29,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from marketplace.bench_common import bench_database, progress_of
+from marketplace.bench_common import Phase, add_output_options, bench_database, progress_of
 from marketplace.clock import ManualClock
 from marketplace.db.pool import create_pool
 from marketplace.repositories.dispatch_seed import seed_instance
@@ -41,17 +41,6 @@ from stripefake import FakeStripe, RunningFake
 progress = progress_of("bench_settle")
 STRIPE_KEY = "sk_test_crowdship_bench"
 PAY_MINOR = 450
-
-
-@dataclass(frozen=True, slots=True)
-class Phase:
-    name: str
-    deliveries: int
-    wall_s: float
-
-    @property
-    def per_s(self) -> float:
-        return self.deliveries / self.wall_s if self.wall_s > 0 else 0.0
 
 
 async def lanes(items: list[Any], in_flight: int, work: Callable[[Any], Awaitable[object]]) -> float:
@@ -163,15 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     root.add_argument("--deliveries", type=int, default=400, help="delivered jobs, half per mode (default: 400)")
     root.add_argument("--couriers", type=int, default=20, help="couriers with connected accounts (default: 20)")
     root.add_argument("--in-flight", type=int, default=8, help="settlements at once in the second mode (default: 8)")
-    root.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    root.add_argument("--server-url", help="PostgreSQL server for the throwaway database (as bench_booking)")
+    add_output_options(root)
     args = root.parse_args(argv)
     if not 2 <= args.deliveries <= 20_000 or not 1 <= args.couriers <= 1000 or not 1 <= args.in_flight <= 64:
         print("bench_settle: 2 to 20000 deliveries, 1 to 1000 couriers, 1 to 64 in flight", file=sys.stderr)
         return 2
-    with bench_database("bench_settle", args.server_url) as dsn:
-        if dsn is None:
+    with bench_database("bench_settle", args.server_url, log_level="WARNING") as bench:
+        if bench is None:
             return 2
+        dsn = bench.dsn
         from marketplace.bench_round import generate
 
         progress(f"generating a city of {args.deliveries} parcels")

@@ -17,45 +17,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 
-from marketplace.bench_booking import postgres_server, throwaway_database
+from marketplace.bench_common import Phase, add_output_options, bench_database, progress_of
 from marketplace.clock import SystemClock
 from marketplace.db.pool import create_pool
 from marketplace.domain.webhooks import WebhookPolicy, message_id
-from marketplace.logs import configure_logging
 from marketplace.repositories.webhook_seed import delivery_counts, seed_deliveries
 from marketplace.services.container import build_services
 from marketplace.services.webhooks import new_secret
-from marketplace.settings import SettingsError, load_settings
+from marketplace.settings import load_settings
 from marketplace.webhook_http import WebhookSender
 from marketplace.worker import build_worker
 
-
-@dataclass(frozen=True, slots=True)
-class Phase:
-    name: str
-    deliveries: int
-    wall_s: float
-
-    @property
-    def per_s(self) -> float:
-        return self.deliveries / self.wall_s if self.wall_s > 0 else 0.0
-
-
-def progress(message: str) -> None:
-    print(f"bench_webhooks: {message}", file=sys.stderr, flush=True)
+progress = progress_of("bench_webhooks")
 
 
 async def receiver_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -164,8 +149,7 @@ def format_table(phases: list[Phase]) -> str:
 def main(argv: list[str] | None = None) -> int:
     root = argparse.ArgumentParser(prog="python -m marketplace.bench_webhooks", description=__doc__)
     root.add_argument("--deliveries", type=int, default=1000, help="messages to deliver (default: 1000)")
-    root.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    root.add_argument("--server-url", help="PostgreSQL server for the throwaway database (as bench_booking)")
+    add_output_options(root)
     root.add_argument("--receiver", type=int, help=argparse.SUPPRESS)  # internal: serve the receiver on this port
     args = root.parse_args(argv)
     if args.receiver:
@@ -176,26 +160,20 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.deliveries <= 100_000:
         print("bench_webhooks: 1 to 100000 deliveries", file=sys.stderr)
         return 2
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"bench_webhooks: {exc}", file=sys.stderr)
-        return 2
-    configure_logging("WARNING")  # a line per attempt would cost the worker more than the attempt
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/hooks"
-    receiver = subprocess.Popen(  # noqa: S603 - our own module, with our own arguments
-        [sys.executable, "-m", "marketplace.bench_webhooks", "--receiver", str(port)], stdin=subprocess.DEVNULL
-    )
-    try:
-        _wait_for_port(port)
-        secret = new_secret()
-        bodies = [body_of(n) for n in range(args.deliveries)]
-        server_url = args.server_url or os.environ.get("TEST_DATABASE_URL") or settings.database_url
-        with (
-            postgres_server(server_url, settings.embedded_data_dir) as (server_dsn, _),
-            throwaway_database(server_dsn) as dsn,
-        ):
+    # A line per attempt would cost the worker more than the attempt.
+    with bench_database("bench_webhooks", args.server_url, log_level="WARNING") as bench:
+        if bench is None:
+            return 2
+        dsn = bench.dsn
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/hooks"
+        receiver = subprocess.Popen(  # noqa: S603 - our own module, with our own arguments
+            [sys.executable, "-m", "marketplace.bench_webhooks", "--receiver", str(port)], stdin=subprocess.DEVNULL
+        )
+        try:
+            _wait_for_port(port)
+            secret = new_secret()
+            bodies = [body_of(n) for n in range(args.deliveries)]
             progress("baseline: a bare httpx POST loop")
             n = len(bodies)
             phases = [
@@ -208,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             progress("one worker delivering the outbox")
             worker_s = asyncio.run(through_the_worker(dsn, n))
             phases.append(Phase("(c) one worker: outbox, pgqueuer, checked and signed POST, logged", n, worker_s))
-    finally:
-        receiver.terminate()
-        receiver.wait()
+        finally:
+            receiver.terminate()
+            receiver.wait()
     if args.json:
         print(json.dumps([{**asdict(p), "per_s": p.per_s} for p in phases], indent=2))
     else:

@@ -10,12 +10,18 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from marketplace.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from marketplace.domain.errors import DomainError
+    from marketplace.services.container import Services
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -50,6 +56,29 @@ def stripe_settings(settings: Settings, *, app_url: str) -> Iterator[Settings]:
             file=sys.stderr,
         )
         yield faked
+
+
+def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]], *, pool_max_size: int = 1) -> T:
+    """`work` run against the services on DATABASE_URL (or the embedded server), over a pool of its own
+    that is closed however the work ends: what every one-shot command does around its one call."""
+    from marketplace.clock import SystemClock
+    from marketplace.db.pool import create_pool
+    from marketplace.services.container import build_services
+
+    async def run(dsn: str) -> T:
+        pool = await create_pool(dsn, min_size=1, max_size=pool_max_size)
+        try:
+            return await work(build_services(settings, pool, SystemClock()))
+        finally:
+            await pool.close()
+
+    with database_url(settings) as dsn:
+        return asyncio.run(run(dsn))
+
+
+def _print_refusal(exc: DomainError) -> None:
+    for err in exc.errors:
+        print(f"crowdship: {err.field or 'input'}: {err.message} ({err.code})", file=sys.stderr)
 
 
 def _stripe_environment(settings: Settings) -> dict[str, str]:
@@ -206,16 +235,8 @@ async def _run_worker(settings: Settings, dsn: str, args: argparse.Namespace) ->
 
 
 def _failed_jobs(settings: Settings, args: argparse.Namespace) -> int:
-    from marketplace.clock import SystemClock
-    from marketplace.db.pool import create_pool
-    from marketplace.services.container import build_services
-
-    async def listing(dsn: str) -> int:
-        pool = await create_pool(dsn, min_size=1, max_size=1)
-        try:
-            jobs = await build_services(settings, pool, SystemClock()).operations.failed_jobs(args.limit)
-        finally:
-            await pool.close()
+    async def listing(services: Services) -> int:
+        jobs = await services.operations.failed_jobs(args.limit)
         for job in jobs:
             print(
                 f"{job.id}\t{job.entrypoint}\tattempts={job.attempts}\tfailed_at={job.updated.isoformat()}\t"
@@ -224,26 +245,16 @@ def _failed_jobs(settings: Settings, args: argparse.Namespace) -> int:
         print(f"crowdship: {len(jobs)} failed jobs held", file=sys.stderr)
         return 0
 
-    with database_url(settings) as dsn:
-        return asyncio.run(listing(dsn))
+    return _with_services(settings, listing)
 
 
 def _requeue_jobs(settings: Settings, args: argparse.Namespace) -> int:
-    from marketplace.clock import SystemClock
-    from marketplace.db.pool import create_pool
-    from marketplace.services.container import build_services
-
-    async def requeue(dsn: str) -> int:
-        pool = await create_pool(dsn, min_size=1, max_size=1)
-        try:
-            await build_services(settings, pool, SystemClock()).operations.requeue_jobs(args.ids)
-        finally:
-            await pool.close()
+    async def requeue(services: Services) -> int:
+        await services.operations.requeue_jobs(args.ids)
         print(f"crowdship: requeued {len(args.ids)} jobs", file=sys.stderr)
         return 0
 
-    with database_url(settings) as dsn:
-        return asyncio.run(requeue(dsn))
+    return _with_services(settings, requeue)
 
 
 def _db(settings: Settings, args: argparse.Namespace) -> int:
@@ -283,104 +294,70 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _users(settings: Settings, args: argparse.Namespace) -> int:
-    from marketplace.clock import SystemClock
-    from marketplace.db.pool import create_pool
     from marketplace.domain.accounts import Role
     from marketplace.domain.errors import DomainError
-    from marketplace.services.container import build_services
 
     password = _read_password(args)
 
-    async def create(dsn: str) -> int:
-        pool = await create_pool(dsn, min_size=1, max_size=2)
+    async def create(services: Services) -> int:
         try:
-            services = build_services(settings, pool, SystemClock())
             user = await services.accounts.create_user(
                 email=args.email, password=password, role=Role(args.role), organization_name=args.organization
             )
         except DomainError as exc:
-            for err in exc.errors:
-                print(f"crowdship: {err.field or 'input'}: {err.message} ({err.code})", file=sys.stderr)
+            _print_refusal(exc)
             return 2
-        finally:
-            await pool.close()
         print(f"created {user.role} {user.email} ({user.id})")
         return 0
 
-    with database_url(settings) as dsn:
-        return asyncio.run(create(dsn))
+    return _with_services(settings, create, pool_max_size=2)
 
 
 def _maintenance(settings: Settings, args: argparse.Namespace) -> int:
-    from marketplace.clock import SystemClock
-    from marketplace.db.pool import create_pool
-    from marketplace.services.container import build_services
-
-    async def purge(dsn: str) -> int:
-        pool = await create_pool(dsn, min_size=1, max_size=1)
-        try:
-            services = build_services(settings, pool, SystemClock())
-            purged = await services.maintenance.purge()
-            expired = await services.trips.expire_overdue()
-            pings = await services.tracking.purge_pings()
-        finally:
-            await pool.close()
+    async def purge(services: Services) -> int:
+        purged = await services.maintenance.purge()
+        expired = await services.trips.expire_overdue()
+        pings = await services.tracking.purge_pings()
         print(
             f"purged {purged.idempotency_keys} idempotency keys, {purged.rate_limit_buckets} rate-limit buckets, "
             f"{purged.sessions} sessions, {pings} location pings; expired {expired} overdue trips"
         )
         return 0
 
-    with database_url(settings) as dsn:
-        return asyncio.run(purge(dsn))
+    return _with_services(settings, purge)
 
 
 def _commutes(settings: Settings, args: argparse.Namespace) -> int:
-    from marketplace.clock import SystemClock
-    from marketplace.db.pool import create_pool
     from marketplace.domain.errors import DomainError
-    from marketplace.services.container import build_services
 
-    async def schedule(dsn: str) -> int:
-        pool = await create_pool(dsn, min_size=1, max_size=1)
+    async def schedule(services: Services) -> int:
         try:
-            created = await build_services(settings, pool, SystemClock()).trips.schedule_all(args.days)
+            created = await services.trips.schedule_all(args.days)
         except DomainError as exc:
-            for err in exc.errors:
-                print(f"crowdship: {err.field or 'input'}: {err.message} ({err.code})", file=sys.stderr)
+            _print_refusal(exc)
             return 2
-        finally:
-            await pool.close()
         print(f"scheduled {created} commute trips for the next {args.days} days")
         return 0
 
-    with database_url(settings) as dsn:
-        return asyncio.run(schedule(dsn))
+    return _with_services(settings, schedule)
 
 
 def _finance(settings: Settings, args: argparse.Namespace) -> int:
-    from marketplace.clock import SystemClock
-    from marketplace.db.pool import create_pool
     from marketplace.payments import GatewayError
-    from marketplace.services.container import build_services
 
-    async def reconcile(dsn: str) -> int:
-        pool = await create_pool(dsn, min_size=1, max_size=2)
+    async def reconcile(services: Services) -> int:
         try:
-            run = await build_services(settings, pool, SystemClock()).reconciliation.reconcile(args.date)
+            run = await services.reconciliation.reconcile(args.date)
         except GatewayError as exc:
             print(f"crowdship: Stripe: {exc}", file=sys.stderr)
             return 1
-        finally:
-            await pool.close()
         print(
             f"reconciled {args.date.isoformat()}: {run.stripe_objects} Stripe objects, {run.ledger_entries} ledger "
             f"entries, {run.matched} matched, {run.mismatch_count} mismatches (run {run.id})"
         )
         return 0 if run.mismatch_count == 0 else 3
 
-    with database_url(settings) as dsn:
-        return asyncio.run(reconcile(dsn))
+    return _with_services(settings, reconcile, pool_max_size=2)
 
 
 def _day(value: str) -> date:
@@ -401,16 +378,12 @@ def _instant(value: str) -> datetime:
 
 
 def _export_instance(settings: Settings, args: argparse.Namespace) -> int:
-    from marketplace.clock import SystemClock
-    from marketplace.db.pool import create_pool
     from marketplace.domain.errors import DomainError
-    from marketplace.services.container import build_services
     from schema.types import decode_id
 
-    async def export(dsn: str) -> dict[str, Any] | None:
-        pool = await create_pool(dsn, min_size=1, max_size=2)
+    async def export(services: Services) -> dict[str, Any] | None:
         try:
-            bridge = build_services(settings, pool, SystemClock()).matching
+            bridge = services.matching
             now = args.now or datetime.now(UTC)
             start = args.start or now
             end = args.until or start + timedelta(hours=24)
@@ -422,14 +395,10 @@ def _export_instance(settings: Settings, args: argparse.Namespace) -> int:
                 area_id = await bridge.find_area(text)
             return await bridge.instance_json(area_id=area_id, start=start, end=end, now=now)
         except DomainError as exc:
-            for err in exc.errors:
-                print(f"crowdship: {err.field or 'input'}: {err.message} ({err.code})", file=sys.stderr)
+            _print_refusal(exc)
             return None
-        finally:
-            await pool.close()
 
-    with database_url(settings) as dsn:
-        data = asyncio.run(export(dsn))
+    data = _with_services(settings, export, pool_max_size=2)
     if data is None:
         return 2
     text = json.dumps(data, indent=1) + "\n"

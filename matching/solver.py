@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 
 import highspy
 import numba as nb
@@ -163,6 +164,18 @@ def _quiet(_: str) -> None:
     return None
 
 
+@cache
+def _silence_highs_banner() -> None:
+    """HiGHS writes its banner once per process, to file descriptor 1, the first time any `Highs` logs
+    with output on; `highspy.Highs()` logs in its own constructor (enabling callbacks), before any option
+    can be set, and PuLP's `HiGHS` builds one per solve. So the banner is spent once, here, by a bare core
+    object with console logging off; every later `Highs` prints only what its own `output_flag` allows.
+    (Passing an empty model logs without running anything, so HiGHS's thread scheduler stays unsized.)"""
+    primer = highspy._core._Highs()
+    primer.setOptionValue("log_to_console", False)
+    primer.passModel(highspy.HighsLp())
+
+
 class _Master:
     """The LP relaxation in HiGHS: parcel rows (= 1), trip rows (<= 1), a fallback column per parcel."""
 
@@ -170,6 +183,7 @@ class _Master:
         inf = highspy.kHighsInf
         self.n_parcels = n_parcels
         self.interior = interior
+        _silence_highs_banner()
         self.h = highspy.Highs()  # type: ignore[no-untyped-call]
         self.h.setOptionValue("output_flag", False)
         # No "threads" option: HiGHS sizes its scheduler once per process, and a later solve asking
@@ -721,6 +735,7 @@ def _milp(
     limit = max(0.2, time_limit_s)
     solver: pulp.LpSolver
     if params.solver == "highs":
+        _silence_highs_banner()
         # No warm start: HiGHS 1.16 given a start through setSolution was seen to declare a
         # worse plan optimal (its presolve mapped the start wrongly), so it gets none.
         solver = pulp.HiGHS(msg=False, timeLimit=limit, gapRel=gap)

@@ -85,6 +85,38 @@ class Refund:
     created_at: datetime
     succeeded_at: datetime | None
 
+    @classmethod
+    def pending(
+        cls,
+        *,
+        id: UUID,
+        payment_id: UUID,
+        job_id: UUID,
+        area_id: UUID,
+        organization_id: UUID,
+        claim_id: UUID | None,
+        amount: Money,
+        reason: RefundReason,
+        note: str | None,
+        created_at: datetime,
+    ) -> Refund:
+        """A refund reserved before Stripe is asked: `pending`, no Stripe id yet (the worker finishes it)."""
+        return cls(
+            id=id,
+            payment_id=payment_id,
+            job_id=job_id,
+            area_id=area_id,
+            organization_id=organization_id,
+            claim_id=claim_id,
+            amount=amount,
+            reason=reason,
+            note=note,
+            status=RefundStatus.PENDING,
+            refund_id=None,
+            created_at=created_at,
+            succeeded_at=None,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class NewClaim:

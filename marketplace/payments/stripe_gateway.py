@@ -9,9 +9,9 @@ happen instead of repeating it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import stripe
 
@@ -59,7 +59,7 @@ class StripeGateway:
                 options={"idempotency_key": f"{idempotency_key}:setup"},
             )
         )
-        pm_id = intent.payment_method if isinstance(intent.payment_method, str) else intent.payment_method.id
+        pm_id = _id_of(intent.payment_method, f"payment method on {intent.id}")
         await _call(
             self._client.v1.customers.update_async(
                 customer_id,
@@ -108,7 +108,7 @@ class StripeGateway:
                 options={"idempotency_key": idempotency_key},
             )
         )
-        charge_id = intent.latest_charge if isinstance(intent.latest_charge, str) else intent.latest_charge.id
+        charge_id = _id_of(intent.latest_charge, f"charge on {payment_intent_id}")
         charge = await _call(
             self._client.v1.charges.retrieve_async(charge_id, params={"expand": ["balance_transaction"]})
         )
@@ -322,7 +322,22 @@ def _balance_transaction(t: Any) -> BalanceTransaction:
     )
 
 
-async def _call(awaitable: Any) -> Any:
+T = TypeVar("T")
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+def _id_of(field: str | _HasId | None, what: str) -> str:
+    """An expandable field's id, whether Stripe sent the id or the object; none at all is Stripe's fault."""
+    if field is None:
+        raise GatewayError(f"Stripe sent no {what}")
+    return field if isinstance(field, str) else field.id
+
+
+async def _call(awaitable: Awaitable[T]) -> T:
     """The SDK's errors in our terms: a card's refusal is the retailer's; anything else is ours to retry."""
     try:
         return await awaitable

@@ -128,7 +128,7 @@ class ClaimService:
                     refunded_minor=payment.refunded_minor,
                     currency=payment.currency,
                 )
-                refund = Refund(
+                refund = Refund.pending(
                     id=uuid4(),
                     payment_id=payment.payment_id,
                     job_id=payment.job_id,
@@ -138,10 +138,7 @@ class ClaimService:
                     amount=amount,
                     reason=request.reason,
                     note=note,
-                    status=RefundStatus.PENDING,
-                    refund_id=None,
                     created_at=self._clock.now(),
-                    succeeded_at=None,
                 )
                 await uow.repos.claims.add_refund(refund, admin_id)
                 await uow.repos.job_queue.enqueue(
@@ -458,7 +455,7 @@ class ClaimService:
                 assert payment is not None
                 left = min(claim.upheld.amount_minor, payment.captured_minor - payment.refunded_minor)
                 if left > 0:
-                    refund = Refund(
+                    refund = Refund.pending(
                         id=uuid4(),
                         payment_id=payment.payment_id,
                         job_id=claim.job_id,
@@ -468,10 +465,7 @@ class ClaimService:
                         amount=Money(left, claim.upheld.currency),
                         reason=RefundReason.CLAIM,
                         note=None,
-                        status=RefundStatus.PENDING,
-                        refund_id=None,
                         created_at=self._clock.now(),
-                        succeeded_at=None,
                     )
                     await uow.repos.claims.add_refund(refund, None)
             await uow.commit()

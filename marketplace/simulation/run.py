@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from marketplace.bench_booking import postgres_server, throwaway_database
+from marketplace.bench_common import postgres_server, throwaway_database
 from marketplace.clock import ManualClock
 from marketplace.logs import configure_logging
 from marketplace.settings import load_settings

@@ -1,5 +1,9 @@
 """Offers and delivery operations' documents, sample calls for the authorization table, and a world to
-run them in: a shop, couriers with trips, and booked jobs offered to them."""
+run them in: a shop, couriers with trips, and booked jobs offered to them.
+
+The world's fixtures (`area`, `shop`, `courier`) are used by naming them at a module's top, as
+`area, shop, courier = ops_delivery.area, ops_delivery.shop, ops_delivery.courier` (pytest finds
+fixtures by module attribute)."""
 
 from __future__ import annotations
 
@@ -8,15 +12,17 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import pytest
+
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.offers import Offer
 from marketplace.domain.trips import Trip
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.dispatch_factories import make_offer, make_trip
-from tests.factories import enable_payouts, uuid_of
+from tests.factories import enable_payouts, make_area, uuid_of
 from tests.helpers import GraphQL
-from tests.integration.ops_jobs import Shop, request_quote
+from tests.integration.ops_jobs import Shop, open_shop, request_quote
 
 ERRORS = "errors { field code message }"
 OFFER_FIELDS = "id status tripId parcelIds stops { parcelId kind plannedAt } detourM co2G pay { amountMinor currency } "
@@ -118,6 +124,23 @@ async def courier_with_trip(gql: GraphQL, services: Services, area: ServiceArea,
     await enable_payouts(services, user_id)
     trip = await make_trip(services, user_id, area.id)
     return Courier(session["accessToken"], user_id, trip)
+
+
+@pytest.fixture
+async def area(services: Services) -> ServiceArea:
+    return await make_area(services)
+
+
+@pytest.fixture
+async def shop(gql: GraphQL, services: Services, area: ServiceArea) -> Shop:
+    """A retailer with a pickup location and a card on file."""
+    return await open_shop(gql, services, area, "shop@example.com", "Shop")
+
+
+@pytest.fixture
+async def courier(gql: GraphQL, services: Services, area: ServiceArea) -> Courier:
+    """A courier with payouts enabled and an open trip across the area."""
+    return await courier_with_trip(gql, services, area, "courier@example.com")
 
 
 @dataclass

@@ -20,19 +20,12 @@ from marketplace.domain.pricing import road_distance_m
 from marketplace.services.container import Services
 from schema.types import global_id
 from tests.conftest import T0
-from tests.factories import DAM_SQUARE, OOST, UTRECHT, ZUID, make_area, make_locker, make_pickup_location
+from tests.factories import DAM_SQUARE, OOST, UTRECHT, ZUID, make_locker, make_pickup_location
 from tests.helpers import GraphQL, statements_of_last_request, wait_until_blocked_on_a_lock
+from tests.integration import ops_delivery
 from tests.integration.ops_jobs import BOOK_JOBS, JOBS, Shop, address, count, open_shop, parcel
 
-
-@pytest.fixture
-async def area(services: Services) -> ServiceArea:
-    return await make_area(services)
-
-
-@pytest.fixture
-async def shop(gql: GraphQL, services: Services, area: ServiceArea) -> Shop:
-    return await open_shop(gql, services, area, "shop@example.com", "Shop")
+area, shop = ops_delivery.area, ops_delivery.shop
 
 
 def rows(shop: Shop, n: int, **overrides: Any) -> list[dict[str, Any]]:

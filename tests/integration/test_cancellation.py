@@ -4,12 +4,11 @@ courier told through the history, and nothing after delivery."""
 from __future__ import annotations
 
 import asyncpg
-import pytest
 
 from marketplace.domain.areas import ServiceArea
 from marketplace.services.container import Services
-from tests.factories import make_area
 from tests.helpers import GraphQL
+from tests.integration import ops_delivery
 from tests.integration.ops_delivery import (
     ARRIVE_AT_DROPOFF,
     ARRIVE_AT_PICKUP,
@@ -28,15 +27,7 @@ from tests.integration.ops_delivery import (
 )
 from tests.integration.ops_jobs import Shop, open_shop
 
-
-@pytest.fixture
-async def area(services: Services) -> ServiceArea:
-    return await make_area(services)
-
-
-@pytest.fixture
-async def shop(gql: GraphQL, services: Services, area: ServiceArea) -> Shop:
-    return await open_shop(gql, services, area, "shop@example.com", "Shop")
+area, shop = ops_delivery.area, ops_delivery.shop
 
 
 async def test_cancelling_before_assignment_is_free_and_withdraws_the_open_offer(

@@ -27,28 +27,24 @@ from schema.types import decode_id, global_id
 from stripefake import RunningFake
 from tests.conftest import T0
 from tests.helpers import PASSWORD, GraphQL, admin_token, fresh_token
-from tests.integration import test_payments as payment_tests
-from tests.integration.ops_delivery import Booked, Courier, book
+from tests.integration import payment_setup
+from tests.integration.ops_delivery import Courier, book
 from tests.integration.ops_jobs import Shop, open_shop
-from tests.integration.test_fingerprints import Case, assert_every_field_counts
-from tests.integration.test_payments import (
+from tests.integration.payment_setup import (
+    account_sum,
     assert_ledger_balanced,
     control,
-    delivered,
     entries,
     payable_of,
     payment_of,
+    settled,
 )
+from tests.integration.test_fingerprints import Case, assert_every_field_counts
 from tests.integration.test_worker import eventually, worker
 
 # The payment tests' fixtures: a Stripe fake of this module's own, reset per test, a shop and a courier.
-own_fake = payment_tests.own_fake
-fake = payment_tests.fake
-settings = payment_tests.settings
-sdk = payment_tests.sdk
-area = payment_tests.area
-shop = payment_tests.shop
-courier = payment_tests.courier
+own_fake, fake, settings, sdk = payment_setup.own_fake, payment_setup.fake, payment_setup.settings, payment_setup.sdk
+area, shop, courier = payment_setup.area, payment_setup.shop, payment_setup.courier
 
 JPEG = b"\xff\xd8\xff\xe0" + b"claim photo" * 10
 
@@ -74,14 +70,6 @@ VERIFY_POLICY = """mutation($i: VerifyInsurancePolicyInput!) {
   verifyInsurancePolicy(input: $i) { errors { field code } } }"""
 
 
-async def settled(gql: GraphQL, services: Services, shop: Shop, courier: Courier, db: asyncpg.Connection) -> Booked:
-    """Delivered, captured and the courier paid (the settlement handler, as the worker runs it)."""
-    booked = await delivered(gql, services, shop, courier)
-    await services.payments.settle_job(decode_id(booked.job_id, "Job"))
-    assert await db.fetchval("SELECT count(*) FROM payment_transfers") == 1
-    return booked
-
-
 async def upload(gql: GraphQL, token: str, body: bytes = JPEG) -> str:
     response = await gql.client.post("/uploads/photos", content=body, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 201, response.text
@@ -105,18 +93,6 @@ async def file(gql: GraphQL, token: str, parcel_id: str, amount_minor: int, **fi
 
 def codes(payload: dict[str, Any]) -> list[tuple[str | None, str]]:
     return [(e["field"], e["code"]) for e in payload["errors"]]
-
-
-async def account_sum(db: asyncpg.Connection, kind: str, **owner: UUID) -> int:
-    where = "".join(f" AND a.{column} = ${i + 2}" for i, column in enumerate(owner))
-    return int(
-        await db.fetchval(
-            "SELECT COALESCE(sum(l.amount_minor), 0) FROM journal_lines l "
-            f"JOIN ledger_accounts a ON a.id = l.account_id WHERE a.kind = $1{where}",
-            kind,
-            *owner.values(),
-        )
-    )
 
 
 async def outbox_of(db: asyncpg.Connection, event_type: str) -> list[dict[str, Any]]:

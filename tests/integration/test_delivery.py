@@ -13,8 +13,9 @@ from marketplace.clock import ManualClock
 from marketplace.domain.areas import ServiceArea
 from marketplace.services.container import Services
 from schema.types import global_id
-from tests.factories import make_area, make_locker
+from tests.factories import make_locker
 from tests.helpers import GraphQL, admin_token, fresh_token
+from tests.integration import ops_delivery
 from tests.integration.ops_delivery import (
     ARRIVE_AT_DROPOFF,
     ARRIVE_AT_PICKUP,
@@ -37,24 +38,12 @@ from tests.integration.ops_delivery import (
     offered,
     step,
 )
-from tests.integration.ops_jobs import Shop, open_shop
+from tests.integration.ops_jobs import Shop
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-@pytest.fixture
-async def area(services: Services) -> ServiceArea:
-    return await make_area(services)
-
-
-@pytest.fixture
-async def shop(gql: GraphQL, services: Services, area: ServiceArea) -> Shop:
-    return await open_shop(gql, services, area, "shop@example.com", "Shop")
-
-
-@pytest.fixture
-async def courier(gql: GraphQL, services: Services, area: ServiceArea) -> Courier:
-    return await courier_with_trip(gql, services, area, "courier@example.com")
+area, shop, courier = ops_delivery.area, ops_delivery.shop, ops_delivery.courier
 
 
 async def assigned(gql: GraphQL, services: Services, shop: Shop, courier: Courier, **overrides: Any) -> Booked:

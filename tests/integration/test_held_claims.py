@@ -19,27 +19,23 @@ from marketplace.services.container import Services
 from schema.types import decode_id, global_id
 from tests.factories import enable_payouts
 from tests.helpers import PASSWORD, GraphQL, admin_token, fresh_token
-from tests.integration import test_payments as payment_tests
+from tests.integration import payment_setup
 from tests.integration.ops_delivery import Booked, Courier, courier_with_trip
 from tests.integration.ops_jobs import Shop
-from tests.integration.test_claims import UPHOLD, account_sum, file
-from tests.integration.test_payments import (
+from tests.integration.payment_setup import (
+    PAY,
+    account_sum,
     assert_ledger_balanced,
-    delivered,
     entries,
+    held_at_settlement,
     payable_of,
     payment_of,
-    settled_once,
 )
+from tests.integration.test_claims import UPHOLD, file
 from tests.integration.test_worker import eventually, worker
 
-own_fake = payment_tests.own_fake
-fake = payment_tests.fake
-settings = payment_tests.settings
-sdk = payment_tests.sdk
-area = payment_tests.area
-shop = payment_tests.shop
-courier = payment_tests.courier
+own_fake, fake, settings, sdk = payment_setup.own_fake, payment_setup.fake, payment_setup.settings, payment_setup.sdk
+area, shop, courier = payment_setup.area, payment_setup.shop, payment_setup.courier
 
 HELD = """query($c: ID) { payoutAccount(courierId: $c) { courierId onboarded
   heldPay { jobId earned { amountMinor currency } deducted { amountMinor } remaining { amountMinor currency }
@@ -48,25 +44,11 @@ HELD_TRANSFERS = """query($c: ID, $first: Int, $after: String) {
   heldTransfers(courierId: $c, first: $first, after: $after) {
     edges { cursor node { id courierId jobId remaining { amountMinor currency } reason } }
     pageInfo { hasNextPage endCursor } } }"""
-PAY = 450  # the courier's share of the job (the offer's pay)
 
 
 async def finance_token(gql: GraphQL, services: Services) -> str:
     await services.accounts.create_user(email="finance@example.com", password=PASSWORD, role=Role.FINANCE)
     return await fresh_token(gql, "finance@example.com")
-
-
-async def held_at_settlement(
-    gql: GraphQL, services: Services, shop: Shop, courier: Courier, db: asyncpg.Connection, database_url: str
-) -> Booked:
-    """Delivered; the courier has no payout account, so the worker captures and holds its pay."""
-    booked = await delivered(gql, services, shop, courier)
-    await db.execute("DELETE FROM payout_accounts WHERE courier_id = $1", courier.user_id)
-    async with worker(services, database_url):
-        await eventually(lambda: settled_once(db), 30, "the settlement finished with the pay held")
-    assert await db.fetchval("SELECT reason FROM transfer_holds") == "no_payout_account"
-    assert await payable_of(db, courier.user_id) == -PAY
-    return booked
 
 
 async def uphold_at_fault(gql: GraphQL, services: Services, shop: Shop, booked: Booked, amount: int) -> str:

@@ -20,6 +20,7 @@ from schema.types import global_id
 from tests.conftest import T0
 from tests.factories import make_area, make_locker, uuid_of
 from tests.helpers import GraphQL, admin_token, wait_until_blocked_on_a_lock
+from tests.integration import ops_delivery
 from tests.integration.ops_jobs import (
     JOB,
     JOB_BY_REFERENCE,
@@ -32,15 +33,7 @@ from tests.integration.ops_jobs import (
     window,
 )
 
-
-@pytest.fixture
-async def area(services: Services) -> ServiceArea:
-    return await make_area(services)
-
-
-@pytest.fixture
-async def shop(gql: GraphQL, services: Services, area: ServiceArea) -> Shop:
-    return await open_shop(gql, services, area, "shop@example.com", "Shop")
+area, shop = ops_delivery.area, ops_delivery.shop
 
 
 async def quoted(gql: GraphQL, shop: Shop, **overrides: Any) -> str:

@@ -20,8 +20,9 @@ from marketplace.domain.places import CompartmentSize
 from marketplace.services.container import Services, build_services
 from marketplace.settings import Settings
 from schema.types import global_id
-from tests.factories import make_area, make_locker
+from tests.factories import make_locker
 from tests.helpers import GraphQL
+from tests.integration import ops_delivery
 from tests.integration.ops_delivery import (
     DECLINE,
     JOB_WITH_RECIPIENT,
@@ -35,17 +36,9 @@ from tests.integration.ops_delivery import (
     courier_with_trip,
     offered,
 )
-from tests.integration.ops_jobs import Shop, open_shop
+from tests.integration.ops_jobs import Shop
 
-
-@pytest.fixture
-async def area(services: Services) -> ServiceArea:
-    return await make_area(services)
-
-
-@pytest.fixture
-async def shop(gql: GraphQL, services: Services, area: ServiceArea) -> Shop:
-    return await open_shop(gql, services, area, "shop@example.com", "Shop")
+area, shop = ops_delivery.area, ops_delivery.shop
 
 
 @pytest.fixture

@@ -9,10 +9,8 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -24,13 +22,13 @@ from marketplace.clock import ManualClock
 from marketplace.domain.areas import ServiceArea
 from marketplace.payments import GatewayError
 from marketplace.services.container import Services
-from marketplace.settings import Settings
 from schema.types import decode_id
-from stripefake import FakeStripe, RunningFake
-from tests.conftest import STRIPE_KEY, STRIPE_WEBHOOK_SECRET, T0, make_settings
+from stripefake import RunningFake
+from tests.conftest import STRIPE_KEY, STRIPE_WEBHOOK_SECRET, T0
 from tests.dispatch_factories import make_offer
-from tests.factories import enable_payouts, make_area
+from tests.factories import enable_payouts
 from tests.helpers import GraphQL, admin_token
+from tests.integration import payment_setup
 from tests.integration.ops_delivery import (
     ARRIVE_AT_DROPOFF,
     ARRIVE_AT_PICKUP,
@@ -39,11 +37,9 @@ from tests.integration.ops_delivery import (
     CONFIRM_RETURN,
     DELIVER,
     HERE,
-    Booked,
     Courier,
     accept,
     book,
-    courier_with_trip,
     offered,
     step,
 )
@@ -57,113 +53,27 @@ from tests.integration.ops_jobs import (
     request_quote,
     window,
 )
+from tests.integration.payment_setup import (
+    account_sum,
+    assert_ledger_balanced,
+    control,
+    delivered,
+    entries,
+    held_at_settlement,
+    payable_of,
+    payment_of,
+    received,
+    settled_once,
+)
 from tests.integration.test_worker import eventually, worker
 from tests.integration.test_worker_killed import worker_process
 from tests.stripefake.conftest import Receiver
 
+own_fake, fake, settings, sdk = payment_setup.own_fake, payment_setup.fake, payment_setup.settings, payment_setup.sdk
+area, shop, courier = payment_setup.area, payment_setup.shop, payment_setup.courier
+
 PAYOUT_ACCOUNT = "query($id: ID) { payoutAccount(courierId: $id) { courierId onboarded payoutsEnabled requirements } }"
 ONBOARD = "mutation { startPayoutOnboarding { url errors { field code message } } }"
-
-
-@pytest.fixture(scope="module")
-def own_fake() -> Iterator[RunningFake]:
-    """A fake of this module's own: these tests move its clock by days, which the session's must not see."""
-    with RunningFake(FakeStripe(clock=ManualClock(T0))) as server:
-        yield server
-
-
-@pytest.fixture
-def fake(own_fake: RunningFake) -> RunningFake:
-    httpx.post(f"{own_fake.url}/_fake/reset", json={}, timeout=30).raise_for_status()
-    return own_fake
-
-
-@pytest.fixture
-def settings(database_url: str, fake: RunningFake) -> Settings:
-    return make_settings(database_url, stripe_api_base=fake.url)
-
-
-@pytest.fixture
-def sdk(fake: RunningFake) -> stripe.StripeClient:
-    """The test's own look at Stripe's side, through the same SDK."""
-    return stripe.StripeClient(STRIPE_KEY, base_addresses={"api": fake.url}, max_network_retries=0)
-
-
-async def control(fake: RunningFake, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    async with httpx.AsyncClient() as client:
-        response = await client.post(f"{fake.url}/_fake/{path}", json=body or {}, timeout=30)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-@pytest.fixture
-async def area(services: Services) -> ServiceArea:
-    return await make_area(services)
-
-
-@pytest.fixture
-async def shop(gql: GraphQL, services: Services, area: ServiceArea) -> Shop:
-    return await open_shop(gql, services, area, "shop@example.com", "Shop")
-
-
-@pytest.fixture
-async def courier(gql: GraphQL, services: Services, area: ServiceArea) -> Courier:
-    return await courier_with_trip(gql, services, area, "courier@example.com")
-
-
-async def delivered(gql: GraphQL, services: Services, shop: Shop, courier: Courier) -> Booked:
-    """Booked (authorised), offered, accepted and delivered at the door with the recipient's PIN."""
-    booked = await book(gql, shop)
-    assert (await accept(gql, courier, await offered(services, courier, booked)))["errors"] == []
-    parcel = booked.parcel_ids[0]
-    for document, extra in (
-        (ARRIVE_AT_PICKUP, {}),
-        (CONFIRM_PICKUP, {"labelCode": booked.label_codes[0]}),
-        (ARRIVE_AT_DROPOFF, {}),
-        (DELIVER, {"proof": {"pin": booked.pins[0]}}),
-    ):
-        payload = await step(gql, courier.token, document, parcelId=parcel, position=HERE, **extra)
-        assert payload["errors"] == [], payload
-    return booked
-
-
-async def payment_of(db: asyncpg.Connection) -> asyncpg.Record:
-    row = await db.fetchrow("SELECT * FROM payments")
-    assert row is not None
-    return row
-
-
-async def entries(db: asyncpg.Connection) -> list[tuple[str, str]]:
-    rows = await db.fetch("SELECT kind, source_id FROM journal_entries ORDER BY kind, source_id")
-    return [(r["kind"], r["source_id"]) for r in rows]
-
-
-async def payable_of(db: asyncpg.Connection, courier_id: UUID) -> int:
-    return int(
-        await db.fetchval(
-            "SELECT COALESCE(sum(l.amount_minor), 0) FROM journal_lines l "
-            "JOIN ledger_accounts a ON a.id = l.account_id "
-            "WHERE a.kind = 'courier_payable' AND a.courier_id = $1",
-            courier_id,
-        )
-    )
-
-
-async def assert_ledger_balanced(db: asyncpg.Connection) -> None:
-    unbalanced = await db.fetch(
-        "SELECT entry_id FROM journal_lines GROUP BY entry_id, currency HAVING sum(amount_minor) <> 0"
-    )
-    assert unbalanced == []
-
-
-def received(receiver: Receiver) -> list[tuple[dict[str, Any], bytes, str]]:
-    """The signed deliveries so far, each as (event, raw body, Stripe-Signature)."""
-    found = []
-    while not receiver.received.empty():
-        r = receiver.received.get_nowait()
-        found.append((json.loads(r.body), r.body, r.signature))
-    return found
 
 
 # --- booking --------------------------------------------------------------------------------------
@@ -604,24 +514,6 @@ async def test_a_bulk_booking_is_authorised_job_by_job_by_the_worker_right_after
 # --- the fleet, a courier's share of a fee, pay held for an account that cannot take it -------------------
 
 
-async def account_balance(db: asyncpg.Connection, kind: str) -> int:
-    return int(
-        await db.fetchval(
-            "SELECT COALESCE(sum(l.amount_minor), 0) FROM journal_lines l "
-            "JOIN ledger_accounts a ON a.id = l.account_id WHERE a.kind = $1",
-            kind,
-        )
-    )
-
-
-async def settled_once(db: asyncpg.Connection) -> bool:
-    """The settlement job ran to its end (not failed, not held) and the payment left `authorized`."""
-    done = await db.fetchval(
-        "SELECT count(*) FROM pgqueuer_log WHERE entrypoint = 'settle_payment' AND status = 'successful'"
-    )
-    return bool(done >= 1 and (await payment_of(db))["status"] != "authorized")
-
-
 async def hand_remaining_to_fleet(services: Services, db: asyncpg.Connection, clock: ManualClock) -> int:
     """The clock at the job's fleet cut-off (30 minutes before its pickup closes); the hand-off runs."""
     pickup_until = await db.fetchval("SELECT pickup_until FROM jobs")
@@ -654,8 +546,8 @@ async def test_a_job_handed_to_the_fleet_is_captured_by_the_worker_with_no_couri
     assert sdk.v1.transfers.list(params={"transfer_group": payment["transfer_group"]}).data == []
     assert await db.fetchval("SELECT count(*) FROM payment_transfers") == 0
     assert [k for k, _ in await entries(db)] == ["charge_captured", "stripe_fee"]
-    assert await account_balance(db, "platform_revenue") == -payment["amount_minor"]
-    assert await account_balance(db, "courier_payable") == 0
+    assert await account_sum(db, "platform_revenue") == -payment["amount_minor"]
+    assert await account_sum(db, "courier_payable") == 0
     await assert_ledger_balanced(db)
 
 
@@ -864,15 +756,8 @@ async def test_pay_held_for_a_courier_without_a_payout_account_goes_out_once_it_
     sdk: stripe.StripeClient,
     database_url: str,
 ) -> None:
-    await delivered(gql, services, shop, courier)
-    # No payout account at settlement (as for a courier matched before accounts were required).
-    await db.execute("DELETE FROM payout_accounts WHERE courier_id = $1", courier.user_id)
+    await held_at_settlement(gql, services, shop, courier, db, database_url)
     async with worker(services, database_url):
-        await eventually(lambda: settled_once(db), 30, "the settlement finished without its transfer")
-        hold = await db.fetchrow("SELECT refusals, reason, released_at FROM transfer_holds")
-        assert hold is not None
-        assert (hold["refusals"], hold["reason"], hold["released_at"]) == (0, "no_payout_account", None)
-        assert await payable_of(db, courier.user_id) == -450
         # The courier onboards; the account's state is brought in as the account.updated job does.
         account_id = await enable_payouts(services, courier.user_id)
 

@@ -20,16 +20,16 @@ from schema.types import global_id
 from stripefake import RunningFake
 from tests.conftest import STRIPE_WEBHOOK_SECRET, T0
 from tests.helpers import PASSWORD, GraphQL, fresh_token
-from tests.integration import test_payments
+from tests.integration import payment_setup
 from tests.integration.ops_delivery import Courier
 from tests.integration.ops_jobs import Shop
-from tests.integration.test_payments import assert_ledger_balanced, control, received
-from tests.integration.test_reconciliation import mismatches, settled
+from tests.integration.payment_setup import assert_ledger_balanced, control, payment_of, received, settled
+from tests.integration.test_reconciliation import mismatches
 from tests.integration.test_worker import eventually, worker
 from tests.stripefake.conftest import Receiver
 
-own_fake, fake, settings, sdk = test_payments.own_fake, test_payments.fake, test_payments.settings, test_payments.sdk
-area, shop, courier = test_payments.area, test_payments.shop, test_payments.courier
+own_fake, fake, settings, sdk = payment_setup.own_fake, payment_setup.fake, payment_setup.settings, payment_setup.sdk
+area, shop, courier = payment_setup.area, payment_setup.shop, payment_setup.courier
 
 DAY = T0.date()
 DAYS = 86400
@@ -98,7 +98,7 @@ async def test_book_deliver_settle_payout_paid_through_the_worker_then_reconcile
 ) -> None:
     await control(fake, "payouts/schedule", {"interval": "daily"})
     await settled(gql, services, shop, courier, db)
-    payment = await test_payments.payment_of(db)
+    payment = await payment_of(db)
     deliveries = await paid_out(fake, clock)
     (payout,) = sdk.v1.payouts.list().data
     assert (payout.automatic, payout.status) == (True, "paid")
@@ -159,7 +159,7 @@ async def test_a_payout_not_fully_explained_by_its_lines_is_a_mismatch_and_the_q
 ) -> None:
     await control(fake, "payouts/schedule", {"interval": "daily"})
     await settled(gql, services, shop, courier, db)
-    payment = await test_payments.payment_of(db)
+    payment = await payment_of(db)
     account = str(await db.fetchval("SELECT account_id FROM payout_accounts WHERE courier_id = $1", courier.user_id))
     # A transfer made at Stripe that the books never heard of: the payout carries it, no entry explains it.
     stray = await services.payments.gateway.transfer(

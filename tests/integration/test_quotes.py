@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import time, timedelta
 
 import asyncpg
-import pytest
 
 from marketplace.clock import ManualClock
 from marketplace.domain.areas import ServiceArea
@@ -20,6 +19,7 @@ from schema.types import global_id
 from tests.conftest import T0
 from tests.factories import DAM_SQUARE, UTRECHT, ZUID, make_area, make_locker, make_pickup_location
 from tests.helpers import GraphQL, admin_token
+from tests.integration import ops_delivery
 from tests.integration.ops_jobs import (
     QUOTE,
     Shop,
@@ -39,14 +39,7 @@ AMSTEL = ((52.25, 4.85), (52.25, 5.10), (52.40, 5.10), (52.40, 4.85))
 DIEMEN_ZUID = Point(52.27, 5.00)  # in AMSTEL only
 
 
-@pytest.fixture
-async def area(services: Services) -> ServiceArea:
-    return await make_area(services)
-
-
-@pytest.fixture
-async def shop(gql: GraphQL, services: Services, area: ServiceArea) -> Shop:
-    return await open_shop(gql, services, area, "shop@example.com", "Shop")
+area, shop = ops_delivery.area, ops_delivery.shop
 
 
 def problems(payload: dict[str, object]) -> set[tuple[str, str]]:

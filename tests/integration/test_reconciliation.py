@@ -21,26 +21,19 @@ from schema.types import global_id
 from stripefake import RunningFake
 from tests.conftest import STRIPE_KEY, T0
 from tests.helpers import PASSWORD, GraphQL, fresh_token
-from tests.integration import test_payments
+from tests.integration import payment_setup
 from tests.integration.ops_delivery import Courier
 from tests.integration.ops_jobs import Shop
+from tests.integration.payment_setup import assert_ledger_balanced, control, payable_of, payment_of, settled
 from tests.integration.test_cli import crowdship
-from tests.integration.test_payments import assert_ledger_balanced, control, delivered, payable_of, payment_of
 from tests.integration.test_worker import eventually, worker
 
 # The payments tests' fixtures: a Stripe fake of this module's own (reset per test), a shop with a card,
 # a courier with payouts enabled and a trip.
-own_fake, fake, settings, sdk = test_payments.own_fake, test_payments.fake, test_payments.settings, test_payments.sdk
-area, shop, courier = test_payments.area, test_payments.shop, test_payments.courier
+own_fake, fake, settings, sdk = payment_setup.own_fake, payment_setup.fake, payment_setup.settings, payment_setup.sdk
+area, shop, courier = payment_setup.area, payment_setup.shop, payment_setup.courier
 
 DAY = T0.date()
-
-
-async def settled(gql: GraphQL, services: Services, shop: Shop, courier: Courier, db: asyncpg.Connection) -> None:
-    """Booked (authorised), delivered, and settled by the payment handler: captured, fee, transfer."""
-    await delivered(gql, services, shop, courier)
-    job_id = UUID(str(await db.fetchval("SELECT id FROM jobs")))
-    assert await services.payments.settle_job(job_id) is not None
 
 
 async def mismatches(db: asyncpg.Connection, run_id: UUID) -> list[asyncpg.Record]:

@@ -14,8 +14,10 @@ from marketplace.domain.claims import (
     ClaimKind,
     HeldPay,
     NewClaim,
+    Refund,
     RefundReason,
     RefundRequest,
+    RefundStatus,
     check_claim,
     courier_charge,
     refund_amount,
@@ -54,6 +56,23 @@ def test_a_refund_is_at_most_what_was_captured_and_not_yet_refunded() -> None:
 def test_only_stripes_own_reasons_reach_stripe() -> None:
     assert RefundReason.REQUESTED_BY_CUSTOMER.stripe_reason == "requested_by_customer"
     assert RefundReason.GOODWILL.stripe_reason is None
+
+
+def test_a_pending_refund_is_reserved_with_no_stripe_id_and_not_yet_succeeded() -> None:
+    refund = Refund.pending(
+        id=uuid4(),
+        payment_id=uuid4(),
+        job_id=JOB,
+        area_id=uuid4(),
+        organization_id=uuid4(),
+        claim_id=None,
+        amount=Money(700, "EUR"),
+        reason=RefundReason.GOODWILL,
+        note="late",
+        created_at=T0,
+    )
+    assert (refund.status, refund.refund_id, refund.succeeded_at) == (RefundStatus.PENDING, None, None)
+    assert (refund.job_id, refund.amount, refund.note, refund.created_at) == (JOB, Money(700, "EUR"), "late", T0)
 
 
 def claim(amount_minor: int) -> NewClaim:
