@@ -57,7 +57,7 @@ def figures(day: Day, *, seed: int, wall_s: float) -> dict[str, Any]:
     # Every figure from the day's KPIs (`deliveryKpis`), which price each fleet and van-only parcel no van
     # route delivers at the tariff and say so; the plans' own counts beside them.
     fleet_parcels = (kpis.get("fleetRouteParcels") or 0) + (kpis.get("fleetTariffParcels") or 0)
-    cost_co2 = {
+    cost_co2: dict[str, Any] = {
         "fleet_source": kpis.get("fleetSource"),
         "van_only_source": kpis.get("vanOnlySource"),
         "crowd": _part(kpis.get("crowdParcels"), kpis.get("crowdPay"), kpis.get("crowdCo2G")),
