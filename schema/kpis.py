@@ -24,8 +24,9 @@ KpiFigureSource = strawberry.enum(
     name="KpiFigureSource",
     description=(
         "Where the fleet's or the van-only cost, km and CO2 came from: VAN_ROUTES, the day's stored van plan "
-        "summed route by route; TARIFF, no plan for the day (or an hour): the tariff per parcel and the "
-        "per-parcel van estimate (0.8 km, 200 g CO2)."
+        "summed route by route for the parcels its routes deliver, the rest at the tariff (see the *Tariff* "
+        "fields); TARIFF, no plan for the day (or an hour): the tariff per parcel and the per-parcel van "
+        "estimate (0.8 km, 200 g CO2)."
     ),
 )
 
@@ -73,22 +74,43 @@ class DeliveryKpis:
     crowd_stops: int
     fleet_stops: int
     crowd_pay: Money
-    fleet_cost: Money
-    cost_per_parcel: Money | None
+    fleet_cost: Money = strawberry.field(description="The fleet's routes and its tariff-priced parcels.")
+    cost_per_parcel: Money | None = strawberry.field(
+        description="Crowd pay and fleet cost over the crowd's parcels and the fleet's priced ones."
+    )
     cost_per_stop: Money | None
     crowd_cost_per_parcel: Money | None
-    fleet_cost_per_parcel: Money | None
+    fleet_cost_per_parcel: Money | None = strawberry.field(
+        description="Fleet cost over its route-delivered and tariff-priced parcels."
+    )
     crowd_cost_per_stop: Money | None
     fleet_cost_per_stop: Money | None
     fleet_source: KpiFigureSource = strawberry.field(  # type: ignore[valid-type]
         description="Where the fleet's cost, km and CO2 came from."
     )
+    fleet_route_parcels: int = strawberry.field(description="Fleet parcels the day's van plan's routes deliver.")
+    fleet_route_cost: Money = strawberry.field(description="The day's van routes' cost (both legs).")
+    fleet_route_co2_g: int
+    fleet_tariff_parcels: int = strawberry.field(
+        description="Fleet parcels no van route delivers (no plan, or left unserved), at their hand-off's tariff."
+    )
+    fleet_tariff_cost: Money
+    fleet_tariff_co2_g: int = strawberry.field(description="At the per-parcel van estimate (200 g).")
     fleet_distance_m: int
     van_only_source: KpiFigureSource = strawberry.field(  # type: ignore[valid-type]
         description="Where the van-only figures came from: the day's baseline plan, or the tariff fallback."
     )
-    van_only_parcels: int = strawberry.field(description="The baseline plan's served parcels, or the parcels carried.")
-    van_only_stops: int = strawberry.field(description="The baseline plan's store and door stops, or the stops made.")
+    van_only_parcels: int = strawberry.field(
+        description="The baseline plan's parcels (route-delivered and tariff-priced), or the parcels carried."
+    )
+    van_only_route_parcels: int = strawberry.field(description="Parcels the baseline plan's routes deliver.")
+    van_only_tariff_parcels: int = strawberry.field(
+        description="Parcels the baseline plan left unserved (or, without one, every parcel): at the fleet tariff."
+    )
+    van_only_tariff_cost: Money
+    van_only_stops: int = strawberry.field(
+        description="The baseline plan's store and door stops and a stop per job it left unserved, or the stops made."
+    )
     van_only_cost: Money = strawberry.field(description="What the day would have cost by van alone.")
     van_only_cost_per_parcel: Money | None
     van_only_cost_per_stop: Money | None
@@ -161,9 +183,18 @@ class DeliveryKpis:
             crowd_cost_per_stop=maybe(k.crowd_cost_per_stop_minor),
             fleet_cost_per_stop=maybe(k.fleet_cost_per_stop_minor),
             fleet_source=k.fleet.source,
+            fleet_route_parcels=k.fleet.routes.parcels,
+            fleet_route_cost=m(k.fleet.routes.cost_minor),
+            fleet_route_co2_g=k.fleet.routes.co2_g,
+            fleet_tariff_parcels=k.fleet.tariff.parcels,
+            fleet_tariff_cost=m(k.fleet.tariff.cost_minor),
+            fleet_tariff_co2_g=k.fleet.tariff.co2_g,
             fleet_distance_m=k.fleet.distance_m,
             van_only_source=k.van_only.source,
             van_only_parcels=k.van_only.parcels,
+            van_only_route_parcels=k.van_only.routes.parcels,
+            van_only_tariff_parcels=k.van_only.tariff.parcels,
+            van_only_tariff_cost=m(k.van_only.tariff.cost_minor),
             van_only_stops=k.van_only.stops,
             van_only_cost=m(k.van_only.cost_minor),
             van_only_cost_per_parcel=maybe(k.van_only_cost_per_parcel_minor),

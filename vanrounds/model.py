@@ -62,6 +62,11 @@ class Problem:
     depot_handling_s: int = 600
     speed_mps: float = 7.0
     road_factor: float = 1.3
+    # The collection's waves (`solver.collection_waves`): a parcel's collecting van must be back in time
+    # for a delivery round that reaches it within `delivery_round_s` of the straight drive; parcels due
+    # back within `wave_s` of each other are collected by the same routes.
+    delivery_round_s: int = 3600
+    wave_s: int = 3600
 
 
 class Leg(Enum):

@@ -15,15 +15,16 @@ amounts from those counts. Every definition below is what README "Operations" do
 - *stops*: distinct (trip, job) drop-offs for the crowd (a job's parcels go to one address), distinct
   jobs for the fleet;
 - *crowd pay*: what couriers earned in the ledger (2100 credits from captures and cancellation fees);
-  *fleet cost*: the day's van routes (the stored fleet plan), or, without a plan (and for an hour),
-  the tariff cost recorded with each hand-over (`FigureSource`); *revenue*: the platform's margin (4000)
+  *fleet cost*: the day's van routes (the stored fleet plan) for the parcels they deliver, and the
+  tariff cost recorded with each hand-over for every other fleet parcel (all of them without a plan,
+  and for an hour: `FigureSource`); per parcel over the parcels that cost is of; *revenue*: the platform's margin (4000)
   and cancellation fee revenue (4100) less refunds (4900);
 - *capacity used*: the weight (volume) of parcels picked up on trips departing in the period over
   those trips' spare weight (volume);
 - *CO2*: the crowd's accepted offers' detour emissions (each vehicle's g/km times its detour) plus
   the fleet's: its van routes' or, without a plan, its parcels at the per-parcel van estimate below;
-- *van only*: the stored baseline plan (every parcel of the day by van) or, without one, every parcel
-  carried at the fleet tariff and the per-parcel van estimate.
+- *van only*: the stored baseline plan (every parcel of the day by van), its unserved parcels at the
+  fleet tariff and the per-parcel van estimate; or, without one, every parcel carried at those.
 """
 
 from __future__ import annotations
@@ -100,31 +101,73 @@ class VehicleEmissions:
 
 
 @dataclass(frozen=True, slots=True)
+class Priced:
+    """Parcels and what they cost, drove and emitted, all from one source (routes or the tariff)."""
+
+    parcels: int = 0
+    cost_minor: int = 0
+    distance_m: int = 0
+    co2_g: int = 0
+
+    @classmethod
+    def at_tariff(cls, parcels: int, cost_minor: int) -> Priced:
+        """Parcels at the tariff's cost and the per-parcel van estimate's km and CO2."""
+        return cls(parcels, cost_minor, parcels * VAN_BASELINE_M_PER_STOP, parcels * VAN_BASELINE_CO2_G_PER_PARCEL)
+
+    @classmethod
+    def of_routes(cls, plan: PlanTotals) -> Priced:
+        """A plan's routes: the parcels they deliver, and their cost, km and CO2."""
+        return cls(plan.served, plan.cost_minor, plan.distance_m, plan.co2_g)
+
+
+@dataclass(frozen=True, slots=True)
 class FleetFigures:
     """What the professional fleet carried in the period (hand-overs, their jobs as stops), and what
-    it cost, drove and emitted (from `source`)."""
+    it cost, drove and emitted: the parcels its van routes deliver at the routes' figures, every other
+    one (no plan, or one the plan left unserved) at the tariff recorded with its hand-over."""
 
     parcels: int = 0
     stops: int = 0
-    cost_minor: int = 0
-    co2_g: int = 0
-    distance_m: int = 0
+    routes: Priced = Priced()
+    tariff: Priced = Priced()
     source: FigureSource = FigureSource.TARIFF
 
     @classmethod
     def at_tariff(cls, parcels: int, stops: int, cost_minor: int) -> FleetFigures:
         """The fallback: the tariff cost recorded with each hand-over, the per-parcel van estimate."""
-        return cls(
-            parcels, stops, cost_minor, parcels * VAN_BASELINE_CO2_G_PER_PARCEL, parcels * VAN_BASELINE_M_PER_STOP
-        )
+        return cls(parcels, stops, tariff=Priced.at_tariff(parcels, cost_minor))
 
-    def with_routes(self, plan: PlanTotals | None) -> FleetFigures:
-        """The day's van routes' cost, kilometres and CO2 where a fleet plan exists; this one otherwise."""
+    def with_routes(self, plan: PlanTotals | None, unserved: Priced = Priced()) -> FleetFigures:
+        """Where a fleet plan exists: its routes for the parcels they deliver, and `unserved` (the
+        period's hand-overs its routes do not deliver, at their recorded tariff) for the rest."""
         if plan is None:
             return self
-        return FleetFigures(
-            self.parcels, self.stops, plan.cost_minor, plan.co2_g, plan.distance_m, FigureSource.VAN_ROUTES
-        )
+        return FleetFigures(self.parcels, self.stops, Priced.of_routes(plan), unserved, FigureSource.VAN_ROUTES)
+
+    @property
+    def priced(self) -> int:
+        """The parcels the cost, km and CO2 are of: route-delivered plus tariff-priced."""
+        return self.routes.parcels + self.tariff.parcels
+
+    @property
+    def cost_minor(self) -> int:
+        return self.routes.cost_minor + self.tariff.cost_minor
+
+    @property
+    def co2_g(self) -> int:
+        return self.routes.co2_g + self.tariff.co2_g
+
+    @property
+    def distance_m(self) -> int:
+        return self.routes.distance_m + self.tariff.distance_m
+
+    @property
+    def cost_per_parcel_minor(self) -> int | None:
+        return per(self.cost_minor, self.priced)
+
+    @property
+    def co2_per_parcel_g(self) -> float | None:
+        return None if self.priced == 0 else self.co2_g / self.priced
 
     @property
     def co2_g_per_km(self) -> float | None:
@@ -135,31 +178,45 @@ class FleetFigures:
 class VanOnlyFigures:
     """What the period would have cost and emitted by van alone.
 
-    From the baseline plan: its served parcels, its stops (store and door visits, as `vanBaseline`
-    counts them) and its routes' cost, km and CO2. Without one: the parcels carried and their stops,
-    each parcel at the fleet tariff for its own distance and at the per-parcel van estimate.
+    From the baseline plan: the parcels its routes deliver, with their stops (store and door visits, as
+    `vanBaseline` counts them) and the routes' cost, km and CO2, plus the parcels it left unserved at
+    the fleet tariff for their own distance, one (door) stop per job, and the per-parcel van estimate.
+    Without one: every parcel carried and its stop, at that tariff and that estimate.
     """
 
-    parcels: int = 0
-    stops: int = 0
-    cost_minor: int = 0
-    distance_m: int = 0
-    co2_g: int = 0
+    routes: Priced = Priced()
+    tariff: Priced = Priced()
+    route_stops: int = 0
+    tariff_stops: int = 0
     source: FigureSource = FigureSource.TARIFF
 
     @classmethod
     def at_tariff(cls, parcels: int, stops: int, cost_minor: int) -> VanOnlyFigures:
-        return cls(
-            parcels,
-            stops,
-            cost_minor,
-            parcels * VAN_BASELINE_M_PER_STOP,
-            parcels * VAN_BASELINE_CO2_G_PER_PARCEL,
-        )
+        return cls(tariff=Priced.at_tariff(parcels, cost_minor), tariff_stops=stops)
 
     @classmethod
-    def of_plan(cls, plan: PlanTotals) -> VanOnlyFigures:
-        return cls(plan.served, plan.stops, plan.cost_minor, plan.distance_m, plan.co2_g, FigureSource.VAN_ROUTES)
+    def of_plan(cls, plan: PlanTotals, unserved: Priced = Priced(), unserved_stops: int = 0) -> VanOnlyFigures:
+        return cls(Priced.of_routes(plan), unserved, plan.stops, unserved_stops, FigureSource.VAN_ROUTES)
+
+    @property
+    def parcels(self) -> int:
+        return self.routes.parcels + self.tariff.parcels
+
+    @property
+    def stops(self) -> int:
+        return self.route_stops + self.tariff_stops
+
+    @property
+    def cost_minor(self) -> int:
+        return self.routes.cost_minor + self.tariff.cost_minor
+
+    @property
+    def distance_m(self) -> int:
+        return self.routes.distance_m + self.tariff.distance_m
+
+    @property
+    def co2_g(self) -> int:
+        return self.routes.co2_g + self.tariff.co2_g
 
     @property
     def cost_per_parcel_minor(self) -> int | None:
@@ -269,8 +326,14 @@ class AreaKpis:
         return self.counts.crowd_stops + self.fleet.stops
 
     @property
+    def costed(self) -> int:
+        """The parcels the period's cost and CO2 are of: the crowd's and the fleet's priced ones (the same
+        as `carried` unless a van plan delivers parcels handed over on another day)."""
+        return self.counts.crowd_parcels + self.fleet.priced
+
+    @property
     def cost_per_parcel_minor(self) -> int | None:
-        return per(self.cost_minor, self.carried)
+        return per(self.cost_minor, self.costed)
 
     @property
     def cost_per_stop_minor(self) -> int | None:
@@ -282,7 +345,7 @@ class AreaKpis:
 
     @property
     def fleet_cost_per_parcel_minor(self) -> int | None:
-        return per(self.fleet.cost_minor, self.fleet.parcels)
+        return self.fleet.cost_per_parcel_minor
 
     @property
     def crowd_cost_per_stop_minor(self) -> int | None:
@@ -322,8 +385,8 @@ class AreaKpis:
 
     @property
     def co2_per_parcel_g(self) -> float | None:
-        """Crowd detours and fleet parcels, over the parcels carried."""
-        return None if self.carried == 0 else self.co2_g / self.carried
+        """Crowd detours and the fleet's routes and tariff-priced parcels, over the parcels they are of."""
+        return None if self.costed == 0 else self.co2_g / self.costed
 
     @property
     def crowd_detour_m(self) -> int:

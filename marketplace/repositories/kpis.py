@@ -11,7 +11,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 from marketplace.domain.geo import EARTH_RADIUS_M, ROAD_FACTOR
-from marketplace.domain.kpis import FleetFigures, Granularity, PlanTotals, VehicleEmissions
+from marketplace.domain.kpis import FleetFigures, Granularity, PlanTotals, Priced, VehicleEmissions
 from marketplace.domain.vans import VanPlanKind
 from marketplace.domain.vehicles import VehicleKind
 from marketplace.repositories._base import Conn
@@ -143,19 +143,49 @@ WHERE p.area_id = $1 AND p.local_date BETWEEN $2 AND $3 AND p.currency = $4
 GROUP BY p.id
 """
 
-# Vans alone, the fallback without a baseline plan: every parcel the crowd or the fleet took on, at the
-# area's fleet tariff for its own pickup-to-drop-off distance (great circle times the road factor, as
-# `FleetTariff.cost_minor`).
-_VAN_ONLY = f"""
-SELECT {_PERIOD.format(at="e.occurred_at")} AS period,
-       sum(s.fleet_base_minor + ceil(s.fleet_per_km_minor * $6::float8 * 2 * $7::float8 * asin(sqrt(
+# One parcel at its area's fleet tariff for its own pickup-to-drop-off distance (great circle times the
+# road factor, as `FleetTariff.cost_minor`): {road} and {radius} the parameters of the road factor and the
+# earth's radius; `s` the area, `j` the job.
+_TARIFF = """s.fleet_base_minor + ceil(s.fleet_per_km_minor * {road}::float8 * 2 * {radius}::float8 * asin(sqrt(
            power(sin(radians(j.dropoff_lat - j.pickup_lat) / 2), 2)
            + cos(radians(j.pickup_lat)) * cos(radians(j.dropoff_lat))
-             * power(sin(radians(j.dropoff_lng - j.pickup_lng) / 2), 2))) / 1000))::bigint AS cost_minor
+             * power(sin(radians(j.dropoff_lng - j.pickup_lng) / 2), 2))) / 1000)"""
+
+# Vans alone, the fallback without a baseline plan: every parcel the crowd or the fleet took on, at the
+# area's fleet tariff.
+_VAN_ONLY = f"""
+SELECT {_PERIOD.format(at="e.occurred_at")} AS period,
+       sum({_TARIFF.format(road="$6", radius="$7")})::bigint AS cost_minor
 FROM parcel_events e JOIN jobs j ON j.id = e.job_id JOIN service_areas s ON s.id = e.area_id
 WHERE e.area_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3
   AND e.to_status IN ('picked_up', 'handed_to_fleet')
 GROUP BY 1
+"""
+
+# A day's hand-overs its fleet plan's routes do not deliver (left unserved, or handed over after the plan
+# was made), with the tariff recorded with each hand-over: priced at that, not hidden in the routes' cost.
+_FLEET_UNSERVED = """
+SELECT p.local_date, count(*) AS parcels,
+       coalesce(sum((e.details ->> 'fallback_cost_minor')::bigint), 0)::bigint AS cost_minor
+FROM parcel_events e
+JOIN van_plans p ON p.area_id = e.area_id AND p.kind = 'fleet' AND p.currency = $4
+ AND p.local_date = (e.occurred_at AT TIME ZONE $5)::date
+WHERE e.area_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3 AND e.to_status = 'handed_to_fleet'
+  AND NOT EXISTS (
+      SELECT 1 FROM van_stops v JOIN van_routes r ON r.plan_id = v.plan_id AND r.route_no = v.route_no
+      WHERE v.plan_id = p.id AND v.parcel_id = e.parcel_id AND r.leg = 'delivery')
+GROUP BY p.local_date
+"""
+
+# The parcels a baseline plan left unserved, each at its area's fleet tariff; one (door) stop per job.
+_BASELINE_UNSERVED = f"""
+SELECT p.local_date, count(*) AS parcels, count(DISTINCT j.id) AS stops,
+       sum({_TARIFF.format(road="$5", radius="$6")})::bigint AS cost_minor
+FROM van_plans p
+CROSS JOIN LATERAL unnest(p.unserved) AS u(parcel_id)
+JOIN parcels pa ON pa.id = u.parcel_id JOIN jobs j ON j.id = pa.job_id JOIN service_areas s ON s.id = p.area_id
+WHERE p.area_id = $1 AND p.local_date BETWEEN $2 AND $3 AND p.kind = 'baseline' AND p.currency = $4
+GROUP BY p.local_date
 """
 
 
@@ -257,6 +287,25 @@ class KpiRepository:
                 co2_g=int(r["co2_g"]),
             )
             for r in rows
+        }
+
+    async def fleet_unserved(
+        self, area_id: UUID, start: datetime, end: datetime, zone: str, currency: str
+    ) -> dict[date, Priced]:
+        """Per local day with a fleet plan: the day's hand-overs its routes do not deliver, at the tariff
+        recorded with each (km and CO2 at the per-parcel van estimate)."""
+        rows = await self._conn.fetch(_FLEET_UNSERVED, area_id, start, end, currency, zone)
+        return {r["local_date"]: Priced.at_tariff(int(r["parcels"]), int(r["cost_minor"])) for r in rows}
+
+    async def baseline_unserved(
+        self, area_id: UUID, first_day: date, last_day: date, currency: str
+    ) -> dict[date, tuple[Priced, int]]:
+        """Per local day with a baseline plan: the parcels it left unserved at the fleet tariff, and their jobs."""
+        rows = await self._conn.fetch(
+            _BASELINE_UNSERVED, area_id, first_day, last_day, currency, ROAD_FACTOR, EARTH_RADIUS_M
+        )
+        return {
+            r["local_date"]: (Priced.at_tariff(int(r["parcels"]), int(r["cost_minor"])), int(r["stops"])) for r in rows
         }
 
     async def van_only_cost(

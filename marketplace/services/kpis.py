@@ -19,7 +19,7 @@ from marketplace.domain.access import Scope
 from marketplace.domain.accounts import Principal
 from marketplace.domain.areas import ServiceArea
 from marketplace.domain.errors import DomainError, ErrorCode
-from marketplace.domain.kpis import AreaKpis, FleetFigures, Granularity, KpiCounts, VanOnlyFigures
+from marketplace.domain.kpis import AreaKpis, FleetFigures, Granularity, KpiCounts, Priced, VanOnlyFigures
 from marketplace.domain.vans import VanPlanKind
 from marketplace.repositories import Repositories
 
@@ -37,8 +37,8 @@ async def _figures(
     """Every period of [start, end) that saw anything, keyed by its start (UTC).
 
     A day with a stored van plan takes the fleet's (and the van-only) cost, km and CO2 from its
-    routes; a day without one, and every hour (a plan is a day's, no hour's), the labelled tariff
-    fallback (`FigureSource`).
+    routes for the parcels they deliver, and prices every other parcel at the tariff; a day without
+    one, and every hour (a plan is a day's, no hour's), the labelled tariff fallback (`FigureSource`).
     """
     zone = area.time_zone
     args = (area.id, start, end, unit, zone)
@@ -52,15 +52,12 @@ async def _figures(
     fleet = await repos.kpis.fleet_figures(*args)
     van_only = await repos.kpis.van_only_cost(*args)
     local = ZoneInfo(zone)
-    plans = (
-        await repos.kpis.van_plans(
-            area.id,
-            start.astimezone(local).date(),
-            (end - timedelta(microseconds=1)).astimezone(local).date(),
-            area.currency,
-        )
-        if unit is Granularity.DAY
-        else {}
+    first_day, last_day = start.astimezone(local).date(), (end - timedelta(microseconds=1)).astimezone(local).date()
+    by_day = unit is Granularity.DAY
+    plans = await repos.kpis.van_plans(area.id, first_day, last_day, area.currency) if by_day else {}
+    fleet_unserved = await repos.kpis.fleet_unserved(area.id, start, end, zone, area.currency) if by_day else {}
+    baseline_unserved = (
+        await repos.kpis.baseline_unserved(area.id, first_day, last_day, area.currency) if by_day else {}
     )
     periods = set(events) | set(offers) | set(capacity) | set(ledger) | set(fleet)
     periods |= {_local_midnight(day, local) for day, _ in plans}
@@ -119,6 +116,7 @@ async def _figures(
         local_day = period.astimezone(local).date()
         at_tariff = fleet.get(period, FleetFigures())
         baseline = plans.get((local_day, VanPlanKind.BASELINE))
+        unserved, unserved_stops = baseline_unserved.get(local_day, (Priced(), 0))
         out[period_utc] = AreaKpis(
             area_id=area.id,
             currency=area.currency,
@@ -126,7 +124,9 @@ async def _figures(
             start_at=period_utc,
             end_at=end_at,
             counts=counts,
-            fleet=at_tariff.with_routes(plans.get((local_day, VanPlanKind.FLEET))),
+            fleet=at_tariff.with_routes(
+                plans.get((local_day, VanPlanKind.FLEET)), fleet_unserved.get(local_day, Priced())
+            ),
             van_only=(
                 VanOnlyFigures.at_tariff(
                     counts.crowd_parcels + at_tariff.parcels,
@@ -134,7 +134,7 @@ async def _figures(
                     van_only.get(period, 0),
                 )
                 if baseline is None
-                else VanOnlyFigures.of_plan(baseline)
+                else VanOnlyFigures.of_plan(baseline, unserved, unserved_stops)
             ),
         )
     return out
@@ -257,8 +257,15 @@ CSV_HEADER = (
     "crowd_cost_per_stop_minor",
     "fleet_cost_per_stop_minor",
     "fleet_source",
+    "fleet_route_parcels",
+    "fleet_route_cost_minor",
+    "fleet_tariff_parcels",
+    "fleet_tariff_cost_minor",
     "fleet_distance_m",
     "van_only_source",
+    "van_only_route_parcels",
+    "van_only_tariff_parcels",
+    "van_only_tariff_cost_minor",
     "van_only_parcels",
     "van_only_stops",
     "van_only_cost_minor",
@@ -323,8 +330,15 @@ def csv_row(area: ServiceArea, day: date, k: AreaKpis) -> tuple[object, ...]:
         _num(k.crowd_cost_per_stop_minor),
         _num(k.fleet_cost_per_stop_minor),
         k.fleet.source.value,
+        k.fleet.routes.parcels,
+        k.fleet.routes.cost_minor,
+        k.fleet.tariff.parcels,
+        k.fleet.tariff.cost_minor,
         k.fleet.distance_m,
         k.van_only.source.value,
+        k.van_only.routes.parcels,
+        k.van_only.tariff.parcels,
+        k.van_only.tariff.cost_minor,
         k.van_only.parcels,
         k.van_only.stops,
         k.van_only.cost_minor,

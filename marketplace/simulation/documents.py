@@ -67,7 +67,12 @@ KPI_FIELDS = f"""startAt endAt parcelsBooked parcelsDelivered deliveredOnTime on
   fleetCostPerParcel {MONEY} vanOnlyCost {MONEY} vanOnlyCostPerParcel {MONEY} revenue {MONEY}
   revenuePerParcel {MONEY} offers offersAccepted offerAcceptanceRate trips capacityWeightUsed
   capacityVolumeUsed bookingToAssignmentMedianS bookingToAssignmentP90S crowdCo2G fleetCo2G co2PerParcelG
-  vanOnlyCo2PerParcelG emissionsByVehicle {{ kind offers parcels detourM co2G }} lockerDeposits
+  vanOnlyCo2PerParcelG crowdCostPerStop {MONEY} fleetCostPerStop {MONEY} crowdDetourM
+  crowdCo2GPerKm co2GPerKm fleetSource fleetRouteParcels fleetRouteCost {MONEY} fleetRouteCo2G
+  fleetTariffParcels fleetTariffCost {MONEY} fleetTariffCo2G fleetDistanceM fleetCo2GPerKm vanOnlySource
+  vanOnlyParcels vanOnlyRouteParcels vanOnlyTariffParcels vanOnlyTariffCost {MONEY} vanOnlyStops
+  vanOnlyCostPerStop {MONEY} vanOnlyDistanceM vanOnlyCo2G vanOnlyCo2GPerKm
+  emissionsByVehicle {{ kind offers parcels detourM co2G }} lockerDeposits
   lockerCollections lockerReturns lockerShare"""
 KPIS = f"query($a: ID!, $d: Date!) {{ deliveryKpis(areaId: $a, date: $d) {{ {KPI_FIELDS} }} }}"
 KPIS_BY_HOUR = f"query($a: ID!) {{ deliveryKpisByHour(areaId: $a) {{ {KPI_FIELDS} }} }}"

@@ -37,24 +37,60 @@ def _money(value: dict[str, Any] | None) -> float | None:
     return None if value is None else value["amountMinor"] / 100
 
 
+def _part(parcels: int | None, cost: dict[str, Any] | None, co2_g: int | None, **extra: Any) -> dict[str, Any]:
+    """One carrier's parcels, cost and CO2, and both per parcel (EUR, g; None for no parcels)."""
+    n, eur = parcels or 0, _money(cost)
+    return {
+        "parcels": n,
+        "cost_eur": eur,
+        "cost_per_parcel_eur": None if not n or eur is None else round(eur / n, 2),
+        "co2_g": co2_g,
+        "co2_per_parcel_g": None if not n or co2_g is None else round(co2_g / n, 1),
+        **extra,
+    }
+
+
 def figures(day: Day, *, seed: int, wall_s: float) -> dict[str, Any]:
     r, rec = day.results, day.record
     kpis = r["kpis"] or {}
     baseline, fleet = r["van_baseline"] or {}, r["fleet"] or {}
-    cost_co2 = {
+    # Every figure from the day's KPIs (`deliveryKpis`), which price each fleet and van-only parcel no van
+    # route delivers at the tariff and say so; the plans' own counts beside them.
+    fleet_parcels = (kpis.get("fleetRouteParcels") or 0) + (kpis.get("fleetTariffParcels") or 0)
+    cost_co2: dict[str, Any] = {
+        "fleet_source": kpis.get("fleetSource"),
+        "van_only_source": kpis.get("vanOnlySource"),
+        "crowd": _part(kpis.get("crowdParcels"), kpis.get("crowdPay"), kpis.get("crowdCo2G")),
+        "fleet_routes": _part(kpis.get("fleetRouteParcels"), kpis.get("fleetRouteCost"), kpis.get("fleetRouteCo2G")),
+        "fleet_tariff": _part(kpis.get("fleetTariffParcels"), kpis.get("fleetTariffCost"), kpis.get("fleetTariffCo2G")),
+        "fleet": _part(
+            fleet_parcels, kpis.get("fleetCost"), kpis.get("fleetCo2G"), km=(kpis.get("fleetDistanceM") or 0) / 1000
+        ),
+        "van_only": _part(
+            kpis.get("vanOnlyParcels"),
+            kpis.get("vanOnlyCost"),
+            kpis.get("vanOnlyCo2G"),
+            route_parcels=kpis.get("vanOnlyRouteParcels"),
+            tariff_parcels=kpis.get("vanOnlyTariffParcels"),
+            tariff_cost_eur=_money(kpis.get("vanOnlyTariffCost")),
+            km=(kpis.get("vanOnlyDistanceM") or 0) / 1000,
+        ),
         "crowd_cost_per_parcel": _money(kpis.get("crowdCostPerParcel")),
         "fleet_cost_per_parcel": _money(kpis.get("fleetCostPerParcel")),
         "cost_per_parcel": _money(kpis.get("costPerParcel")),
-        "van_only_cost_per_parcel": _money(baseline.get("costPerParcel")),
-        "crowd_co2_g": kpis.get("crowdCo2G"),
-        "fleet_co2_g": kpis.get("fleetCo2G"),
+        "van_only_cost_per_parcel": _money(kpis.get("vanOnlyCostPerParcel")),
         "co2_per_parcel_g": kpis.get("co2PerParcelG"),
-        "van_only_co2_per_parcel_g": baseline.get("co2GPerParcel"),
-        "fleet_routes_km": (fleet.get("distanceM") or 0) / 1000,
-        # The fleet's parcels as its van routes carried them (the KPI's fleet figures are the hand-off's tariff).
-        "fleet_routes_cost_per_parcel": _money(fleet.get("costPerParcel")),
-        "fleet_routes_co2_per_parcel_g": fleet.get("co2GPerParcel"),
-        "van_only_km": (baseline.get("distanceM") or 0) / 1000,
+        "van_only_co2_per_parcel_g": kpis.get("vanOnlyCo2PerParcelG"),
+        "fleet_plan": {
+            "parcels": fleet.get("parcels"),
+            "served": fleet.get("served"),
+            "routes": len(fleet.get("routes") or []),
+        },
+        "van_only_plan": {
+            "parcels": baseline.get("parcels"),
+            "served": baseline.get("served"),
+            "routes": len(baseline.get("routes") or []),
+        },
     }
     headline = {
         "seed": seed,
@@ -66,6 +102,9 @@ def figures(day: Day, *, seed: int, wall_s: float) -> dict[str, Any]:
         "van_only_cost_per_parcel_eur": cost_co2["van_only_cost_per_parcel"],
         "co2_per_parcel_g": cost_co2["co2_per_parcel_g"],
         "van_only_co2_per_parcel_g": cost_co2["van_only_co2_per_parcel_g"],
+        "fleet_parcels_by_van_route": cost_co2["fleet_routes"]["parcels"],
+        "fleet_parcels_at_tariff": cost_co2["fleet_tariff"]["parcels"],
+        "fleet_cost_per_parcel_eur": cost_co2["fleet_cost_per_parcel"],
         "on_time_rate": kpis.get("onTimeRate"),
         "first_attempt_success_rate": kpis.get("firstAttemptSuccessRate"),
         "wall_s": round(wall_s, 1),
@@ -123,33 +162,19 @@ def _plots(day: Day, data: dict[str, Any]) -> list[tuple[str, str]]:
     plots.append(("KPIs over the day (deliveryKpisByHour)", _png(fig)))
 
     cc = data["cost_co2"]
+    parts = [
+        ("crowd", cc["crowd"]),
+        ("fleet (routes)", cc["fleet_routes"]),
+        ("fleet (tariff)", cc["fleet_tariff"]),
+        ("fleet", cc["fleet"]),
+        ("van only", cc["van_only"]),
+    ]
+    names = [name for name, _ in parts] + ["mixed day"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
-    names = ["crowd", "fleet tariff", "fleet routes", "mixed day", "van only"]
-    left.bar(
-        names,
-        [
-            cc["crowd_cost_per_parcel"] or 0,
-            cc["fleet_cost_per_parcel"] or 0,
-            cc["fleet_routes_cost_per_parcel"] or 0,
-            cc["cost_per_parcel"] or 0,
-            cc["van_only_cost_per_parcel"] or 0,
-        ],
-    )
+    left.bar(names, [p["cost_per_parcel_eur"] or 0 for _, p in parts] + [cc["cost_per_parcel"] or 0])
     left.tick_params(axis="x", labelrotation=30)
     left.set_ylabel("EUR per parcel")
-    kpis = data["kpis"]
-    crowd = kpis.get("crowdParcels") or 0
-    fleet = kpis.get("handedToFleet") or 0
-    right.bar(
-        names,
-        [
-            (kpis.get("crowdCo2G") or 0) / crowd if crowd else 0,
-            (kpis.get("fleetCo2G") or 0) / fleet if fleet else 0,
-            cc["fleet_routes_co2_per_parcel_g"] or 0,
-            cc["co2_per_parcel_g"] or 0,
-            cc["van_only_co2_per_parcel_g"] or 0,
-        ],
-    )
+    right.bar(names, [p["co2_per_parcel_g"] or 0 for _, p in parts] + [cc["co2_per_parcel_g"] or 0])
     right.set_ylabel("g CO2 per parcel")
     right.tick_params(axis="x", labelrotation=30)
     plots.append(("Crowd vs fleet vs van-only: cost and CO2 per parcel", _png(fig)))
@@ -220,12 +245,30 @@ def write(day: Day, out: Path, *, seed: int, wall_s: float) -> dict[str, Any]:
         f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{png}">'
         for title, png in _plots(day, data)
     )
+    cc = data["cost_co2"]
+    carriers = "".join(
+        f"<tr><th>{html.escape(name)}</th><td>{p['parcels']}</td><td>{p['cost_eur']}</td>"
+        f"<td>{p['cost_per_parcel_eur']}</td><td>{p['co2_g']}</td><td>{p['co2_per_parcel_g']}</td></tr>"
+        for name, p in (
+            ("crowd", cc["crowd"]),
+            ("fleet, van routes", cc["fleet_routes"]),
+            ("fleet, tariff (no van route)", cc["fleet_tariff"]),
+            (f"fleet ({cc['fleet_source']})", cc["fleet"]),
+            (f"van only ({cc['van_only_source']})", cc["van_only"]),
+        )
+    )
     recon = data["reconciliation"] or {}
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Crowdship simulated day</title>
 <style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto}}
 td,th{{text-align:left;padding:.2rem .8rem}}img{{max-width:100%}}</style>
 </head><body><h1>Crowdship: a simulated city day ({day.city.day.isoformat()}, seed {seed})</h1>
 <table>{rows}</table>
+<h2>Cost and CO2 by carrier (deliveryKpis)</h2>
+<table><tr><th></th><th>parcels</th><th>EUR</th><th>EUR per parcel</th><th>g CO2</th><th>g CO2 per parcel</th></tr>
+{carriers}</table>
+<p>The fleet's van plan delivered {cc["fleet_plan"]["served"]} of its {cc["fleet_plan"]["parcels"]} parcels;
+the van-only plan {cc["van_only_plan"]["served"]} of {cc["van_only_plan"]["parcels"]}. A parcel no van route
+delivers is priced at the fleet tariff (0.8 km and 200 g CO2 by the per-parcel van estimate).</p>
 <p>Reconciliation: {recon.get("matched")} matched, {recon.get("mismatchCount")} mismatches;
 ledger balance by currency: {html.escape(str(data["ledger_balance_by_currency"]))}.
 The figures are in report.json.</p>{images}</body></html>"""

@@ -75,7 +75,10 @@ query($a: ID!, $d: Date!) {
     bookingToAssignmentMedianS bookingToAssignmentP90S
     crowdCo2G fleetCo2G co2PerParcelG vanOnlyCo2PerParcelG
     fleetSource fleetDistanceM fleetCo2GPerKm crowdDetourM crowdCo2GPerKm co2GPerKm
-    vanOnlySource vanOnlyParcels vanOnlyStops vanOnlyCostPerStop { amountMinor } vanOnlyDistanceM vanOnlyCo2G
+    fleetRouteParcels fleetRouteCost { amountMinor } fleetRouteCo2G
+    fleetTariffParcels fleetTariffCost { amountMinor } fleetTariffCo2G
+    vanOnlySource vanOnlyParcels vanOnlyRouteParcels vanOnlyTariffParcels vanOnlyTariffCost { amountMinor }
+    vanOnlyStops vanOnlyCostPerStop { amountMinor } vanOnlyDistanceM vanOnlyCo2G
     vanOnlyCo2GPerKm
     emissionsByVehicle { kind offers parcels detourM co2G }
     lockerDeposits lockerCollections lockerReturns lockerShare
@@ -241,6 +244,10 @@ async def test_a_hand_built_day_gives_each_kpi_its_hand_computed_value(
     assert k["fleetCostPerStop"]["amountMinor"] == fleet_tariff_minor()  # two jobs, two stops
     # No depot, no van plan: the fleet and the van-only figures are the labelled tariff fallback.
     assert (k["fleetSource"], k["vanOnlySource"]) == ("TARIFF", "TARIFF")
+    assert (k["fleetRouteParcels"], k["fleetRouteCost"]["amountMinor"], k["fleetRouteCo2G"]) == (0, 0, 0)
+    assert (k["fleetTariffParcels"], k["fleetTariffCost"]["amountMinor"], k["fleetTariffCo2G"]) == (2, fleet, 400)
+    assert (k["vanOnlyRouteParcels"], k["vanOnlyTariffParcels"]) == (0, 5)
+    assert k["vanOnlyTariffCost"]["amountMinor"] == 5 * fleet_tariff_minor()
     assert k["vanOnlyCost"]["amountMinor"] == 5 * fleet_tariff_minor()
     assert k["vanOnlyCostPerParcel"]["amountMinor"] == fleet_tariff_minor()
     assert (k["vanOnlyParcels"], k["vanOnlyStops"]) == (5, 5)
@@ -366,6 +373,13 @@ async def test_a_day_with_van_rounds_takes_the_fleet_and_the_van_only_figures_fr
     )
     k = (await gql(KPIS, {"a": area, "d": "2026-11-24"}, token=ops))["data"]["deliveryKpis"]
     assert (k["fleetSource"], k["vanOnlySource"]) == ("VAN_ROUTES", "TARIFF")
+    assert fleet_plan.unserved == ()  # ten vans of 800 kg deliver both
+    assert (k["fleetRouteParcels"], k["fleetRouteCost"]["amountMinor"], k["fleetRouteCo2G"]) == (
+        2,
+        fleet_cost,
+        fleet_co2,
+    )
+    assert (k["fleetTariffParcels"], k["fleetTariffCost"]["amountMinor"], k["fleetTariffCo2G"]) == (0, 0, 0)
     assert (k["fleetCost"]["amountMinor"], k["fleetDistanceM"], k["fleetCo2G"]) == (fleet_cost, fleet_m, fleet_co2)
     assert k["fleetCo2GPerKm"] == pytest.approx(fleet_co2 * 1000 / fleet_m)
     # What the fleet carried is still the day's hand-overs: two parcels, two jobs.
@@ -392,6 +406,8 @@ async def test_a_day_with_van_rounds_takes_the_fleet_and_the_van_only_figures_fr
     )
     k = (await gql(KPIS, {"a": area, "d": "2026-11-24"}, token=ops))["data"]["deliveryKpis"]
     assert (k["fleetSource"], k["vanOnlySource"]) == ("VAN_ROUTES", "VAN_ROUTES")
+    assert served == 5  # every parcel of the day
+    assert (k["vanOnlyRouteParcels"], k["vanOnlyTariffParcels"], k["vanOnlyTariffCost"]["amountMinor"]) == (5, 0, 0)
     assert (k["vanOnlyParcels"], k["vanOnlyStops"]) == (served, stops)
     assert (k["vanOnlyCost"]["amountMinor"], k["vanOnlyDistanceM"], k["vanOnlyCo2G"]) == (cost, metres, co2)
     assert k["vanOnlyCostPerParcel"]["amountMinor"] == half_up(cost, served)
@@ -413,6 +429,76 @@ async def test_a_day_with_van_rounds_takes_the_fleet_and_the_van_only_figures_fr
     # Hours are no plan's: they keep the labelled fallback.
     hours = (await gql(BY_HOUR_SOURCES, {"a": area}, token=ops))["data"]["deliveryKpisByHour"]
     assert {(h["fleetSource"], h["vanOnlySource"]) for h in hours} == {("TARIFF", "TARIFF")}
+
+
+async def test_parcels_the_van_plans_leave_unserved_are_priced_at_the_fleet_tariff(
+    gql: GraphQL, services: Services, db: asyncpg.Connection, day: Day
+) -> None:
+    """One van that carries one 1.5 kg parcel: the fleet's plan delivers one of its two parcels, the
+    baseline one of five. Each other parcel costs the fleet tariff (its hand-off's, or the area's for its
+    own distance; here the same for all: one shop, one address), 0.8 km and 200 g; per parcel, the cost
+    divides by every parcel it is of."""
+    ops = await admin_token(gql, services, "kpis@example.com")
+    area = str(global_id("ServiceArea", day.area.id))
+    await services.fleet.set_depot(
+        FleetDepot(
+            day.area.id, "Amstel hub", DEPOT_POINT, 6 * 3600, 22 * 3600, 1, 1_500, DAY_RATE, PER_KM, PER_HOUR, G_PER_KM
+        )
+    )
+    the_day = date(2026, 11, 24)
+    tariff = fleet_tariff_minor()
+
+    fleet_plan = await services.fleet.plan_van_rounds(day.area.id, the_day, VanPlanKind.FLEET)
+    assert fleet_plan is not None
+    assert (fleet_plan.parcels, fleet_plan.served, len(fleet_plan.unserved)) == (2, 1, 1)
+    routes = await hand_routes(db, day.area.id, "fleet")
+    route_cost, route_m, route_co2 = (
+        sum(r.cost_minor for r in routes),
+        sum(r.distance_m for r in routes),
+        sum(r.co2_g for r in routes),
+    )
+    k = (await gql(KPIS, {"a": area, "d": "2026-11-24"}, token=ops))["data"]["deliveryKpis"]
+    assert k["fleetSource"] == "VAN_ROUTES"
+    assert (k["fleetRouteParcels"], k["fleetRouteCost"]["amountMinor"], k["fleetRouteCo2G"]) == (
+        1,
+        route_cost,
+        route_co2,
+    )
+    assert (k["fleetTariffParcels"], k["fleetTariffCost"]["amountMinor"], k["fleetTariffCo2G"]) == (1, tariff, 200)
+    assert (k["fleetCost"]["amountMinor"], k["fleetDistanceM"], k["fleetCo2G"]) == (
+        route_cost + tariff,
+        route_m + 800,
+        route_co2 + 200,
+    )
+    assert k["fleetCostPerParcel"]["amountMinor"] == half_up(route_cost + tariff, 2)
+    crowd_pay = 450 + 450 + 225
+    assert k["costPerParcel"]["amountMinor"] == half_up(crowd_pay + route_cost + tariff, 5)
+    assert k["co2PerParcelG"] == pytest.approx((544 + route_co2 + 200) / 5)
+    assert k["co2GPerKm"] == pytest.approx((544 + route_co2 + 200) * 1000 / (4_000 + route_m + 800))
+
+    baseline_plan = await services.fleet.plan_van_rounds(day.area.id, the_day, VanPlanKind.BASELINE)
+    assert baseline_plan is not None
+    assert (baseline_plan.parcels, baseline_plan.served) == (5, 1)
+    base = await hand_routes(db, day.area.id, "baseline")
+    cost, metres, co2, stops = (
+        sum(r.cost_minor for r in base),
+        sum(r.distance_m for r in base),
+        sum(r.co2_g for r in base),
+        sum(r.stops for r in base),
+    )
+    k = (await gql(KPIS, {"a": area, "d": "2026-11-24"}, token=ops))["data"]["deliveryKpis"]
+    assert k["vanOnlySource"] == "VAN_ROUTES"
+    assert (k["vanOnlyRouteParcels"], k["vanOnlyTariffParcels"], k["vanOnlyParcels"]) == (1, 4, 5)
+    assert k["vanOnlyTariffCost"]["amountMinor"] == 4 * tariff
+    assert k["vanOnlyStops"] == stops + 4  # the routes' store and door stops, a door per unserved job
+    assert (k["vanOnlyCost"]["amountMinor"], k["vanOnlyDistanceM"], k["vanOnlyCo2G"]) == (
+        cost + 4 * tariff,
+        metres + 4 * 800,
+        co2 + 4 * 200,
+    )
+    assert k["vanOnlyCostPerParcel"]["amountMinor"] == half_up(cost + 4 * tariff, 5)
+    assert k["vanOnlyCostPerStop"]["amountMinor"] == half_up(cost + 4 * tariff, stops + 4)
+    assert k["vanOnlyCo2PerParcelG"] == pytest.approx((co2 + 800) / 5)
 
 
 async def test_another_area_and_a_missing_one(gql: GraphQL, services: Services, day: Day) -> None:
@@ -472,6 +558,11 @@ async def test_the_kpis_export_as_csv_for_finance_and_operations(
         "4000",
         "250.0",
         "1000",
+    )
+    assert (rows[0]["fleet_route_parcels"], rows[0]["fleet_tariff_parcels"], rows[0]["van_only_tariff_parcels"]) == (
+        "0",
+        "2",
+        "5",
     )
     assert rows[1]["on_time_rate"] == ""
     assert (await client.get(url)).status_code == 401

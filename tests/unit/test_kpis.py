@@ -13,6 +13,7 @@ from marketplace.domain.kpis import (
     Granularity,
     KpiCounts,
     PlanTotals,
+    Priced,
     VanOnlyFigures,
     VehicleEmissions,
     per,
@@ -68,9 +69,32 @@ def test_the_tariff_fallback_is_labelled_and_puts_the_per_parcel_estimate_on_km_
 
 
 def test_a_van_plan_replaces_cost_km_and_co2_but_not_what_the_fleet_carried() -> None:
-    fleet = FleetFigures.at_tariff(parcels=2, stops=2, cost_minor=1_700).with_routes(PLAN)
-    assert fleet == FleetFigures(2, 2, 13_205, 10_250, 41_000, FigureSource.VAN_ROUTES)
-    assert fleet.co2_g_per_km == 250
+    fleet = FleetFigures.at_tariff(parcels=5, stops=4, cost_minor=4_100).with_routes(PLAN)
+    assert fleet == FleetFigures(5, 4, Priced(5, 13_205, 41_000, 10_250), Priced(), FigureSource.VAN_ROUTES)
+    assert (fleet.cost_minor, fleet.distance_m, fleet.co2_g, fleet.co2_g_per_km) == (13_205, 41_000, 10_250, 250)
+    assert (fleet.priced, fleet.cost_per_parcel_minor) == (5, 2_641)  # 13205 / 5
+
+
+def test_fleet_parcels_the_van_plan_left_unserved_are_priced_at_their_tariff() -> None:
+    """Six handed over, the plan's routes deliver five; the sixth at its hand-off's tariff (850), 0.8 km, 200 g."""
+    fleet = FleetFigures.at_tariff(parcels=6, stops=6, cost_minor=4_950).with_routes(PLAN, Priced.at_tariff(1, 850))
+    assert (fleet.routes.parcels, fleet.tariff.parcels, fleet.priced) == (5, 1, 6)
+    assert (fleet.cost_minor, fleet.distance_m, fleet.co2_g) == (13_205 + 850, 41_800, 10_250 + 200)
+    assert fleet.cost_per_parcel_minor == 2_343  # 14055 / 6 = 2342.5, half up
+    assert fleet.co2_per_parcel_g == 10_450 / 6
+    k = AreaKpis(
+        uuid4(),
+        "EUR",
+        Granularity.DAY,
+        AT,
+        AT,
+        KpiCounts(crowd_parcels=4, crowd_pay_minor=1_600),
+        fleet,
+        VanOnlyFigures(),
+    )
+    assert (k.carried, k.costed) == (10, 10)
+    assert k.cost_per_parcel_minor == 1_566  # (1600 + 14055) / 10 = 1565.5
+    assert k.co2_per_parcel_g == 10_450 / 10
 
 
 def test_the_van_only_baseline_of_a_plan_counts_its_served_parcels_and_its_stops() -> None:
@@ -79,6 +103,16 @@ def test_the_van_only_baseline_of_a_plan_counts_its_served_parcels_and_its_stops
     assert v.cost_per_parcel_minor == 2_641  # 13205 / 5
     assert v.cost_per_stop_minor == 1_651  # 1650.625 rounds up
     assert (v.co2_per_parcel_g, v.co2_g_per_km) == (2_050, 250)
+
+
+def test_the_van_only_baselines_unserved_parcels_are_priced_at_the_tariff() -> None:
+    """The plan's sixth parcel, unserved: at the fleet tariff (900), one door stop, 0.8 km and 200 g."""
+    v = VanOnlyFigures.of_plan(PLAN, Priced.at_tariff(1, 900), 1)
+    assert (v.routes.parcels, v.tariff.parcels, v.parcels, v.stops) == (5, 1, 6, 9)
+    assert (v.cost_minor, v.distance_m, v.co2_g) == (14_105, 41_800, 10_450)
+    assert v.cost_per_parcel_minor == 2_351  # 14105 / 6 = 2350.83
+    assert v.cost_per_stop_minor == 1_567  # 14105 / 9 = 1567.2
+    assert (v.co2_per_parcel_g, v.co2_g_per_km) == (10_450 / 6, 250)
 
 
 def test_co2_per_km_counts_the_crowds_detours_and_the_fleets_kilometres() -> None:

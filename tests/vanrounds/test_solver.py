@@ -9,7 +9,7 @@ from typing import Any
 from tests.vanrounds.conftest import DEPOT, FAR, NEAR, STORE, H
 from vanrounds import Leg, Parcel, Problem, Site, VanType, check_plan, plan_day
 from vanrounds.distances import EARTH_M, matrices, road_m
-from vanrounds.solver import Visit, schedule_route
+from vanrounds.solver import Visit, collection_waves, due_back_s, schedule_route
 
 
 def _meridian_m(a: Site, b: Site) -> int:
@@ -91,7 +91,7 @@ def test_parcel_no_van_can_serve_is_unserved_not_infeasible(tiny_day: Problem) -
     impossible = Parcel("late", STORE, NEAR, 1_000, 12 * H, 13 * H, 7 * H, 8 * H)
     plan = plan_day(dataclasses.replace(tiny_day, parcels=(*tiny_day.parcels, impossible)), max_runtime_s=0.5)
     assert plan.unserved == ("late",)
-    assert "late" in plan.released_s  # collected, then kept at the depot
+    assert "late" not in plan.released_s  # due back before it can be collected: no van drives for it
     assert all(s.parcel_id != "late" for r in plan.delivery for s in r.stops)
     assert {r.leg for r in plan.routes} == {Leg.COLLECTION, Leg.DELIVERY}
 
@@ -132,6 +132,31 @@ def test_a_route_back_after_the_depot_closes_drops_its_last_stop(tiny_day: Probl
     route, dropped = schedule_route(early_close, Leg.DELIVERY, early_close.vans[0], 9 * H, visits, index, dist, dur)
     assert dropped == ["p2"]
     assert route.return_s <= 9 * H + 900
+
+
+def test_the_collection_is_back_in_time_for_each_parcels_delivery(tiny_day: Problem) -> None:
+    """A van that costs nothing by the hour would collect the morning's and the afternoon's parcels in one
+    round (one day rate) and bring the morning's back too late for its window; the collection's waves
+    bring each wave back by its parcels' due time, so both are delivered."""
+    van = dataclasses.replace(tiny_day.vans[0], count=2, cost_per_hour_minor=0)
+    morning = Parcel("am", STORE, NEAR, 1_000, 9 * H, 10 * H, 9 * H, 13 * H)
+    afternoon = Parcel("pm", STORE, FAR, 1_000, 15 * H, 16 * H, 15 * H, 20 * H)
+    day = dataclasses.replace(tiny_day, parcels=(morning, afternoon), vans=(van,))
+    assert [
+        [v.parcel.id for v in w] for _, w in collection_waves(day, [Visit(p, p.store, 0, 0, 0) for p in day.parcels])
+    ] == [
+        ["am"],
+        ["pm"],
+    ]
+    # Due back: 13:00 less service, the straight drive to NEAR, an hour for the rest of the round, sorting.
+    assert due_back_s(day, morning) == 13 * H - 120 - _ceil_s(_meridian_m(DEPOT, NEAR)) - 3600 - 600
+    plan = plan_day(day, max_runtime_s=0.5)
+    assert plan.unserved == ()
+    for route in plan.collection:
+        assert all(
+            route.return_s <= due_back_s(day, p) for p in day.parcels if p.id in {s.parcel_id for s in route.stops}
+        )
+    assert plan.released_s["am"] <= 13 * H - 120 - _ceil_s(_meridian_m(DEPOT, NEAR))
 
 
 def test_a_seed_and_an_iteration_limit_replay_the_same_plan(tiny_day: Problem) -> None:
