@@ -190,3 +190,37 @@ async def test_connections_lent_by_the_database_skip_the_reset_and_others_keep_i
     finally:
         await other.close()
         await pool.close()
+
+
+@pytest.mark.parametrize("hops", range(5))
+async def test_connections_go_to_the_tasks_waiting_for_them_in_the_order_they_asked(
+    database_url: str, hops: int
+) -> None:
+    """A task that asks for a connection while others wait must queue behind them.
+
+    asyncpg's own queue lets such a task take a connection just released to a waiter, and the waiter
+    queues again at the back: with more requests than connections that made the tail of the latency
+    (bench_api's read path at 64 clients). The late task here first yields `hops` times, so that
+    for some count it asks in the gap between the release and the woken waiter's turn.
+    """
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    db = Database(pool)
+    served: list[str] = []
+
+    async def use(name: str, yields: int = 0) -> None:
+        for _ in range(yields):
+            await asyncio.sleep(0)  # a turn of the loop, not a wait for time
+        async with db.read() as repos:
+            served.append(name)
+            await repos.conn.fetchval("SELECT 1")
+
+    try:
+        async with db.read():
+            first = asyncio.create_task(use("first"))
+            second = asyncio.create_task(use("second"))
+            await asyncio.sleep(0)  # both have started and are waiting for the one connection
+            late = asyncio.create_task(use("late", hops))
+        await asyncio.gather(first, second, late)
+        assert served == ["first", "second", "late"]
+    finally:
+        await pool.close()

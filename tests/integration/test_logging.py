@@ -23,7 +23,7 @@ GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 # Logged by the test's own HTTP client, in the test's thread: not part of any request the app served.
 CLIENT_LOGGERS = frozenset({"httpx", "httpcore"})
 # Loggers that other libraries' configuration may touch and configure_logging changes.
-TOUCHED_LOGGERS = ("pgserver", "uvicorn", "uvicorn.error", "uvicorn.access", "litestar")
+TOUCHED_LOGGERS = ("pgserver", "stripe", "uvicorn", "uvicorn.error", "uvicorn.access", "litestar")
 
 
 class LogCapture:

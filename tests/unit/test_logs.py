@@ -144,7 +144,7 @@ def test_redact_removes_tokens_from_bytes_values() -> None:
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    touched = ["pgserver", "uvicorn", "uvicorn.error", "uvicorn.access", "litestar"]
+    touched = ["pgserver", "stripe", "uvicorn", "uvicorn.error", "uvicorn.access", "litestar"]
     saved = {name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate,
                     logging.getLogger(name).level) for name in touched}  # fmt: skip
     structlog_config = structlog.get_config()
@@ -211,6 +211,23 @@ def test_standard_library_records_are_rendered_as_redacted_json() -> None:
     assert line["level"] == "info"
     assert line["logger"] == "third.party"
     assert "timestamp" in line
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_stripe_sdks_per_call_info_lines_are_dropped_unless_debugging() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    sdk = logging.getLogger("stripe")
+
+    sdk.info("message='Request to Stripe api' method=post")
+    sdk.warning("retrying")
+
+    assert [line["event"] for line in lines_of(stream)] == ["retrying"]
+
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream=stream)
+    sdk.info("message='Request to Stripe api' method=post")
+    assert [line["event"] for line in lines_of(stream)] == ["message='Request to Stripe api' method=post"]
 
 
 @pytest.mark.usefixtures("restore_logging")
