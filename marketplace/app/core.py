@@ -179,9 +179,9 @@ def graphql_controller(schema: strawberry.Schema, *, graphql_ide: bool) -> type[
     an object, would even fail with a 500. All of these get their HTTP status (400 for bad input)
     and `{"errors": [{"message", "extensions": {"code": "BAD_USER_INPUT"}}]}`.
     """
-    base = make_graphql_controller(
-        schema, path="/graphql", context_getter=graphql_context, graphql_ide="graphiql" if graphql_ide else None
-    )
+    # The context getter is given below as a plain dependency (see `Controller.dependencies`); handed
+    # to strawberry as well, litestar would warn at start-up about a sync callable without sync_to_thread.
+    base = make_graphql_controller(schema, path="/graphql", graphql_ide="graphiql" if graphql_ide else None)
 
     class Controller(base):  # type: ignore[valid-type,misc]
         # Strawberry makes the per-request Response in a worker thread (`sync_to_thread=True`): a thread
