@@ -58,6 +58,8 @@ FLEET_PLAN_DEFERRAL = timedelta(hours=12)
 PASSWORD = "simulated-day-passphrase"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 IN_FLIGHT = 8
+SERVER_KEEPALIVE_S = 75
+CLIENT_KEEPALIVE_S = 30.0
 PING_BATCH = 15  # points (minutes) per recordLocationPings request
 OPEN = {"BOOKED", "OFFERED", "ASSIGNED", "AT_PICKUP", "PICKED_UP", "AT_DROPOFF", "FAILED_ATTEMPT", "TO_LOCKER"}
 OPEN |= {"RETURNING", "IN_LOCKER"}
@@ -226,7 +228,13 @@ class Simulation:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", access_log=False))
+        # The client lets an idle connection go (CLIENT_KEEPALIVE_S) well before the server would close
+        # it: with both at 5 s (httpx's and uvicorn's defaults), a request could go out on a connection
+        # the server was closing that instant (httpx.ReadError; seen once, 16:10 into a default day).
+        config = uvicorn.Config(
+            app, log_config=None, lifespan="on", access_log=False, timeout_keep_alive=SERVER_KEEPALIVE_S
+        )
+        server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         pool = await create_pool(dsn, min_size=1, max_size=4)
         self.db = pool
@@ -244,7 +252,8 @@ class Simulation:
                 if serving.done():
                     raise SimulationError("the application did not start")
                 await asyncio.sleep(0.01)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            limits = httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_S)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits) as http:
                 self.api = Api(http, self.clock)
                 self.http = http
                 day = await self._day(progress)
