@@ -221,6 +221,8 @@ class WarmRow:
     warm_gap_pct: float | None
     warm_columns_kept: int
     warm_columns_dropped: int
+    cold_timings: dict[str, float]
+    warm_timings: dict[str, float]
 
 
 def _replace_share(instance: Instance, other: Instance, share: float, seed: int) -> Instance:
@@ -263,16 +265,39 @@ def _warm_round(size: Size, args: argparse.Namespace) -> WarmRow:
         warm_gap_pct=None if warm.bound.gap is None else round(100 * warm.bound.gap, 3),
         warm_columns_kept=warm.stats.warm_columns_kept,
         warm_columns_dropped=warm.stats.warm_columns_dropped,
+        cold_timings=_split(cold.stats.timings, cold_s),
+        warm_timings=_split(warm.stats.timings, warm_s),
     )
 
 
+def _split(timings: dict[str, float], wall_s: float) -> dict[str, float]:
+    """A round's time by phase: candidates, column generation (with the master's build), the
+    integer part (dive, local search, models), explanations, and the rest (arrays, greedy)."""
+    parts = {
+        "candidates": timings.get("candidates_s", 0.0),
+        "pricing": timings.get("column_generation_s", 0.0) + timings.get("build_s", 0.0),
+        "integer": timings.get("solve_s", 0.0),
+        "explain": timings.get("explanations_s", 0.0),
+    }
+    parts["other"] = max(0.0, wall_s - sum(parts.values()))
+    return {k: round(v, 2) for k, v in parts.items()}
+
+
 def format_warm_table(rows: list[WarmRow]) -> str:
-    header = "| size | changed % | cold s | warm s | speed-up | cold gap % | warm gap % | warm columns kept | dropped |"
+    header = (
+        "| size | changed % | cold s | warm s | speed-up (cold/warm) | cold gap % | warm gap % "
+        "| cold split: cand/pricing/integer/explain/other s | warm split | warm columns kept | dropped |"
+    )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
+
+    def split(t: dict[str, float]) -> str:
+        return "/".join(f"{t.get(k, 0.0):.2f}" for k in ("candidates", "pricing", "integer", "explain", "other"))
+
     for r in rows:
         lines.append(
-            f"| {r.size} | {r.changed_pct} | {r.cold_s} | {r.warm_s} | {r.speedup} | {r.cold_gap_pct} "
-            f"| {r.warm_gap_pct} | {r.warm_columns_kept} | {r.warm_columns_dropped} |"
+            f"| {r.size} | {r.changed_pct} | {r.cold_s} | {r.warm_s} | {r.speedup}x | {r.cold_gap_pct} "
+            f"| {r.warm_gap_pct} | {split(r.cold_timings)} | {split(r.warm_timings)} | {r.warm_columns_kept} "
+            f"| {r.warm_columns_dropped} |"
         )
     return "\n".join(lines)
 
