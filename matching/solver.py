@@ -544,7 +544,7 @@ def _column_generation(
     while rounds < params.max_rounds:
         if deadline.left(COLUMN_GENERATION_SHARE) <= 0:
             pace = (deadline.clock() - began) / max(1, rounds)
-            stretch = rounds < MIN_ROUNDS and deadline.left(COLUMN_GENERATION_STRETCH) > 1.5 * pace
+            stretch = 0 < rounds < MIN_ROUNDS and deadline.left(COLUMN_GENERATION_STRETCH) > 1.5 * pace
             share = COLUMN_GENERATION_STRETCH if stretch else COLUMN_GENERATION_SHARE
             if not stretch:
                 deadline.passed(COLUMN_GENERATION_SHARE, "column generation")
