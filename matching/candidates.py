@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -62,22 +63,24 @@ class Candidates:
 
 
 @nb.njit(cache=True, nogil=True)
-def _singles(pm, tm, order_lat, sorted_lat, rules, forbidden, order1, road_factor, service_s, t_lo, t_hi, rad):
-    """Feasible singles of trips t_lo..t_hi-1, as (ptr relative to t_lo, parcels, detours).
+def _singles(pm, tm, order_lat, sorted_lat, rules, forbidden, order1, road_factor, service_s, trips, rad):
+    """Feasible singles of the listed trips over the parcels of `order_lat` (sorted by pickup
+    latitude, `sorted_lat`), as (ptr per listed trip, parcels, detours).
 
     `rad` holds each parcel's pickup and drop-off in radians, their latitudes' cosines and its own
     leg (see `kernels.parcel_radians`): per pair only the distances to the trip's ends are
     computed. The verdict is `single_reason`'s, from the same sums; `best_order` has the last word."""
     n_parcels = pm.shape[0]
-    ptr = np.zeros(t_hi - t_lo + 1, dtype=np.int64)
+    ptr = np.zeros(trips.shape[0] + 1, dtype=np.int64)
     cap = 1024
     out_p = np.empty(cap, dtype=np.int64)
     out_d = np.empty(cap)
     count = 0
     times = np.empty(2)
     idx = np.empty(1, dtype=np.int64)
-    for t in range(t_lo, t_hi):
-        ptr[t - t_lo] = count
+    for x in range(trips.shape[0]):
+        t = trips[x]
+        ptr[x] = count
         if not rules[2][t] or not rules[7][t]:  # uninsured trips, and couriers who cannot be paid, carry nothing
             continue
         reach_m = (tm[t, T_DIRECT] + tm[t, T_MAX_DETOUR]) / road_factor
@@ -126,52 +129,125 @@ def _singles(pm, tm, order_lat, sorted_lat, rules, forbidden, order1, road_facto
             out_p[count] = p
             out_d[count] = detour
             count += 1
-    ptr[t_hi - t_lo] = count
+    ptr[trips.shape[0]] = count
     return ptr, out_p[:count].copy(), out_d[:count].copy()
 
 
-def find_candidates(arrays: Arrays, deadline: Callable[[], bool] | None = None) -> Candidates:
-    """Every feasible single, trips taken in chunks so a deadline can stop the scan between them.
+@nb.njit(cache=True, parallel=True)
+def _reroute(pm, tm, trips, parcels, order1, road_factor, service_s):
+    """Each (trip, parcel) single's detour now, or inf when no route is feasible any more."""
+    out = np.empty(trips.shape[0])
+    for i in nb.prange(trips.shape[0]):
+        times = np.empty(2)
+        idx = np.empty(1, dtype=np.int64)
+        idx[0] = parcels[i]
+        detour, row = best_order(pm, tm, trips[i], idx, order1, road_factor, service_s, times)
+        out[i] = detour if row >= 0 else math.inf
+    return out
 
-    Each chunk is split between numba's threads (the scan releases the GIL): on a dense city the
-    scan is the largest fixed cost under a short limit, and serial it used one core of two.
-    Stopped early (`complete` False), the trips not yet scanned carry nothing: a valid but smaller
-    instance, so plans stay feasible; the solver then reports no bound.
+
+@dataclass(frozen=True)
+class Reuse:
+    """What a warm round keeps of the previous round's singles (see `matching.warm`).
+
+    A trip and a parcel whose data did not change (same id, equal fields, same forbidden pairs,
+    same rules) keep their verdict: the checks read only their fields. So an unchanged trip keeps
+    its previous singles over unchanged parcels and is scanned only against the new or changed
+    parcels; new or changed trips are scanned in full.
     """
+
+    trip_old: I64  # per trip, its index in the previous round, or -1: new or changed
+    parcel_new: I64  # per parcel of the previous round, its index now, or -1: gone or changed
+    fresh_parcels: I64  # this round's new or changed parcels
+    previous: Candidates
+
+
+def _scan(arrays: Arrays, trips: I64, parcels: I64, deadline: Callable[[], bool] | None) -> tuple[I64, I64, F64, int]:
+    """Singles of the listed trips over the listed parcels, in chunks between deadline checks,
+    each chunk split between numba's threads (the scan releases the GIL). Returns flat (trip,
+    parcel, detour) rows and how many listed trips were scanned."""
     pm, tm = arrays.parcels, arrays.trips
-    n_trips = tm.shape[0]
-    order_lat = np.argsort(pm[:, P_PLAT], kind="stable").astype(np.int64)
+    order_lat = parcels[np.argsort(pm[parcels, P_PLAT], kind="stable")].astype(np.int64)
     sorted_lat = pm[order_lat, P_PLAT].copy()
     workers = max(1, int(nb.get_num_threads()))
     rad = parcel_radians(pm)
-    ptrs = [np.zeros(1, dtype=np.int64)]
-    parcels: list[I64] = []
-    detours: list[F64] = []
-    done, offset = 0, 0
+    out_t: list[I64] = []
+    out_p: list[I64] = []
+    out_d: list[F64] = []
+    done = 0
 
-    def scan(bounds: tuple[int, int]) -> tuple[I64, I64, F64]:
+    def scan(part: I64) -> tuple[I64, I64, F64]:
         return _singles(  # type: ignore[no-any-return]
             pm, tm, order_lat, sorted_lat, arrays.rules, arrays.forbidden, stop_orders(1), arrays.road_factor,
-            arrays.service_s, bounds[0], bounds[1], rad,
+            arrays.service_s, part, rad,
         )  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        while done < n_trips:
+        while done < trips.shape[0]:
             if deadline is not None and done > 0 and deadline():
                 break
-            stop = min(n_trips, done + SCAN_CHUNK_TRIPS * workers)
+            stop = min(trips.shape[0], done + SCAN_CHUNK_TRIPS * workers)
             cuts = np.linspace(done, stop, workers + 1).astype(np.int64)
-            slices = [(int(a), int(b)) for a, b in itertools.pairwise(cuts.tolist()) if b > a]
-            for ptr, parcel, detour in pool.map(scan, slices):
-                ptrs.append(ptr[1:] + offset)
-                parcels.append(parcel)
-                detours.append(detour)
-                offset += parcel.shape[0]
+            parts = [trips[a:b] for a, b in itertools.pairwise(cuts.tolist()) if b > a]
+            for part, (ptr, parcel, detour) in zip(parts, pool.map(scan, parts), strict=True):
+                out_t.append(np.repeat(part, np.diff(ptr)))
+                out_p.append(parcel)
+                out_d.append(detour)
             done = stop
-    ptrs.append(np.full(n_trips - done, offset, dtype=np.int64))
-    return Candidates(
-        np.concatenate(ptrs),
-        np.concatenate(parcels) if parcels else np.empty(0, dtype=np.int64),
-        np.concatenate(detours) if detours else np.empty(0),
-        complete=done == n_trips,
-    )
+    return _flat(out_t, np.int64), _flat(out_p, np.int64), _flat(out_d, np.float64), done
+
+
+def _flat(parts: list[Any], dtype: type) -> Any:
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+
+def find_candidates(
+    arrays: Arrays, deadline: Callable[[], bool] | None = None, reuse: Reuse | None = None
+) -> Candidates:
+    """Every feasible single, trips taken in chunks so a deadline can stop the scan between them.
+
+    On a dense city the scan is the largest fixed cost under a short limit, hence the threads.
+    Stopped early (`complete` False), the trips not yet scanned carry nothing: a valid but smaller
+    instance, so plans stay feasible; the solver then reports no bound. With `reuse`, a warm
+    round scans only what changed, and re-routes each single it keeps (one compiled pass), so a
+    kept single is feasible in this instance and priced at its detour here.
+    """
+    n_trips, n_parcels = arrays.trips.shape[0], arrays.parcels.shape[0]
+    every_parcel = np.arange(n_parcels, dtype=np.int64)
+    if reuse is None:
+        t, p, d, done = _scan(arrays, np.arange(n_trips, dtype=np.int64), every_parcel, deadline)
+        complete = done == n_trips
+    else:
+        old = reuse.previous
+        kept_trips = np.flatnonzero(reuse.trip_old >= 0).astype(np.int64)
+        full = np.flatnonzero(reuse.trip_old < 0).astype(np.int64)
+        # The previous singles of unchanged trips over unchanged parcels, re-routed here.
+        counts = np.diff(old.single_ptr)[reuse.trip_old[kept_trips]]
+        rows = np.repeat(old.single_ptr[reuse.trip_old[kept_trips]], counts) + (
+            np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        kept_t = np.repeat(kept_trips, counts)
+        kept_p = reuse.parcel_new[old.single_parcel[rows]]
+        live = kept_p >= 0
+        kept_t, kept_p = kept_t[live], kept_p[live]
+        kept_d = _reroute(
+            arrays.parcels, arrays.trips, kept_t, kept_p, stop_orders(1), arrays.road_factor, arrays.service_s
+        )
+        feasible = np.isfinite(kept_d)
+        t1, p1, d1, done1 = _scan(arrays, full, every_parcel, deadline)
+        t2, p2, d2, done2 = _scan(arrays, kept_trips, reuse.fresh_parcels, deadline)
+        complete = done1 == full.shape[0] and done2 == kept_trips.shape[0]
+        if not complete:
+            # Cut short: the trips the deadline left out carry nothing, as in a cold scan.
+            scanned = np.zeros(n_trips, dtype=np.bool_)
+            scanned[full[:done1]] = True
+            scanned[kept_trips[:done2]] = True
+            feasible &= scanned[kept_t]
+        t = np.concatenate([kept_t[feasible], t1, t2])
+        p = np.concatenate([kept_p[feasible], p1, p2])
+        d = np.concatenate([kept_d[feasible], d1, d2])
+        order = np.argsort(t, kind="stable")
+        t, p, d = t[order], p[order], d[order]
+    ptr = np.zeros(n_trips + 1, dtype=np.int64)
+    np.cumsum(np.bincount(t, minlength=n_trips), out=ptr[1:])
+    return Candidates(ptr, p.astype(np.int64), d.astype(np.float64), complete=complete)

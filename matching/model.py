@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matching.warm import RoundMemo
 
 Point = tuple[float, float]
 
@@ -204,6 +208,10 @@ class WarmStart:
     columns: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (trip id, parcel ids)
     parcel_duals: dict[str, float] = field(default_factory=dict)
     trip_duals: dict[str, float] = field(default_factory=dict)
+    plan: tuple[tuple[str, tuple[str, ...]], ...] = ()  # the round's chosen columns, a start for the next
+    # In-process only: the round's instance, singles and explanations, which the next round
+    # reuses for the trips and parcels that did not change (see `matching.warm`).
+    memo: RoundMemo | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

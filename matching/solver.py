@@ -59,6 +59,7 @@ from matching.pricing import (
     price_trips,
     singles_floor,
 )
+from matching.warm import Changes, RoundMemo, changes, reasons
 
 Progress = Callable[[str], None]
 Clock = Callable[[], float]
@@ -83,6 +84,12 @@ EXCHANGE_PASSES = 20  # of the local search over the column pool after the dive
 PRICING_FIRST_CHUNK_TRIPS = 16  # the first call of a round, and the least: its pace sizes the next
 CANDIDATES_SHARE = 1.0  # past this the scan stops (a plan, no bound): only once the limit is spent
 COLUMN_GENERATION_SHARE = 0.55  # of the time limit; the integer models get most of the rest
+# Under load (a neighbour on a core) rounds slow down and the share above can end column
+# generation before the bound is close (M once stopped 2.3% above it). Up to this many rounds,
+# generation goes on past its share, to COLUMN_GENERATION_STRETCH, while a round at the pace so
+# far fits (so never on a city whose rounds take seconds, as under a 5 s limit on L-dense).
+MIN_ROUNDS = 8
+COLUMN_GENERATION_STRETCH = 0.7
 FINAL_RESERVE = 0.08  # of the time limit, kept for the explanations and writing the answer
 
 
@@ -293,6 +300,7 @@ class _Start:
     greedy_columns: set[int]
     warm_kept: int
     warm_dropped: int
+    warm_plan: set[int] | None  # the previous round's plan columns that still hold
 
 
 def _single_costs(arrays: Arrays, candidates: Candidates) -> np.ndarray:
@@ -326,13 +334,17 @@ def _starting_columns(
         assert evaluated is not None
         greedy_columns.add(cols.add(t, ps, evaluated[0])[0])
     kept = dropped = 0
+    warm_plan = None
     if warm is not None:
         found = _recheck(instance, arrays, candidates, warm)
         for t, ps, cost in found:
             cols.add(t, ps, cost)
         kept = len(found)
         dropped = len(warm.columns) - kept
-    return _Start(cols, greedy_columns, kept, dropped)
+        index = _indices(instance)
+        planned = [(index.trips.get(t), tuple(sorted(index.parcels.get(p, -1) for p in ps))) for t, ps in warm.plan]
+        warm_plan = _disjoint(cols, [cols.index[key] for key in planned if key in cols.index])
+    return _Start(cols, greedy_columns, kept, dropped, warm_plan)
 
 
 def _recheck(
@@ -398,7 +410,8 @@ class _Generation:
     lp_value: float
     rounds: int
     converged: bool
-    incumbent: set[int]  # columns of the best plan rounded from an LP point
+    incumbent: set[int]  # columns of the best plan rounded from an LP point (or a warm round's)
+    within_gap: bool  # the incumbent is within the gap of the bound: no dive or integer model needed
     evaluations: int
     deferred: int
 
@@ -413,9 +426,12 @@ def _price(
     budget: int,
     deadline: Deadline,
     until: float,
+    only: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bool, int] | None:
-    """Pricing over every trip, in chunks between deadline checks; None if the deadline cut it."""
+    """Pricing over every trip (or the `only` ones: the others' minima stay inf), in chunks between
+    deadline checks; None if the deadline cut it."""
     n_trips = arrays.trips.shape[0]
+    listed = np.arange(n_trips, dtype=np.int64) if only is None else only
     orders2 = stop_orders(2) if arrays.max_bundle >= 2 else stop_orders(1)
     orders3 = stop_orders(3) if arrays.max_bundle >= 3 else stop_orders(1)
     thresholds = np.minimum(mu, 0.0) - 1e-6
@@ -424,10 +440,10 @@ def _price(
     exact = True
     evaluations = 0
     lo, size = 0, PRICING_FIRST_CHUNK_TRIPS
-    while lo < n_trips:
+    while lo < listed.shape[0]:
         if deadline.passed(until, "pricing"):
             return None
-        trips = np.arange(lo, min(n_trips, lo + size), dtype=np.int64)
+        trips = listed[lo : lo + size]
         tick = deadline.clock()
         chunk_min, chunk_rows, chunk_exact, chunk_evals = price_trips(
             arrays.parcels, arrays.trips, candidates.packed, cache.packed, trips, pi, arrays.per_parcel,
@@ -482,8 +498,9 @@ def _column_generation(
     deadline: Deadline,
     column_cap: int,
     incumbent: set[int],
-    warm_duals: tuple[np.ndarray, np.ndarray] | None,
+    warm_duals: _WarmDuals | None,
     progress: Progress,
+    warm_plan: set[int] | None = None,
 ) -> _Generation:
     n_parcels, n_trips = arrays.parcels.shape[0], arrays.trips.shape[0]
     fallback_f = arrays.fallback.astype(np.float64)
@@ -496,20 +513,25 @@ def _column_generation(
     rounds = 0
     evaluations = 0
     deferred = 0
-    converged = False
+    converged = within_gap = False
     lp_s = pricing_s = 0.0
     if warm_duals is not None:
         # A previous round's duals, priced first (with the quick budget: a trip that runs out
-        # reports a lower bound, so the bound holds): usually a bound close to the optimum at once,
-        # the centre the smoothing pulls towards, and the columns those duals like, which go
-        # into the first master beside the previous round's.
-        priced = _price(arrays, candidates, cache, *warm_duals, params.columns_per_trip, ROUTES_PER_TRIP, deadline,
-                        COLUMN_GENERATION_SHARE)  # fmt: skip
+        # reports a lower bound, so the bound holds): a bound close to the optimum at once, the
+        # centre the smoothing pulls towards, and the columns those duals like, which go into the
+        # first master beside the previous round's. Only the trips the changes touch are priced:
+        # the others keep last round's least reduced cost, still a lower bound (`matching.warm`).
+        unknown = np.isnan(warm_duals.floors)
+        priced = _price(arrays, candidates, cache, warm_duals.pi, warm_duals.mu, params.columns_per_trip,
+                        ROUTES_PER_TRIP, deadline, COLUMN_GENERATION_SHARE,
+                        np.flatnonzero(unknown).astype(np.int64))  # fmt: skip
         if priced is not None:
             min_rc, new, _, n_eval = priced
+            min_rc = np.where(unknown, min_rc, warm_duals.floors)
             evaluations += n_eval
-            best_bound = lagrangian_bound(warm_duals[0], fallback_f, min_rc)
-            best_pi, best_mu, best_min_rc = warm_duals[0], warm_duals[1], min_rc
+            best_bound = lagrangian_bound(warm_duals.pi, fallback_f, min_rc)
+            best_pi, best_mu, best_min_rc = warm_duals.pi, warm_duals.mu, min_rc
+            progress(f"warm duals: bound {best_bound:.1f}, {int(unknown.sum())} of {n_trips} trips priced")
             warm_t: list[int] = []
             warm_p: list[tuple[int, ...]] = []
             warm_c: list[int] = []
@@ -523,12 +545,26 @@ def _column_generation(
                 warm_p.append(ps)
                 warm_c.append(cost)
             master.add(warm_t, warm_p, warm_c)
+        if warm_plan is not None:
+            # Last round's plan, where it still holds: the incumbent to beat when it is better.
+            cost = _plan_cost(cols, warm_plan, arrays.fallback, range(n_parcels))
+            if cost < incumbent_cost:
+                incumbent, incumbent_cost = set(warm_plan), cost
     budget = ROUTES_PER_TRIP
     alpha = params.smoothing if warm_duals is not None else 0.0
     tolerance = 1e-6
-    while rounds < params.max_rounds and not deadline.passed(COLUMN_GENERATION_SHARE, "column generation"):
+    share = COLUMN_GENERATION_SHARE
+    began = deadline.clock()
+    while rounds < params.max_rounds:
+        if deadline.left(COLUMN_GENERATION_SHARE) <= 0:
+            pace = (deadline.clock() - began) / max(1, rounds)
+            stretch = 0 < rounds < MIN_ROUNDS and deadline.left(COLUMN_GENERATION_STRETCH) > 1.5 * pace
+            share = COLUMN_GENERATION_STRETCH if stretch else COLUMN_GENERATION_SHARE
+            if not stretch:
+                deadline.passed(COLUMN_GENERATION_SHARE, "column generation")
+                break
         rounds += 1
-        master.set_time_limit(deadline.left(COLUMN_GENERATION_SHARE))
+        master.set_time_limit(deadline.left(share))
         tick = deadline.clock()
         value, pi, mu, values = master.solve()
         lp_s += deadline.clock() - tick
@@ -544,12 +580,16 @@ def _column_generation(
         if lp_value - best_bound <= max(tolerance, target if params.gap > 0 else tolerance):
             converged = True
             break
+        if incumbent_cost - best_bound <= params.gap * incumbent_cost:
+            progress(f"round {rounds}: plan {incumbent_cost} within the gap of bound {best_bound:.1f}")
+            within_gap = True
+            break
         # Wentges smoothing: price at a point between the best-bound duals and the master's.
         a = alpha if math.isfinite(best_bound) else 0.0
         price_pi, price_mu = a * best_pi + (1 - a) * pi, a * best_mu + (1 - a) * mu
         tick = deadline.clock()
         priced = _price(arrays, candidates, cache, price_pi, price_mu, params.columns_per_trip, budget, deadline,
-                        COLUMN_GENERATION_SHARE)  # fmt: skip
+                        share)  # fmt: skip
         pricing_s += deadline.clock() - tick
         if priced is None:
             break
@@ -599,7 +639,9 @@ def _column_generation(
         else:
             alpha, budget = params.smoothing, ROUTES_PER_TRIP
         master.add(added_t, added_p, added_c)
-    return _Generation(best_bound, best_pi, best_min_rc, lp_value, rounds, converged, incumbent, evaluations, deferred)
+    return _Generation(
+        best_bound, best_pi, best_min_rc, lp_value, rounds, converged, incumbent, within_gap, evaluations, deferred
+    )
 
 
 def _exchange(
@@ -893,6 +935,14 @@ def _integer_plans(
     milps = skipped = 0
     statuses: dict[str, int] = {}
     bound_total = outside
+    if within_gap(outside + sum(comp.start_cost for comp in components), outside + sum(c.bound for c in components)):
+        # The starts together are within the gap of the bound: the components' models would only
+        # chase a gap the caller did not ask for (each one alone, its fleet-only parcels aside,
+        # may still look outside it).
+        for comp in components:
+            chosen |= comp.start
+            bound_total += comp.bound
+        return _Integer(chosen, bound_total, len(components), 0, statuses, 0)
     for comp in components:
         start, start_cost, bound, js = comp.start, comp.start_cost, comp.bound, comp.columns
         if not within_gap(start_cost, bound) and share(len(js), 0.5) > 0.2:
@@ -946,20 +996,44 @@ def _set_threads(threads: int | None) -> int:
     return n
 
 
+@dataclass(frozen=True)
+class _WarmDuals:
+    pi: np.ndarray
+    mu: np.ndarray
+    floors: np.ndarray  # per trip, a lower bound on its least reduced cost at `pi`, or nan: price it
+
+
 def _warm_duals(
-    instance: Instance, arrays: Arrays, candidates: Candidates, warm: WarmStart | None
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """The previous round's duals on this instance (new trips start at zero)."""
+    instance: Instance, arrays: Arrays, candidates: Candidates, warm: WarmStart | None, diff: Changes | None
+) -> _WarmDuals | None:
+    """The previous round's duals on this instance, and the trips whose floor they still give."""
     if warm is None or not warm.parcel_duals:
         return None
-    # A new parcel starts at its cheapest way out (a trip alone or the fleet): any duals give a
-    # valid bound, and these are near what the LP will settle on.
-    cheapest = arrays.fallback.astype(np.float64).copy()
-    np.minimum.at(cheapest, candidates.single_parcel, _single_costs(arrays, candidates).astype(np.float64))
-    pi = np.array([warm.parcel_duals.get(p.id, math.nan) for p in instance.parcels], dtype=np.float64)
-    pi = np.where(np.isnan(pi), cheapest, pi)
+    # The previous duals stay feasible for the columns of unchanged trips and parcels (their costs
+    # did not move). A new parcel gets the most its singles allow at the trips' duals: its dearest
+    # price that keeps each single's reduced cost at or above its trip's dual (or its fleet cost).
+    # Any duals give a valid bound; these lose little of the previous one (on M, a bound 1.7%
+    # below the optimum where each new parcel's cheapest single left it 4% below).
     mu = np.array([min(0.0, warm.trip_duals.get(t.id, 0.0)) for t in instance.trips], dtype=np.float64)
-    return np.minimum(pi, arrays.fallback.astype(np.float64)), mu
+    trip_of = np.repeat(np.arange(arrays.trips.shape[0]), np.diff(candidates.single_ptr))
+    dearest = arrays.fallback.astype(np.float64).copy()
+    np.minimum.at(dearest, candidates.single_parcel, _single_costs(arrays, candidates).astype(np.float64) - mu[trip_of])
+    known = np.array([warm.parcel_duals.get(p.id, math.nan) for p in instance.parcels], dtype=np.float64)
+    pi = np.minimum(np.where(np.isnan(known), dearest, known), arrays.fallback.astype(np.float64))
+    floors = np.full(arrays.trips.shape[0], math.nan)
+    memo = warm.memo
+    if diff is not None and memo is not None and memo.floors_valid and candidates.complete:
+        # An unchanged trip whose parcels all kept their duals (unchanged parcels, same fleet
+        # cost) has the same bundles at the same reduced costs, or fewer: its previous least
+        # reduced cost, kept as its trip dual, is a floor. Any new or changed parcel among its
+        # singles, or the trip itself new or changed, and it is priced.
+        fresh = np.zeros(arrays.parcels.shape[0], dtype=np.bool_)
+        fresh[diff.parcel_old < 0] = True
+        touched = np.zeros(arrays.trips.shape[0], dtype=np.bool_)
+        np.logical_or.at(touched, trip_of, fresh[candidates.single_parcel])
+        same = (diff.trip_old >= 0) & ~touched
+        floors[same] = mu[same]
+    return _WarmDuals(pi, mu, floors)
 
 
 def _memory_cap(params: SolveParams, candidates: Candidates) -> int:
@@ -983,11 +1057,17 @@ def solve(
     deadline = Deadline(params.time_limit_s, clock, started)
     threads = _set_threads(params.threads)
     warm_start = warm.warm if isinstance(warm, Solution) else warm
+    memo = warm_start.memo if warm_start is not None else None
     timings: dict[str, float] = {}
 
     mark = clock()
     arrays = build_arrays(instance)
-    candidates = find_candidates(arrays, lambda: deadline.passed(CANDIDATES_SHARE, "candidates"))
+    diff = changes(instance, memo) if memo is not None else None
+    candidates = find_candidates(
+        arrays,
+        lambda: deadline.passed(CANDIDATES_SHARE, "candidates"),
+        diff.reuse(memo) if diff is not None and memo is not None else None,
+    )
     timings["candidates_s"] = clock() - mark
     n_parcels, n_trips = arrays.parcels.shape[0], arrays.trips.shape[0]
     progress(f"candidates: {candidates.singles} singles ({'all' if candidates.complete else 'cut by the deadline'})")
@@ -1020,14 +1100,16 @@ def solve(
     )
     gen = _column_generation(
         arrays, candidates, cache, cols, master, params, deadline, column_cap, set(start.greedy_columns),
-        _warm_duals(instance, arrays, candidates, warm_start), progress,
+        _warm_duals(instance, arrays, candidates, warm_start, diff), progress, start.warm_plan,
     )  # fmt: skip
     timings["column_generation_s"] = clock() - mark
 
     mark = clock()
     until = 1.0 - FINAL_RESERVE - explain_s / params.time_limit_s
-    dive = master.dive(cols, deadline, until) if gen.rounds else set()
-    if gen.rounds:
+    # A plan already within the gap (a warm round's, usually) needs no dive.
+    diving = gen.rounds and not gen.within_gap
+    dive = master.dive(cols, deadline, until) if diving else set()
+    if diving:
         before = _plan_cost(cols, dive, arrays.fallback, range(n_parcels))
         dive = _exchange(cols, dive, arrays.fallback, gen.best_pi, deadline, until)
         progress(f"dive {before}, after the local search {_plan_cost(cols, dive, arrays.fallback, range(n_parcels))}")
@@ -1037,7 +1119,7 @@ def solve(
         cache,
         cols,
         gen,
-        [start.greedy_columns, gen.incumbent, dive],
+        [start.greedy_columns, gen.incumbent, dive, *([start.warm_plan] if start.warm_plan else [])],
         params,
         deadline,
         column_cap,
@@ -1047,7 +1129,14 @@ def solve(
     progress(f"integer model: {integer.milps} MILPs over {integer.components} components")
 
     mark = clock()
-    solution = _assemble(instance, arrays, cols, integer.chosen, candidates)
+    explained: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def explain(parcels: np.ndarray) -> np.ndarray:
+        counts = reasons(arrays, parcels, _reasons_for, memo, diff)
+        explained.append((parcels, counts))
+        return counts
+
+    solution = _assemble(instance, arrays, cols, integer.chosen, candidates, explain)
     timings["explanations_s"] = clock() - mark
 
     total = solution.cost.total
@@ -1061,6 +1150,14 @@ def solve(
     gap = None if lower is None else (0.0 if total == 0 else (total - lower) / total)
     all_parcels = range(n_parcels)
     pi, mu = _final_duals(master, gen, n_trips)
+    next_memo = RoundMemo(
+        instance=instance,
+        arrays=arrays,
+        candidates=candidates if candidates.complete else None,
+        floors_valid=math.isfinite(gen.best_bound) and candidates.complete,
+        reason_parcels=explained[0][0],
+        reason_counts=explained[0][1],
+    )
     stats = SolveStats(
         solver="HiGHS" if params.solver == "highs" else "CBC",
         wall_s=round(deadline.elapsed(), 3),
@@ -1093,22 +1190,28 @@ def solve(
         cost=solution.cost,
         bound=Bound(lower=lower, gap=None if gap is None else round(gap, 6)),
         stats=stats,
-        warm=_warm_for_next(instance, arrays, cols, integer.chosen, pi, mu),
+        warm=_warm_for_next(instance, arrays, cols, integer.chosen, pi, mu, next_memo),
     )
 
 
 def _final_duals(master: _Master, gen: _Generation, n_trips: int) -> tuple[np.ndarray, np.ndarray]:
     """The duals to hand the next round: the best-bound parcel duals (a proven bound's duals),
     and the trips' duals from the master's last LP."""
-    if gen.rounds == 0:
-        return gen.best_pi, np.zeros(n_trips)
-    duals = np.array(master.h.getSolution().row_dual)
-    mu = duals[master.n_parcels :] if duals.shape[0] == master.n_parcels + n_trips else np.zeros(n_trips)
-    return gen.best_pi, mu
+    del master
+    # Each trip's least reduced cost at the best-bound duals is the trip dual that makes them a
+    # feasible dual solution over every column, not only the master's.
+    mu = np.where(np.isfinite(gen.best_min_rc), np.minimum(gen.best_min_rc, 0.0), 0.0)
+    return gen.best_pi, mu if mu.shape[0] == n_trips else np.zeros(n_trips)
 
 
 def _warm_for_next(
-    instance: Instance, arrays: Arrays, cols: _Columns, chosen: set[int], pi: np.ndarray, mu: np.ndarray
+    instance: Instance,
+    arrays: Arrays,
+    cols: _Columns,
+    chosen: set[int],
+    pi: np.ndarray,
+    mu: np.ndarray,
+    memo: RoundMemo,
 ) -> WarmStart:
     """The columns worth re-checking next round (the plan's, and those within a tenth of a
     parcel's pay of pricing out at these duals: the rest rarely return), and the duals."""
@@ -1119,10 +1222,17 @@ def _warm_for_next(
         for j in range(len(cols))
         if j in chosen or cols.cost[j] - pi[list(cols.parcels[j])].sum() - min(0.0, mu[cols.trip[j]]) <= tau
     ]
+
+    def named(j: int) -> tuple[str, tuple[str, ...]]:
+        return trips[cols.trip[j]].id, tuple(parcels[p].id for p in cols.parcels[j])
+
     return WarmStart(
-        columns=tuple((trips[cols.trip[j]].id, tuple(parcels[p].id for p in cols.parcels[j])) for j in useful),
-        parcel_duals={p.id: float(v) for p, v in zip(parcels, pi, strict=True) if v != 0.0},
+        columns=tuple(named(j) for j in useful),
+        # Every parcel's, zeros too: a parcel missing here is taken for a new one next round.
+        parcel_duals={p.id: float(v) for p, v in zip(parcels, pi, strict=True)},
         trip_duals={t.id: float(v) for t, v in zip(trips, mu, strict=True) if v != 0.0},
+        plan=tuple(named(j) for j in sorted(chosen)),
+        memo=memo,
     )
 
 
@@ -1209,7 +1319,21 @@ def _whole_second_at_or_after(now: datetime, offset_s: float) -> datetime:
     return datetime.fromtimestamp(math.ceil(now.timestamp() + offset_s - 1e-6), tz=UTC)
 
 
-def _assemble(instance: Instance, arrays: Arrays, cols: _Columns, chosen: set[int], candidates: Candidates) -> Solution:
+def _reasons_for(arrays: Arrays, parcels: np.ndarray) -> np.ndarray:
+    return reasons_for(  # type: ignore[no-any-return]
+        arrays.parcels, arrays.trips, parcels, arrays.rules, arrays.forbidden, stop_orders(1), arrays.road_factor,
+        arrays.service_s,
+    )  # fmt: skip
+
+
+def _assemble(
+    instance: Instance,
+    arrays: Arrays,
+    cols: _Columns,
+    chosen: set[int],
+    candidates: Candidates,
+    explain: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Solution:
     assignments: list[Assignment] = []
     carried = np.zeros(arrays.parcels.shape[0], dtype=np.bool_)
     crowd = 0
@@ -1243,10 +1367,7 @@ def _assemble(instance: Instance, arrays: Arrays, cols: _Columns, chosen: set[in
             )
         )
     left = np.flatnonzero(~carried).astype(np.int64)
-    counts = reasons_for(
-        arrays.parcels, arrays.trips, left, arrays.rules, arrays.forbidden, stop_orders(1), arrays.road_factor,
-        arrays.service_s,
-    )  # fmt: skip
+    counts = explain(left) if explain is not None else _reasons_for(arrays, left)
     unassigned = tuple(
         Unassigned(
             parcel_id=instance.parcels[p].id,
