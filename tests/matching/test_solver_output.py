@@ -14,7 +14,9 @@ SOLVE = """
 import sys
 import matching
 from matching.generate import generate
-solution = matching.solve(generate(20, 8, seed=2, density=2.0), matching.SolveParams(time_limit_s=5.0, solver="highs"))
+# No deadline pressure and no gap allowance: a loaded machine or a good first plan never skips the MILP.
+params = matching.SolveParams(time_limit_s=120.0, gap=0.0, solver="highs")
+solution = matching.solve(generate(20, 8, seed=2, density=2.0), params)
 print(solution.stats.milps, file=sys.stderr)
 """
 
@@ -24,5 +26,5 @@ def test_a_highs_solve_prints_nothing_to_stdout() -> None:
         [sys.executable, "-c", SOLVE], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == "1"  # the integer model ran
+    assert int(done.stderr.strip().splitlines()[-1]) >= 1  # the integer model ran
     assert done.stdout == ""
