@@ -306,6 +306,11 @@ class HandRoute:
     co2_g: int
     stops: int
 
+    @staticmethod
+    def total(routes: list[HandRoute]) -> HandRoute:
+        """The plan's figures: each summed over its routes."""
+        return HandRoute(*(sum(getattr(r, f) for r in routes) for f in ("distance_m", "cost_minor", "co2_g", "stops")))
+
 
 async def hand_routes(db: asyncpg.Connection, area_id: UUID, kind: str) -> list[HandRoute]:
     """The area-day's stored routes of a plan, each recomputed by hand: depot, stops in order, depot;
@@ -366,11 +371,8 @@ async def test_a_day_with_van_rounds_takes_the_fleet_and_the_van_only_figures_fr
     assert fleet_plan.parcels == 2
     fleet = await hand_routes(db, day.area.id, "fleet")
     assert {len(fleet), sum(r.stops for r in fleet)} >= {2}  # a collection and a delivery route at least
-    fleet_cost, fleet_m, fleet_co2 = (
-        sum(r.cost_minor for r in fleet),
-        sum(r.distance_m for r in fleet),
-        sum(r.co2_g for r in fleet),
-    )
+    fleet_total = HandRoute.total(fleet)
+    fleet_cost, fleet_m, fleet_co2 = fleet_total.cost_minor, fleet_total.distance_m, fleet_total.co2_g
     k = (await gql(KPIS, {"a": area, "d": "2026-11-24"}, token=ops))["data"]["deliveryKpis"]
     assert (k["fleetSource"], k["vanOnlySource"]) == ("VAN_ROUTES", "TARIFF")
     assert fleet_plan.unserved == ()  # ten vans of 800 kg deliver both
@@ -398,12 +400,8 @@ async def test_a_day_with_van_rounds_takes_the_fleet_and_the_van_only_figures_fr
     assert baseline_plan.parcels == 5
     served = baseline_plan.served
     base = await hand_routes(db, day.area.id, "baseline")
-    cost, metres, co2, stops = (
-        sum(r.cost_minor for r in base),
-        sum(r.distance_m for r in base),
-        sum(r.co2_g for r in base),
-        sum(r.stops for r in base),
-    )
+    base_total = HandRoute.total(base)
+    cost, metres, co2, stops = base_total.cost_minor, base_total.distance_m, base_total.co2_g, base_total.stops
     k = (await gql(KPIS, {"a": area, "d": "2026-11-24"}, token=ops))["data"]["deliveryKpis"]
     assert (k["fleetSource"], k["vanOnlySource"]) == ("VAN_ROUTES", "VAN_ROUTES")
     assert served == 5  # every parcel of the day
@@ -452,11 +450,8 @@ async def test_parcels_the_van_plans_leave_unserved_are_priced_at_the_fleet_tari
     assert fleet_plan is not None
     assert (fleet_plan.parcels, fleet_plan.served, len(fleet_plan.unserved)) == (2, 1, 1)
     routes = await hand_routes(db, day.area.id, "fleet")
-    route_cost, route_m, route_co2 = (
-        sum(r.cost_minor for r in routes),
-        sum(r.distance_m for r in routes),
-        sum(r.co2_g for r in routes),
-    )
+    total = HandRoute.total(routes)
+    route_cost, route_m, route_co2 = total.cost_minor, total.distance_m, total.co2_g
     k = (await gql(KPIS, {"a": area, "d": "2026-11-24"}, token=ops))["data"]["deliveryKpis"]
     assert k["fleetSource"] == "VAN_ROUTES"
     assert (k["fleetRouteParcels"], k["fleetRouteCost"]["amountMinor"], k["fleetRouteCo2G"]) == (
@@ -480,12 +475,8 @@ async def test_parcels_the_van_plans_leave_unserved_are_priced_at_the_fleet_tari
     assert baseline_plan is not None
     assert (baseline_plan.parcels, baseline_plan.served) == (5, 1)
     base = await hand_routes(db, day.area.id, "baseline")
-    cost, metres, co2, stops = (
-        sum(r.cost_minor for r in base),
-        sum(r.distance_m for r in base),
-        sum(r.co2_g for r in base),
-        sum(r.stops for r in base),
-    )
+    base_total = HandRoute.total(base)
+    cost, metres, co2, stops = base_total.cost_minor, base_total.distance_m, base_total.co2_g, base_total.stops
     k = (await gql(KPIS, {"a": area, "d": "2026-11-24"}, token=ops))["data"]["deliveryKpis"]
     assert k["vanOnlySource"] == "VAN_ROUTES"
     assert (k["vanOnlyRouteParcels"], k["vanOnlyTariffParcels"], k["vanOnlyParcels"]) == (1, 4, 5)

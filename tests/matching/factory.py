@@ -9,6 +9,7 @@ east, so carrying it costs a detour of about 103 m; every rule holds with a wide
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -168,6 +169,14 @@ _ISSUE_EXAMPLE: dict[str, Any] = {
         }
     ],
 }
+
+
+def trips_with_one_moved(instance: Instance, trip_id: str, by: timedelta) -> tuple[Trip, ...]:
+    """The instance's trips, the one named leaving and arriving `by` later (a trip whose times moved)."""
+    return tuple(
+        dataclasses.replace(t, depart_after=t.depart_after + by, arrive_by=t.arrive_by + by) if t.id == trip_id else t
+        for t in instance.trips
+    )
 
 
 def issue_example() -> dict[str, Any]:

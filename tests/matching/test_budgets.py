@@ -23,6 +23,7 @@ from matching.codec import solution_to_json
 from matching.generate import generate
 from matching.model import Instance, Solution
 from matching.solver import SolveParams, _singles_bound, solve, solve_greedy
+from tests.matching.factory import trips_with_one_moved
 from tests.matching.test_optimality import SEEDS, dense_instance, optimum
 
 
@@ -157,13 +158,7 @@ def test_warm_columns_that_became_infeasible_are_dropped() -> None:
     removed = first.assignments[0].parcel_ids[0]
     moved = first.assignments[-1].trip_id
     # The moved trip now leaves after every delivery window has closed: nothing fits on it.
-    later = timedelta(hours=12)
-    trips = tuple(
-        dataclasses.replace(t, depart_after=t.depart_after + later, arrive_by=t.arrive_by + later)
-        if t.id == moved
-        else t
-        for t in instance.trips
-    )
+    trips = trips_with_one_moved(instance, moved, timedelta(hours=12))
     parcels = tuple(p for p in instance.parcels if p.id != removed)
     changed = dataclasses.replace(instance, trips=trips, parcels=parcels)
 

@@ -21,6 +21,7 @@ from matching.kernels import reasons_for, stop_orders
 from matching.model import Forbidden, Instance, Solution
 from matching.solver import SolveParams, solve
 from matching.warm import changes, reasons
+from tests.matching.factory import trips_with_one_moved
 from tests.matching.reference import brute_force
 from tests.matching.test_budgets import city, valid
 from tests.matching.test_optimality import SEEDS, dense_instance
@@ -32,13 +33,7 @@ def changed_city(instance: Instance, first: Solution) -> tuple[Instance, str, st
     Returns it with the moved trip's id and the re-weighed parcel's id."""
     other = generate_other()
     moved = first.assignments[-1].trip_id
-    later = timedelta(hours=12)
-    trips = tuple(
-        dataclasses.replace(t, depart_after=t.depart_after + later, arrive_by=t.arrive_by + later)
-        if t.id == moved
-        else t
-        for t in instance.trips
-    )
+    trips = trips_with_one_moved(instance, moved, timedelta(hours=12))
     gone = first.assignments[0].parcel_ids[0]
     edited = next(p.id for p in instance.parcels if p.id != gone)
     parcels = (
